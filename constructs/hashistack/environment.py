@@ -1,0 +1,345 @@
+"""Environments as data: one typed, frozen, validated settings object per environment.
+
+Everything that differs between dev, uat and prod at the platform level lives here (regions,
+network, addresses, server counts, Vault mount paths, state backend, domain), so a change of
+environment is a reviewed diff of data rather than an ``if env == "prod"`` in a stack.
+Validation runs when the object is built; a bad value fails synth with a message naming the
+environment, the field, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping, Union
+
+from ._validate import (
+    MOUNT_HINT,
+    RFC1123_HINT,
+    is_dns_name,
+    is_mount_path,
+    is_rfc1123_label,
+    is_world,
+    parse_network,
+    url_problem,
+)
+from .errors import Checker
+
+__all__ = [
+    "ClientPool",
+    "ConsulSettings",
+    "Environment",
+    "LocalState",
+    "NetworkSettings",
+    "NomadSettings",
+    "S3State",
+    "StateBackend",
+    "Tier",
+    "VaultSettings",
+]
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+class Tier(enum.Enum):
+    """How strict the platform is with an environment.
+
+    ``DEVELOPMENT`` allows single servers, plain-http addresses and local state.
+    ``STAGING`` and ``PRODUCTION`` need remote state, TLS addresses and odd quorums, and their
+    Nomad deployments are awaited by ``terraform apply``. ``PRODUCTION`` adds the strictest rules
+    (3 or 5 servers, 3 or more availability zones, redundant services).
+    """
+
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    """The environment's VPC.
+
+    :param vpc_cidr: the VPC's private IPv4 range, /16 to /22.
+    :param az_count: availability zones to spread over (1-6; production needs at least 3).
+    :param operator_cidrs: where operators and CI reach the APIs from, through the internal load
+        balancers only. Defaults to none: the APIs are reachable only from inside the VPC.
+    """
+
+    vpc_cidr: str
+    az_count: int
+    operator_cidrs: tuple[str, ...] = ()
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        net = parse_network(self.vpc_cidr)
+        check.require(
+            net is not None and net.version == 4 and net.is_private and 16 <= net.prefixlen <= 22,
+            "vpc_cidr", self.vpc_cidr,
+            "use a private IPv4 CIDR (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16) from /16 to /22, "
+            "with no host bits set, e.g. '10.20.0.0/16'",
+        )
+        min_azs = 3 if tier is Tier.PRODUCTION else 1
+        check.require(
+            isinstance(self.az_count, int) and not isinstance(self.az_count, bool)
+            and min_azs <= self.az_count <= 6,
+            "az_count", self.az_count,
+            f"use {min_azs} to 6 availability zones"
+            + (" (a production environment spans at least 3)" if tier is Tier.PRODUCTION else ""),
+        )
+        check.require(isinstance(self.operator_cidrs, tuple), "operator_cidrs", self.operator_cidrs,
+                      "pass a tuple of CIDR strings")
+        for cidr in self.operator_cidrs:
+            net = parse_network(cidr)
+            check.require(net is not None, "operator_cidrs", cidr,
+                          "use a valid CIDR with no host bits set, e.g. '10.100.0.0/24'")
+            check.require(not is_world(net), "operator_cidrs", cidr,
+                          "the cluster APIs are never open to the world; list your VPN or CI ranges")
+        check.require(len(set(self.operator_cidrs)) == len(self.operator_cidrs), "operator_cidrs",
+                      self.operator_cidrs, "list each CIDR once")
+
+
+def _check_server_count(check: Checker, tier: Tier, value: object, what: str) -> None:
+    if tier is Tier.DEVELOPMENT:
+        allowed, why = (1, 3, 5), "1 (development only), 3 or 5"
+    else:
+        allowed, why = (3, 5), "3 or 5 (an odd quorum that survives 1 or 2 failures)"
+    check.require(
+        isinstance(value, int) and not isinstance(value, bool) and value in allowed,
+        "server_count", value, f"a {tier.value} environment runs {why} {what} servers",
+    )
+
+
+def _check_address(check: Checker, tier: Tier, value: object) -> None:
+    problem = url_problem(value, allow_http=tier is Tier.DEVELOPMENT)
+    if problem:
+        check.fail("address", value, problem + (
+            "" if tier is Tier.DEVELOPMENT else f" (a {tier.value} environment talks TLS only)"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NomadSettings:
+    """Where Nomad is and how big its server quorum is.
+
+    :param address: the Nomad API as reached by Terraform, e.g. ``https://nomad.prod.example.internal:4646``.
+    :param server_count: Nomad servers (production: 3 or 5; development may run 1).
+    :param region: the Nomad region jobs are submitted to. Defaults to ``global``.
+    :param datacenter: the Nomad datacenter jobs run in. Defaults to ``dc1``.
+    """
+
+    address: str
+    server_count: int
+    region: str = "global"
+    datacenter: str = "dc1"
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        _check_address(check, tier, self.address)
+        _check_server_count(check, tier, self.server_count, "Nomad")
+        check.require(is_rfc1123_label(self.region), "region", self.region, RFC1123_HINT)
+        check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsulSettings:
+    """Where Consul is and how big its server quorum is.
+
+    :param address: the Consul HTTPS API, e.g. ``https://consul.prod.example.internal:8501``.
+    :param server_count: Consul servers (production: 3 or 5; development may run 1).
+    :param datacenter: the Consul datacenter. Defaults to ``dc1``.
+    """
+
+    address: str
+    server_count: int
+    datacenter: str = "dc1"
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        _check_address(check, tier, self.address)
+        _check_server_count(check, tier, self.server_count, "Consul")
+        check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultSettings:
+    """Where Vault is and where the platform's mounts live. The service layer finds the KV
+    store, the PKI intermediate and the workload-identity auth backend by these names.
+
+    :param address: the Vault API, e.g. ``https://vault.prod.example.internal:8200``.
+    :param server_count: Vault servers (production: 3 or 5; development may run 1).
+    :param namespace: Vault Enterprise namespace. Defaults to none (the root namespace).
+    :param kv_mount: the KV v2 mount holding service secrets. Defaults to ``secret``.
+    :param pki_root_mount: the root CA mount. Defaults to ``pki-root``.
+    :param pki_intermediate_mount: the issuing intermediate CA mount. Defaults to ``pki-int``.
+    :param jwt_auth_path: the JWT auth backend trusting Nomad workload identities.
+        Defaults to ``jwt-nomad``.
+    """
+
+    address: str
+    server_count: int
+    namespace: str | None = None
+    kv_mount: str = "secret"
+    pki_root_mount: str = "pki-root"
+    pki_intermediate_mount: str = "pki-int"
+    jwt_auth_path: str = "jwt-nomad"
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        _check_address(check, tier, self.address)
+        _check_server_count(check, tier, self.server_count, "Vault")
+        if self.namespace is not None:
+            check.require(is_mount_path(self.namespace), "namespace", self.namespace, MOUNT_HINT)
+        for name in ("kv_mount", "pki_root_mount", "pki_intermediate_mount", "jwt_auth_path"):
+            check.require(is_mount_path(getattr(self, name)), name, getattr(self, name), MOUNT_HINT)
+        mounts = [self.kv_mount, self.pki_root_mount, self.pki_intermediate_mount]
+        check.require(len(set(mounts)) == 3, "pki_intermediate_mount", self.pki_intermediate_mount,
+                      "the KV mount, the root CA and the intermediate CA need three distinct mounts")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientPool:
+    """The Nomad client nodes that run the workloads.
+
+    :param instance_type: EC2 instance type, e.g. ``m6i.large``.
+    :param min_size: fewest clients (production: at least 2, so one node can fail).
+    :param max_size: most clients the autoscaling group may run.
+    :param desired_size: clients to start with. Defaults to ``min_size``.
+    """
+
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_size: int | None = None
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        check.require(isinstance(self.instance_type, str) and bool(_INSTANCE_TYPE.match(self.instance_type)),
+                      "instance_type", self.instance_type, "use an EC2 instance type such as 'm6i.large'")
+        floor = 2 if tier is Tier.PRODUCTION else 1
+        check.require(isinstance(self.min_size, int) and self.min_size >= floor, "min_size", self.min_size,
+                      f"run at least {floor} client(s) in a {tier.value} environment")
+        check.require(isinstance(self.max_size, int) and self.max_size >= self.min_size, "max_size",
+                      self.max_size, f"must be >= min_size ({self.min_size})")
+        check.require(self.min_size <= self.desired <= self.max_size, "desired_size", self.desired_size,
+                      f"must lie between min_size ({self.min_size}) and max_size ({self.max_size})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalState:
+    """Terraform state in a local file below ``state_dir`` (relative to the project root).
+    Development only: shared environments need locking and durability."""
+
+    state_dir: str = ".terraform-state"
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        check.require(tier is Tier.DEVELOPMENT, "state", self,
+                      f"a {tier.value} environment keeps its state remotely: use S3State(bucket=..., lock_table=...)")
+        check.require(isinstance(self.state_dir, str) and bool(self.state_dir) and not self.state_dir.startswith("/")
+                      and ".." not in self.state_dir.split("/"),
+                      "state.state_dir", self.state_dir, "use a relative folder inside the project, e.g. '.terraform-state'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3State:
+    """Terraform state in S3, encrypted, with a DynamoDB lock table.
+
+    :param bucket: the state bucket (versioning on, created outside this project).
+    :param lock_table: the DynamoDB table used for state locking.
+    :param region: the bucket's region. Defaults to the environment's region.
+    :param key_prefix: prefix of each stack's state key. Defaults to ``hashistack``;
+        a stack's key is ``<key_prefix>/<stack>.tfstate``.
+    :param kms_key_id: a KMS key for server-side encryption. Defaults to the bucket's key.
+    """
+
+    bucket: str
+    lock_table: str
+    region: str | None = None
+    key_prefix: str = "hashistack"
+    kms_key_id: str | None = None
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        check = check.child("state")
+        check.require(isinstance(self.bucket, str) and bool(_BUCKET.match(self.bucket)) and ".." not in self.bucket,
+                      "bucket", self.bucket, "use a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+        check.require(isinstance(self.lock_table, str) and bool(_TABLE.match(self.lock_table)), "lock_table",
+                      self.lock_table, "use a DynamoDB table name (3-255 letters, digits, '_', '-', '.')")
+        if self.region is not None:
+            check.require(bool(_REGION.match(self.region)), "region", self.region, "use an AWS region such as 'eu-west-1'")
+        check.require(is_mount_path(self.key_prefix), "key_prefix", self.key_prefix, MOUNT_HINT)
+
+
+StateBackend = Union[LocalState, S3State]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """One environment of the platform (dev, uat, prod, ...), validated when built.
+
+    :param name: short RFC 1123 label used in stack names (``<name>``, ``<name>-infra``,
+        ``<name>-vault``) and resource names; at most 20 characters.
+    :param tier: how strict the platform is (see :class:`Tier`).
+    :param region: the AWS region.
+    :param account_id: the AWS account the environment lives in; the AWS provider refuses any other.
+    :param domain: the environment's DNS domain, e.g. ``prod.example.internal``.
+    :param tags: tags applied to every AWS resource. ``environment`` is always added.
+    """
+
+    name: str
+    tier: Tier
+    region: str
+    account_id: str
+    domain: str
+    network: NetworkSettings
+    nomad: NomadSettings
+    consul: ConsulSettings
+    vault: VaultSettings
+    clients: ClientPool
+    state: StateBackend
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"environment {self.name!r}".replace("'", '"')
+        check = Checker(where)
+        check.require(is_rfc1123_label(self.name) and len(self.name) <= 20, "name", self.name,
+                      RFC1123_HINT + ", at most 20 characters")
+        check.require(isinstance(self.tier, Tier), "tier", self.tier,
+                      "use Tier.DEVELOPMENT, Tier.STAGING or Tier.PRODUCTION")
+        check.require(isinstance(self.region, str) and bool(_REGION.match(self.region)), "region", self.region,
+                      "use an AWS region such as 'eu-west-1'")
+        check.require(isinstance(self.account_id, str) and bool(_ACCOUNT.match(self.account_id)), "account_id",
+                      self.account_id, "use the 12-digit AWS account id as a string")
+        check.require(is_dns_name(self.domain), "domain", self.domain,
+                      "use a lowercase DNS name such as 'prod.example.internal'")
+        expected = {"network": NetworkSettings, "nomad": NomadSettings, "consul": ConsulSettings,
+                    "vault": VaultSettings, "clients": ClientPool, "state": (LocalState, S3State)}
+        for name, kind in expected.items():
+            value = getattr(self, name)
+            check.require(isinstance(value, kind), name, value,
+                          f"pass a {' or '.join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))}")
+            value._validate(check if name == "state" else check.child(name), self.tier)
+        tags = dict(self.tags)
+        for key, value in tags.items():
+            check.require(isinstance(key, str) and 0 < len(key) <= 128 and not key.lower().startswith("aws:"),
+                          "tags", key, "tag keys are 1-128 characters and may not start with 'aws:'")
+            check.require(isinstance(value, str) and len(value) <= 256, f"tags[{key!r}]", value,
+                          "tag values are strings of at most 256 characters")
+        tags.setdefault("environment", self.name)
+        object.__setattr__(self, "tags", MappingProxyType(dict(sorted(tags.items()))))
+
+    @property
+    def is_production(self) -> bool:
+        return self.tier is Tier.PRODUCTION
+
+    @property
+    def awaits_deployments(self) -> bool:
+        """True where ``terraform apply`` waits for each Nomad deployment and fails with it."""
+        return self.tier is not Tier.DEVELOPMENT
+
+    @property
+    def stack_names(self) -> tuple[str, str, str]:
+        """The environment's stacks in bring-up order: infra, vault, services."""
+        return (f"{self.name}-infra", f"{self.name}-vault", self.name)

@@ -1,0 +1,72 @@
+"""The base stack of every layer: one environment, its state backend and its providers.
+
+Providers take addresses and regions from the environment; credentials never appear in code
+or in the synthesized JSON: they come from the standard variables at deploy time
+(``AWS_PROFILE``/``AWS_*``, ``VAULT_TOKEN``, ``NOMAD_TOKEN``, ``NOMAD_CACERT``, ``VAULT_CACERT``).
+Provider packages are imported where a provider is added, so a stack pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from cdktf import LocalBackend, S3Backend, TerraformStack
+from constructs import Construct
+
+from .environment import Environment, LocalState
+
+__all__ = ["EnvironmentStack"]
+
+
+class EnvironmentStack(TerraformStack):
+    """A Terraform stack bound to one :class:`~hashistack.environment.Environment`.
+
+    The state backend comes from ``environment.state``: a local file for development
+    (``<state_dir>/<stack>.tfstate`` at the project root) or an encrypted, locked S3 object
+    (``<key_prefix>/<stack>.tfstate``).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
+        super().__init__(scope, id)
+        self.environment = environment
+        state = environment.state
+        if isinstance(state, LocalState):
+            # terraform runs inside cdktf.out/stacks/<stack>/: keep the state file outside the
+            # synth output (which is rewritten) and give it a relative, machine-independent path.
+            LocalBackend(self, path=posixpath.join("..", "..", "..", state.state_dir, f"{id}.tfstate"))
+        else:
+            S3Backend(
+                self,
+                bucket=state.bucket,
+                key=f"{state.key_prefix}/{id}.tfstate",
+                region=state.region or environment.region,
+                dynamodb_table=state.lock_table,
+                encrypt=True,
+                kms_key_id=state.kms_key_id,
+            )
+
+    def add_aws_provider(self) -> None:
+        """The AWS provider for the environment's region and account, with its tags on every resource."""
+        from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+
+        env = self.environment
+        AwsProvider(
+            self, "aws",
+            region=env.region,
+            allowed_account_ids=[env.account_id],
+            default_tags=[AwsProviderDefaultTags(tags=dict(env.tags))],
+        )
+
+    def add_vault_provider(self) -> None:
+        """The Vault provider at the environment's address (and namespace); token from ``VAULT_TOKEN``."""
+        from cdktf_cdktf_provider_vault.provider import VaultProvider
+
+        vault = self.environment.vault
+        VaultProvider(self, "vault", address=vault.address, namespace=vault.namespace)
+
+    def add_nomad_provider(self) -> None:
+        """The Nomad provider at the environment's address and region; token from ``NOMAD_TOKEN``."""
+        from cdktf_cdktf_provider_nomad.provider import NomadProvider
+
+        nomad = self.environment.nomad
+        NomadProvider(self, "nomad", address=nomad.address, region=nomad.region)

@@ -1,0 +1,1 @@
+"""The platform app: this organisation's environments built from the hashistack library."""

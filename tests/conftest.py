@@ -1,0 +1,48 @@
+"""Shared fixtures: the app is synthesized once per session (jsii start-up dominates)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The jsii runtime starts with the first cdktf import and runs the first `node` on PATH: make it
+# the project's Node 22 (node_modules/.bin) when pytest is run directly rather than via make.
+_NODE_BIN = ROOT / "node_modules" / ".bin"
+if _NODE_BIN.is_dir() and not os.environ.get("PATH", "").startswith(str(_NODE_BIN)):
+    os.environ["PATH"] = f"{_NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
+
+import pytest  # noqa: E402
+
+from stacks.app import build_app  # noqa: E402
+from stacks.environments import ENVIRONMENTS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Synth:
+    """One synthesis of the whole app into ``outdir``."""
+
+    outdir: Path
+
+    def stack_names(self) -> list[str]:
+        return sorted(p.name for p in (self.outdir / "stacks").iterdir())
+
+    def stack(self, name: str) -> dict:
+        return json.loads((self.outdir / "stacks" / name / "cdk.tf.json").read_text())
+
+
+def synthesize(outdir: Path) -> Synth:
+    build_app(outdir=str(outdir)).synth()
+    return Synth(outdir)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("synth"))
+
+
+ALL_STACKS = [name for env in ENVIRONMENTS for name in env.stack_names]

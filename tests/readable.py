@@ -1,0 +1,35 @@
+"""Turns a synthesized stack into the form its snapshot shows: what a reviewer reads.
+
+cdktf's ``//`` metadata (construct paths and ids) is dropped; a ``nomad_job``'s jobspec is
+decoded from its one escaped JSON line into the job itself (with Terraform's ``$${``/``%%{``
+escapes undone, so it reads as Nomad receives it); a Vault policy's HCL becomes a list of lines.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _unescape(text: str) -> str:
+    return text.replace("$${", "${").replace("%%{", "%{")
+
+
+def _drop_metadata(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_metadata(v) for k, v in value.items() if k != "//"}
+    if isinstance(value, list):
+        return [_drop_metadata(v) for v in value]
+    return value
+
+
+def readable(stack: dict) -> dict:
+    stack = _drop_metadata(stack)
+    resources = stack.get("resource", {})
+    for job in resources.get("nomad_job", {}).values():
+        if isinstance(job.get("jobspec"), str) and job.get("json"):
+            job["jobspec"] = json.loads(_unescape(job["jobspec"]))
+    for policy in resources.get("vault_policy", {}).values():
+        if isinstance(policy.get("policy"), str):
+            policy["policy"] = policy["policy"].splitlines()
+    return stack

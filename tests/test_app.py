@@ -1,0 +1,70 @@
+"""The synthesized app: nine stacks, their backends and providers, byte-identical every time."""
+
+from __future__ import annotations
+
+import filecmp
+
+import pytest
+
+from stacks.environments import ENVIRONMENTS
+
+from .conftest import ALL_STACKS, synthesize
+
+
+def test_synth_produces_three_stacks_per_environment(synth):
+    assert synth.stack_names() == sorted(ALL_STACKS)
+    assert sorted(ALL_STACKS) == sorted([
+        "dev", "dev-infra", "dev-vault", "uat", "uat-infra", "uat-vault", "prod", "prod-infra", "prod-vault",
+    ])
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_STACKS if n.startswith("dev")])
+def test_dev_keeps_local_state_outside_the_synth_output(synth, name):
+    backend = synth.stack(name)["terraform"]["backend"]
+    assert backend == {"local": {"path": f"../../../.terraform-state/{name}.tfstate"}}
+
+
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.name != "dev"], ids=lambda e: e.name)
+def test_shared_environments_use_encrypted_locked_s3_state(synth, env):
+    for name in env.stack_names:
+        s3 = synth.stack(name)["terraform"]["backend"]["s3"]
+        assert s3["bucket"] == env.state.bucket
+        assert s3["key"] == f"hashistack/{name}.tfstate"
+        assert s3["encrypt"] is True
+        assert s3["dynamodb_table"] == env.state.lock_table
+        assert s3["region"] == env.region
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_providers_come_from_the_environment(synth, env):
+    infra, vault, services = (synth.stack(n) for n in env.stack_names)
+    aws = infra["provider"]["aws"][0]
+    assert aws["region"] == env.region
+    assert aws["allowed_account_ids"] == [env.account_id]
+    assert aws["default_tags"][0]["tags"]["environment"] == env.name
+    assert vault["provider"]["vault"] == [{"address": env.vault.address}]
+    assert services["provider"]["nomad"] == [{"address": env.nomad.address, "region": env.nomad.region}]
+    assert services["provider"]["vault"] == [{"address": env.vault.address}]
+
+
+@pytest.mark.parametrize("name", ALL_STACKS)
+def test_no_credentials_in_synthesized_providers(synth, name):
+    forbidden = {"token", "secret_id", "access_key", "secret_key", "key_pem", "http_auth"}
+    for provider_blocks in synth.stack(name).get("provider", {}).values():
+        for block in provider_blocks:
+            assert forbidden.isdisjoint(block), f"{name}: provider block carries credentials: {sorted(block)}"
+
+
+def test_two_synths_are_byte_identical(synth, tmp_path):
+    again = synthesize(tmp_path / "again")
+    comparison = filecmp.dircmp(synth.outdir, again.outdir)
+
+    def differences(cmp):
+        found = cmp.left_only + cmp.right_only + cmp.diff_files + cmp.funny_files
+        for sub in cmp.subdirs.values():
+            found += differences(sub)
+        return found
+
+    assert differences(comparison) == []
+    files = sorted(p.relative_to(synth.outdir) for p in synth.outdir.rglob("*") if p.is_file())
+    assert files and all((synth.outdir / f).read_bytes() == (again.outdir / f).read_bytes() for f in files)

@@ -1,0 +1,155 @@
+"""Environment settings are validated when built, with messages naming the environment, the
+field, the value and what is accepted."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from hashistack import (
+    ClientPool,
+    ConsulSettings,
+    HashistackError,
+    LocalState,
+    NetworkSettings,
+    NomadSettings,
+    S3State,
+    Tier,
+    VaultSettings,
+)
+from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
+
+
+def rebuild(env, **changes):
+    """The environment with ``changes`` applied, re-validated."""
+    return dataclasses.replace(env, **changes)
+
+
+def test_the_platform_environments_are_valid_and_distinct():
+    assert [e.name for e in ENVIRONMENTS] == ["dev", "uat", "prod"]
+    assert [e.tier for e in ENVIRONMENTS] == [Tier.DEVELOPMENT, Tier.STAGING, Tier.PRODUCTION]
+    assert len({e.network.vpc_cidr for e in ENVIRONMENTS}) == 3
+    assert PROD.is_production and not UAT.is_production
+    assert UAT.awaits_deployments and PROD.awaits_deployments and not DEV.awaits_deployments
+
+
+def test_settings_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PROD.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PROD.tags["owner"] = "someone"  # type: ignore[index]
+
+
+def test_environment_tag_is_always_present():
+    assert PROD.tags["environment"] == "prod"
+    assert list(PROD.tags) == sorted(PROD.tags)
+
+
+def expect(message_pattern, env, **changes):
+    with pytest.raises(HashistackError, match=message_pattern):
+        rebuild(env, **changes)
+
+
+def test_rejects_bad_environment_name():
+    expect(r'^environment "Prod_1": name = \'Prod_1\': use at most 63 lowercase letters', PROD, name="Prod_1")
+
+
+def test_rejects_bad_region():
+    expect(r'environment "prod": region = \'europe\': use an AWS region such as \'eu-west-1\'', PROD,
+           region="europe")
+
+
+def test_rejects_bad_account_id():
+    expect(r'environment "prod": account_id = 12345: use the 12-digit AWS account id', PROD, account_id=12345)
+
+
+def test_rejects_bad_domain():
+    expect(r'environment "prod": domain = \'Prod.Example\': use a lowercase DNS name', PROD, domain="Prod.Example")
+
+
+def test_rejects_production_server_count_other_than_3_or_5():
+    expect(r'environment "prod": nomad.server_count = 4: a production environment runs 3 or 5 \(an odd '
+           r'quorum that survives 1 or 2 failures\) Nomad servers', PROD,
+           nomad=dataclasses.replace(PROD.nomad, server_count=4))
+    expect(r'environment "prod": vault.server_count = 1: a production environment runs 3 or 5', PROD,
+           vault=dataclasses.replace(PROD.vault, server_count=1))
+
+
+def test_single_server_is_allowed_in_development_only():
+    assert DEV.nomad.server_count == 1
+    expect(r'environment "uat": consul.server_count = 1: a staging environment runs 3 or 5', UAT,
+           consul=dataclasses.replace(UAT.consul, server_count=1))
+
+
+def test_rejects_plain_http_address_outside_development():
+    expect(r'environment "prod": vault.address = \'http://vault:8200\': must use https:// \(a production '
+           r'environment talks TLS only\)', PROD, vault=dataclasses.replace(PROD.vault, address="http://vault:8200"))
+    assert rebuild(DEV, nomad=dataclasses.replace(DEV.nomad, address="http://127.0.0.1:4646"))
+
+
+def test_rejects_address_with_a_path():
+    expect(r'nomad.address = \'https://nomad:4646/v1\': must be scheme://host\[:port\]', PROD,
+           nomad=dataclasses.replace(PROD.nomad, address="https://nomad:4646/v1"))
+
+
+def test_rejects_invalid_vpc_cidr():
+    for cidr in ("10.0.0.1/16", "300.0.0.0/16", "8.8.0.0/16", "10.0.0.0/8", "10.0.0.0"):
+        expect(rf'environment "prod": network.vpc_cidr = {re.escape(repr(cidr))}: use a private IPv4 CIDR',
+               PROD, network=NetworkSettings(vpc_cidr=cidr, az_count=3))
+
+
+def test_rejects_too_few_azs_in_production():
+    expect(r'environment "prod": network.az_count = 2: use 3 to 6 availability zones \(a production '
+           r'environment spans at least 3\)', PROD, network=NetworkSettings(vpc_cidr="10.30.0.0/16", az_count=2))
+
+
+@pytest.mark.parametrize("world", ["0.0.0.0/0", "::/0"])
+def test_rejects_world_open_operator_cidr(world):
+    expect(rf'network.operator_cidrs = {re.escape(repr(world))}: the cluster APIs are never open to the world',
+           PROD, network=NetworkSettings(vpc_cidr="10.30.0.0/16", az_count=3, operator_cidrs=(world,)))
+
+
+def test_rejects_duplicate_mounts():
+    expect(r'vault.pki_intermediate_mount = \'secret\': the KV mount, the root CA and the intermediate CA need '
+           r'three distinct mounts', PROD, vault=dataclasses.replace(PROD.vault, pki_intermediate_mount="secret"))
+
+
+def test_rejects_bad_mount_path():
+    expect(r'vault.kv_mount = \'/secret/\': use lowercase letters', PROD,
+           vault=dataclasses.replace(PROD.vault, kv_mount="/secret/"))
+
+
+def test_rejects_local_state_outside_development():
+    expect(r'environment "prod": state = LocalState\(.*\): a production environment keeps its state remotely: '
+           r'use S3State', PROD, state=LocalState())
+
+
+def test_rejects_bad_state_bucket():
+    expect(r'environment "uat": state.bucket = \'My_Bucket\': use a valid S3 bucket name', UAT,
+           state=S3State(bucket="My_Bucket", lock_table="locks"))
+
+
+def test_rejects_client_pool_sizes_out_of_order():
+    expect(r'environment "prod": clients.min_size = 1: run at least 2 client\(s\) in a production environment',
+           PROD, clients=ClientPool(instance_type="m6i.large", min_size=1, max_size=3))
+    expect(r'clients.desired_size = 9: must lie between min_size \(2\) and max_size \(4\)', PROD,
+           clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=4, desired_size=9))
+
+
+def test_rejects_wrong_settings_type():
+    expect(r'environment "prod": nomad = .*: pass a NomadSettings', PROD,
+           nomad=ConsulSettings(address="https://x:1", server_count=3))
+
+
+def test_rejects_aws_reserved_tag():
+    expect(r'environment "prod": tags = \'aws:owner\': tag keys are 1-128 characters and may not start with '
+           r'\'aws:\'', PROD, tags={"aws:owner": "x"})
+
+
+def test_vault_settings_defaults_name_the_platform_mounts():
+    vault = VaultSettings(address="https://v:8200", server_count=3)
+    assert (vault.kv_mount, vault.pki_root_mount, vault.pki_intermediate_mount, vault.jwt_auth_path) == (
+        "secret", "pki-root", "pki-int", "jwt-nomad")
+    assert NomadSettings(address="https://n:4646", server_count=3).region == "global"
