@@ -1,0 +1,729 @@
+"""A Nomad job model that renders canonical Nomad API JSON (the form ``nomad_job`` takes with
+``json = true``) and validates itself.
+
+Plain Python, no jsii: intent is stored in frozen dataclasses; :func:`render_job` turns a job
+into ``{"Job": {...}}`` with sorted keys, durations as integer nanoseconds and empty lists and
+maps omitted (an empty list where Nomad expects none causes spurious job versions).
+Durations are seconds in fields named ``*_s``. The API field names are written in the
+``_api`` methods below and checked against :mod:`hashistack.nomad.api_fields` by the tests.
+
+Validation (:meth:`Job.validate`) raises :class:`~hashistack.errors.HashistackError` naming the
+job, group and task, the field, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from .._validate import RFC1123_HINT, is_rfc1123_label
+from ..errors import Checker
+
+__all__ = [
+    "Check",
+    "CheckRestart",
+    "Constraint",
+    "DockerAuth",
+    "DockerConfig",
+    "Identity",
+    "Job",
+    "LogConfig",
+    "Mount",
+    "Network",
+    "Port",
+    "Resources",
+    "RestartPolicy",
+    "Service",
+    "Spread",
+    "Task",
+    "TaskGroup",
+    "Template",
+    "UpdateStrategy",
+    "VaultBlock",
+    "render_job",
+]
+
+_NS = 1_000_000_000
+_SIGNAL = re.compile(r"^SIG[A-Z0-9]+$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PERMS = re.compile(r"^0?[0-7]{3}$")
+_INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]*\}$")
+TASK_DIRS = ("local", "secrets", "alloc")
+
+
+def ns(seconds: float | None) -> int | None:
+    """Seconds as integer nanoseconds (Go's time.Duration), None stays None."""
+    return None if seconds is None else int(round(seconds * _NS))
+
+
+def _prune(value: Any) -> Any:
+    """Drops None, empty lists and empty maps, recursively; keeps False and 0."""
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, (list, tuple)):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _check_signal(check: Checker, field_name: str, value: str | None, required: bool, why: str) -> None:
+    if value is None:
+        check.require(not required, field_name, value, why)
+        return
+    check.require(isinstance(value, str) and bool(_SIGNAL.match(value)), field_name, value,
+                  "use an upper-case signal name such as 'SIGHUP' or 'SIGTERM'")
+
+
+# --- networking -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Port:
+    """A port label of the group's network.
+
+    :param label: the name services, checks and the docker ``ports`` list refer to.
+    :param to: the container port the host port maps to. Defaults to the host port.
+    :param static: a fixed host port. Defaults to none: Nomad picks a dynamic host port, which
+        lets several allocations share a node. Only valid with ``count = 1``.
+    """
+
+    label: str
+    to: int | None = None
+    static: int | None = None
+
+    def _api(self) -> dict:
+        return {"Label": self.label, "To": self.to, "Value": self.static}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(bool(re.match(r"^[a-z][a-z0-9_-]{0,62}$", str(self.label))), "label", self.label,
+                      "use a lowercase label such as 'http' or 'grpc'")
+        for name in ("to", "static"):
+            value = getattr(self, name)
+            if value is not None:
+                check.require(_is_int(value) and 1 <= value <= 65535, name, value, "use a port from 1 to 65535")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Network:
+    """The group's network. ``mode`` defaults to ``host`` (docker maps each port label to its
+    ``to`` container port); ``bridge`` needs the CNI plugins on the clients."""
+
+    ports: tuple[Port, ...] = ()
+    mode: Literal["host", "bridge"] = "host"
+
+    @property
+    def labels(self) -> list[str]:
+        return [p.label for p in self.ports]
+
+    def _api(self) -> dict:
+        return {
+            "Mode": self.mode,
+            "DynamicPorts": [p._api() for p in self.ports if p.static is None],
+            "ReservedPorts": [p._api() for p in self.ports if p.static is not None],
+        }
+
+    def _validate(self, check: Checker, count: int) -> None:
+        check.require(self.mode in ("host", "bridge"), "network.mode", self.mode, "use 'host' or 'bridge'")
+        labels = self.labels
+        for label in labels:
+            check.require(labels.count(label) == 1, "network.port", label, "define each port label once")
+        for port in self.ports:
+            port._validate(check.child(f"network.port[{port.label}]"))
+            if port.static is not None:
+                check.require(count == 1, f"network.port[{port.label}].static", port.static,
+                              f"a static host port allows one allocation per node, but count = {count}; "
+                              "drop `static` to get a dynamic port mapped to the container port")
+
+
+# --- health -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class CheckRestart:
+    """Restart the task after ``limit`` consecutive failing checks, ignoring failures during
+    ``grace_s`` after a (re)start. Without it Nomad never restarts on failing checks."""
+
+    limit: int = 3
+    grace_s: float = 30
+    ignore_warnings: bool = False
+
+    def _api(self) -> dict:
+        return {"Limit": self.limit, "Grace": ns(self.grace_s), "IgnoreWarnings": self.ignore_warnings}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(_is_int(self.limit) and self.limit >= 1, "limit", self.limit, "use 1 or more failures")
+        check.require(isinstance(self.grace_s, (int, float)) and self.grace_s >= 0, "grace_s", self.grace_s,
+                      "use 0 or more seconds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """A service health check (``http``, ``tcp`` or ``grpc``) on a port label of the group."""
+
+    name: str
+    type: Literal["http", "tcp", "grpc"]
+    port: str
+    path: str | None = None
+    protocol: Literal["http", "https"] | None = None
+    method: str | None = None
+    grpc_service: str | None = None
+    grpc_use_tls: bool = False
+    tls_skip_verify: bool = False
+    interval_s: float = 10
+    timeout_s: float = 2
+    check_restart: CheckRestart | None = None
+
+    def _api(self) -> dict:
+        return {
+            "Name": self.name,
+            "Type": self.type,
+            "PortLabel": self.port,
+            "Path": self.path,
+            "Protocol": self.protocol,
+            "Method": self.method,
+            "GRPCService": self.grpc_service,
+            "GRPCUseTLS": self.grpc_use_tls or None,
+            "TLSSkipVerify": self.tls_skip_verify or None,
+            "Interval": ns(self.interval_s),
+            "Timeout": ns(self.timeout_s),
+            "CheckRestart": self.check_restart._api() if self.check_restart else None,
+        }
+
+    def _validate(self, check: Checker, labels: list[str]) -> None:
+        check.require(self.type in ("http", "tcp", "grpc"), "type", self.type, "use 'http', 'tcp' or 'grpc'")
+        check.require(self.port in labels, "port", self.port,
+                      f"the check names a port label the group does not define; defined: {labels}")
+        if self.type == "http":
+            check.require(isinstance(self.path, str) and self.path.startswith("/"), "path", self.path,
+                          "an http check needs a path starting with '/', e.g. '/health'")
+        check.require(_positive(self.interval_s) and self.interval_s >= 1, "interval_s", self.interval_s,
+                      "use an interval of at least 1 second")
+        check.require(_positive(self.timeout_s) and self.timeout_s < self.interval_s, "timeout_s", self.timeout_s,
+                      f"use a timeout above 0 and below the interval ({self.interval_s}s)")
+        if self.check_restart:
+            self.check_restart._validate(check.child("check_restart"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    """A service registration (Consul by default, or Nomad's native catalogue)."""
+
+    name: str
+    port: str
+    provider: Literal["consul", "nomad"] = "consul"
+    tags: tuple[str, ...] = ()
+    canary_tags: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = ()
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def _api(self) -> dict:
+        return {
+            "Name": self.name,
+            "PortLabel": self.port,
+            "Provider": self.provider,
+            "Tags": list(self.tags),
+            "CanaryTags": list(self.canary_tags),
+            "Checks": [c._api() for c in self.checks],
+            "Meta": dict(sorted(self.meta.items())),
+        }
+
+    def _validate(self, check: Checker, labels: list[str]) -> None:
+        check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
+        check.require(self.provider in ("consul", "nomad"), "provider", self.provider, "use 'consul' or 'nomad'")
+        check.require(self.port in labels, "port", self.port,
+                      f"the service names a port label the group does not define; defined: {labels}")
+        names = [c.name for c in self.checks]
+        for c in self.checks:
+            check.require(names.count(c.name) == 1, "check", c.name, "give each check of a service its own name")
+            c._validate(check.child(f"check[{c.name}]"), labels)
+
+
+# --- rollout and placement --------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateStrategy:
+    """How a new job version rolls out. Defaults to a rolling update of one allocation at a
+    time with auto-revert, judged by the health checks."""
+
+    max_parallel: int = 1
+    canary: int = 0
+    auto_promote: bool = False
+    auto_revert: bool = True
+    health_check: Literal["checks", "task_states", "manual"] = "checks"
+    min_healthy_time_s: float = 10
+    healthy_deadline_s: float = 300
+    progress_deadline_s: float = 600
+
+    def _api(self) -> dict:
+        return {
+            "MaxParallel": self.max_parallel,
+            "Canary": self.canary,
+            "AutoPromote": self.auto_promote,
+            "AutoRevert": self.auto_revert,
+            "HealthCheck": self.health_check,
+            "MinHealthyTime": ns(self.min_healthy_time_s),
+            "HealthyDeadline": ns(self.healthy_deadline_s),
+            "ProgressDeadline": ns(self.progress_deadline_s),
+        }
+
+    def _validate(self, check: Checker, count: int) -> None:
+        check.require(_is_int(self.max_parallel) and 1 <= self.max_parallel <= count, "max_parallel",
+                      self.max_parallel, f"use 1 to count ({count}) allocations at a time")
+        check.require(_is_int(self.canary) and 0 <= self.canary <= count, "canary", self.canary,
+                      f"use 0 to count ({count}) canaries (count canaries is a blue/green deployment)")
+        check.require(not self.auto_promote or self.canary >= 1, "auto_promote", self.auto_promote,
+                      "auto-promotion promotes canaries: set canary >= 1 or drop auto_promote")
+        check.require(self.health_check in ("checks", "task_states", "manual"), "health_check", self.health_check,
+                      "use 'checks', 'task_states' or 'manual'")
+        check.require(isinstance(self.min_healthy_time_s, (int, float)) and self.min_healthy_time_s >= 0
+                      and self.min_healthy_time_s < self.healthy_deadline_s,
+                      "min_healthy_time_s", self.min_healthy_time_s,
+                      f"must be below healthy_deadline_s ({self.healthy_deadline_s}s): an allocation must be able "
+                      "to stay healthy that long before its deadline")
+        check.require(_positive(self.healthy_deadline_s) and self.healthy_deadline_s < self.progress_deadline_s,
+                      "healthy_deadline_s", self.healthy_deadline_s,
+                      f"must be below progress_deadline_s ({self.progress_deadline_s}s), or the deployment "
+                      "fails before an allocation can be judged healthy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestartPolicy:
+    """Local restarts of a failed task before the allocation fails and is rescheduled.
+    Defaults to 2 attempts in 30 minutes, 15 seconds apart, then fail."""
+
+    attempts: int = 2
+    interval_s: float = 1800
+    delay_s: float = 15
+    mode: Literal["fail", "delay"] = "fail"
+
+    def _api(self) -> dict:
+        return {"Attempts": self.attempts, "Interval": ns(self.interval_s), "Delay": ns(self.delay_s),
+                "Mode": self.mode}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(_is_int(self.attempts) and self.attempts >= 0, "attempts", self.attempts, "use 0 or more")
+        check.require(self.mode in ("fail", "delay"), "mode", self.mode, "use 'fail' or 'delay'")
+        check.require(_positive(self.interval_s) and self.delay_s * max(self.attempts, 1) <= self.interval_s,
+                      "interval_s", self.interval_s,
+                      f"must fit attempts x delay ({self.attempts} x {self.delay_s}s)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spread:
+    """Spread allocations evenly over the values of a node attribute (e.g. the AZ)."""
+
+    attribute: str
+    weight: int = 100
+
+    def _api(self) -> dict:
+        return {"Attribute": self.attribute, "Weight": self.weight}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Constraint:
+    """Restrict placement: ``attribute operator value`` (e.g. ``${attr.kernel.name} = linux``)."""
+
+    attribute: str
+    value: str
+    operator: str = "="
+
+    def _api(self) -> dict:
+        return {"LTarget": self.attribute, "RTarget": self.value, "Operand": self.operator}
+
+
+# --- task -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """CPU in MHz (or whole cores), memory in MiB, optional memory ceiling for oversubscription."""
+
+    cpu_mhz: int | None = None
+    memory_mib: int = 256
+    memory_max_mib: int | None = None
+    cores: int | None = None
+
+    def _api(self) -> dict:
+        return {"CPU": self.cpu_mhz, "Cores": self.cores, "MemoryMB": self.memory_mib,
+                "MemoryMaxMB": self.memory_max_mib}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(not (self.cpu_mhz is not None and self.cores is not None), "cores", self.cores,
+                      "set either cpu_mhz or cores, not both")
+        check.require(self.cpu_mhz is not None or self.cores is not None, "cpu_mhz", self.cpu_mhz,
+                      "set cpu_mhz (e.g. 500) or cores")
+        if self.cpu_mhz is not None:
+            check.require(_is_int(self.cpu_mhz) and self.cpu_mhz > 0, "cpu_mhz", self.cpu_mhz, "use more than 0 MHz")
+        if self.cores is not None:
+            check.require(_is_int(self.cores) and self.cores > 0, "cores", self.cores, "use 1 or more cores")
+        check.require(_is_int(self.memory_mib) and self.memory_mib >= 10, "memory_mib", self.memory_mib,
+                      "Nomad needs at least 10 MiB")
+        if self.memory_max_mib is not None:
+            check.require(_is_int(self.memory_max_mib) and self.memory_max_mib > self.memory_mib,
+                          "memory_max_mib", self.memory_max_mib,
+                          f"must be above memory_mib ({self.memory_mib}), or leave it unset")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Template:
+    """A consul-template rendered into the task directory before the task starts.
+
+    ``change_mode`` decides only what happens when the rendered content changes later:
+    ``restart`` the task, send it ``change_signal``, or ``noop``. ``sensitive`` marks a template
+    that carries secrets: it must render under ``secrets/`` with perms 0600 or tighter
+    (templates reading Vault are sensitive whatever the flag says).
+    """
+
+    destination: str
+    data: str
+    change_mode: Literal["restart", "signal", "noop"] = "restart"
+    change_signal: str | None = None
+    perms: str = "0644"
+    env: bool = False
+    splay_s: float = 5
+    sensitive: bool = False
+    error_on_missing_key: bool = True
+
+    @property
+    def reads_vault(self) -> bool:
+        return bool(re.search(r"\b(secret|secrets|pkiCert)\s+\"", self.data))
+
+    def _api(self) -> dict:
+        return {
+            "DestPath": self.destination,
+            "EmbeddedTmpl": self.data,
+            "ChangeMode": self.change_mode,
+            "ChangeSignal": self.change_signal,
+            "Perms": self.perms,
+            "Envvars": self.env,
+            "Splay": ns(self.splay_s),
+            "ErrMissingKey": self.error_on_missing_key,
+        }
+
+    def _validate(self, check: Checker) -> None:
+        dest = self.destination
+        parts = dest.split("/") if isinstance(dest, str) else []
+        check.require(bool(parts) and parts[0] in TASK_DIRS and len(parts) > 1 and ".." not in parts
+                      and not dest.startswith("/") and posixpath.normpath(dest) == dest,
+                      "destination", dest,
+                      "templates render inside the task directory: use a relative path under local/, secrets/ or "
+                      "alloc/ with no '..' (mount the file into the container to place it elsewhere)")
+        check.require(self.change_mode in ("restart", "signal", "noop"), "change_mode", self.change_mode,
+                      "use 'restart', 'signal' or 'noop'")
+        _check_signal(check, "change_signal", self.change_signal, self.change_mode == "signal",
+                      "change_mode 'signal' needs change_signal, e.g. 'SIGHUP'")
+        check.require(isinstance(self.perms, str) and bool(_PERMS.match(self.perms)), "perms", self.perms,
+                      "use octal permissions as a string, e.g. '0400'")
+        if self.sensitive or self.reads_vault:
+            check.require(parts[0] == "secrets", "destination", dest,
+                          "a template carrying secrets renders under secrets/ (never local/ or alloc/)")
+            mode = int(self.perms, 8)
+            check.require(mode & 0o177 == 0, "perms", self.perms,
+                          "a template carrying secrets needs perms 0600 or tighter (0400 preferred)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultBlock:
+    """Vault access by workload identity: the task logs in to Vault with its identity under
+    ``role``. The token is not exposed as ``VAULT_TOKEN`` unless ``env`` is set."""
+
+    role: str
+    change_mode: Literal["restart", "signal", "noop"] = "restart"
+    env: bool = False
+    disable_file: bool = True
+
+    def _api(self) -> dict:
+        return {"Role": self.role, "ChangeMode": self.change_mode, "Env": self.env, "DisableFile": self.disable_file}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(isinstance(self.role, str) and bool(self.role), "role", self.role,
+                      "name the Vault JWT role the task logs in with")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    """A workload identity token for the task (``vault_default`` is the one Vault uses)."""
+
+    name: str
+    audience: tuple[str, ...]
+    ttl_s: float = 3600
+    env: bool = False
+    file: bool = False
+
+    def _api(self) -> dict:
+        return {"Name": self.name, "Audience": list(self.audience), "TTL": ns(self.ttl_s), "Env": self.env,
+                "File": self.file}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogConfig:
+    """Log rotation of the task's stdout/stderr. Defaults to 10 files of 10 MiB."""
+
+    max_files: int = 10
+    max_file_size_mib: int = 10
+
+    def _api(self) -> dict:
+        return {"MaxFiles": self.max_files, "MaxFileSizeMB": self.max_file_size_mib}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(_is_int(self.max_files) and self.max_files >= 1, "max_files", self.max_files, "use 1 or more")
+        check.require(_is_int(self.max_file_size_mib) and self.max_file_size_mib >= 1, "max_file_size_mib",
+                      self.max_file_size_mib, "use 1 MiB or more")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    """A bind mount of a task-directory path into the container (read-only by default)."""
+
+    source: str
+    target: str
+    readonly: bool = True
+
+    def _api(self) -> dict:
+        return {"type": "bind", "source": self.source, "target": self.target, "readonly": self.readonly}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(isinstance(self.target, str) and self.target.startswith("/") and ".." not in self.target.split("/"),
+                      "target", self.target, "use an absolute container path with no '..'")
+        first = self.source.split("/")[0] if isinstance(self.source, str) else ""
+        check.require(first in TASK_DIRS and ".." not in self.source.split("/"), "source", self.source,
+                      "mount a path under local/, secrets/ or alloc/ of the task directory")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerAuth:
+    """Private-registry credentials, given as interpolations of environment variables rendered
+    from Vault (``${REGISTRY_USERNAME}``), never as literal values."""
+
+    username: str
+    password: str
+
+    def _api(self) -> dict:
+        return {"username": self.username, "password": self.password}
+
+    def _validate(self, check: Checker) -> None:
+        for name in ("username", "password"):
+            value = getattr(self, name)
+            check.require(isinstance(value, str) and bool(_INTERPOLATION.match(value)), name,
+                          "<redacted>" if name == "password" else value,
+                          "registry credentials come from Vault: pass an interpolation such as "
+                          "'${REGISTRY_PASSWORD}' of a variable rendered by a Vault template, never a literal")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerConfig:
+    """The docker driver's config."""
+
+    image: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    auth: DockerAuth | None = None
+    force_pull: bool = False
+    readonly_rootfs: bool = False
+
+    def _api(self) -> dict:
+        return {
+            "image": self.image,
+            "command": self.command,
+            "args": list(self.args),
+            "ports": list(self.ports),
+            "mount": [m._api() for m in self.mounts],
+            "auth": self.auth._api() if self.auth else None,
+            "force_pull": self.force_pull or None,
+            "readonly_rootfs": self.readonly_rootfs or None,
+        }
+
+    def _validate(self, check: Checker, labels: list[str]) -> None:
+        check.require(isinstance(self.image, str) and bool(self.image) and not any(c.isspace() for c in self.image),
+                      "image", self.image, "name an image, e.g. 'registry.example.com/team/app:1.4.2'")
+        for label in self.ports:
+            check.require(label in labels, "ports", label,
+                          f"the driver maps a port label the group does not define; defined: {labels}")
+        targets = [m.target for m in self.mounts]
+        for m in self.mounts:
+            m._validate(check.child(f"mount[{m.target}]"))
+            check.require(targets.count(m.target) == 1, "mount.target", m.target,
+                          "two mounts share this container path: give each its own target")
+        if self.auth:
+            self.auth._validate(check.child("auth"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """One process of the group (the docker driver is the one modelled)."""
+
+    name: str
+    config: DockerConfig
+    resources: Resources
+    env: Mapping[str, str] = field(default_factory=dict)
+    templates: tuple[Template, ...] = ()
+    vault: VaultBlock | None = None
+    identities: tuple[Identity, ...] = ()
+    kill_signal: str = "SIGTERM"
+    kill_timeout_s: float = 30
+    logs: LogConfig = field(default_factory=LogConfig)
+    user: str | None = None
+
+    def _api(self) -> dict:
+        return {
+            "Name": self.name,
+            "Driver": "docker",
+            "User": self.user,
+            "Config": self.config._api(),
+            "Env": dict(sorted(self.env.items())),
+            "Resources": self.resources._api(),
+            "Templates": [t._api() for t in self.templates],
+            "Vault": self.vault._api() if self.vault else None,
+            "Identities": [i._api() for i in self.identities],
+            "KillSignal": self.kill_signal,
+            "KillTimeout": ns(self.kill_timeout_s),
+            "LogConfig": self.logs._api(),
+        }
+
+    def _validate(self, check: Checker, labels: list[str]) -> None:
+        check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
+        self.config._validate(check.child("config"), labels)
+        self.resources._validate(check.child("resources"))
+        self.logs._validate(check.child("logs"))
+        for key in self.env:
+            check.require(isinstance(key, str) and bool(_ENV_KEY.match(key)), "env", key,
+                          "environment variable names are letters, digits and '_', not starting with a digit")
+        dests = [t.destination for t in self.templates]
+        for t in self.templates:
+            t._validate(check.child(f"template[{t.destination}]"))
+            check.require(dests.count(t.destination) == 1, "template.destination", t.destination,
+                          "two templates render to the same file")
+            if t.reads_vault:
+                check.require(self.vault is not None, "vault", None,
+                              f"template {t.destination} reads Vault, so the task needs a vault block with a role")
+        if self.vault:
+            self.vault._validate(check.child("vault"))
+        _check_signal(check, "kill_signal", self.kill_signal, True, "name the signal that starts a graceful shutdown")
+        check.require(isinstance(self.kill_timeout_s, (int, float)) and 0 < self.kill_timeout_s <= 600,
+                      "kill_timeout_s", self.kill_timeout_s, "use 1 to 600 seconds of grace before SIGKILL")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskGroup:
+    """Allocations scheduled together: ``count`` copies of its tasks, its network and services."""
+
+    name: str
+    tasks: tuple[Task, ...]
+    count: int = 1
+    network: Network = field(default_factory=Network)
+    services: tuple[Service, ...] = ()
+    update: UpdateStrategy | None = None
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    spreads: tuple[Spread, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    shutdown_delay_s: float | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def _api(self) -> dict:
+        return {
+            "Name": self.name,
+            "Count": self.count,
+            "Networks": [self.network._api()] if self.network.ports else [],
+            "Services": [s._api() for s in self.services],
+            "Tasks": [t._api() for t in self.tasks],
+            "Update": self.update._api() if self.update else None,
+            "RestartPolicy": self.restart._api(),
+            "Spreads": [s._api() for s in self.spreads],
+            "Constraints": [c._api() for c in self.constraints],
+            "ShutdownDelay": ns(self.shutdown_delay_s),
+            "Meta": dict(sorted(self.meta.items())),
+        }
+
+    def _validate(self, check: Checker, production: bool) -> None:
+        check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
+        check.require(_is_int(self.count) and self.count >= 0, "count", self.count, "use 0 or more allocations")
+        if production:
+            check.require(self.count >= 2, "count", self.count,
+                          "production runs at least 2 allocations so one can fail or roll without an outage")
+        labels = self.network.labels
+        self.network._validate(check, self.count)
+        check.require(bool(self.tasks), "tasks", [], "a group needs at least one task")
+        names = [t.name for t in self.tasks]
+        for t in self.tasks:
+            check.require(names.count(t.name) == 1, "task", t.name, "give each task of a group its own name")
+            t._validate(Checker(f"{check.where} > task {t.name!r}".replace("'", '"')), labels)
+        service_names = [s.name for s in self.services]
+        for s in self.services:
+            check.require(service_names.count(s.name) == 1, "service", s.name, "register each service name once")
+            s._validate(check.child(f"service[{s.name}]"), labels)
+            if production:
+                check.require(bool(s.checks), f"service[{s.name}].checks", [],
+                              "production services need a health check (HealthCheck.http/.tcp/.grpc)")
+        if self.update:
+            self.update._validate(check.child("update"), max(self.count, 1))
+            if production:
+                check.require(self.update.auto_revert, "update.auto_revert", self.update.auto_revert,
+                              "production deployments revert automatically to the last healthy version")
+        self.restart._validate(check.child("restart"))
+        if production and self.count > 1:
+            check.require(bool(self.spreads), "spreads", [],
+                          "production spreads allocations across availability zones")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A Nomad service job."""
+
+    id: str
+    groups: tuple[TaskGroup, ...]
+    datacenters: tuple[str, ...] = ("dc1",)
+    region: str = "global"
+    namespace: str = "default"
+    type: Literal["service"] = "service"
+    priority: int = 50
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def _api(self) -> dict:
+        return {
+            "ID": self.id,
+            "Name": self.id,
+            "Type": self.type,
+            "Region": self.region,
+            "Namespace": self.namespace,
+            "Datacenters": list(self.datacenters),
+            "Priority": self.priority,
+            "TaskGroups": [g._api() for g in self.groups],
+            "Meta": dict(sorted(self.meta.items())),
+        }
+
+    def validate(self, *, where: str = "", production: bool = False) -> "Job":
+        """Checks every rule; raises HashistackError naming job/group/task, field, value and fix.
+
+        :param where: a prefix for messages, such as the construct path.
+        :param production: also enforce the production rules (2+ allocations, a health check on
+            every service, auto-revert, spread across availability zones).
+        """
+        prefix = f"{where}: " if where else ""
+        check = Checker(f'{prefix}job "{self.id}"')
+        check.require(is_rfc1123_label(self.id), "id", self.id, RFC1123_HINT)
+        check.require(bool(self.groups), "groups", [], "a job needs at least one task group")
+        check.require(_is_int(self.priority) and 1 <= self.priority <= 100, "priority", self.priority, "use 1 to 100")
+        names = [g.name for g in self.groups]
+        for g in self.groups:
+            check.require(names.count(g.name) == 1, "group", g.name, "give each group its own name")
+            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production)
+        return self
+
+    def to_api(self) -> dict:
+        """The job as Nomad API JSON (``{"Job": {...}}``), pruned of empty values."""
+        return {"Job": _prune(self._api())}
+
+
+def render_job(job: Job) -> str:
+    """The job as canonical JSON text: sorted keys, compact, deterministic."""
+    return json.dumps(job.to_api(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

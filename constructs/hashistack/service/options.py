@@ -1,0 +1,248 @@
+"""The small option classes of :class:`~hashistack.service.GoService`, each with factories.
+
+Plain Python: they hold intent; :mod:`hashistack.service.plan` turns them into the Nomad job
+model and the service's Vault access.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import HashistackError
+
+__all__ = [
+    "ConfigFile",
+    "HealthCheck",
+    "Logs",
+    "OnChange",
+    "RegistryAuth",
+    "Tls",
+    "Update",
+    "VaultSecret",
+]
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+_KV_PATH = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*$")
+
+
+@dataclass(frozen=True)
+class OnChange:
+    """What happens when a rendered file changes while the task runs (it is always rendered
+    before the task starts): ``OnChange.restart()``, ``OnChange.signal("SIGHUP")`` or
+    ``OnChange.noop()``."""
+
+    mode: Literal["restart", "signal", "noop"]
+    change_signal: str | None = None
+
+    @staticmethod
+    def restart() -> "OnChange":
+        return OnChange("restart")
+
+    @staticmethod
+    def signal(signal: str = "SIGHUP") -> "OnChange":
+        return OnChange("signal", signal)
+
+    @staticmethod
+    def noop() -> "OnChange":
+        return OnChange("noop")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigFile:
+    """A configuration file given to the app at ``mount_at``: the Kubernetes ConfigMap
+    equivalent. It renders into the task's ``local/`` directory (consul-template syntax such as
+    ``{{ env "NOMAD_ALLOC_ID" }}`` works) and is bind-mounted read-only at ``mount_at``, so the
+    Go application reads the same path it read on Kubernetes.
+
+    Build with :meth:`inline` or :meth:`from_path`. ``on_change`` defaults to a restart.
+    """
+
+    name: str
+    content: str
+    mount_at: str
+    on_change: OnChange = OnChange("restart")
+
+    @staticmethod
+    def inline(content: str, *, mount_at: str, on_change: OnChange | None = None,
+               name: str | None = None) -> "ConfigFile":
+        return ConfigFile(name=name or posixpath.basename(mount_at), content=content, mount_at=mount_at,
+                          on_change=on_change or OnChange.restart())
+
+    @staticmethod
+    def from_path(path: str | Path, *, mount_at: str, on_change: OnChange | None = None) -> "ConfigFile":
+        """Reads the file at synth time (relative paths from the working directory, the project
+        root under ``cdktf synth``)."""
+        file = Path(path)
+        if not file.is_file():
+            raise HashistackError(
+                f"ConfigFile.from_path: path = {str(path)!r}: no such file (from {Path.cwd()}); "
+                "give a path relative to the project root or an absolute one")
+        return ConfigFile(name=file.name, content=file.read_text(encoding="utf-8"), mount_at=mount_at,
+                          on_change=on_change or OnChange.restart())
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultSecret:
+    """A secret from the environment's KV v2 mount, read at ``<kv_mount>/data/<env>/<path>``:
+    the Kubernetes Secret equivalent.
+
+    - :meth:`kv` renders the secret (JSON of all keys, or your own ``template`` inside
+      ``{{ with secret ... }}``) to a file under ``secrets/`` with perms 0400 and mounts it
+      read-only at ``mount_at``;
+    - :meth:`kv_env` exposes chosen keys as environment variables
+      (``{"DB_PASSWORD": "password"}``).
+    """
+
+    path: str
+    mount_at: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    template: str | None = None
+    on_change: OnChange = OnChange("restart")
+
+    @staticmethod
+    def kv(path: str, *, mount_at: str, template: str | None = None,
+           on_change: OnChange | None = None) -> "VaultSecret":
+        return VaultSecret(path=path, mount_at=mount_at, template=template, on_change=on_change or OnChange.restart())
+
+    @staticmethod
+    def kv_env(path: str, *, env: dict[str, str], on_change: OnChange | None = None) -> "VaultSecret":
+        return VaultSecret(path=path, env=tuple(sorted(env.items())), on_change=on_change or OnChange.restart())
+
+    def _validate(self, where: str) -> None:
+        if not isinstance(self.path, str) or not _KV_PATH.match(self.path):
+            raise HashistackError(
+                f"{where}: secrets.path = {self.path!r}: use a path inside the KV mount such as 'my-app/config', "
+                "without the mount, 'data/' or the environment (they are added for you)")
+        if self.mount_at is None and not self.env:
+            raise HashistackError(f"{where}: secrets[{self.path}] = no mount_at and no env: "
+                                  "use VaultSecret.kv(path, mount_at=...) or VaultSecret.kv_env(path, env={...})")
+        for var, key in self.env:
+            if not _ENV_KEY.match(var) or not _SECRET_KEY.match(key):
+                raise HashistackError(
+                    f"{where}: secrets[{self.path}].env = {var!r}: {key!r}: variable names are letters, digits and "
+                    "'_'; secret keys are letters, digits and '_'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tls:
+    """A certificate from the environment's Vault PKI intermediate, issued by one ``pkiCert``
+    call so cert, key and CA always match, rendered to one PEM bundle (key, certificate, CA)
+    under ``secrets/`` and mounted at ``mount_dir/<bundle_name>``. Go reads it with
+    ``tls.LoadX509KeyPair(p, p)``: the same file for both arguments.
+
+    :param common_name: defaults to ``<service>.service.consul``.
+    :param alt_names: more DNS names; the service's PKI role allows exactly these names.
+    :param ttl_h: certificate lifetime; Vault re-issues before expiry. Defaults to 72 hours.
+    :param on_change: defaults to SIGHUP, so a Go server reloads its certificate without a restart.
+    """
+
+    common_name: str | None = None
+    alt_names: tuple[str, ...] = ()
+    ttl_h: int = 72
+    mount_dir: str = "/app/tls"
+    bundle_name: str = "bundle.pem"
+    on_change: OnChange = OnChange("signal", "SIGHUP")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthCheck:
+    """How Consul (or Nomad) judges the service healthy, and when Nomad restarts it:
+    after ``restart_after`` consecutive failures, past a ``grace_s`` start-up window.
+
+    Factories: :meth:`http`, :meth:`tcp`, :meth:`grpc`.
+    """
+
+    type: Literal["http", "tcp", "grpc"]
+    path: str | None = None
+    grpc_service: str | None = None
+    port: str | None = None
+    interval_s: float = 10
+    timeout_s: float = 2
+    restart_after: int = 3
+    grace_s: float = 30
+
+    @staticmethod
+    def http(path: str, *, port: str | None = None, interval_s: float = 10, timeout_s: float = 2,
+             restart_after: int = 3, grace_s: float = 30) -> "HealthCheck":
+        return HealthCheck(type="http", path=path, port=port, interval_s=interval_s, timeout_s=timeout_s,
+                           restart_after=restart_after, grace_s=grace_s)
+
+    @staticmethod
+    def tcp(*, port: str | None = None, interval_s: float = 10, timeout_s: float = 2,
+            restart_after: int = 3, grace_s: float = 30) -> "HealthCheck":
+        return HealthCheck(type="tcp", port=port, interval_s=interval_s, timeout_s=timeout_s,
+                           restart_after=restart_after, grace_s=grace_s)
+
+    @staticmethod
+    def grpc(service: str = "", *, port: str | None = None, interval_s: float = 10, timeout_s: float = 2,
+             restart_after: int = 3, grace_s: float = 30) -> "HealthCheck":
+        return HealthCheck(type="grpc", grpc_service=service or None, port=port, interval_s=interval_s,
+                           timeout_s=timeout_s, restart_after=restart_after, grace_s=grace_s)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Update:
+    """The rollout strategy. Every strategy auto-reverts to the last healthy version.
+
+    - :meth:`rolling`: replace ``max_parallel`` allocations at a time;
+    - :meth:`canary`: start ``canaries`` new allocations beside the old ones, promote by hand
+      (``nomad deployment promote``) or automatically with ``auto_promote``;
+    - :meth:`blue_green`: start a full new set beside the old one (canaries = count).
+    """
+
+    kind: Literal["rolling", "canary", "blue_green"]
+    max_parallel: int = 1
+    canaries: int = 0
+    auto_promote: bool = False
+    min_healthy_time_s: float = 10
+    healthy_deadline_s: float = 300
+    progress_deadline_s: float = 600
+
+    @staticmethod
+    def rolling(max_parallel: int = 1, *, min_healthy_time_s: float = 10, healthy_deadline_s: float = 300,
+                progress_deadline_s: float = 600) -> "Update":
+        return Update(kind="rolling", max_parallel=max_parallel, min_healthy_time_s=min_healthy_time_s,
+                      healthy_deadline_s=healthy_deadline_s, progress_deadline_s=progress_deadline_s)
+
+    @staticmethod
+    def canary(canaries: int = 1, *, auto_promote: bool = False, max_parallel: int | None = None,
+               min_healthy_time_s: float = 10, healthy_deadline_s: float = 300,
+               progress_deadline_s: float = 600) -> "Update":
+        return Update(kind="canary", canaries=canaries, auto_promote=auto_promote,
+                      max_parallel=max_parallel if max_parallel is not None else canaries,
+                      min_healthy_time_s=min_healthy_time_s, healthy_deadline_s=healthy_deadline_s,
+                      progress_deadline_s=progress_deadline_s)
+
+    @staticmethod
+    def blue_green(*, auto_promote: bool = False, min_healthy_time_s: float = 10,
+                   healthy_deadline_s: float = 300, progress_deadline_s: float = 600) -> "Update":
+        return Update(kind="blue_green", auto_promote=auto_promote, min_healthy_time_s=min_healthy_time_s,
+                      healthy_deadline_s=healthy_deadline_s, progress_deadline_s=progress_deadline_s)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Logs:
+    """Rotation of the task's stdout/stderr logs. Defaults to 10 files of 10 MiB."""
+
+    max_files: int = 10
+    max_file_size_mib: int = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryAuth:
+    """Private-registry credentials read from Vault KV (``username`` and ``password`` keys by
+    default) into environment variables that the docker driver's ``auth`` block interpolates.
+    No password ever appears in code, the job or Terraform state."""
+
+    path: str
+    username_key: str = "username"
+    password_key: str = "password"
+
+    @staticmethod
+    def from_vault(path: str, *, username_key: str = "username", password_key: str = "password") -> "RegistryAuth":
+        return RegistryAuth(path=path, username_key=username_key, password_key=password_key)

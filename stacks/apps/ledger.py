@@ -1,0 +1,51 @@
+"""ledger: a gRPC service whose database credentials arrive as environment variables and whose
+image comes from a private registry with credentials held in Vault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hashistack import Environment
+from hashistack.service import GoService, HealthCheck, RegistryAuth, Tls, Update, VaultSecret
+from hashistack.stack import EnvironmentStack
+
+from ._settings import settings_for
+
+IMAGE = "registry.example.com/platform/ledger:0.9.3"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    count: int
+    cpu_mhz: int
+    memory_mib: int
+    update: Update
+    log_level: str
+
+
+SETTINGS = {
+    "dev": Settings(count=1, cpu_mhz=250, memory_mib=128, update=Update.rolling(), log_level="debug"),
+    "uat": Settings(count=2, cpu_mhz=500, memory_mib=512, update=Update.rolling(), log_level="info"),
+    "prod": Settings(count=2, cpu_mhz=1000, memory_mib=1024, update=Update.blue_green(auto_promote=True),
+                     log_level="info"),
+}
+
+
+def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+    s = settings_for(__name__, SETTINGS, env)
+    return GoService(
+        stack, "ledger",
+        image=IMAGE,
+        port=9090,
+        port_label="grpc",
+        count=s.count,
+        registry_auth=RegistryAuth.from_vault("registry/platform"),
+        secrets=[VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"})],
+        tls=Tls(ttl_h=48, mount_dir="/etc/ledger/tls"),
+        health=HealthCheck.grpc("ledger.v1.Ledger", interval_s=5, timeout_s=1),
+        update=s.update,
+        cpu_mhz=s.cpu_mhz, memory_mib=s.memory_mib,
+        env={"LOG_LEVEL": s.log_level, "GRPC_LISTEN": ":9090"},
+        registration="nomad",
+        tags=("grpc",),
+    )

@@ -1,0 +1,83 @@
+"""my-go-app: the HTTP service from the migration questions (config file, Vault secrets, TLS,
+/health, rolling update with a canary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hashistack import Environment
+from hashistack.service import (
+    ConfigFile,
+    GoService,
+    HealthCheck,
+    Logs,
+    OnChange,
+    Tls,
+    Update,
+    VaultSecret,
+)
+from hashistack.stack import EnvironmentStack
+
+from ._settings import settings_for
+
+IMAGE = "registry.example.com/platform/my-go-app:1.4.2"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    count: int
+    cpu_mhz: int
+    memory_mib: int
+    memory_max_mib: int | None
+    db_host: str
+    api_endpoint: str
+    debug: bool
+    log_level: str
+    new_checkout: bool
+    tls_ttl_h: int
+    log_files: int
+    tags: tuple[str, ...]
+
+
+SETTINGS = {
+    "dev": Settings(count=1, cpu_mhz=500, memory_mib=256, memory_max_mib=512,
+                    db_host="db.dev.example.internal", api_endpoint="https://api.dev.example.internal",
+                    debug=True, log_level="debug", new_checkout=True, tls_ttl_h=24, log_files=3,
+                    tags=("http", "team-checkout")),
+    "uat": Settings(count=2, cpu_mhz=1000, memory_mib=1024, memory_max_mib=None,
+                    db_host="db.uat.example.internal", api_endpoint="https://api.uat.example.internal",
+                    debug=False, log_level="info", new_checkout=True, tls_ttl_h=72, log_files=5,
+                    tags=("http", "team-checkout")),
+    "prod": Settings(count=3, cpu_mhz=2000, memory_mib=2048, memory_max_mib=None,
+                     db_host="db.prod.example.internal", api_endpoint="https://api.example.com",
+                     debug=False, log_level="warn", new_checkout=False, tls_ttl_h=72, log_files=10,
+                     tags=("http", "team-checkout", "public")),
+}
+
+
+def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+    s = settings_for(__name__, SETTINGS, env)
+    return GoService(
+        stack, "my-go-app",
+        image=IMAGE,
+        port=8080,
+        count=s.count,
+        config_files=[ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf",
+                                           on_change=OnChange.signal("SIGHUP"))],
+        secrets=[VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json")],
+        tls=Tls(alt_names=(f"my-go-app.{env.domain}",), ttl_h=s.tls_ttl_h, mount_dir="/app/tls"),
+        health=HealthCheck.http("/health"),
+        update=Update.canary(1),
+        cpu_mhz=s.cpu_mhz, memory_mib=s.memory_mib, memory_max_mib=s.memory_max_mib,
+        env={
+            "DB_HOST": s.db_host,
+            "API_ENDPOINT": s.api_endpoint,
+            "DEBUG": str(s.debug).lower(),
+            "LOG_LEVEL": s.log_level,
+            "FEATURE_NEW_CHECKOUT": str(s.new_checkout).lower(),
+            "INSTANCE_ID": "${NOMAD_ALLOC_ID}",
+            "NODE_NAME": "${attr.unique.hostname}",
+        },
+        tags=s.tags,
+        logs=Logs(max_files=s.log_files, max_file_size_mib=10),
+    )

@@ -1,0 +1,239 @@
+"""The Nomad job model: canonical API JSON, and every validation rule with its message."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from hashistack import HashistackError
+from hashistack.nomad import (
+    Check,
+    CheckRestart,
+    DockerAuth,
+    DockerConfig,
+    Job,
+    Mount,
+    Network,
+    Port,
+    Resources,
+    Service,
+    Spread,
+    Task,
+    TaskGroup,
+    Template,
+    UpdateStrategy,
+    VaultBlock,
+    render_job,
+)
+
+from .nomad_api import api_field_problems
+
+
+def make_job(*, count=1, ports=(Port(label="http", to=8080),), checks=None, update=None, templates=(),
+             resources=None, mounts=(), spreads=(), vault=None, services=None, name="web", task_name="web",
+             driver_ports=("http",), auth=None) -> Job:
+    checks = (Check(name="alive", type="http", port="http", path="/health",
+                    check_restart=CheckRestart()),) if checks is None else checks
+    services = (Service(name=name, port="http", checks=checks),) if services is None else services
+    task = Task(
+        name=task_name,
+        config=DockerConfig(image="example/web:1.0", ports=driver_ports, mounts=mounts, auth=auth),
+        resources=resources or Resources(cpu_mhz=500, memory_mib=256),
+        templates=templates, vault=vault,
+    )
+    group = TaskGroup(name=name, count=count, tasks=(task,), network=Network(ports=ports), services=services,
+                      update=update or UpdateStrategy(), spreads=spreads)
+    return Job(id=name, groups=(group,))
+
+
+def rejects(pattern: str, job: Job, *, production: bool = False) -> None:
+    with pytest.raises(HashistackError, match=pattern):
+        job.validate(where="dev/web", production=production)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+def test_renders_api_json_with_sorted_keys_and_nanosecond_durations():
+    text = render_job(make_job().validate())
+    doc = json.loads(text)
+    assert list(doc) == ["Job"]
+    assert text == json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    group = doc["Job"]["TaskGroups"][0]
+    assert group["Update"]["HealthyDeadline"] == 300 * 10**9
+    assert group["Services"][0]["Checks"][0]["CheckRestart"] == {"Grace": 30 * 10**9, "IgnoreWarnings": False,
+                                                                 "Limit": 3}
+    assert group["Networks"] == [{"DynamicPorts": [{"Label": "http", "To": 8080}], "Mode": "host"}]
+    assert group["Tasks"][0]["Resources"] == {"CPU": 500, "MemoryMB": 256}
+
+
+def test_omits_empty_lists_and_maps_but_keeps_false_and_zero():
+    doc = make_job().to_api()["Job"]
+    task = doc["TaskGroups"][0]["Tasks"][0]
+    for absent in ("Templates", "Env", "Identities", "Vault", "User"):
+        assert absent not in task
+    assert "Spreads" not in doc["TaskGroups"][0] and "Meta" not in doc
+    assert doc["TaskGroups"][0]["Update"]["Canary"] == 0
+    assert doc["TaskGroups"][0]["Update"]["AutoPromote"] is False
+
+
+def test_every_emitted_field_is_a_field_of_the_nomad_api_struct():
+    job = make_job(templates=(Template(destination="local/a.conf", data="x"),),
+                   vault=VaultBlock(role="web"), spreads=(Spread(attribute="${node.datacenter}"),), count=2,
+                   update=UpdateStrategy(max_parallel=1, canary=1))
+    assert api_field_problems(job.validate().to_api()) == []
+
+
+def test_the_field_walk_catches_a_misspelt_field():
+    doc = make_job().to_api()
+    doc["Job"]["TaskGroups"][0]["Tasks"][0]["Resources"]["MemoryMb"] = 1
+    assert api_field_problems(doc) == ["Job.TaskGroups[0].Tasks[0].Resources.MemoryMb is not a field of api.Resources"]
+
+
+# --- rejections ------------------------------------------------------------------------------------
+
+def test_rejects_check_on_undefined_port_label():
+    rejects(r'^dev/web: job "web" > group "web": service\[web\]\.check\[alive\]\.port = \'admin\': the check names '
+            r'a port label the group does not define; defined: \[\'http\'\]',
+            make_job(checks=(Check(name="alive", type="tcp", port="admin"),)))
+
+
+def test_rejects_service_on_undefined_port_label():
+    rejects(r'service\[web\]\.port = \'grpc\': the service names a port label the group does not define',
+            make_job(services=(Service(name="web", port="grpc"),)))
+
+
+def test_rejects_healthy_deadline_not_below_progress_deadline():
+    rejects(r'group "web": update\.healthy_deadline_s = 600: must be below progress_deadline_s \(600s\)',
+            make_job(update=UpdateStrategy(healthy_deadline_s=600, progress_deadline_s=600)))
+
+
+def test_rejects_min_healthy_time_not_below_healthy_deadline():
+    rejects(r'update\.min_healthy_time_s = 300: must be below healthy_deadline_s \(300s\)',
+            make_job(update=UpdateStrategy(min_healthy_time_s=300, healthy_deadline_s=300)))
+
+
+def test_rejects_more_canaries_than_count():
+    rejects(r'update\.canary = 3: use 0 to count \(2\) canaries',
+            make_job(count=2, update=UpdateStrategy(canary=3)))
+
+
+def test_rejects_auto_promote_without_canary():
+    rejects(r'update\.auto_promote = True: auto-promotion promotes canaries: set canary >= 1',
+            make_job(update=UpdateStrategy(auto_promote=True)))
+
+
+def test_rejects_max_parallel_above_count():
+    rejects(r'update\.max_parallel = 3: use 1 to count \(2\) allocations at a time',
+            make_job(count=2, update=UpdateStrategy(max_parallel=3)))
+
+
+def test_rejects_signal_change_mode_without_signal():
+    rejects(r'task "web": template\[local/app\.conf\]\.change_signal = None: change_mode \'signal\' needs '
+            r'change_signal',
+            make_job(templates=(Template(destination="local/app.conf", data="x", change_mode="signal"),)))
+
+
+@pytest.mark.parametrize("dest", ["/etc/app.conf", "config/app.conf", "local/../app.conf", "local", "secrets/./x"])
+def test_rejects_template_destination_outside_the_task_dir(dest):
+    rejects(rf'template\[{dest.replace(".", chr(92) + ".")}\]\.destination = .*: templates render inside the task '
+            r'directory: use a relative path under local/, secrets/ or alloc/',
+            make_job(templates=(Template(destination=dest, data="x"),)))
+
+
+def test_rejects_secret_rendered_outside_secrets_dir():
+    rejects(r'template\[local/creds\.json\]\.destination = \'local/creds\.json\': a template carrying secrets '
+            r'renders under secrets/',
+            make_job(vault=VaultBlock(role="web"), templates=(Template(
+                destination="local/creds.json", perms="0400",
+                data='{{ with secret "secret/data/dev/web" }}{{ .Data.data | toJSON }}{{ end }}'),)))
+
+
+@pytest.mark.parametrize("perms", ["0644", "0640", "0604"])
+def test_rejects_secret_with_loose_perms(perms):
+    rejects(rf'template\[secrets/creds\.json\]\.perms = \'{perms}\': a template carrying secrets needs perms 0600 '
+            r'or tighter',
+            make_job(templates=(Template(destination="secrets/creds.json", perms=perms, data="x", sensitive=True),)))
+
+
+def test_rejects_vault_template_without_vault_block():
+    rejects(r'task "web": vault = None: template secrets/a\.json reads Vault, so the task needs a vault block',
+            make_job(templates=(Template(destination="secrets/a.json", perms="0400",
+                                         data='{{ with secret "secret/data/a" }}{{ end }}'),)))
+
+
+def test_rejects_memory_below_ten_mib():
+    rejects(r'task "web": resources\.memory_mib = 8: Nomad needs at least 10 MiB',
+            make_job(resources=Resources(cpu_mhz=100, memory_mib=8)))
+
+
+@pytest.mark.parametrize("memory_max", [256, 128])
+def test_rejects_memory_max_not_above_memory(memory_max):
+    rejects(rf'resources\.memory_max_mib = {memory_max}: must be above memory_mib \(256\)',
+            make_job(resources=Resources(cpu_mhz=100, memory_mib=256, memory_max_mib=memory_max)))
+
+
+def test_rejects_cpu_and_cores_together():
+    rejects(r'resources\.cores = 2: set either cpu_mhz or cores, not both',
+            make_job(resources=Resources(cpu_mhz=100, cores=2)))
+
+
+def test_rejects_static_port_with_count_above_one():
+    rejects(r'group "web": network\.port\[http\]\.static = 8080: a static host port allows one allocation per '
+            r'node, but count = 2',
+            make_job(count=2, ports=(Port(label="http", static=8080),), update=UpdateStrategy()))
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_rejects_port_outside_range(port):
+    rejects(rf'network\.port\[http\]\.to = {port}: use a port from 1 to 65535',
+            make_job(ports=(Port(label="http", to=port),)))
+
+
+@pytest.mark.parametrize("bad", ["Web", "web_app", "-web", "a" * 64])
+def test_rejects_names_that_are_not_rfc1123_labels(bad):
+    with pytest.raises(HashistackError, match=rf'job "{bad}": id = \'{bad}\': use at most 63 lowercase letters'):
+        dataclasses.replace(make_job(), id=bad).validate()
+    rejects(rf'task "{bad}": name = \'{bad}\': use at most 63 lowercase', make_job(task_name=bad))
+
+
+def test_rejects_two_mounts_with_the_same_target():
+    rejects(r'task "web": config\.mount\.target = \'/app/config\': two mounts share this container path',
+            make_job(mounts=(Mount(source="local/a", target="/app/config"),
+                             Mount(source="secrets/b", target="/app/config"))))
+
+
+def test_rejects_literal_registry_password():
+    rejects(r'config\.auth\.password = \'<redacted>\': registry credentials come from Vault',
+            make_job(auth=DockerAuth(username="${REGISTRY_USERNAME}", password="hunter2")))
+
+
+def test_rejects_driver_port_not_in_network():
+    rejects(r'config\.ports = \'grpc\': the driver maps a port label the group does not define',
+            make_job(driver_ports=("http", "grpc")))
+
+
+def test_production_rejects_single_allocation():
+    rejects(r'group "web": count = 1: production runs at least 2 allocations', make_job(count=1), production=True)
+
+
+def test_production_rejects_service_without_health_check():
+    rejects(r'group "web": service\[web\]\.checks = \[\]: production services need a health check',
+            make_job(count=2, checks=(), spreads=(Spread(attribute="${node.datacenter}"),)), production=True)
+
+
+def test_production_rejects_no_auto_revert():
+    rejects(r'update\.auto_revert = False: production deployments revert automatically',
+            make_job(count=2, update=UpdateStrategy(auto_revert=False), spreads=(Spread(attribute="x"),)),
+            production=True)
+
+
+def test_production_rejects_no_spread():
+    rejects(r'spreads = \[\]: production spreads allocations across availability zones', make_job(count=2),
+            production=True)
+
+
+def test_production_accepts_a_complete_job():
+    job = make_job(count=2, spreads=(Spread(attribute="${node.datacenter}"),))
+    assert job.validate(production=True) is job
