@@ -41,7 +41,8 @@ UAT = Environment(
     network=NetworkSettings(vpc_cidr="10.20.0.0/16", az_count=3, operator_cidrs=("10.200.0.0/24",)),
     nomad=NomadSettings(address="https://nomad.uat.example.internal:4646", server_count=3),
     consul=ConsulSettings(address="https://consul.uat.example.internal:8501", server_count=3),
-    vault=VaultSettings(address="https://vault.uat.example.internal:8200", server_count=3),
+    vault=VaultSettings(address="https://vault.uat.example.internal:8200", server_count=3,
+                        audit_devices=("file", "syslog")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=6),
     state=S3State(bucket="example-tfstate-uat", lock_table="example-tfstate-lock-uat"),
 )
@@ -56,7 +57,8 @@ PROD = Environment(
     network=NetworkSettings(vpc_cidr="10.30.0.0/16", az_count=3, operator_cidrs=("10.200.0.0/24",)),
     nomad=NomadSettings(address="https://nomad.prod.example.internal:4646", server_count=3),
     consul=ConsulSettings(address="https://consul.prod.example.internal:8501", server_count=3),
-    vault=VaultSettings(address="https://vault.prod.example.internal:8200", server_count=5),
+    vault=VaultSettings(address="https://vault.prod.example.internal:8200", server_count=5,
+                        audit_devices=("file", "syslog"), kv_max_versions=20),
     clients=ClientPool(instance_type="m6i.xlarge", min_size=3, max_size=12, desired_size=4),
     state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock-prod"),
 )

@@ -110,7 +110,7 @@ def test_tls_comes_from_one_pki_cert_issuance():
            '"alt_names=payments.dev.example.internal"' in data
     assert (tls[0].change_mode, tls[0].change_signal, tls[0].perms) == ("signal", "SIGHUP", "0400")
     assert plan.pki_role.allowed_domains == ("payments.service.consul", "payments.dev.example.internal")
-    assert plan.pki_role.backend == "pki-int" and plan.pki_role.max_ttl_s == 24 * 3600
+    assert plan.pki_role.mount == "pki-int" and plan.pki_role.max_ttl_h == 24
 
 
 def test_policy_grants_exactly_what_the_templates_read():
@@ -123,7 +123,9 @@ def test_policy_grants_exactly_what_the_templates_read():
     assert plan.template_reads() == sorted([
         ("secret/data/dev/payments/config", "read"), ("secret/data/dev/registry/team", "read"),
         ("pki-int/issue/payments", "update")])
-    assert plan.jwt_role.policies == ("svc-payments",) and plan.jwt_role.job_id == "payments"
+    assert plan.jwt_role.policies == ("svc-payments",)
+    assert plan.jwt_role.bound_claims == {"nomad_namespace": "default", "nomad_job_id": "payments"}
+    assert plan.jwt_role.bound_audiences == ("vault.io",)
 
 
 def test_registry_credentials_are_interpolated_never_literal():

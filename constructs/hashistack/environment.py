@@ -26,6 +26,7 @@ from ._validate import (
     url_problem,
 )
 from .errors import Checker
+from .vault.pki import HOURS_PER_YEAR, PkiHierarchy
 
 __all__ = [
     "ClientPool",
@@ -162,6 +163,9 @@ class ConsulSettings:
         check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
 
 
+AUDIT_DEVICE_KINDS = ("file", "syslog", "socket")
+
+
 @dataclass(frozen=True, kw_only=True)
 class VaultSettings:
     """Where Vault is and where the platform's mounts live. The service layer finds the KV
@@ -171,30 +175,77 @@ class VaultSettings:
     :param server_count: Vault servers (production: 3 or 5; development may run 1).
     :param namespace: Vault Enterprise namespace. Defaults to none (the root namespace).
     :param kv_mount: the KV v2 mount holding service secrets. Defaults to ``secret``.
+    :param kv_max_versions: versions kept per secret. Defaults to 10.
+    :param kv_delete_version_after_s: seconds after which old versions are deleted; 0 keeps them.
+        Defaults to 0.
     :param pki_root_mount: the root CA mount. Defaults to ``pki-root``.
     :param pki_intermediate_mount: the issuing intermediate CA mount. Defaults to ``pki-int``.
+    :param pki_root_ttl_h: root CA lifetime. Defaults to 10 years.
+    :param pki_intermediate_ttl_h: intermediate CA lifetime. Defaults to 5 years.
+    :param pki_leaf_max_ttl_h: the longest certificate a service may ask for. Defaults to 30 days.
     :param jwt_auth_path: the JWT auth backend trusting Nomad workload identities.
         Defaults to ``jwt-nomad``.
+    :param nomad_ca_pem_path: PEM file of the CA behind Nomad's HTTPS certificate, so Vault can
+        fetch Nomad's JWKS. Defaults to none (the system trust store).
+    :param audit_devices: audit device kinds (file, syslog, socket). Defaults to a file device;
+        production needs at least two, so losing one never blocks Vault.
     """
 
     address: str
     server_count: int
     namespace: str | None = None
     kv_mount: str = "secret"
+    kv_max_versions: int = 10
+    kv_delete_version_after_s: int = 0
     pki_root_mount: str = "pki-root"
     pki_intermediate_mount: str = "pki-int"
+    pki_root_ttl_h: int = 10 * HOURS_PER_YEAR
+    pki_intermediate_ttl_h: int = 5 * HOURS_PER_YEAR
+    pki_leaf_max_ttl_h: int = 30 * 24
     jwt_auth_path: str = "jwt-nomad"
+    nomad_ca_pem_path: str | None = None
+    audit_devices: tuple[str, ...] = ("file",)
+
+    @property
+    def pki(self) -> PkiHierarchy:
+        return PkiHierarchy(root_mount=self.pki_root_mount, intermediate_mount=self.pki_intermediate_mount,
+                            root_ttl_h=self.pki_root_ttl_h, intermediate_ttl_h=self.pki_intermediate_ttl_h,
+                            leaf_max_ttl_h=self.pki_leaf_max_ttl_h)
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         _check_address(check, tier, self.address)
         _check_server_count(check, tier, self.server_count, "Vault")
         if self.namespace is not None:
             check.require(is_mount_path(self.namespace), "namespace", self.namespace, MOUNT_HINT)
-        for name in ("kv_mount", "pki_root_mount", "pki_intermediate_mount", "jwt_auth_path"):
+        for name in ("kv_mount", "jwt_auth_path"):
             check.require(is_mount_path(getattr(self, name)), name, getattr(self, name), MOUNT_HINT)
+        PkiHierarchy(root_mount=self.pki_root_mount, intermediate_mount=self.pki_intermediate_mount,
+                     root_ttl_h=self.pki_root_ttl_h, intermediate_ttl_h=self.pki_intermediate_ttl_h,
+                     leaf_max_ttl_h=self.pki_leaf_max_ttl_h).validate(_PkiFieldChecker(check))
         mounts = [self.kv_mount, self.pki_root_mount, self.pki_intermediate_mount]
         check.require(len(set(mounts)) == 3, "pki_intermediate_mount", self.pki_intermediate_mount,
                       "the KV mount, the root CA and the intermediate CA need three distinct mounts")
+        check.require(isinstance(self.kv_max_versions, int) and 1 <= self.kv_max_versions <= 100,
+                      "kv_max_versions", self.kv_max_versions, "keep 1 to 100 versions per secret")
+        check.require(isinstance(self.kv_delete_version_after_s, int) and self.kv_delete_version_after_s >= 0,
+                      "kv_delete_version_after_s", self.kv_delete_version_after_s, "use 0 (keep) or more seconds")
+        check.require(isinstance(self.audit_devices, tuple) and len(set(self.audit_devices)) == len(self.audit_devices)
+                      and all(k in AUDIT_DEVICE_KINDS for k in self.audit_devices), "audit_devices",
+                      self.audit_devices, f"list distinct kinds from {AUDIT_DEVICE_KINDS}")
+        need = 2 if tier is Tier.PRODUCTION else 1
+        check.require(len(self.audit_devices) >= need, "audit_devices", self.audit_devices,
+                      f"a {tier.value} environment runs at least {need} audit device(s)"
+                      + (", so that one failing device never blocks Vault" if need > 1 else ""))
+
+
+class _PkiFieldChecker(Checker):
+    """Reports PkiHierarchy fields under their VaultSettings names (root_ttl_h -> pki_root_ttl_h)."""
+
+    def __init__(self, parent: Checker) -> None:
+        super().__init__(parent.where, parent.prefix)
+
+    def fail(self, field: str, value, fix: str):  # type: ignore[override]
+        super().fail(f"pki_{field}", value, fix)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ from hashistack.stack import EnvironmentStack
 
 from ._settings import settings_for
 
+NAME = "ledger"
 IMAGE = "registry.example.com/platform/ledger:0.9.3"
 
 
@@ -34,7 +35,7 @@ SETTINGS = {
 def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
     s = settings_for(__name__, SETTINGS, env)
     return GoService(
-        stack, "ledger",
+        stack, NAME,
         image=IMAGE,
         port=9090,
         port_label="grpc",

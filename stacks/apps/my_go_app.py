@@ -20,6 +20,7 @@ from hashistack.stack import EnvironmentStack
 
 from ._settings import settings_for
 
+NAME = "my-go-app"
 IMAGE = "registry.example.com/platform/my-go-app:1.4.2"
 
 
@@ -58,7 +59,7 @@ SETTINGS = {
 def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
     s = settings_for(__name__, SETTINGS, env)
     return GoService(
-        stack, "my-go-app",
+        stack, NAME,
         image=IMAGE,
         port=8080,
         count=s.count,

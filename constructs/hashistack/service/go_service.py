@@ -76,37 +76,16 @@ class GoService(Construct):
 
     def _emit(self) -> None:
         from cdktf_cdktf_provider_nomad.job import Job
-        from cdktf_cdktf_provider_vault.jwt_auth_backend_role import JwtAuthBackendRole
-        from cdktf_cdktf_provider_vault.pki_secret_backend_role import PkiSecretBackendRole
-        from cdktf_cdktf_provider_vault.policy import Policy
+
+        from ..vault.constructs import JwtAuthRole, PkiCertRole, VaultPolicy
 
         plan, env = self.plan, self.environment
         depends: list = []
         if plan.policy:
-            policy = Policy(self, "policy", name=plan.policy.name, policy=escape(plan.policy.render()))
-            role = plan.jwt_role
-            jwt = JwtAuthBackendRole(
-                self, "jwt-role",
-                backend=role.backend, role_name=role.role_name, role_type="jwt",
-                bound_audiences=[role.audience],
-                bound_claims={"nomad_namespace": role.namespace, "nomad_job_id": role.job_id},
-                user_claim="/nomad_job_id", user_claim_json_pointer=True,
-                claim_mappings={"nomad_namespace": "nomad_namespace", "nomad_job_id": "nomad_job_id",
-                                "nomad_task": "nomad_task"},
-                token_type="service", token_policies=list(role.policies), token_period=role.token_period_s,
-                token_explicit_max_ttl=0,
-            )
-            depends += [policy, jwt]
+            depends.append(VaultPolicy(self, "policy", policy=plan.policy).resource)
+            depends.append(JwtAuthRole(self, "jwt-role", role=plan.jwt_role).resource)
         if plan.pki_role:
-            pki = plan.pki_role
-            depends.append(PkiSecretBackendRole(
-                self, "pki-role",
-                backend=pki.backend, name=pki.name, allowed_domains=list(pki.allowed_domains),
-                allow_bare_domains=True, allow_subdomains=False, allow_glob_domains=False, allow_any_name=False,
-                allow_wildcard_certificates=False, allow_ip_sans=False, allow_localhost=False,
-                enforce_hostnames=True, server_flag=True, client_flag=True, key_type="ec", key_bits=256,
-                ttl=str(pki.ttl_s), max_ttl=str(pki.max_ttl_s), no_store=True, generate_lease=False,
-            ))
+            depends.append(PkiCertRole(self, "pki-role", role=plan.pki_role, hierarchy=env.vault.pki).resource)
         self.job = Job(
             self, "job",
             jobspec=escape(plan.jobspec), json=True,

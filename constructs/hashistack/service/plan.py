@@ -15,14 +15,12 @@ from .. import nomad as n
 from .._validate import RFC1123_HINT, is_dns_name, is_rfc1123_label
 from ..environment import Environment
 from ..errors import Checker, HashistackError
+from ..vault.jwt import WORKLOAD_AUDIENCE, JwtRole
+from ..vault.pki import PkiRole
 from ..vault.policy import Policy, Rule
 from .options import ConfigFile, HealthCheck, Logs, OnChange, RegistryAuth, Tls, Update, VaultSecret
 
-__all__ = ["JwtRoleSpec", "PkiRoleSpec", "ServicePlan", "ServiceSpec", "WORKLOAD_AUDIENCE", "plan_service"]
-
-WORKLOAD_AUDIENCE = "vault.io"
-"""The audience of Nomad's Vault workload identity; the JWT roles bind it and the cluster
-layer writes it into the Nomad servers' ``default_identity``."""
+__all__ = ["ServicePlan", "ServiceSpec", "plan_service"]
 
 _AZ_ATTRIBUTE = "${attr.platform.aws.placement.availability-zone}"
 _TEMPLATE_READ = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
@@ -63,33 +61,13 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class JwtRoleSpec:
-    backend: str
-    role_name: str
-    job_id: str
-    namespace: str
-    policies: tuple[str, ...]
-    audience: str = WORKLOAD_AUDIENCE
-    token_period_s: int = 1800
-
-
-@dataclass(frozen=True, kw_only=True)
-class PkiRoleSpec:
-    backend: str
-    name: str
-    allowed_domains: tuple[str, ...]
-    ttl_s: int
-    max_ttl_s: int
-
-
-@dataclass(frozen=True, kw_only=True)
 class ServicePlan:
     """The job, policy and roles of one service in one environment, already validated."""
 
     job: n.Job
     policy: Policy | None
-    jwt_role: JwtRoleSpec | None
-    pki_role: PkiRoleSpec | None
+    jwt_role: JwtRole | None
+    pki_role: PkiRole | None
 
     @property
     def jobspec(self) -> str:
@@ -187,8 +165,10 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
             check.require(is_dns_name(name) and "*" not in name, "tls.common_name/alt_names", name,
                           "use lowercase DNS names; wildcard certificates are not issued")
         check.require(len(set(names)) == len(names), "tls.alt_names", tls.alt_names, "list each name once")
-        check.require(isinstance(tls.ttl_h, int) and 1 <= tls.ttl_h <= 24 * 90, "tls.ttl_h", tls.ttl_h,
-                      "use 1 to 2160 hours (90 days); short-lived certificates are re-issued automatically")
+        leaf_max = vault.pki_leaf_max_ttl_h
+        check.require(isinstance(tls.ttl_h, int) and 1 <= tls.ttl_h <= leaf_max, "tls.ttl_h", tls.ttl_h,
+                      f"use 1 to {leaf_max} hours (the environment's pki_leaf_max_ttl_h); short-lived certificates "
+                      "are re-issued automatically")
         check.require(tls.mount_dir.startswith("/"), "tls.mount_dir", tls.mount_dir,
                       "use an absolute container directory, e.g. '/app/tls'")
         issue = f"{vault.pki_intermediate_mount}/issue/{spec.name}"
@@ -202,8 +182,8 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
             data=(f"{{{{ with pkiCert {call} }}}}\n{{{{ .Key }}}}\n{{{{ .Cert }}}}\n{{{{ .CA }}}}\n{{{{ end }}}}\n"),
             **_mode(tls.on_change)))
         mounts.append(n.Mount(source="secrets/tls", target=tls.mount_dir))
-        pki_role = PkiRoleSpec(backend=vault.pki_intermediate_mount, name=spec.name, allowed_domains=names,
-                               ttl_s=tls.ttl_h * 3600, max_ttl_s=tls.ttl_h * 3600)
+        pki_role = PkiRole(mount=vault.pki_intermediate_mount, name=spec.name, allowed_domains=names,
+                           max_ttl_h=tls.ttl_h).lint(vault.pki, where=where)
 
     # Ports and health.
     ports = [n.Port(label=spec.port_label, to=spec.port, static=spec.static_port)]
@@ -276,8 +256,8 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
             rules=tuple(policy_rules.values()),
             kv_mounts=(kv,), pki_mounts=(vault.pki_intermediate_mount, vault.pki_root_mount),
         ).lint(where=where)
-        jwt_role = JwtRoleSpec(backend=vault.jwt_auth_path, role_name=role, job_id=spec.name,
-                               namespace=job.namespace, policies=(policy.name,))
+        jwt_role = JwtRole(backend=vault.jwt_auth_path, name=role, policies=(policy.name,),
+                           bound_claims={"nomad_namespace": job.namespace, "nomad_job_id": job.id}).lint(where=where)
     plan = ServicePlan(job=job, policy=policy, jwt_role=jwt_role, pki_role=pki_role)
     verify_grants(plan, where=where)
     return plan

@@ -19,6 +19,18 @@ __all__ = ["CAPABILITIES", "Policy", "Rule"]
 CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe"})
 
 
+_LEGACY = {
+    "read": '["read", "list"]',
+    "write": '["create", "read", "update", "delete", "list"]',
+    "sudo": '["create", "read", "update", "delete", "list", "sudo"]',
+    "deny": '["deny"]',
+}
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -63,6 +75,31 @@ class Policy:
     kv_mounts: tuple[str, ...] = ()
     pki_mounts: tuple[str, ...] = ()
     application: bool = True
+    read_only: bool = False
+
+    @staticmethod
+    def from_hcl(text: str, *, name: str, where: str = "", **lint_options) -> "Policy":
+        """Parses a policy's HCL (``path "..." { capabilities = [...] }`` blocks). The legacy
+        ``policy = "write"`` form is rejected with the capabilities to use instead."""
+        import hcl2
+
+        check = Checker(f"{where + ': ' if where else ''}vault policy {_quote(name)}")
+        try:
+            parsed = hcl2.loads(text)
+        except Exception as error:  # the parser's own exception types vary by version
+            check.fail("hcl", text[:60], f"is not valid HCL ({type(error).__name__}: {str(error)[:120]})")
+        rules = []
+        for block in parsed.get("path", []):
+            for raw_path, body in block.items():
+                path = _unquote(raw_path)
+                if "policy" in body:
+                    legacy = _unquote(str(body["policy"]))
+                    check.fail(f"path[{path}].policy", legacy,
+                               "the legacy policy = \"...\" form is not accepted; write capabilities = "
+                               f"{_LEGACY.get(legacy, '[...]')}")
+                caps = tuple(_unquote(str(c)) for c in body.get("capabilities", []))
+                rules.append(Rule(path=path, capabilities=caps))
+        return Policy(name=name, rules=tuple(rules), **lint_options)
 
     def render(self) -> str:
         """The policy as HCL text, rules in the order given."""
@@ -91,6 +128,9 @@ class Policy:
                 check.require(cap in CAPABILITIES, f"{field}.capabilities", cap,
                               f"use capabilities from {sorted(CAPABILITIES)} (the legacy policy = \"write\" form "
                               "is not accepted)")
+            if self.read_only:
+                check.require(set(rule.capabilities) <= {"read", "list"}, f"{field}.capabilities",
+                              rule.capabilities, "a read-only policy holds only read and list")
             mount, _, rest = rule.path.partition("/")
             if self.application:
                 check.require(rule.path not in ("*", "+") and not (rest in ("*", "") and rule.path.endswith("*")),

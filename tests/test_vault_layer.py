@@ -1,0 +1,210 @@
+"""The Vault platform layer: models and lint (pure Python), and the synthesized E-vault stacks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hashistack import HashistackError
+from hashistack.errors import Checker
+from hashistack.terraform_escape import unescape
+from hashistack.vault import JwtRole, PkiHierarchy, PkiRole, Policy, Rule, WorkloadIdentityAuth
+from hashistack.vault.platform_policies import auditor_policy, deployer_policy, operator_policy
+from stacks.apps import service_names
+from stacks.environments import DEV, ENVIRONMENTS, PROD
+
+from .hcl import policy_paths
+
+HIERARCHY = PkiHierarchy()
+
+
+# --- models and lint -------------------------------------------------------------------------------
+
+def test_pki_hierarchy_defaults_nest_their_lifetimes():
+    h = HIERARCHY.validate(Checker("pki"))
+    assert h.leaf_max_ttl_h < h.intermediate_ttl_h < h.root_ttl_h
+    assert (h.root_ttl_h, h.intermediate_ttl_h) == (87600, 43800)
+
+
+def test_rejects_intermediate_outliving_root():
+    with pytest.raises(HashistackError, match=r'environment "prod": vault\.pki_intermediate_ttl_h = 90000: an '
+                                              r'intermediate cannot outlive its root \(root_ttl_h = 87600\)'):
+        dataclasses.replace(PROD, vault=dataclasses.replace(PROD.vault, pki_intermediate_ttl_h=90000))
+
+
+def test_rejects_leaf_max_above_intermediate():
+    with pytest.raises(HashistackError, match=r'vault\.pki_leaf_max_ttl_h = 50000: a leaf certificate cannot '
+                                              r'outlive its issuer \(intermediate_ttl_h = 43800\)'):
+        dataclasses.replace(PROD, vault=dataclasses.replace(PROD.vault, pki_leaf_max_ttl_h=50000))
+
+
+def test_rejects_fewer_than_two_audit_devices_in_production():
+    with pytest.raises(HashistackError, match=r'environment "prod": vault\.audit_devices = \(\'file\',\): a '
+                                              r'production environment runs at least 2 audit device\(s\)'):
+        dataclasses.replace(PROD, vault=dataclasses.replace(PROD.vault, audit_devices=("file",)))
+
+
+def role(**changes) -> PkiRole:
+    base = dict(mount="pki-int", name="web", allowed_domains=("web.service.consul",), max_ttl_h=72)
+    base.update(changes)
+    return PkiRole(**base)
+
+
+def test_pki_role_within_the_hierarchy_passes():
+    assert role().lint(HIERARCHY).name == "web"
+
+
+def test_rejects_pki_role_allowing_any_name():
+    with pytest.raises(HashistackError, match=r'^dev/web: pki role "web": allow_any_name = True: list the names'):
+        role(allow_any_name=True).lint(HIERARCHY, where="dev/web")
+
+
+def test_rejects_pki_role_allowing_wildcards():
+    with pytest.raises(HashistackError, match=r'allow_wildcard_certificates = True: wildcard certificates are not '
+                                              r'issued'):
+        role(allow_wildcard_certificates=True).lint(HIERARCHY)
+    with pytest.raises(HashistackError, match=r"allowed_domains = '\*\.service\.consul': use exact lowercase DNS"):
+        role(allowed_domains=("*.service.consul",)).lint(HIERARCHY)
+
+
+def test_rejects_leaf_ttl_above_the_leaf_maximum():
+    with pytest.raises(HashistackError, match=r'max_ttl_h = 1000: a leaf certificate lives at most leaf_max_ttl_h '
+                                              r'= 720 hours, within the intermediate\'s 43800'):
+        role(max_ttl_h=1000).lint(HIERARCHY)
+
+
+def test_rejects_role_on_the_root_mount():
+    with pytest.raises(HashistackError, match=r"pki role \"web\": mount = 'pki-root': certificate roles live on the "
+                                              r"intermediate \(pki-int\), never on the root CA's mount"):
+        role(mount="pki-root").lint(HIERARCHY)
+
+
+def test_rejects_jwt_role_without_bound_audience():
+    with pytest.raises(HashistackError, match=r'jwt role "web": bound_audiences = \(\): bind the audience Nomad puts '
+                                              r'in workload identities \(\'vault\.io\'\)'):
+        JwtRole(backend="jwt-nomad", name="web", policies=("svc-web",), bound_audiences=()).lint()
+
+
+def test_rejects_jwt_backend_with_other_algorithms():
+    with pytest.raises(HashistackError, match=r"supported_algs = \('RS256',\): Nomad signs workload identities with "
+                                              r"EdDSA only"):
+        WorkloadIdentityAuth(path="jwt-nomad", nomad_address="https://n:4646", supported_algs=("RS256",)).validate()
+
+
+def test_rejects_the_legacy_policy_form():
+    text = 'path "secret/data/dev/web" {\n  policy = "write"\n}\n'
+    with pytest.raises(HashistackError, match=r'vault policy "old": path\[secret/data/dev/web\]\.policy = \'write\': '
+                                              r'the legacy policy = "\.\.\." form is not accepted; write capabilities = '
+                                              r'\["create", "read", "update", "delete", "list"\]'):
+        Policy.from_hcl(text, name="old")
+
+
+def test_from_hcl_reads_capabilities_and_lints():
+    policy = Policy.from_hcl('path "secret/data/dev/web" {\n  capabilities = ["read"]\n}\n', name="web",
+                             kv_mounts=("secret",))
+    assert policy.lint().rules[0].capabilities == ("read",)
+    with pytest.raises(HashistackError, match=r"a KV v2 path reads through secret/data/<path>"):
+        Policy.from_hcl('path "secret/web" {\n  capabilities = ["read"]\n}\n', name="web",
+                        kv_mounts=("secret",)).lint()
+
+
+def test_rejects_write_capabilities_in_a_read_only_policy():
+    policy = dataclasses.replace(auditor_policy(PROD.vault), rules=(
+        *auditor_policy(PROD.vault).rules,
+        Rule(path="secret/metadata/x", capabilities=("delete",))))
+    with pytest.raises(HashistackError, match=r"path\[secret/metadata/x\]\.capabilities = \('delete',\): a read-only "
+                                              r"policy holds only read and list"):
+        policy.lint()
+
+
+def test_deployer_manages_exactly_the_deployed_services():
+    paths = policy_paths(deployer_policy(PROD.vault, ["web", "api"]).lint().render())
+    assert paths == {
+        "auth/token/create": ["update"],
+        "sys/policies/acl/svc-api": ["create", "read", "update", "delete"],
+        "auth/jwt-nomad/role/api": ["create", "read", "update", "delete"],
+        "pki-int/roles/api": ["create", "read", "update", "delete"],
+        "sys/policies/acl/svc-web": ["create", "read", "update", "delete"],
+        "auth/jwt-nomad/role/web": ["create", "read", "update", "delete"],
+        "pki-int/roles/web": ["create", "read", "update", "delete"],
+    }
+
+
+def test_only_the_operator_holds_sudo():
+    caps = lambda p: {c for r in p.rules for c in r.capabilities}  # noqa: E731
+    assert "sudo" in caps(operator_policy(PROD.vault))
+    assert "sudo" not in caps(deployer_policy(PROD.vault, ["web"])) | caps(auditor_policy(PROD.vault))
+    assert caps(auditor_policy(PROD.vault)) <= {"read", "list"}
+
+
+# --- the synthesized stacks --------------------------------------------------------------------------
+
+def resources(synth, env):
+    return synth.stack(f"{env.name}-vault")["resource"]
+
+
+def only(resources_of_type: dict) -> dict:
+    assert len(resources_of_type) == 1
+    return next(iter(resources_of_type.values()))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_vault_stack_has_kv_pki_auth_policies_and_audit(synth, env):
+    r = resources(synth, env)
+    mounts = {m["path"]: m for m in r["vault_mount"].values()}
+    assert mounts[env.vault.kv_mount]["options"] == {"version": "2"}
+    assert mounts["pki-root"]["max_lease_ttl_seconds"] == env.vault.pki_root_ttl_h * 3600
+    assert mounts["pki-int"]["max_lease_ttl_seconds"] == env.vault.pki_intermediate_ttl_h * 3600
+    kv = only(r["vault_kv_secret_backend_v2"])
+    assert kv["max_versions"] == env.vault.kv_max_versions
+
+    root = only(r["vault_pki_secret_backend_root_cert"])
+    csr = only(r["vault_pki_secret_backend_intermediate_cert_request"])
+    sign = only(r["vault_pki_secret_backend_root_sign_intermediate"])
+    signed = only(r["vault_pki_secret_backend_intermediate_set_signed"])
+    assert root["type"] == csr["type"] == "internal"
+    assert sign["csr"].endswith(".csr}") and "root_cert" in sign["issuer_ref"]
+    assert "vault_pki_secret_backend_root_sign_intermediate" in signed["certificate"]
+    assert only(r["vault_pki_secret_backend_issuer"])["issuer_name"] == "intermediate"
+    assert int(sign["ttl"]) <= int(root["ttl"])
+    urls = list(r["vault_pki_secret_backend_config_urls"].values())
+    assert len(urls) == 2 and all(u["issuing_certificates"][0].startswith(env.vault.address) for u in urls)
+    assert {c["auto_rebuild"] for c in r["vault_pki_secret_backend_crl_config"].values()} == {True}
+    assert only(r["vault_pki_secret_backend_config_auto_tidy"])["enabled"] is True
+    assert "vault_pki_secret_backend_role" not in r  # roles live with the services, on the intermediate
+
+    jwt = only(r["vault_jwt_auth_backend"])
+    assert jwt["jwks_url"] == f"{env.nomad.address}/.well-known/jwks.json"
+    assert jwt["jwt_supported_algs"] == ["EdDSA"] and jwt["path"] == env.vault.jwt_auth_path
+    default_role = only(r["vault_jwt_auth_backend_role"])
+    assert default_role["bound_audiences"] == ["vault.io"] and default_role["token_policies"] == ["default"]
+
+    audits = sorted(a["type"] for a in r["vault_audit"].values())
+    assert audits == sorted(env.vault.audit_devices)
+    assert len(audits) >= (2 if env.is_production else 1)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_every_rendered_policy_parses_as_hcl_and_passes_the_lint(synth, env):
+    policies = {p["name"]: unescape(p["policy"]) for p in resources(synth, env)["vault_policy"].values()}
+    assert sorted(policies) == ["auditor", "ci-deployer", "platform-operator"]
+    models = {"auditor": auditor_policy(env.vault), "ci-deployer": deployer_policy(env.vault, service_names()),
+              "platform-operator": operator_policy(env.vault)}
+    for name, text in policies.items():
+        model = models[name]
+        parsed = Policy.from_hcl(text, name=name, kv_mounts=model.kv_mounts, application=model.application,
+                                 read_only=model.read_only).lint()
+        assert policy_paths(text) == {r.path: list(r.capabilities) for r in model.rules}
+        assert parsed.rules == tuple(dataclasses.replace(r, comment=None) for r in model.rules)
+
+
+def test_services_policies_parse_as_hcl_and_pass_the_lint(synth):
+    for env in ENVIRONMENTS:
+        for p in synth.stack(env.name)["resource"]["vault_policy"].values():
+            Policy.from_hcl(unescape(p["policy"]), name=p["name"], kv_mounts=(env.vault.kv_mount,),
+                            pki_mounts=(env.vault.pki_intermediate_mount, env.vault.pki_root_mount)).lint()
+
+
+def test_dev_runs_one_audit_device():
+    assert DEV.vault.audit_devices == ("file",)
