@@ -5,12 +5,16 @@ from __future__ import annotations
 from constructs import Construct
 
 from hashistack import Environment
+from hashistack.cluster.cluster import ClusterSecrets, HashiCluster
 from hashistack.stack import EnvironmentStack
 
 
 class InfraStack(EnvironmentStack):
-    """The environment's AWS layer: its provider and state backend."""
+    """The environment's cluster on AWS: VPC, security groups from the port matrix, Nomad,
+    Consul and Vault servers, Nomad clients, the Vault unseal key and the API load balancers."""
 
-    def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
+    def __init__(self, scope: Construct, id: str, *, environment: Environment,
+                 secrets: ClusterSecrets | None = None) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_aws_provider()
+        self.cluster = HashiCluster(self, "cluster", environment=environment, secrets=secrets)

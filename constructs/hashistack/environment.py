@@ -10,6 +10,7 @@ environment, the field, the value and what is accepted.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -75,6 +76,24 @@ class NetworkSettings:
     vpc_cidr: str
     az_count: int
     operator_cidrs: tuple[str, ...] = ()
+    availability_zones: tuple[str, ...] = ()
+    private_subnet_cidrs: tuple[str, ...] = ()
+    public_subnet_cidrs: tuple[str, ...] = ()
+
+    def zones(self, region: str) -> tuple[str, ...]:
+        """The AZ names: as given, or ``<region>a``, ``<region>b``, ... for ``az_count`` zones."""
+        return self.availability_zones or tuple(f"{region}{chr(ord('a') + i)}" for i in range(self.az_count))
+
+    def subnet_plan(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(private, public) subnet CIDRs, one per AZ: as given, or carved from the VPC range
+        (private from its first half, public from its second, each 1/16 of the VPC)."""
+        if self.private_subnet_cidrs and self.public_subnet_cidrs:
+            return self.private_subnet_cidrs, self.public_subnet_cidrs
+        net = ipaddress.ip_network(self.vpc_cidr)
+        blocks = list(net.subnets(new_prefix=net.prefixlen + 4))
+        private = tuple(str(b) for b in blocks[: self.az_count])
+        public = tuple(str(b) for b in blocks[8: 8 + self.az_count])
+        return (self.private_subnet_cidrs or private, self.public_subnet_cidrs or public)
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         net = parse_network(self.vpc_cidr)
@@ -102,6 +121,25 @@ class NetworkSettings:
                           "the cluster APIs are never open to the world; list your VPN or CI ranges")
         check.require(len(set(self.operator_cidrs)) == len(self.operator_cidrs), "operator_cidrs",
                       self.operator_cidrs, "list each CIDR once")
+        if self.availability_zones:
+            check.require(len(self.availability_zones) == self.az_count
+                          and len(set(self.availability_zones)) == self.az_count, "availability_zones",
+                          self.availability_zones, f"list {self.az_count} distinct zones (az_count)")
+        vpc = parse_network(self.vpc_cidr)
+        seen: list[tuple[str, object]] = []
+        for name in ("private_subnet_cidrs", "public_subnet_cidrs"):
+            cidrs = getattr(self, name)
+            if cidrs:
+                check.require(len(cidrs) == self.az_count, name, cidrs, f"give one CIDR per AZ ({self.az_count})")
+            for cidr in cidrs:
+                sub = parse_network(cidr)
+                check.require(sub is not None and sub.version == 4, name, cidr,
+                              "use a valid IPv4 CIDR with no host bits set")
+                check.require(sub.subnet_of(vpc), name, cidr, f"a subnet must lie inside the VPC {self.vpc_cidr}")
+                for other_name, other in seen:
+                    check.require(not sub.overlaps(other), name, cidr, f"overlaps {other} ({other_name}); "
+                                  "subnets must not overlap")
+                seen.append((name, sub))
 
 
 def _check_server_count(check: Checker, tier: Tier, value: object, what: str) -> None:
@@ -113,6 +151,11 @@ def _check_server_count(check: Checker, tier: Tier, value: object, what: str) ->
         isinstance(value, int) and not isinstance(value, bool) and value in allowed,
         "server_count", value, f"a {tier.value} environment runs {why} {what} servers",
     )
+
+
+def _check_instance_type(check: Checker, value: object) -> None:
+    check.require(isinstance(value, str) and bool(_INSTANCE_TYPE.match(value)), "instance_type", value,
+                  "use an EC2 instance type such as 'm6i.large'")
 
 
 def _check_address(check: Checker, tier: Tier, value: object) -> None:
@@ -130,16 +173,19 @@ class NomadSettings:
     :param server_count: Nomad servers (production: 3 or 5; development may run 1).
     :param region: the Nomad region jobs are submitted to. Defaults to ``global``.
     :param datacenter: the Nomad datacenter jobs run in. Defaults to ``dc1``.
+    :param instance_type: the servers' EC2 instance type. Defaults to ``t3.medium``.
     """
 
     address: str
     server_count: int
     region: str = "global"
     datacenter: str = "dc1"
+    instance_type: str = "t3.medium"
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         _check_address(check, tier, self.address)
         _check_server_count(check, tier, self.server_count, "Nomad")
+        _check_instance_type(check, self.instance_type)
         check.require(is_rfc1123_label(self.region), "region", self.region, RFC1123_HINT)
         check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
 
@@ -151,15 +197,18 @@ class ConsulSettings:
     :param address: the Consul HTTPS API, e.g. ``https://consul.prod.example.internal:8501``.
     :param server_count: Consul servers (production: 3 or 5; development may run 1).
     :param datacenter: the Consul datacenter. Defaults to ``dc1``.
+    :param instance_type: the servers' EC2 instance type. Defaults to ``t3.small``.
     """
 
     address: str
     server_count: int
     datacenter: str = "dc1"
+    instance_type: str = "t3.small"
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         _check_address(check, tier, self.address)
         _check_server_count(check, tier, self.server_count, "Consul")
+        _check_instance_type(check, self.instance_type)
         check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
 
 
@@ -189,6 +238,7 @@ class VaultSettings:
         fetch Nomad's JWKS. Defaults to none (the system trust store).
     :param audit_devices: audit device kinds (file, syslog, socket). Defaults to a file device;
         production needs at least two, so losing one never blocks Vault.
+    :param instance_type: the servers' EC2 instance type. Defaults to ``t3.medium``.
     """
 
     address: str
@@ -205,6 +255,7 @@ class VaultSettings:
     jwt_auth_path: str = "jwt-nomad"
     nomad_ca_pem_path: str | None = None
     audit_devices: tuple[str, ...] = ("file",)
+    instance_type: str = "t3.medium"
 
     @property
     def pki(self) -> PkiHierarchy:
@@ -215,6 +266,7 @@ class VaultSettings:
     def _validate(self, check: Checker, tier: Tier) -> None:
         _check_address(check, tier, self.address)
         _check_server_count(check, tier, self.server_count, "Vault")
+        _check_instance_type(check, self.instance_type)
         if self.namespace is not None:
             check.require(is_mount_path(self.namespace), "namespace", self.namespace, MOUNT_HINT)
         for name in ("kv_mount", "jwt_auth_path"):
@@ -336,6 +388,8 @@ class Environment:
     :param region: the AWS region.
     :param account_id: the AWS account the environment lives in; the AWS provider refuses any other.
     :param domain: the environment's DNS domain, e.g. ``prod.example.internal``.
+    :param ami_id: the machine image of every node (a reviewed, pinned image: Ubuntu 24.04 or
+        one baked from it).
     :param tags: tags applied to every AWS resource. ``environment`` is always added.
     """
 
@@ -344,6 +398,7 @@ class Environment:
     region: str
     account_id: str
     domain: str
+    ami_id: str
     network: NetworkSettings
     nomad: NomadSettings
     consul: ConsulSettings
@@ -365,6 +420,8 @@ class Environment:
                       self.account_id, "use the 12-digit AWS account id as a string")
         check.require(is_dns_name(self.domain), "domain", self.domain,
                       "use a lowercase DNS name such as 'prod.example.internal'")
+        check.require(isinstance(self.ami_id, str) and bool(re.match(r"^ami-[0-9a-f]{8,17}$", self.ami_id)), "ami_id",
+                      self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0'")
         expected = {"network": NetworkSettings, "nomad": NomadSettings, "consul": ConsulSettings,
                     "vault": VaultSettings, "clients": ClientPool, "state": (LocalState, S3State)}
         for name, kind in expected.items():

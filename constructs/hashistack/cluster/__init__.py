@@ -1,0 +1,40 @@
+"""The cluster layer: the port matrix, agent-config models and cloud-init (plain Python), and
+the AWS constructs (network, security groups, node groups, load balancers, unseal key), which
+are loaded on first use."""
+
+from typing import Any
+
+from .agents import ConsulAgentConfig, NomadAgentConfig, VaultServerConfig
+from .cloud_init import CloudInit, SecretRef
+from .ports import PORT_MATRIX, PortSpec, Role, SgRule, cidr_rules, peer_rules
+
+_CONSTRUCTS = {
+    "ClusterSecurityGroups": "security",
+    "InternalApiLoadBalancer": "load_balancer",
+    "Network": "network",
+    "NodeGroup": "node_group",
+    "UnsealKey": "kms",
+}
+
+__all__ = [
+    "CloudInit",
+    "ConsulAgentConfig",
+    "NomadAgentConfig",
+    "PORT_MATRIX",
+    "PortSpec",
+    "Role",
+    "SecretRef",
+    "SgRule",
+    "VaultServerConfig",
+    "cidr_rules",
+    "peer_rules",
+    *_CONSTRUCTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CONSTRUCTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_CONSTRUCTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

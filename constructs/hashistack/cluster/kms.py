@@ -1,0 +1,22 @@
+"""The KMS key that auto-unseals Vault (rotation on), under a stable alias the Vault config names."""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from constructs import Construct
+
+__all__ = ["UnsealKey", "unseal_alias"]
+
+
+def unseal_alias(environment_name: str) -> str:
+    return f"alias/hashistack-{environment_name}-vault-unseal"
+
+
+class UnsealKey(Construct):
+    def __init__(self, scope: Construct, id: str, *, environment_name: str) -> None:
+        super().__init__(scope, id)
+        self.alias_name = unseal_alias(environment_name)
+        self.key = KmsKey(self, "key", description=f"Vault auto-unseal for {environment_name}",
+                          enable_key_rotation=True, deletion_window_in_days=30, key_usage="ENCRYPT_DECRYPT")
+        KmsAlias(self, "alias", name=self.alias_name, target_key_id=self.key.key_id)

@@ -1,0 +1,132 @@
+"""Real tools on the synthesized output: terraform with the offline AWS provider mirror, and a
+moto server on loopback standing in for AWS.
+
+Where the tools are looked for (the environment wins, then the usual places):
+- terraform: ``$TERRAFORM``, else ``terraform`` on PATH;
+- the provider mirror: ``$TF_PROVIDER_MIRROR``, else ``/opt/tf-plugins``; it must hold
+  ``registry.terraform.io/hashicorp/aws/<version>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+AWS_PROVIDER_VERSION = "5.100.0"
+MOTO_ACCOUNT = "123456789012"
+
+
+def terraform_binary() -> str | None:
+    return os.environ.get("TERRAFORM") or shutil.which("terraform")
+
+
+def provider_mirror() -> Path | None:
+    for candidate in (os.environ.get("TF_PROVIDER_MIRROR"), "/opt/tf-plugins"):
+        if candidate and (Path(candidate) / "registry.terraform.io/hashicorp/aws" / AWS_PROVIDER_VERSION).is_dir():
+            return Path(candidate)
+    return None
+
+
+def require_terraform() -> tuple[str, Path]:
+    """terraform and the mirror, or a visible skip saying which is missing."""
+    terraform, mirror = terraform_binary(), provider_mirror()
+    if not terraform:
+        pytest.skip("terraform not found (set TERRAFORM or put terraform on PATH)")
+    if not mirror:
+        pytest.skip(f"no hashicorp/aws {AWS_PROVIDER_VERSION} provider mirror (set TF_PROVIDER_MIRROR to a "
+                    "filesystem mirror holding registry.terraform.io/hashicorp/aws)")
+    return terraform, mirror
+
+
+class Terraform:
+    """terraform in one working directory, offline, with the mirror as its only provider source."""
+
+    def __init__(self, workdir: Path, binary: str, mirror: Path) -> None:
+        self.workdir, self.binary = workdir, binary
+        rc = workdir / "terraformrc"
+        rc.write_text(
+            "provider_installation {\n"
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
+            '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
+            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n')
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
+                    "TF_CLI_CONFIG_FILE": str(rc), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1",
+                    "TF_INPUT": "0"}
+
+    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        result = subprocess.run([self.binary, *args, "-no-color"], cwd=self.workdir, env=self.env,
+                                capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"terraform {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        return result
+
+
+def write_stack(stack: dict, workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "cdk.tf.json").write_text(json.dumps(stack, indent=2))
+    return workdir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_server(log: Path) -> Iterator[str]:
+    """A moto server on 127.0.0.1 for the duration of the block; yields its endpoint URL."""
+    port = _free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"moto server did not start; see {log}")
+                    time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+AWS_SERVICES = ("autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "ssm", "sts")
+
+
+def against_moto(stack: dict, endpoint: str) -> dict:
+    """A copy of a synthesized AWS stack that talks to moto: local state, dummy credentials,
+    every service endpoint on the moto server, moto's account allowed."""
+    local = copy.deepcopy(stack)
+    local["terraform"]["backend"] = {"local": {"path": "terraform.tfstate"}}
+    for provider in local["provider"]["aws"]:
+        provider.update({
+            "access_key": "testing", "secret_key": "testing",
+            "skip_credentials_validation": True, "skip_metadata_api_check": True,
+            "skip_requesting_account_id": False, "skip_region_validation": True,
+            "allowed_account_ids": [MOTO_ACCOUNT],
+            "endpoints": [{service: endpoint for service in AWS_SERVICES}],
+        })
+    return local

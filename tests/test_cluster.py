@@ -1,0 +1,294 @@
+"""The cluster layer: port matrix, agent-config models, cloud-init, bad input, and the
+synthesized E-infra stacks."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+
+import hcl2
+import pytest
+
+from hashistack import HashistackError, NetworkSettings
+from hashistack.cluster import (
+    PORT_MATRIX,
+    ConsulAgentConfig,
+    NomadAgentConfig,
+    Role,
+    SecretRef,
+    VaultServerConfig,
+    cidr_rules,
+    peer_rules,
+)
+from hashistack.cluster.cloud_init import CloudInit, SecretFile, require_ref
+from hashistack.cluster.cluster import ClusterSecrets
+from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
+
+
+def parse(text: str) -> dict:
+    return hcl2.loads(text)
+
+
+def unquote(value):
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items()}
+    return value
+
+
+# --- port matrix ---------------------------------------------------------------------------------
+
+def test_port_matrix_covers_the_hashicorp_ports():
+    ports = {(s.product, s.from_port): s.protocols for s in PORT_MATRIX}
+    assert ports[("nomad", 4646)] == ("tcp",) and ports[("nomad", 4647)] == ("tcp",)
+    assert ports[("nomad", 4648)] == ("tcp", "udp")
+    for port in (8300, 8301, 8302, 8501, 8503, 8600):
+        assert ("consul", port) in ports
+    assert ports[("consul", 8301)] == ("tcp", "udp") and ports[("consul", 8600)] == ("tcp", "udp")
+    assert ("vault", 8200) in ports and ("vault", 8201) in ports
+
+
+def test_peer_rules_are_group_to_group_with_descriptions():
+    rules = peer_rules()
+    assert rules and all(r.source is not None and r.cidr is None and r.description for r in rules)
+    pairs = {(r.source, r.target, r.from_port, r.protocol) for r in rules}
+    assert (Role.NOMAD_CLIENT, Role.NOMAD_SERVER, 4647, "tcp") in pairs
+    assert (Role.NOMAD_SERVER, Role.NOMAD_SERVER, 4648, "udp") in pairs
+    assert (Role.NOMAD_CLIENT, Role.NOMAD_SERVER, 4648, "tcp") not in pairs  # serf is servers only
+    assert (Role.VAULT_SERVER, Role.VAULT_SERVER, 8201, "tcp") in pairs
+    assert not any(r.from_port == 8201 and r.source is not Role.VAULT_SERVER for r in rules)
+    assert len({r.key for r in rules}) == len(rules)
+
+
+def test_operators_reach_only_the_load_balancer_api_ports():
+    rules = cidr_rules(("10.200.0.0/24",))
+    assert {r.target for r in rules} == {Role.LOAD_BALANCER}
+    assert sorted(r.from_port for r in rules) == [4646, 8200, 8501]
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0", "10.0.0.1/24", "not-a-cidr"])
+def test_rejects_world_open_or_invalid_cidr_on_agent_ports(cidr):
+    with pytest.raises(HashistackError, match=rf"port matrix: operator cidr = {re.escape(repr(cidr))}: agent and API "
+                                              r"ports are never open to the world or to an invalid range"):
+        cidr_rules((cidr,))
+
+
+# --- agent configs -----------------------------------------------------------------------------------
+
+def test_nomad_server_config_parses_and_is_hardened():
+    cfg = unquote(parse(NomadAgentConfig(
+        server=True, region="global", datacenter="dc1", aws_region="eu-west-1", join_tag_key="hashistack-join",
+        join_tag_value="prod-nomad-server", vault_address="https://vault:8200", bootstrap_expect=3).render()))
+    server = cfg["server"][0]
+    assert server["enabled"] is True and server["bootstrap_expect"] == 3
+    assert server["server_join"][0]["retry_join"] == [
+        "provider=aws region=eu-west-1 tag_key=hashistack-join tag_value=prod-nomad-server"]
+    assert cfg["acl"][0]["enabled"] is True
+    tls = cfg["tls"][0]
+    assert all(tls[k] is True for k in ("http", "rpc", "verify_server_hostname", "verify_https_client"))
+    assert cfg["vault"][0]["default_identity"][0]["aud"] == ["vault.io"]
+    assert cfg["consul"][0]["ssl"] is True
+
+
+def test_nomad_client_config_denies_raw_exec():
+    cfg = unquote(parse(NomadAgentConfig(
+        server=False, region="global", datacenter="dc1", aws_region="eu-west-1", join_tag_key="k",
+        join_tag_value="v", vault_address="https://vault:8200").render()))
+    assert cfg["client"][0]["enabled"] is True and "server" not in cfg
+    plugins = {next(iter(p)): p[next(iter(p))] for p in cfg["plugin"]}
+    assert plugins["raw_exec"]["config"][0]["enabled"] is False
+    assert plugins["docker"]["config"][0]["allow_privileged"] is False
+
+
+@pytest.mark.parametrize("server", [True, False])
+def test_consul_config_parses_and_is_hardened(server):
+    cfg = unquote(parse(ConsulAgentConfig(server=server, datacenter="dc1", aws_region="eu-west-1",
+                                          join_tag_key="k", join_tag_value="v", bootstrap_expect=3).render()))
+    assert cfg["acl"][0]["enabled"] is True and cfg["acl"][0]["default_policy"] == "deny"
+    assert cfg["enable_script_checks"] is False
+    assert cfg["addresses"][0]["http"] == "127.0.0.1"
+    assert cfg["ports"][0]["https"] == 8501 and cfg["ports"][0]["grpc_tls"] == 8503 and cfg["ports"][0]["grpc"] == -1
+    tls = cfg["tls"][0]
+    assert tls["defaults"][0]["verify_outgoing"] is True and tls["internal_rpc"][0]["verify_server_hostname"] is True
+    assert tls["defaults"][0]["verify_incoming"] is server
+    assert "auto_encrypt" in cfg
+
+
+def test_vault_config_parses_and_uses_raft_kms_and_tls():
+    cfg = unquote(parse(VaultServerConfig(aws_region="eu-west-1", kms_key_id="alias/hashistack-prod-vault-unseal",
+                                          join_tag_key="k", join_tag_value="prod-vault-server",
+                                          leader_tls_servername="vault.prod.example.internal").render()))
+    assert cfg["disable_mlock"] is True
+    assert cfg["api_addr"].startswith("https://") and cfg["cluster_addr"].startswith("https://")
+    raft = cfg["storage"][0]["raft"]
+    assert raft["retry_join"][0]["auto_join_scheme"] == "https"
+    seal = cfg["seal"][0]["awskms"]
+    assert (seal["region"], seal["kms_key_id"]) == ("eu-west-1", "alias/hashistack-prod-vault-unseal")
+    assert not {"access_key", "secret_key"} & set(seal)
+    listener = cfg["listener"][0]["tcp"]
+    assert listener["tls_min_version"] == "tls12" and "tls_disable" not in listener
+
+
+# --- secrets and cloud-init ------------------------------------------------------------------------
+
+def test_rejects_a_literal_secret_where_a_reference_is_expected():
+    secrets = dataclasses.replace(ClusterSecrets.under("/hashistack/dev"), nomad_gossip_key="c2VjcmV0LWtleQ==")
+    with pytest.raises(HashistackError, match=r"^dev-infra/cluster: secrets\.nomad_gossip_key = <redacted literal>: "
+                                              r"secrets are passed by reference, never as literals"):
+        secrets.validate("dev-infra/cluster")
+    with pytest.raises(HashistackError, match=r"token = <redacted literal>"):
+        require_ref("s.abcdef", where="x", field_name="token")
+
+
+def test_cloud_init_fetches_secrets_by_reference_at_boot():
+    ref = SecretRef.ssm("/hashistack/dev/nomad-gossip-key")
+    text = CloudInit(aws_region="eu-west-1", packages=("nomad",), services=("nomad",),
+                     secrets=(SecretFile(ref=SecretRef.ssm("/hashistack/dev/ca-cert"), path="/etc/nomad.d/tls/ca.pem"),),
+                     gossip=(("/etc/nomad.d/gossip.hcl", "server", ref),)).render()
+    assert text.startswith("#cloud-config\n")
+    doc = json.loads(text.split("\n", 1)[1])
+    script = doc["runcmd"][0][2]
+    assert "aws ssm get-parameter --region eu-west-1 --with-decryption" in script
+    assert "--name /hashistack/dev/nomad-gossip-key" in script and "/etc/nomad.d/gossip.hcl" in script
+
+
+# --- bad environment input for the cluster -------------------------------------------------------------
+
+def test_rejects_production_server_count_of_four():
+    with pytest.raises(HashistackError, match=r'environment "prod": consul\.server_count = 4: a production environment '
+                                              r'runs 3 or 5'):
+        dataclasses.replace(PROD, consul=dataclasses.replace(PROD.consul, server_count=4))
+
+
+def test_rejects_overlapping_subnets():
+    with pytest.raises(HashistackError, match=r"network\.public_subnet_cidrs = '10\.30\.0\.0/24': overlaps "
+                                              r"10\.30\.0\.0/20 \(private_subnet_cidrs\)"):
+        dataclasses.replace(PROD, network=NetworkSettings(
+            vpc_cidr="10.30.0.0/16", az_count=3,
+            private_subnet_cidrs=("10.30.0.0/20", "10.30.16.0/20", "10.30.32.0/20"),
+            public_subnet_cidrs=("10.30.0.0/24", "10.30.129.0/24", "10.30.130.0/24")))
+
+
+def test_rejects_subnet_outside_the_vpc():
+    with pytest.raises(HashistackError, match=r"network\.private_subnet_cidrs = '10\.99\.0\.0/20': a subnet must lie "
+                                              r"inside the VPC 10\.30\.0\.0/16"):
+        dataclasses.replace(PROD, network=NetworkSettings(
+            vpc_cidr="10.30.0.0/16", az_count=3,
+            private_subnet_cidrs=("10.99.0.0/20", "10.30.16.0/20", "10.30.32.0/20")))
+
+
+def test_rejects_fewer_azs_than_production_requires():
+    with pytest.raises(HashistackError, match=r"network\.az_count = 1: use 3 to 6 availability zones"):
+        dataclasses.replace(PROD, network=NetworkSettings(vpc_cidr="10.30.0.0/16", az_count=1))
+
+
+# --- the synthesized stacks ----------------------------------------------------------------------------
+
+def infra(synth, env):
+    return synth.stack(f"{env.name}-infra")["resource"]
+
+
+def user_data(template: dict) -> str:
+    return base64.b64decode(template["user_data"]).decode()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_network_spans_the_azs_with_private_nodes(synth, env):
+    r = infra(synth, env)
+    subnets = list(r["aws_subnet"].values())
+    assert len(subnets) == 2 * env.network.az_count
+    assert {s["availability_zone"] for s in subnets} == set(env.network.zones(env.region))
+    assert not any(s["map_public_ip_on_launch"] for s in subnets)
+    assert len(r["aws_nat_gateway"]) == (1 if env.name == "dev" else env.network.az_count)
+    assert list(r["aws_default_security_group"].values())[0]["ingress"] == []
+    assert list(r["aws_flow_log"].values())[0]["traffic_type"] == "ALL"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_security_rules_have_descriptions_and_nothing_is_world_open_on_a_cluster_port(synth, env):
+    r = infra(synth, env)
+    ingress = list(r["aws_vpc_security_group_ingress_rule"].values())
+    egress = list(r["aws_vpc_security_group_egress_rule"].values())
+    assert all(rule["description"] for rule in ingress + egress)
+    assert not any(rule.get("cidr_ipv4") == "0.0.0.0/0" or rule.get("cidr_ipv6") == "::/0" for rule in ingress)
+    world_egress = {(rule["from_port"], rule["to_port"]) for rule in egress if rule.get("cidr_ipv4") == "0.0.0.0/0"}
+    assert world_egress == {(443, 443), (80, 80)}
+    cidr_in = [rule for rule in ingress if rule.get("cidr_ipv4")]
+    assert {rule["cidr_ipv4"] for rule in cidr_in} == set(env.network.operator_cidrs)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_node_groups_are_hardened_and_sized_from_the_environment(synth, env):
+    r = infra(synth, env)
+    for template in r["aws_launch_template"].values():
+        assert template["metadata_options"]["http_tokens"] == "required"
+        assert template["metadata_options"]["http_put_response_hop_limit"] == 1
+        assert all(m["ebs"]["encrypted"] == "true" for m in template["block_device_mappings"])
+        assert template["network_interfaces"][0]["associate_public_ip_address"] == "false"
+        assert template["image_id"] == env.ami_id
+    sizes = {next(t["value"] for t in g["tag"] if t["key"] == "Name"): (g["min_size"], g["max_size"])
+             for g in r["aws_autoscaling_group"].values()}
+    assert sizes[f"hashistack-{env.name}-nomad-server"] == (env.nomad.server_count,) * 2
+    assert sizes[f"hashistack-{env.name}-consul-server"] == (env.consul.server_count,) * 2
+    assert sizes[f"hashistack-{env.name}-vault-server"] == (env.vault.server_count,) * 2
+    assert sizes[f"hashistack-{env.name}-nomad-client"] == (env.clients.min_size, env.clients.max_size)
+    key = list(r["aws_kms_key"].values())[0]
+    assert key["enable_key_rotation"] is True
+    assert sorted(lb["name"] for lb in r["aws_lb"].values()) == [f"hs-{env.name}-{n}" for n in ("consul", "nomad",
+                                                                                                  "vault")]
+    assert {lb["internal"] for lb in r["aws_lb"].values()} == {True}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_iam_is_least_privilege(synth, env):
+    r = infra(synth, env)
+    for policy in r["aws_iam_role_policy"].values():
+        doc = json.loads(policy["policy"])
+        for statement in doc["Statement"]:
+            actions = statement["Action"]
+            assert all("*" not in a for a in actions), actions
+            if statement["Resource"] == "*":
+                assert actions in (["ec2:DescribeInstances"], ["kms:Decrypt"])
+                if actions == ["kms:Decrypt"]:
+                    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ssm.{env.region}.amazonaws.com"
+            if statement.get("Sid") == "ReadOwnSecrets":
+                assert all(res.startswith(f"arn:aws:ssm:{env.region}:{env.account_id}:parameter/hashistack/{env.name}/")
+                           for res in statement["Resource"])
+            if statement.get("Sid") == "AutoUnseal":
+                (key_address,) = r["aws_kms_key"]
+                assert statement["Resource"] == [f"${{aws_kms_key.{key_address}.arn}}"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_user_data_holds_configs_and_no_secret(synth, env):
+    r = infra(synth, env)
+    for template in r["aws_launch_template"].values():
+        text = user_data(template)
+        assert text.startswith("#cloud-config")
+        assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
+        assert not re.search(r'encrypt\s*=\s*\\?"[A-Za-z0-9+/]{20,}={0,2}', text)
+        assert f"/hashistack/{env.name}/" in text
+    vault = next(t for t in r["aws_launch_template"].values() if t["name_prefix"].endswith("vault-server-"))
+    vault_text = user_data(vault)
+    doc = json.loads(vault_text.split("\n", 1)[1])
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    cfg = unquote(parse(files["/etc/vault.d/vault.hcl"]))
+    assert cfg["seal"][0]["awskms"]["kms_key_id"] == f"alias/hashistack-{env.name}-vault-unseal"
+    assert "swapoff -a" in doc["runcmd"][0][2]
+    nomad = next(t for t in r["aws_launch_template"].values() if t["name_prefix"].endswith("nomad-server-"))
+    nfiles = {f["path"]: f["content"] for f in json.loads(user_data(nomad).split("\n", 1)[1])["write_files"]}
+    ncfg = unquote(parse(nfiles["/etc/nomad.d/nomad.hcl"]))
+    assert ncfg["server"][0]["bootstrap_expect"] == env.nomad.server_count
+    assert ncfg["vault"][0]["default_identity"][0]["aud"] == ["vault.io"]
+
+
+def test_uat_and_prod_use_remote_state(synth):
+    for env in (UAT, PROD):
+        assert "s3" in synth.stack(f"{env.name}-infra")["terraform"]["backend"]
+    assert "local" in synth.stack("dev-infra")["terraform"]["backend"]
+    assert DEV.network.az_count == 2

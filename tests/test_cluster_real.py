@@ -1,0 +1,109 @@
+"""Real Terraform on the synthesized E-infra stacks: `terraform validate` of every environment
+with the offline AWS provider mirror, and an apply/destroy of dev-infra against a moto server on
+127.0.0.1, asserting on the resources it really created."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.environments import DEV, ENVIRONMENTS
+
+from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, moto_server, require_terraform, write_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_infra_stack_passes_terraform_validate(synth, tmp_path, env):
+    terraform, mirror = require_terraform()
+    tf = Terraform(write_stack(synth.stack(f"{env.name}-infra"), tmp_path), terraform, mirror)
+    tf.run("init", "-backend=false", "-input=false")
+    assert "The configuration is valid" in tf.run("validate").stdout
+
+
+def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
+    terraform, mirror = require_terraform()
+    boto3 = pytest.importorskip("boto3", reason="boto3 (with moto[server]) is needed for the apply test")
+    pytest.importorskip("moto.server", reason="moto[server] is needed for the apply test")
+    with moto_server(tmp_path / "moto.log") as url:
+        tf = Terraform(write_stack(against_moto(synth.stack("dev-infra"), url), tmp_path / "stack"), terraform, mirror)
+        tf.run("init", "-input=false")
+        try:
+            applied = tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20")
+            assert "Apply complete!" in applied.stdout
+
+            def client(service):
+                return boto3.client(service, region_name=DEV.region, endpoint_url=url,
+                                    aws_access_key_id="testing", aws_secret_access_key="testing")
+
+            ec2 = client("ec2")
+            vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [DEV.network.vpc_cidr]}])["Vpcs"]
+            assert len(vpcs) == 1
+            vpc_id = vpcs[0]["VpcId"]
+            subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+            private, public = DEV.network.subnet_plan()
+            assert sorted(s["CidrBlock"] for s in subnets) == sorted(private + public)
+            assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
+
+            groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
+                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
+            ids = {name.removeprefix("hashistack-dev-"): g["GroupId"] for name, g in groups.items()
+                   if name.startswith("hashistack-dev-")}
+            assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb"}
+            rules = ec2.describe_security_group_rules(
+                Filters=[{"Name": "group-id", "Values": list(ids.values())}])["SecurityGroupRules"]
+            ingress = [r for r in rules if not r["IsEgress"]]
+
+            def reaches(source, target, port, proto="tcp"):
+                return any(r["GroupId"] == ids[target] and r["FromPort"] <= port <= r["ToPort"]
+                           and r["IpProtocol"] == proto
+                           and r.get("ReferencedGroupInfo", {}).get("GroupId") == ids[source] for r in ingress)
+
+            assert reaches("nomad-client", "nomad-server", 4647)
+            assert reaches("nomad-server", "nomad-server", 4648, "udp")
+            assert reaches("vault-server", "vault-server", 8201)
+            assert reaches("nomad-client", "consul-server", 8301, "udp")
+            assert reaches("lb", "vault-server", 8200)
+            assert not reaches("nomad-client", "vault-server", 8201)
+            assert not reaches("nomad-client", "nomad-server", 4646)
+            world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
+            assert world == []
+            operator = [r for r in ingress if r.get("CidrIpv4")]
+            assert {r["GroupId"] for r in operator} == {ids["lb"]}
+            assert sorted(r["FromPort"] for r in operator) == [4646, 8200, 8501]
+
+            templates = ec2.describe_launch_templates()["LaunchTemplates"]
+            assert len(templates) == 4
+            for t in templates:
+                data = ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
+                    "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+                assert data["MetadataOptions"]["HttpTokens"] == "required"
+                assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+                assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
+                assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+
+            asgs = {next(t["Value"] for t in g["Tags"] if t["Key"] == "Name"): g
+                    for g in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]}
+            assert {name: (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for name, g in asgs.items()} == {
+                "hashistack-dev-nomad-server": (1, 1, 1),
+                "hashistack-dev-consul-server": (1, 1, 1),
+                "hashistack-dev-vault-server": (1, 1, 1),
+                "hashistack-dev-nomad-client": (DEV.clients.min_size, DEV.clients.max_size, DEV.clients.desired),
+            }
+            join_tags = {t["Value"] for g in asgs.values() for t in g["Tags"] if t["Key"] == "hashistack-join"}
+            assert join_tags == {"dev-nomad-server", "dev-consul-server", "dev-vault-server", "dev-nomad-client"}
+
+            kms = client("kms")
+            aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
+            key_id = aliases["alias/hashistack-dev-vault-unseal"]["TargetKeyId"]
+            assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+
+            lbs = client("elbv2").describe_load_balancers()["LoadBalancers"]
+            assert sorted(lb["LoadBalancerName"] for lb in lbs) == ["hs-dev-consul", "hs-dev-nomad", "hs-dev-vault"]
+            assert {lb["Scheme"] for lb in lbs} == {"internal"}
+
+            roles = client("iam").list_roles()["Roles"]
+            assert MOTO_ACCOUNT in roles[0]["Arn"]
+        finally:
+            destroyed = tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20")
+        assert "Destroy complete!" in destroyed.stdout
