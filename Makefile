@@ -11,6 +11,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+CHECKOV_VENV := .venv-checkov
+STAMP_CHECKOV := $(CHECKOV_VENV)/.installed
 
 # Node 22 from node_modules runs the cdktf CLI and the jsii runtime; the machine's own Node
 # is used only to bootstrap it.
@@ -25,11 +27,12 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth test clean
+.PHONY: help setup synth test plan-report clean distclean
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
 	@echo "make test    install what is needed, run the test suite"
+	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (exit 2 if anything)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
 
 $(STAMP_PY): requirements.txt constructs/pyproject.toml
@@ -42,6 +45,11 @@ $(STAMP_PY): requirements.txt constructs/pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./constructs
 	@touch $@
 
+$(STAMP_CHECKOV): requirements-checkov.txt
+	@if [ ! -x $(CHECKOV_VENV)/bin/python ]; then $(PYTHON) -m venv $(CHECKOV_VENV); fi
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -52,11 +60,14 @@ synth: setup
 	cdktf synth --output cdktf.out
 	@ls cdktf.out/stacks
 
-test: setup
+test: setup $(STAMP_CHECKOV)
 	$(PY) -m pytest
+
+plan-report: setup
+	$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE))
 
 clean:
 	rm -rf cdktf.out .pytest_cache
 
 distclean: clean
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules

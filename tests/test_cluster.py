@@ -237,8 +237,11 @@ def test_node_groups_are_hardened_and_sized_from_the_environment(synth, env):
     assert sizes[f"hashistack-{env.name}-consul-server"] == (env.consul.server_count,) * 2
     assert sizes[f"hashistack-{env.name}-vault-server"] == (env.vault.server_count,) * 2
     assert sizes[f"hashistack-{env.name}-nomad-client"] == (env.clients.min_size, env.clients.max_size)
-    key = list(r["aws_kms_key"].values())[0]
-    assert key["enable_key_rotation"] is True
+    assert [k["enable_key_rotation"] for k in r["aws_kms_key"].values()] == [True, True]
+    assert all(json.loads(k["policy"])["Statement"] for k in r["aws_kms_key"].values())
+    log_group = list(r["aws_cloudwatch_log_group"].values())[0]
+    assert log_group["retention_in_days"] >= 365 and log_group["kms_key_id"].startswith("${aws_kms_key.")
+    assert {lb["enable_deletion_protection"] for lb in r["aws_lb"].values()} == {env.name != "dev"}
     assert sorted(lb["name"] for lb in r["aws_lb"].values()) == [f"hs-{env.name}-{n}" for n in ("consul", "nomad",
                                                                                                   "vault")]
     assert {lb["internal"] for lb in r["aws_lb"].values()} == {True}
@@ -260,7 +263,7 @@ def test_iam_is_least_privilege(synth, env):
                 assert all(res.startswith(f"arn:aws:ssm:{env.region}:{env.account_id}:parameter/hashistack/{env.name}/")
                            for res in statement["Resource"])
             if statement.get("Sid") == "AutoUnseal":
-                (key_address,) = r["aws_kms_key"]
+                (key_address,) = [a for a in r["aws_kms_key"] if "vault-unseal" in a]
                 assert statement["Resource"] == [f"${{aws_kms_key.{key_address}.arn}}"]
 
 

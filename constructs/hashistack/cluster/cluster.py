@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 from constructs import Construct
 
-from ..environment import Environment
+from ..environment import Environment, Tier
 from .agents import CONSUL_DIR, NOMAD_DIR, VAULT_DIR, ConsulAgentConfig, NomadAgentConfig, VaultServerConfig
 from .cloud_init import CloudInit, ConfigFile, SecretFile, SecretRef, service_user_of, require_ref
 from .kms import UnsealKey
@@ -77,11 +77,12 @@ class HashiCluster(Construct):
         self.security = ClusterSecurityGroups(self, "security", vpc_id=vpc_id, name_prefix=prefix,
                                               operator_cidrs=env.network.operator_cidrs)
         sg = {role: group.id for role, group in self.security.groups.items()}
-        self.unseal = UnsealKey(self, "vault-unseal", environment_name=env.name)
+        self.unseal = UnsealKey(self, "vault-unseal", environment_name=env.name, account_id=env.account_id)
 
         self.load_balancers = {
             name: InternalApiLoadBalancer(self, f"{name}-api", name=f"hs-{env.name}-{name}", endpoint=endpoint,
-                                          vpc_id=vpc_id, subnet_ids=private, security_group_id=sg[Role.LOAD_BALANCER])
+                                          vpc_id=vpc_id, subnet_ids=private, security_group_id=sg[Role.LOAD_BALANCER],
+                                          deletion_protection=env.tier is not Tier.DEVELOPMENT)
             for name, endpoint in (
                 ("nomad", ApiEndpoint(name="nomad", port=4646)),
                 ("consul", ApiEndpoint(name="consul", port=8501)),

@@ -27,11 +27,11 @@ class ApiEndpoint:
 
 class InternalApiLoadBalancer(Construct):
     def __init__(self, scope: Construct, id: str, *, name: str, endpoint: ApiEndpoint, vpc_id: str,
-                 subnet_ids: Sequence[str], security_group_id: str) -> None:
+                 subnet_ids: Sequence[str], security_group_id: str, deletion_protection: bool = True) -> None:
         super().__init__(scope, id)
         self.lb = Lb(self, "lb", name=name[:32], internal=True, load_balancer_type="network",
                      subnets=list(subnet_ids), security_groups=[security_group_id],
-                     enable_cross_zone_load_balancing=True, enable_deletion_protection=False)
+                     enable_cross_zone_load_balancing=True, enable_deletion_protection=deletion_protection)
         health = LbTargetGroupHealthCheck(protocol=endpoint.health_protocol, path=endpoint.health_path,
                                           port="traffic-port", interval=10, healthy_threshold=3,
                                           unhealthy_threshold=3)

@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.flow_log import FlowLog
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
 from cdktf_cdktf_provider_aws.route import Route
 from cdktf_cdktf_provider_aws.route_table import RouteTable
@@ -67,8 +68,25 @@ class Network(Construct):
             RouteTableAssociation(self, f"private-rta-{zone}", subnet_id=private.id, route_table_id=rt.id)
             self.private_subnets.append(private)
 
+        # Flow logs are encrypted with a key of their own that only CloudWatch Logs in this
+        # account and region may use; they are kept for a year.
+        self.logs_key = KmsKey(self, "flow-log-key", description=f"{name} VPC flow logs", enable_key_rotation=True,
+                               deletion_window_in_days=30, policy=json.dumps({
+                                   "Version": "2012-10-17",
+                                   "Statement": [
+                                       {"Sid": "AccountAdministers", "Effect": "Allow",
+                                        "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"},
+                                        "Action": "kms:*", "Resource": "*"},
+                                       {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow",
+                                        "Principal": {"Service": f"logs.{env.region}.amazonaws.com"},
+                                        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*",
+                                                   "kms:GenerateDataKey*", "kms:Describe*"],
+                                        "Resource": "*",
+                                        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                                                  f"arn:aws:logs:{env.region}:{env.account_id}:*"}}},
+                                   ]}, sort_keys=True))
         logs = CloudwatchLogGroup(self, "flow-log-group", name=f"/hashistack/{env.name}/vpc-flow-logs",
-                                  retention_in_days=365 if env.is_production else 90)
+                                  retention_in_days=365, kms_key_id=self.logs_key.arn)
         role = IamRole(self, "flow-log-role", name_prefix=f"{name}-flowlogs-", assume_role_policy=json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
