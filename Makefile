@@ -27,12 +27,13 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth test plan-report clean distclean
+.PHONY: help setup synth test bench plan-report clean distclean
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
 	@echo "make test    install what is needed, run the test suite"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (exit 2 if anything)"
+	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
 
 $(STAMP_PY): requirements.txt constructs/pyproject.toml
@@ -62,6 +63,9 @@ synth: setup
 
 test: setup $(STAMP_CHECKOV)
 	$(PY) -m pytest
+
+bench: setup $(STAMP_CHECKOV)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 plan-report: setup
 	$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE))

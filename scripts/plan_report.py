@@ -25,21 +25,22 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "constructs"))  # the library, also when run outside the virtualenv's editable install
+
+from hashistack.terraform_escape import unescape  # noqa: E402
+
 NO_CHANGE, CHANGED, ERROR = 0, 2, 1
 _SG_RULES = ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
 
 
 # --- reading stacks --------------------------------------------------------------------------------
 
-def _unescape(text: str) -> str:
-    return text.replace("$${", "${").replace("%%{", "%{")
-
-
-def _strip_metadata(value: Any) -> Any:
+def strip_metadata(value: Any) -> Any:
+    """A synthesized document without cdktf's ``//`` metadata (construct paths and ids)."""
     if isinstance(value, dict):
-        return {k: _strip_metadata(v) for k, v in value.items() if k != "//"}
+        return {k: strip_metadata(v) for k, v in value.items() if k != "//"}
     if isinstance(value, list):
-        return [_strip_metadata(v) for v in value]
+        return [strip_metadata(v) for v in value]
     return value
 
 
@@ -51,7 +52,7 @@ def load_stacks(outdir: Path) -> dict[str, dict[str, dict]]:
         resources = {}
         for rtype, items in doc.get("resource", {}).items():
             for name, config in items.items():
-                resources[f"{rtype}.{name}"] = _strip_metadata(config)
+                resources[f"{rtype}.{name}"] = strip_metadata(config)
         stacks[path.parent.name] = resources
     return stacks
 
@@ -96,7 +97,7 @@ def _decoded(address: str, config: dict) -> Any:
     """The readable form of a resource: a job decoded, a policy as lines, user data decoded."""
     config = dict(config)
     if address.startswith("nomad_job.") and isinstance(config.get("jobspec"), str):
-        config["jobspec"] = json.loads(_unescape(config["jobspec"]))
+        config["jobspec"] = json.loads(unescape(config["jobspec"]))
     if address.startswith("aws_launch_template.") and isinstance(config.get("user_data"), str):
         try:
             config["user_data"] = base64.b64decode(config["user_data"]).decode().splitlines()
@@ -147,7 +148,7 @@ def compare_stack(stack: str, before: dict[str, dict], after: dict[str, dict]) -
         old, new = _decoded(address, before[address]), _decoded(address, after[address])
         if address.startswith("vault_policy."):
             lines = ["```diff", *[line.rstrip("\n") for line in difflib.unified_diff(
-                _unescape(old.get("policy", "")).splitlines(), _unescape(new.get("policy", "")).splitlines(),
+                unescape(old.get("policy", "")).splitlines(), unescape(new.get("policy", "")).splitlines(),
                 "before", "after", lineterm="")], "```"]
             others = [d for d in field_diff({k: v for k, v in old.items() if k != "policy"},
                                             {k: v for k, v in new.items() if k != "policy"})]

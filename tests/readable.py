@@ -11,27 +11,17 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
-
-def _unescape(text: str) -> str:
-    return text.replace("$${", "${").replace("%%{", "%{")
-
-
-def _drop_metadata(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_metadata(v) for k, v in value.items() if k != "//"}
-    if isinstance(value, list):
-        return [_drop_metadata(v) for v in value]
-    return value
+from hashistack.terraform_escape import unescape
+from scripts.plan_report import strip_metadata
 
 
 def readable(stack: dict) -> dict:
-    stack = _drop_metadata(stack)
+    stack = strip_metadata(stack)
     resources = stack.get("resource", {})
     for job in resources.get("nomad_job", {}).values():
         if isinstance(job.get("jobspec"), str) and job.get("json"):
-            job["jobspec"] = json.loads(_unescape(job["jobspec"]))
+            job["jobspec"] = json.loads(unescape(job["jobspec"]))
     for policy in resources.get("vault_policy", {}).values():
         if isinstance(policy.get("policy"), str):
             policy["policy"] = policy["policy"].splitlines()
