@@ -54,7 +54,7 @@ def url_problem(value: object, *, allow_http: bool) -> str | None:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "must be scheme://host[:port] with no path, query or fragment"
     try:
-        parts.port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError:
         return "has an invalid port"
     return None

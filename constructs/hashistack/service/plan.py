@@ -121,7 +121,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         mounts.append(n.Mount(source=source, target=cfg.mount_at))
 
     # Secrets: the Secret equivalent.
-    for i, secret in enumerate(spec.secrets):
+    for secret in spec.secrets:
         secret._validate(where)
         path = f"{kv}/data/{env.name}/{secret.path}"
         grant(path, "read", f"secret {secret.path}")
