@@ -8,7 +8,6 @@ import dataclasses
 import json
 import re
 
-import hcl2
 import pytest
 
 from hashistack import HashistackError, NetworkSettings
@@ -26,19 +25,7 @@ from hashistack.cluster.cloud_init import CloudInit, SecretFile, require_ref
 from hashistack.cluster.cluster import ClusterSecrets
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
-
-def parse(text: str) -> dict:
-    return hcl2.loads(text)
-
-
-def unquote(value):
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items()}
-    return value
+from .hcl import parse
 
 
 # --- port matrix ---------------------------------------------------------------------------------
@@ -81,9 +68,9 @@ def test_rejects_world_open_or_invalid_cidr_on_agent_ports(cidr):
 # --- agent configs -----------------------------------------------------------------------------------
 
 def test_nomad_server_config_parses_and_is_hardened():
-    cfg = unquote(parse(NomadAgentConfig(
+    cfg = parse(NomadAgentConfig(
         server=True, region="global", datacenter="dc1", aws_region="eu-west-1", join_tag_key="hashistack-join",
-        join_tag_value="prod-nomad-server", vault_address="https://vault:8200", bootstrap_expect=3).render()))
+        join_tag_value="prod-nomad-server", vault_address="https://vault:8200", bootstrap_expect=3).render())
     server = cfg["server"][0]
     assert server["enabled"] is True and server["bootstrap_expect"] == 3
     assert server["server_join"][0]["retry_join"] == [
@@ -96,9 +83,9 @@ def test_nomad_server_config_parses_and_is_hardened():
 
 
 def test_nomad_client_config_denies_raw_exec():
-    cfg = unquote(parse(NomadAgentConfig(
+    cfg = parse(NomadAgentConfig(
         server=False, region="global", datacenter="dc1", aws_region="eu-west-1", join_tag_key="k",
-        join_tag_value="v", vault_address="https://vault:8200").render()))
+        join_tag_value="v", vault_address="https://vault:8200").render())
     assert cfg["client"][0]["enabled"] is True and "server" not in cfg
     plugins = {next(iter(p)): p[next(iter(p))] for p in cfg["plugin"]}
     assert plugins["raw_exec"]["config"][0]["enabled"] is False
@@ -107,8 +94,8 @@ def test_nomad_client_config_denies_raw_exec():
 
 @pytest.mark.parametrize("server", [True, False])
 def test_consul_config_parses_and_is_hardened(server):
-    cfg = unquote(parse(ConsulAgentConfig(server=server, datacenter="dc1", aws_region="eu-west-1",
-                                          join_tag_key="k", join_tag_value="v", bootstrap_expect=3).render()))
+    cfg = parse(ConsulAgentConfig(server=server, datacenter="dc1", aws_region="eu-west-1",
+                                          join_tag_key="k", join_tag_value="v", bootstrap_expect=3).render())
     assert cfg["acl"][0]["enabled"] is True and cfg["acl"][0]["default_policy"] == "deny"
     assert cfg["enable_script_checks"] is False
     assert cfg["addresses"][0]["http"] == "127.0.0.1"
@@ -120,9 +107,9 @@ def test_consul_config_parses_and_is_hardened(server):
 
 
 def test_vault_config_parses_and_uses_raft_kms_and_tls():
-    cfg = unquote(parse(VaultServerConfig(aws_region="eu-west-1", kms_key_id="alias/hashistack-prod-vault-unseal",
+    cfg = parse(VaultServerConfig(aws_region="eu-west-1", kms_key_id="alias/hashistack-prod-vault-unseal",
                                           join_tag_key="k", join_tag_value="prod-vault-server",
-                                          leader_tls_servername="vault.prod.example.internal").render()))
+                                          leader_tls_servername="vault.prod.example.internal").render())
     assert cfg["disable_mlock"] is True
     assert cfg["api_addr"].startswith("https://") and cfg["cluster_addr"].startswith("https://")
     raft = cfg["storage"][0]["raft"]
@@ -280,12 +267,12 @@ def test_user_data_holds_configs_and_no_secret(synth, env):
     vault_text = user_data(vault)
     doc = json.loads(vault_text.split("\n", 1)[1])
     files = {f["path"]: f["content"] for f in doc["write_files"]}
-    cfg = unquote(parse(files["/etc/vault.d/vault.hcl"]))
+    cfg = parse(files["/etc/vault.d/vault.hcl"])
     assert cfg["seal"][0]["awskms"]["kms_key_id"] == f"alias/hashistack-{env.name}-vault-unseal"
     assert "swapoff -a" in doc["runcmd"][0][2]
     nomad = next(t for t in r["aws_launch_template"].values() if t["name_prefix"].endswith("nomad-server-"))
     nfiles = {f["path"]: f["content"] for f in json.loads(user_data(nomad).split("\n", 1)[1])["write_files"]}
-    ncfg = unquote(parse(nfiles["/etc/nomad.d/nomad.hcl"]))
+    ncfg = parse(nfiles["/etc/nomad.d/nomad.hcl"])
     assert ncfg["server"][0]["bootstrap_expect"] == env.nomad.server_count
     assert ncfg["vault"][0]["default_identity"][0]["aud"] == ["vault.io"]
 
