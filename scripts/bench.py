@@ -22,21 +22,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from plan_report import SYNTH_CODE, app_env  # noqa: E402  (scripts/ is this script's own folder)
 SCALE_N = (1, 10, 50, 200)
 TARGETS = {"synth_over_floor": 1.3, "ms_per_service_env": 20.0, "peak_mib_at_200": 1536.0, "make_test_s": 180.0}
 
 FLOOR_CODE = ("import cdktf, cdktf_cdktf_provider_nomad.provider, cdktf_cdktf_provider_vault.provider, "
               "cdktf_cdktf_provider_aws.provider")
-SYNTH_CODE = "import sys; from stacks.app import build_app; build_app(outdir=sys.argv[1]).synth()"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    node_bin = ROOT / "node_modules" / ".bin"
-    env["PATH"] = f"{node_bin}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "constructs")])
-    env.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
-    return env
 
 
 def _tree_rss_kib(root_pid: int) -> int:
@@ -71,7 +63,7 @@ def _tree_rss_kib(root_pid: int) -> int:
 def measure(args: list[str]) -> tuple[float, float]:
     """(wall seconds, peak MiB of the process tree) of one command run from the project root."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, cwd=ROOT, env=app_env(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _tree_rss_kib(proc.pid))

@@ -188,17 +188,26 @@ def render(changes: list[StackChange], *, base: str, head: str) -> str:
 
 # --- synthesizing -------------------------------------------------------------------------------------
 
-def synthesize(tree: Path, outdir: Path) -> None:
-    """Synthesizes the app of ``tree`` (its own library code) into ``outdir``."""
+SYNTH_CODE = "import sys; from stacks.app import build_app; build_app(outdir=sys.argv[1]).synth()"
+"""Synthesizes the app found on the path into the directory given as the first argument."""
+
+
+def app_env(tree: Path) -> dict[str, str]:
+    """The environment a process needs to run the app of ``tree`` with that tree's own library
+    code, on the project's Node 22 (for jsii) with the jsii package cache on."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(tree / "constructs"), str(tree)])
     node_bin = ROOT / "node_modules" / ".bin"
     if node_bin.is_dir():
         env["PATH"] = f"{node_bin}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
-    code = "import sys; from stacks.app import build_app; build_app(outdir=sys.argv[1]).synth()"
-    result = subprocess.run([sys.executable, "-c", code, str(outdir)], cwd=tree, env=env, capture_output=True,
-                            text=True)
+    return env
+
+
+def synthesize(tree: Path, outdir: Path) -> None:
+    """Synthesizes the app of ``tree`` (its own library code) into ``outdir``."""
+    result = subprocess.run([sys.executable, "-c", SYNTH_CODE, str(outdir)], cwd=tree, env=app_env(tree),
+                            capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"synth of {tree} failed:\n{result.stderr[-3000:]}")
 

@@ -271,9 +271,7 @@ class VaultSettings:
             check.require(is_mount_path(self.namespace), "namespace", self.namespace, MOUNT_HINT)
         for name in ("kv_mount", "jwt_auth_path"):
             check.require(is_mount_path(getattr(self, name)), name, getattr(self, name), MOUNT_HINT)
-        PkiHierarchy(root_mount=self.pki_root_mount, intermediate_mount=self.pki_intermediate_mount,
-                     root_ttl_h=self.pki_root_ttl_h, intermediate_ttl_h=self.pki_intermediate_ttl_h,
-                     leaf_max_ttl_h=self.pki_leaf_max_ttl_h).validate(_PkiFieldChecker(check))
+        self.pki.validate(_PkiFieldChecker(check))
         mounts = [self.kv_mount, self.pki_root_mount, self.pki_intermediate_mount]
         check.require(len(set(mounts)) == 3, "pki_intermediate_mount", self.pki_intermediate_mount,
                       "the KV mount, the root CA and the intermediate CA need three distinct mounts")
