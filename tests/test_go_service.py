@@ -247,7 +247,24 @@ def test_unknown_prop_and_missing_environment_are_reported_with_the_construct_pa
 
 
 def services_in(synth, env):
-    return synth.stack(env.name)["resource"]
+    """The service stack's resources, with each service's Vault access from ``<env>-vault``."""
+    access = synth.stack(f"{env.name}-vault")["resource"]
+    return {
+        "nomad_job": synth.stack(env.name)["resource"]["nomad_job"],
+        "vault_policy": {k: v for k, v in access["vault_policy"].items() if v["name"].startswith("svc-")},
+        "vault_jwt_auth_backend_role": {k: v for k, v in access["vault_jwt_auth_backend_role"].items()
+                                        if k.startswith("service-")},
+        "vault_pki_secret_backend_role": access["vault_pki_secret_backend_role"],
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_the_service_stack_holds_jobs_only(synth, env):
+    """The identity that deploys ``<env>`` (CI) cannot change any Vault access: no Vault resource
+    and no Vault provider in the service stack."""
+    stack = synth.stack(env.name)
+    assert set(stack["resource"]) == {"nomad_job"}
+    assert set(stack["provider"]) == {"nomad"}
 
 
 def decoded_jobs(resources):
@@ -273,11 +290,11 @@ def test_each_environment_deploys_both_services_with_their_vault_access(synth, e
     assert roles["my-go-app"]["bound_audiences"] == ["vault.io"]
     assert roles["my-go-app"]["bound_claims"] == {"nomad_job_id": "my-go-app", "nomad_namespace": "default"}
     assert roles["my-go-app"]["token_policies"] == ["svc-my-go-app"] and roles["ledger"]["token_type"] == "service"
-    assert roles["my-go-app"]["backend"] == env.vault.jwt_auth_path
+    assert roles["my-go-app"]["backend"].startswith("${vault_jwt_auth_backend.nomad-auth_backend_")
     pki = {r["name"]: r for r in resources["vault_pki_secret_backend_role"].values()}
     assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}"]
     assert pki["my-go-app"]["allow_any_name"] is False and pki["my-go-app"]["enforce_hostnames"] is True
-    assert pki["my-go-app"]["backend"] == env.vault.pki_intermediate_mount
+    assert pki["my-go-app"]["backend"].startswith("${vault_mount.pki_intermediate-mount_")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hashistack import Environment
-from hashistack.service import GoService, HealthCheck, RegistryAuth, Tls, Update, VaultSecret
-from hashistack.stack import EnvironmentStack
+from hashistack.service import HealthCheck, RegistryAuth, ServiceSpec, Tls, Update, VaultSecret
 
 from ._settings import settings_for
 
@@ -32,16 +31,16 @@ SETTINGS = {
 }
 
 
-def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+def service(env: Environment) -> ServiceSpec:
     s = settings_for(__name__, SETTINGS, env)
-    return GoService(
-        stack, NAME,
+    return ServiceSpec(
+        name=NAME,
         image=IMAGE,
         port=9090,
         port_label="grpc",
         count=s.count,
         registry_auth=RegistryAuth.from_vault("registry/platform"),
-        secrets=[VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"})],
+        secrets=(VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"}),),
         tls=Tls(ttl_h=48, mount_dir="/etc/ledger/tls"),
         health=HealthCheck.grpc("ledger.v1.Ledger", interval_s=5, timeout_s=1),
         update=s.update,

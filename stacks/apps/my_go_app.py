@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from hashistack import Environment
 from hashistack.service import (
     ConfigFile,
-    GoService,
     HealthCheck,
     Logs,
     OnChange,
+    ServiceSpec,
     Tls,
     Update,
     VaultSecret,
 )
-from hashistack.stack import EnvironmentStack
 
 from ._settings import settings_for
 
@@ -56,16 +55,16 @@ SETTINGS = {
 }
 
 
-def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+def service(env: Environment) -> ServiceSpec:
     s = settings_for(__name__, SETTINGS, env)
-    return GoService(
-        stack, NAME,
+    return ServiceSpec(
+        name=NAME,
         image=IMAGE,
         port=8080,
         count=s.count,
-        config_files=[ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf",
-                                           on_change=OnChange.signal("SIGHUP"))],
-        secrets=[VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json")],
+        config_files=(ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf",
+                                           on_change=OnChange.signal("SIGHUP")),),
+        secrets=(VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json"),),
         tls=Tls(alt_names=(f"my-go-app.{env.domain}",), ttl_h=s.tls_ttl_h, mount_dir="/app/tls"),
         health=HealthCheck.http("/health"),
         update=Update.canary(1),
