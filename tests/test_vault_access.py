@@ -179,3 +179,38 @@ def test_rejects_a_module_that_is_not_a_service(monkeypatch):
 
 def test_every_environment_tier_is_covered_by_the_app():
     assert {e.tier for e in ENVIRONMENTS} == set(Tier)
+
+
+# --- per-tier service settings ---------------------------------------------------------------------
+
+def test_a_new_environment_inherits_its_tiers_service_settings():
+    qa = dataclasses.replace(UAT, name="qa")
+    specs = {s.name: s for s in apps.service_specs(qa)}
+    uat = {s.name: s for s in apps.service_specs(UAT)}
+    assert sorted(specs) == sorted(uat)
+    assert specs["my-go-app"].count == uat["my-go-app"].count and specs["ledger"].cpu_mhz == uat["ledger"].cpu_mhz
+
+
+def test_an_environment_name_overrides_its_tier(monkeypatch):
+    from stacks.apps._settings import settings_for
+
+    table = {Tier.STAGING: "staging default", "uat": "uat only"}
+    assert settings_for("stacks.apps.web", table, UAT) == "uat only"
+    assert settings_for("stacks.apps.web", table, dataclasses.replace(UAT, name="qa")) == "staging default"
+
+
+def test_every_missing_setting_is_reported_at_once(monkeypatch):
+    from stacks.apps._settings import settings_for
+
+    def service_module(name):
+        return module(name, lambda env: settings_for(f"stacks.apps.{name}", {Tier.DEVELOPMENT: 1}, env))
+
+    monkeypatch.setattr(apps, "service_modules", lambda: [service_module("a"), service_module("b")])
+    with pytest.raises(HashistackError) as error:
+        apps.service_specs(PROD)
+    message = str(error.value)
+    assert message.count("no settings for environment 'uat' (tier STAGING), environment 'prod' (tier PRODUCTION)") == 2
+    assert message.startswith("stacks/apps/a.py: SETTINGS = {Tier.DEVELOPMENT}: no settings for")
+    assert "| stacks/apps/b.py: SETTINGS = {Tier.DEVELOPMENT}" in message
+    assert message.endswith("add SETTINGS[Tier.PRODUCTION] (the default for every production environment) or "
+                            "SETTINGS['prod']")

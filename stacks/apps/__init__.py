@@ -16,6 +16,8 @@ from types import ModuleType
 from hashistack import Environment, HashistackError
 from hashistack.service import ServiceSpec
 
+from ._settings import MissingSettings
+
 
 def service_modules() -> list[ModuleType]:
     """The service modules of this package, sorted by name."""
@@ -25,16 +27,22 @@ def service_modules() -> list[ModuleType]:
 
 def service_specs(env: Environment) -> list[ServiceSpec]:
     """Every service's spec in ``env``, in module order; a module that is not a service module,
-    or two modules that name the same service, fail with the module names."""
+    or two modules that name the same service, fail with the module names. Modules without
+    settings for an environment are reported together, in one error."""
     specs: list[ServiceSpec] = []
     owners: dict[str, str] = {}
+    missing: list[str] = []
     for module in service_modules():
         where = f"{module.__name__.replace('.', '/')}.py"
         build = getattr(module, "service", None)
         if not callable(build):
             raise HashistackError(f"{where}: service = {build!r}: define service(env) -> ServiceSpec (or rename the "
                                   "module to start with '_' if it is a helper)")
-        spec = build(env)
+        try:
+            spec = build(env)
+        except MissingSettings as error:  # report every module without settings at once
+            missing.append(str(error))
+            continue
         if not isinstance(spec, ServiceSpec):
             raise HashistackError(f"{where}: service({env.name!r}) = {type(spec).__name__}: return a "
                                   "hashistack.service.ServiceSpec")
@@ -43,6 +51,8 @@ def service_specs(env: Environment) -> list[ServiceSpec]:
                                   f"{owners[spec.name]}; give each service its own name")
         owners[spec.name] = where
         specs.append(spec)
+    if missing:
+        raise HashistackError(" | ".join(missing))
     return specs
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashistack import Environment
+from hashistack import Environment, Tier
 from hashistack.service import HealthCheck, RegistryAuth, ServiceSpec, Tls, Update, VaultSecret
 
 from ._settings import settings_for
@@ -23,10 +23,11 @@ class Settings:
     log_level: str
 
 
+# Per tier; a new environment inherits its tier's settings (an environment name as key overrides).
 SETTINGS = {
-    "dev": Settings(count=1, cpu_mhz=250, memory_mib=128, update=Update.rolling(), log_level="debug"),
-    "uat": Settings(count=2, cpu_mhz=500, memory_mib=512, update=Update.rolling(), log_level="info"),
-    "prod": Settings(count=2, cpu_mhz=1000, memory_mib=1024, update=Update.blue_green(auto_promote=True),
+    Tier.DEVELOPMENT: Settings(count=1, cpu_mhz=250, memory_mib=128, update=Update.rolling(), log_level="debug"),
+    Tier.STAGING: Settings(count=2, cpu_mhz=500, memory_mib=512, update=Update.rolling(), log_level="info"),
+    Tier.PRODUCTION: Settings(count=2, cpu_mhz=1000, memory_mib=1024, update=Update.blue_green(auto_promote=True),
                      log_level="info"),
 }
 
