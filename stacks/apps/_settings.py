@@ -17,7 +17,7 @@ entry fails synth once, naming every module and environment without settings.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, TypeVar, Union
+from typing import Any, Iterable, Mapping, TypeVar, Union
 
 from hashistack import Environment, HashistackError, Tier
 
@@ -29,14 +29,14 @@ class MissingSettings(HashistackError):
     """A service module has no settings for an environment (nor for its tier)."""
 
 
-def lookup(table: Mapping[Key, T], env: Environment) -> T | None:
+def lookup(table: Mapping[Any, T], env: Environment) -> T | None:
     """The environment's own entry, else its tier's, else None."""
     if env.name in table:
         return table[env.name]
     return table.get(env.tier)
 
 
-def settings_for(module: str, table: Mapping[Key, T], env: Environment) -> T:
+def settings_for(module: str, table: Mapping[Any, T], env: Environment) -> T:
     """The module's settings for ``env``: its own entry, else its tier's default."""
     value = lookup(table, env)
     if value is None:
