@@ -683,6 +683,7 @@ class JwksStandIn:
     before 1.7). :meth:`sign` issues JWTs with those keys as Nomad's keyring would."""
 
     PATH = "/.well-known/jwks.json"
+    DISCOVERY = "/.well-known/openid-configuration"
 
     def __init__(self, workdir: Path) -> None:
         self.ca = make_ca("hashistack test CA for the Nomad JWKS stand-in")
@@ -699,9 +700,19 @@ class JwksStandIn:
         return self.ca.cert_pem
 
     @property
-    def url(self) -> str:
+    def issuer(self) -> str:
         assert self._server, "start() the stand-in first"
-        return f"https://127.0.0.1:{self._server.server_address[1]}{self.PATH}"
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.issuer}{self.PATH}"
+
+    def discovery(self) -> dict:
+        """OIDC discovery, for an auth backend configured with ``oidc_discovery_url``."""
+        return {"issuer": self.issuer, "jwks_uri": self.url, "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
+                "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                "authorization_endpoint": f"{self.issuer}/authorize"}
 
     def jwks(self) -> dict:
         pub = self.rsa.public_key().public_numbers()
@@ -719,10 +730,12 @@ class JwksStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 stand_in.requests += 1
-                if self.path.split("?")[0] != JwksStandIn.PATH:
+                documents = {JwksStandIn.PATH: stand_in.jwks, JwksStandIn.DISCOVERY: stand_in.discovery}
+                document = documents.get(self.path.split("?")[0])
+                if document is None:
                     self.send_error(404)
                     return
-                body = json.dumps(stand_in.jwks()).encode()
+                body = json.dumps(document()).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
