@@ -353,8 +353,9 @@ AUDIT_OPTIONS = {
 
 def check_audit_stanza(a: dict) -> dict:
     """OpenBao refuses to enable audit devices through the API ("use declarative, config-based
-    audit device management instead"), so ``vault_audit`` is not applied: its fields are checked
-    against Vault's documented ones instead."""
+    audit device management instead"), so ``vault_audit`` is not applied here: its fields are
+    checked against Vault's documented ones instead (the server-config test declares the file
+    devices in OpenBao's config and checks that they write)."""
     kind = a.get("type")
     assert kind in AUDIT_OPTIONS, f"vault_audit type {kind!r}: Vault has {sorted(AUDIT_OPTIONS)}"
     options = a.get("options") or {}
