@@ -550,6 +550,7 @@ class StackApplier:
     override: Override | None = None
     child_token: bool = True
     state: dict[str, dict] = field(default_factory=dict)
+    """Every applied resource's attributes (as applied, plus what the API computed), all stacks."""
     applied: list[str] = field(default_factory=list)
     not_applied: dict[str, str] = field(default_factory=dict)
 
@@ -574,6 +575,7 @@ class StackApplier:
             named = set(attrs.get("depends_on", [])) | references(raw)
             deps[address] = {d for d in named if d in resources}
         session = self._session()
+        stack_state: dict[str, dict] = {}
         order: list[str] = []
         remaining = dict(deps)
         while remaining:
@@ -583,21 +585,23 @@ class StackApplier:
             first = [a for a in ready if a in needed] or ready
             address = first[0]
             del remaining[address]
-            self._apply_one(session, address, *resources[address])
+            self._apply_one(session, stack_state, address, *resources[address])
             order.append(address)
         return order
 
-    def _apply_one(self, session: hvac.Client, address: str, rtype: str, name: str, attrs: dict) -> None:
+    def _apply_one(self, session: hvac.Client, stack_state: dict[str, dict], address: str, rtype: str, name: str,
+                   attrs: dict) -> None:
         raw = {k: v for k, v in attrs.items() if k not in ("//", "depends_on", "lifecycle", "provider", "count",
                                                              "for_each")}
         if self.override:
             raw = self.override(rtype, name, raw)
-        resolved = interpolate(raw, self.state)
+        resolved = interpolate(raw, stack_state)
         try:
             computed = APPLIERS[rtype](session, resolved)
         except hvac.exceptions.VaultError as e:
             raise AssertionError(f"applying {address}: {type(e).__name__}: {e}") from e
-        self.state[address] = {**resolved, **{k: v for k, v in computed.items() if k != "applied"}}
+        stack_state[address] = {**resolved, **{k: v for k, v in computed.items() if k != "applied"}}
+        self.state[address] = stack_state[address]
         if computed.get("applied") is False:
             self.not_applied[address] = "OpenBao enables audit devices only from its config file"
         else:
