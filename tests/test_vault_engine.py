@@ -29,9 +29,15 @@ def test_escapes_are_undone_and_not_interpolated():
     assert engine.references("$${vault_mount.pki.path} ${vault_mount.pki.path}") == {"vault_mount.pki"}
 
 
+def test_input_variables_resolve_to_the_values_given():
+    assert engine.interpolate("${var.secret}", {**STATE, "var.secret": "s3cret"}) == "s3cret"
+
+
 def test_references_outside_the_applied_vault_resources_are_refused():
-    with pytest.raises(engine.UnresolvableExpression, match="var.token"):
+    with pytest.raises(engine.UnresolvableExpression, match="input variable 'token'"):
         engine.interpolate("${var.token}", STATE)
+    with pytest.raises(engine.UnresolvableExpression, match="data.aws_ssm_parameter"):
+        engine.interpolate("${data.aws_ssm_parameter.ca.value}", STATE)
     with pytest.raises(engine.UnresolvableExpression, match="not applied yet"):
         engine.interpolate("${vault_policy.p.name}", STATE)
     with pytest.raises(engine.UnresolvableExpression, match="no attribute 'accessor'"):

@@ -420,7 +420,8 @@ def _split_args(text: str) -> list[str]:
 
 def evaluate(expr: str, state: dict[str, dict]) -> Any:
     """The value of one Terraform expression (the inside of ``${...}``) over applied resources:
-    a traversal ``<type>.<name>.<attr>[<n>]...``, ``element(list, n)``, a number or a string."""
+    a traversal ``<type>.<name>.<attr>[<n>]...``, an input variable ``var.<name>`` (``state`` holds
+    it as ``"var.<name>"``), ``element(list, n)``, a number or a string."""
     expr = expr.strip()
     m = re.fullmatch(r"(element|tolist|tostring|length)\((.*)\)", expr, re.S)
     if m:
@@ -437,6 +438,11 @@ def evaluate(expr: str, state: dict[str, dict]) -> Any:
         return int(expr)
     if len(expr) >= 2 and expr[0] == expr[-1] == '"':
         return json.loads(expr)
+    m = re.fullmatch(r"var\.([A-Za-z0-9_-]+)", expr)
+    if m:
+        if f"var.{m.group(1)}" not in state:
+            raise UnresolvableExpression(f"${{{expr}}}: no value given for the input variable {m.group(1)!r}")
+        return state[f"var.{m.group(1)}"]
     m = re.fullmatch(r"([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z0-9_]+)((?:\[\d+\])*)", expr)
     if not m or not m.group(1).startswith("vault_"):
         raise UnresolvableExpression(f"${{{expr}}}: the harness resolves references between vault_* resources "
@@ -544,10 +550,15 @@ class StackApplier:
     as Terraform requires. Each stack is one Terraform state: references resolve within a stack.
 
     Like the provider (``skip_child_token = false``), the applier first creates a short-lived
-    child token from the token it is given and applies with that."""
+    child token from the token it is given and applies with that; a stack without ``vault_*``
+    resources makes no call at all (Terraform does not configure a provider nothing uses).
+
+    ``variables`` are the values given for the stacks' input variables (``-var``); a variable
+    without one takes its declared default, and one with neither stops the apply."""
 
     client: hvac.Client
     override: Override | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
     child_token: bool = True
     state: dict[str, dict] = field(default_factory=dict)
     """Every applied resource's attributes (as applied, plus what the API computed), all stacks."""
@@ -569,13 +580,20 @@ class StackApplier:
                               "map each to the calls terraform-provider-vault makes")
         for data_type in stack.get("data", {}):
             assert not data_type.startswith("vault_"), f"data source {data_type}: no mapping in the harness"
+        if not resources:
+            return []
+        stack_state: dict[str, dict] = {}
+        for name, declared in (stack.get("variable") or {}).items():
+            if name in self.variables:
+                stack_state[f"var.{name}"] = self.variables[name]
+            elif "default" in declared:
+                stack_state[f"var.{name}"] = declared["default"]
         deps = {}
         for address, (t, n, attrs) in resources.items():
             raw = {k: v for k, v in attrs.items() if k not in ("//", "depends_on", "lifecycle", "provider")}
             named = set(attrs.get("depends_on", [])) | references(raw)
             deps[address] = {d for d in named if d in resources}
         session = self._session()
-        stack_state: dict[str, dict] = {}
         order: list[str] = []
         remaining = dict(deps)
         while remaining:
