@@ -62,7 +62,9 @@ def summary(request, synth):
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     line = (f"vault real-engine (OpenBao {engine.bao_version()}): {COUNTS['environments']} environments, "
             f"{COUNTS['applied']} resources applied, {COUNTS['logins']} logins, "
-            f"{COUNTS['denials']} denials/refusals, {COUNTS['templates']} templates rendered, "
+            f"{sum(v for k, v in COUNTS.items() if k.startswith('denials'))} denials ("
+            + ", ".join(f"{k.split(' ', 1)[1]} {v}" for k, v in sorted(COUNTS.items()) if k.startswith("denials"))
+            + f"), {COUNTS['templates']} templates rendered, "
             f"{COUNTS['servers']} server configs started, {time.monotonic() - started:.1f}s")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter and capture:
@@ -351,7 +353,7 @@ def _refused(call) -> bool:
     try:
         call()
     except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
-        COUNTS["denials"] += 1
+        COUNTS["denials (b) logins refused"] += 1
         return True
     return False
 
@@ -406,7 +408,7 @@ def test_c_service_tokens_read_their_templates_paths_and_nothing_else(applied, j
                          ("POST", f"{root_mount}/roles/any", {"allow_any_name": True})]
         for method, path, data in attempts:
             if engine.is_denied(client, method, path, data):
-                COUNTS["denials"] += 1
+                COUNTS["denials (c) service tokens"] += 1
             else:
                 denied_should_be.append(f"{task.job_id}: {method} {path}")
     assert denied_should_be == [], "service tokens reach beyond their templates:\n" + "\n".join(denied_should_be)
@@ -483,7 +485,7 @@ def test_d_ci_deployer_cannot_widen_any_identity(applied, ci_server):
     allowed = []
     for what, method, path, data in attempts:
         if engine.is_denied(ci, method, path, data):
-            COUNTS["denials"] += 1
+            COUNTS["denials (d) ci-deployer"] += 1
         else:
             allowed.append(f"{what}: {method} {path}")
     assert allowed == [], "the ci-deployer token could widen access:\n" + "\n".join(allowed)
