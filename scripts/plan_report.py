@@ -215,7 +215,8 @@ def job_essentials(job: dict) -> list[str]:
         if group.get("Update"):
             lines.append(f"  - update: {_update_text(group['Update'])}")
         for network in group.get("Networks", []):
-            ports = [f"`{p.get('Label')}` → {p.get('To') or 'same'} (dynamic)" for p in network.get("DynamicPorts", [])]
+            ports = [f"`{p.get('Label')}` → {p.get('To') or 'same'} (dynamic)"
+                     for p in network.get("DynamicPorts", [])]
             ports += [f"`{p.get('Label')}` {p.get('Value')} (static)" for p in network.get("ReservedPorts", [])]
             if ports:
                 lines.append(f"  - ports ({network.get('Mode', 'host')}): {', '.join(ports)}")
