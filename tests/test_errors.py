@@ -40,6 +40,7 @@ def broken_environment(tmp_path) -> Path:
 
 
 def test_an_environment_error_is_one_line_without_a_traceback(broken_environment, tmp_path):
+    """Environments are checked as stacks/environments.py is imported, before any jsii start-up."""
     result = run([sys.executable, "main.py"], broken_environment, CDKTF_OUTDIR=str(tmp_path / "out"),
                  HASHISTACK_DEBUG="")
     assert result.returncode == 1
@@ -62,13 +63,13 @@ def test_make_synth_prints_a_construct_error_once(broken_service):
     assert result.stdout == ""
 
 
-@pytest.mark.integration
-def test_the_debug_flag_adds_the_traceback(broken_service, tmp_path):
-    result = run([sys.executable, "main.py"], broken_service, CDKTF_OUTDIR=str(tmp_path / "out"),
+def test_the_debug_flag_adds_the_traceback(broken_environment, tmp_path):
+    result = run([sys.executable, "main.py"], broken_environment, CDKTF_OUTDIR=str(tmp_path / "out"),
                  HASHISTACK_DEBUG="1")
     assert result.returncode == 1
     assert result.stderr.startswith("Traceback (most recent call last):")
-    assert "hashistack.errors.HashistackError: " + UNKNOWN_PROP in result.stderr
+    assert ('hashistack.errors.HashistackError: environment "prod": nomad.server_count = 4: a production '
+            'environment runs 3 or 5') in result.stderr
 
 
 def test_other_errors_keep_their_traceback(tmp_path):
