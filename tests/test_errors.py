@@ -12,8 +12,7 @@ import pytest
 
 from .project_copy import copy_project, run
 
-UNKNOWN_PROP = ("dev/my-go-app: memory_mb = 256: not a GoService prop; use one of ['args', 'command', "
-                "'config_files'")
+UNKNOWN_PROP = "dev/my-go-app: memory_mb = 256: not a GoService prop"
 
 
 @pytest.fixture
