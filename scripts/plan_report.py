@@ -121,6 +121,7 @@ class StackChange:
     rules_added: list[str] = field(default_factory=list)
     rules_removed: list[str] = field(default_factory=list)
     details: dict[str, list[str]] = field(default_factory=dict)  # added address -> Markdown lines
+    labels: dict[str, str] = field(default_factory=dict)  # added job or policy address -> its own name
     new: bool = False  # the stack did not exist before
 
     @property
@@ -248,6 +249,19 @@ def job_essentials(job: dict) -> list[str]:
     return lines
 
 
+def _label(address: str, config: dict) -> str | None:
+    """A job's ID or a policy's name: what a reviewer knows them by."""
+    if address.startswith("vault_policy."):
+        return config.get("name")
+    if address.startswith("nomad_job.") and isinstance(config.get("jobspec"), str):
+        try:
+            job = json.loads(unescape(config["jobspec"]))
+        except ValueError:
+            return None
+        return job.get("Job", job).get("ID")
+    return None
+
+
 def added_details(address: str, config: dict) -> list[str]:
     """The essentials of an added resource a reviewer reads: a job's decoded essentials, a
     policy's HCL; nothing for other types (their address says enough)."""
@@ -269,6 +283,8 @@ def compare_stack(stack: str, before: dict[str, dict], after: dict[str, dict]) -
             change.rules_added.append(_rule_text(address, after[address], after))
         elif details := added_details(address, after[address]):
             change.details[address] = details
+        if label := _label(address, after[address]):
+            change.labels[address] = label
     for address in sorted(set(before) - set(after)):
         change.removed.append(address)
         if address.startswith(_SG_RULES):
@@ -303,7 +319,7 @@ def _per_type(addresses: list[str]) -> list[str]:
 
 
 def _names(change: StackChange, prefix: str) -> list[str]:
-    return [f"`{a.split('.', 1)[1]}`" for a in change.added if a.startswith(prefix)]
+    return sorted(f"`{change.labels.get(a) or a.split('.', 1)[1]}`" for a in change.added if a.startswith(prefix))
 
 
 def render_added(c: StackChange) -> list[str]:
@@ -318,7 +334,8 @@ def render_added(c: StackChange) -> list[str]:
         if policies:
             out += ["", f"Vault policies: {', '.join(policies)}"]
         return out
-    out = ["", "**Added**", *[f"- `{a}`" for a in c.added if not a.startswith(_SG_RULES)]]
+    plain = [f"- `{a}`" for a in c.added if not a.startswith(_SG_RULES) and a not in c.details]
+    out = ["", "**Added**", *plain] if plain else []
     for address, lines in c.details.items():
         out += ["", f"**Added** `{address}`", *lines]
     if c.rules_added:

@@ -157,8 +157,10 @@ def test_a_new_environment_is_summarised_per_stack_and_type(synth):
     assert f"**Added** {len(infra.added)} resources (a new stack), summarised per type:" in text
     assert f"| `aws_vpc_security_group_ingress_rule` | {rules} |" in text
     assert "- ingress " not in text  # not one line per rule
-    jobs = sorted(f"`{a.split('.', 1)[1]}`" for a in head[env.name] if a.startswith("nomad_job."))
-    assert f"Nomad jobs: {', '.join(jobs)}" in text
+    from stacks.apps import service_names
+
+    assert f"Nomad jobs: {', '.join(f'`{n}`' for n in sorted(service_names()))}" in text
+    assert "Vault policies: `" in text
     assert "- job `" not in text and "```hcl" not in text
     assert len(text.splitlines()) < 120
 
