@@ -21,6 +21,7 @@ from hashistack.service import (
     plan_service,
 )
 from hashistack.terraform_escape import unescape
+from stacks.apps import service_names
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 from .hcl import policy_paths
@@ -277,15 +278,15 @@ def decoded_jobs(resources):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
-def test_each_environment_deploys_both_services_with_their_vault_access(synth, env):
+def test_each_environment_deploys_every_service_with_its_vault_access(synth, env):
     resources = services_in(synth, env)
     jobs = decoded_jobs(resources)
-    assert sorted(jobs) == ["ledger", "my-go-app"]
+    assert sorted(jobs) == sorted(service_names())
     for resource, doc in jobs.values():
         assert resource["json"] is True and resource["deregister_on_destroy"] is True
         assert resource["detach"] is (not env.awaits_deployments)
         assert api_field_problems({"Job": doc}) == []
-    assert sorted(p["name"] for p in resources["vault_policy"].values()) == ["svc-ledger", "svc-my-go-app"]
+    assert sorted(p["name"] for p in resources["vault_policy"].values()) == sorted(f"svc-{n}" for n in service_names())
     roles = {r["role_name"]: r for r in resources["vault_jwt_auth_backend_role"].values()}
     assert roles["my-go-app"]["bound_audiences"] == ["vault.io"]
     assert roles["my-go-app"]["bound_claims"] == {"nomad_job_id": "my-go-app", "nomad_namespace": "default"}
