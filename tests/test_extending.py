@@ -15,8 +15,8 @@ from .project_copy import copy_project, run
 
 pytestmark = pytest.mark.integration
 
-# A service a team would add: its own module, with settings for every environment, the new one
-# included.
+# A service a team would add: its own module, with settings per tier (the new environment
+# inherits its tier's, like the existing services).
 NEW_SERVICE = '''\
 """inventory: an HTTP service with one secret file."""
 
@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashistack import Environment
-from hashistack.service import GoService, HealthCheck, VaultSecret
-from hashistack.stack import EnvironmentStack
+from hashistack import Environment, Tier
+from hashistack.service import HealthCheck, ServiceSpec, VaultSecret
 
 from ._settings import settings_for
 
@@ -40,21 +39,20 @@ class Settings:
 
 
 SETTINGS = {
-    "dev": Settings(count=1, memory_mib=128),
-    "uat": Settings(count=2, memory_mib=256),
-    "qa": Settings(count=2, memory_mib=256),
-    "prod": Settings(count=3, memory_mib=512),
+    Tier.DEVELOPMENT: Settings(count=1, memory_mib=128),
+    Tier.STAGING: Settings(count=2, memory_mib=256),
+    Tier.PRODUCTION: Settings(count=3, memory_mib=512),
 }
 
 
-def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+def service(env: Environment) -> ServiceSpec:
     s = settings_for(__name__, SETTINGS, env)
-    return GoService(
-        stack, NAME,
+    return ServiceSpec(
+        name=NAME,
         image="registry.example.com/platform/inventory:2.0.1",
         port=8081,
         count=s.count,
-        secrets=[VaultSecret.kv("inventory/config", mount_at="/app/secrets.json")],
+        secrets=(VaultSecret.kv("inventory/config", mount_at="/app/secrets.json"),),
         health=HealthCheck.http("/healthz"),
         cpu_mhz=250, memory_mib=s.memory_mib,
     )
@@ -75,24 +73,14 @@ QA = Environment(
     nomad=NomadSettings(address="https://nomad.qa.example.internal:4646", server_count=3),
     consul=ConsulSettings(address="https://consul.qa.example.internal:8501", server_count=3),
     vault=VaultSettings(address="https://vault.qa.example.internal:8200", server_count=3,
-                        audit_devices=("file", "syslog")),
+                        audit_devices=("file", "syslog"), nomad_ca_pem_path="stacks/pki/qa-cluster-ca.pem",
+                        login_methods=_logins("qa")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=4),
     state=S3State(bucket="example-tfstate-qa", lock_table="example-tfstate-lock-qa"),
 )
 
 ENVIRONMENTS = (*ENVIRONMENTS, QA)
 '''
-
-# Stand-in for per-tier service defaults, which the services do not have yet: today an environment
-# also needs an entry in each existing service's SETTINGS. This gives the existing services the
-# staging settings of "uat" for "qa", and does nothing to a module without such a table.
-# Drop it once services inherit their settings from the environment's tier.
-EXISTING_SERVICE_SETTINGS_FOR_QA = '''
-
-if isinstance(globals().get("SETTINGS"), dict) and "uat" in SETTINGS:
-    SETTINGS.setdefault("qa", SETTINGS["uat"])
-'''
-
 
 def test_a_new_service_and_a_new_environment_need_no_other_edit(tmp_path):
     project = copy_project(tmp_path / "project")
@@ -101,8 +89,10 @@ def test_a_new_service_and_a_new_environment_need_no_other_edit(tmp_path):
     (apps / "inventory.py").write_text(NEW_SERVICE)
     environments = project / "stacks" / "environments.py"
     environments.write_text(environments.read_text() + NEW_ENVIRONMENT)
-    for module in existing:  # see EXISTING_SERVICE_SETTINGS_FOR_QA
-        module.write_text(module.read_text() + EXISTING_SERVICE_SETTINGS_FOR_QA)
+    # the new environment's cluster CA (public); the existing services inherit their staging settings
+    pki = project / "stacks" / "pki"
+    (pki / "qa-cluster-ca.pem").write_bytes((pki / "uat-cluster-ca.pem").read_bytes())
+    assert existing, "the app has service modules"
 
     synth = run([sys.executable, "main.py"], project, CDKTF_OUTDIR=str(tmp_path / "out"))
     assert synth.returncode == 0, synth.stderr[-3000:]

@@ -37,12 +37,12 @@ def checks(plan) -> list[dict]:
     return [c for g in job["TaskGroups"] for s in g.get("Services", []) for c in s.get("Checks", [])]
 
 
-def test_every_service_module_defines_name_and_deploy():
+def test_every_service_module_defines_name_and_service():
     modules = service_modules()
     assert modules
     for module in modules:
         assert isinstance(module.NAME, str) and re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", module.NAME)
-        assert callable(module.deploy)
+        assert module.service(PROD).name == module.NAME
     assert len({m.NAME for m in modules}) == len(modules)
 
 

@@ -166,6 +166,15 @@ def test_rejects_two_modules_naming_the_same_service(monkeypatch):
         apps.service_specs(DEV)
 
 
+def test_rejects_a_spec_named_other_than_its_module(monkeypatch):
+    spec = ServiceSpec(name="web", image="registry.example.com/web:1.0.0")
+    named = types.SimpleNamespace(__name__="stacks.apps.shop", service=lambda env: spec, NAME="shop")
+    monkeypatch.setattr(apps, "service_modules", lambda: [named])
+    with pytest.raises(HashistackError, match=r"^stacks/apps/shop\.py: name = 'web': the module's NAME is 'shop'; build "
+                                              r"the spec with ServiceSpec\(name=NAME, \.\.\.\)"):
+        apps.service_specs(DEV)
+
+
 def test_rejects_a_module_that_is_not_a_service(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [module("helpers", None)])
     with pytest.raises(HashistackError, match=r"^stacks/apps/helpers\.py: service = None: define service\(env\) -> "

@@ -46,6 +46,10 @@ def service_specs(env: Environment) -> list[ServiceSpec]:
         if not isinstance(spec, ServiceSpec):
             raise HashistackError(f"{where}: service({env.name!r}) = {type(spec).__name__}: return a "
                                   "hashistack.service.ServiceSpec")
+        name = getattr(module, "NAME", spec.name)
+        if spec.name != name:
+            raise HashistackError(f"{where}: name = {spec.name!r}: the module's NAME is {name!r}; build the spec with "
+                                  "ServiceSpec(name=NAME, ...) so that the job, its Vault access and the docs agree")
         if spec.name in owners:
             raise HashistackError(f"{where}: name = {spec.name!r}: already the name of the service in "
                                   f"{owners[spec.name]}; give each service its own name")
