@@ -13,7 +13,7 @@ import pytest
 
 from .project_copy import copy_project, run
 
-UNKNOWN_PROP = "dev/my-go-app: memory_mb = 256: not a GoService prop"
+UNKNOWN_PROP = "my-go-app: memory_mb = 256: not a GoService prop"
 
 
 @pytest.fixture

@@ -241,6 +241,10 @@ def test_unknown_prop_and_missing_environment_are_reported_with_the_construct_pa
     stack = EnvironmentStack(app, "dev", environment=DEV)
     with pytest.raises(HashistackError, match=r"^dev/web: memory_mb = 256: not a GoService prop; use one of"):
         GoService(stack, "web", image="x:1", memory_mb=256)
+    with pytest.raises(HashistackError, match=r"^web: memory_mb = 256: not a GoService prop; use one of \['args', "):
+        ServiceSpec(name="web", image="x:1", memory_mb=256)
+    with pytest.raises(HashistackError, match=r"^web: image = \(missing\): every service needs one"):
+        ServiceSpec(name="web")
     plain = cdktf.TerraformStack(app, "plain")
     with pytest.raises(HashistackError, match=r"^plain/web: environment = None: put the GoService in a hashistack "
                                               r"EnvironmentStack or pass environment="):
