@@ -18,8 +18,7 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 
 import pytest  # noqa: E402
 
-from stacks.app import build_app  # noqa: E402
-from stacks.environments import ENVIRONMENTS  # noqa: E402
+from stacks.app import build_app, stack_names  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,10 @@ class Synth:
         return json.loads((self.outdir / "stacks" / name / "cdk.tf.json").read_text())
 
 
-def synthesize(outdir: Path) -> Synth:
-    build_app(outdir=str(outdir)).synth()
+def synthesize(outdir: Path, stacks: str = "*") -> Synth:
+    """Synthesizes the stacks selected by ``stacks`` (every stack by default, whatever
+    ``HASHISTACK_STACKS`` says in the shell that runs the tests)."""
+    build_app(outdir=str(outdir), stacks=stacks).synth()
     return Synth(outdir)
 
 
@@ -45,4 +46,4 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(tmp_path_factory.mktemp("synth"))
 
 
-ALL_STACKS = [name for env in ENVIRONMENTS for name in env.stack_names]
+ALL_STACKS = stack_names()
