@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,15 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 import pytest  # noqa: E402
 
 from stacks.app import build_app, stack_names  # noqa: E402
+
+# seconds per test group after the run (see tests/timing.py)
+from .timing import (  # noqa: E402,F401
+    pytest_runtest_logreport,
+    pytest_runtest_makereport,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+    record_session_setup,
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,10 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(tmp_path_factory.mktemp("synth"))
+    start = time.perf_counter()
+    result = synthesize(tmp_path_factory.mktemp("synth"))
+    record_session_setup("synth of the app", time.perf_counter() - start)
+    return result
 
 
 ALL_STACKS = stack_names()
