@@ -33,7 +33,7 @@ help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
 	@echo "make deploy ENV=<stack> [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it"
 	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
-	@echo "make test    install what is needed, run the test suite"
+	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=2 pytest-xdist workers; 0 for one process)"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
@@ -82,8 +82,11 @@ deploy diff: setup
 	fi
 	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
+# Two pytest-xdist workers (each synthesizes the app once) let the real-tool tests overlap with
+# the rest on the 2 cores; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: setup $(STAMP_CHECKOV)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: setup $(STAMP_CHECKOV)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
