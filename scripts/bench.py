@@ -6,8 +6,8 @@
 Each measurement runs in a fresh process (as `cdktf synth` does); rounds alternate between the
 measurements and the median of ``--reps`` rounds is reported. "One service stack" is the same
 app run with ``HASHISTACK_STACKS`` naming the production environment's service stack, as
-`make deploy ENV=prod` runs it. Peak memory is the largest sum of
-resident memory over the process tree (Python and the jsii Node runtime), sampled every 20 ms.
+`make deploy ENV=prod` runs it. Peak memory is the largest sum of resident memory over the
+process tree (Python and the jsii Node runtime), sampled every 20 ms.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Each layer's module is imported only when one of its stacks is built, and each s
 only its own provider packages: ``HASHISTACK_STACKS=prod`` (the daily service deploy) never
 loads the AWS provider's jsii assembly, which costs most of a full synth. The layers meet
 through names in the environment's settings, never through cross-stack references, so a stack
-built alone synthesizes to the same bytes as in the full app.
+built alone synthesizes to the same bytes as in the full app. cdktf itself is imported only
+when the App is built, after the selection is checked.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
-from typing import Iterable, Sequence
-
-from cdktf import App
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from hashistack import Environment, HashistackError
 
 from .environments import ENVIRONMENTS
+
+if TYPE_CHECKING:
+    from cdktf import App
 
 __all__ = ["STACKS_VARIABLE", "build_app", "select_stacks", "stack_names"]
 
@@ -72,6 +74,8 @@ def build_app(*, outdir: str | None = None, environments: Iterable[Environment] 
     environments = tuple(environments)
     selection = os.environ.get(STACKS_VARIABLE) if stacks is None else stacks
     chosen = select_stacks(selection, stack_names(environments))
+    from cdktf import App
+
     app = App(outdir=outdir) if outdir else App()
     for env in environments:
         for name, (module, cls) in zip(env.stack_names, _LAYERS, strict=True):
