@@ -169,6 +169,8 @@ def table(r: dict) -> str:
                      f"target <= 180 s; pytest wall {groups['wall_s']:.0f} s on {groups['workers']} worker(s)"))
         parts = [*(("set-up: " + n, v) for n, v in groups["session_setup_s"].items()), *groups["groups_s"].items()]
         rows += [(f"  {name}", f"{seconds:.1f} s", "") for name, seconds in parts]
+        rows += [(f"  integration: {name}", f"{seconds:.1f} s", "")
+                 for name, seconds in groups.get("integration_s", {}).items() if seconds >= 1]
     width = max(len(a) for a, _, _ in rows)
     lines = [f"{'measurement':<{width}}  {'value':>14}  note", "-" * (width + 40)]
     lines += [f"{a:<{width}}  {b:>14}  {c}" for a, b, c in rows]

@@ -1,5 +1,5 @@
-"""Where the suite's time goes: seconds per test group (a test module), printed after the run and,
-when ``HASHISTACK_TEST_TIMES`` names a file, written there as JSON (``make bench`` reads it).
+"""Where the suite's time goes: seconds per test group (a test module) and per integration test
+(marker ``integration``: a real tool or engine), printed after the run and, when ``HASHISTACK_TEST_TIMES`` names a file, written there as JSON (``make bench`` reads it).
 
 Session-wide set-up (the shared synth) is reported on its own line rather than billed to
 whichever test needed it first. Under pytest-xdist the groups are summed over the workers (each
@@ -21,6 +21,7 @@ TIMES_VARIABLE = "HASHISTACK_TEST_TIMES"
 _pending: list[tuple[str, float]] = []  # session set-ups finished in this process, not yet reported
 _groups: dict[str, float] = defaultdict(float)
 _setups: dict[str, float] = defaultdict(float)
+_integration: dict[str, float] = defaultdict(float)
 _started = time.perf_counter()
 
 
@@ -52,6 +53,8 @@ def pytest_runtest_logreport(report) -> None:
             _setups[name] += setup
             seconds -= setup
     _groups[group_of(report.nodeid)] += seconds
+    if "integration" in report.keywords:
+        _integration[report.nodeid.removeprefix("tests/")] += seconds
 
 
 def pytest_sessionstart(session) -> None:
@@ -67,12 +70,18 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     rows = sorted(_groups.items(), key=lambda kv: -kv[1])
     setups = sorted(_setups.items(), key=lambda kv: -kv[1])
     terminalreporter.write_sep("-", f"seconds per test group (wall {wall:.1f} s, {workers} worker(s))")
+    integration = sorted(_integration.items(), key=lambda kv: -kv[1])
     for name, seconds in [*(("session set-up: " + n, s) for n, s in setups), *rows]:
         terminalreporter.write_line(f"{seconds:8.1f}  {name}")
+    if integration:
+        terminalreporter.write_line("integration tests:")
+        for name, seconds in integration:
+            terminalreporter.write_line(f"{seconds:8.1f}    {name}")
     target = os.environ.get(TIMES_VARIABLE)
     if target:
         Path(target).write_text(json.dumps({
             "wall_s": round(wall, 1), "workers": workers,
             "session_setup_s": {n: round(s, 1) for n, s in setups},
             "groups_s": {n: round(s, 1) for n, s in rows},
+            "integration_s": {n: round(s, 1) for n, s in integration},
         }, indent=2, sort_keys=True) + "\n")
