@@ -83,10 +83,11 @@ deploy diff: setup
 	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
 # Two pytest-xdist workers (each synthesizes the app once) let the real-tool tests overlap with
-# the rest on the 2 cores; TEST_WORKERS=0 runs the suite in one process.
+# the rest on the 2 cores; whole test modules go to one worker, so module-scoped set-up (an
+# engine started per environment) runs once. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 test: setup $(STAMP_CHECKOV)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup $(STAMP_CHECKOV)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
