@@ -74,8 +74,9 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     for name, seconds in [*(("session set-up: " + n, s) for n, s in setups), *rows]:
         terminalreporter.write_line(f"{seconds:8.1f}  {name}")
     if integration:
-        terminalreporter.write_line("integration tests:")
-        for name, seconds in integration:
+        slow = [(n, s) for n, s in integration if s >= 1.0]
+        terminalreporter.write_line(f"integration tests ({len(integration) - len(slow)} more under 1 s):")
+        for name, seconds in slow:
             terminalreporter.write_line(f"{seconds:8.1f}    {name}")
     target = os.environ.get(TIMES_VARIABLE)
     if target:
