@@ -27,11 +27,13 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth test bench plan-report clean distclean
+.PHONY: help setup synth deploy diff test bench plan-report clean distclean
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
-	@echo "make test    install what is needed, run the test suite"
+	@echo "make deploy ENV=<stack> [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it"
+	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
+	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=2 pytest-xdist workers; 0 for one process)"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
@@ -68,8 +70,24 @@ synth: setup
 	  [shutil.rmtree(d) for d in sorted((out / "stacks").iterdir()) if d.is_dir() and d.name not in keep]'
 	@echo "synthesized into cdktf.out/stacks:" $$(ls cdktf.out/stacks)
 
+# The daily loop: HASHISTACK_STACKS makes the app build only the named stacks, so deploying a
+# service stack never loads the AWS provider (see stacks/app.py). Plain `cdktf deploy <stack>`
+# gives the same result, only slower: it synthesizes every stack first.
+comma := ,
+deploy diff: setup
+	@if [ -z "$(strip $(ENV))" ]; then \
+	  echo "make $@ ENV=<stack>: name the stack(s), comma-separated names or globs; the stacks are:" >&2; \
+	  HASHISTACK_STACKS= $(PY) -c 'from stacks.app import stack_names; print(" ".join(stack_names()))' >&2; \
+	  exit 2; \
+	fi
+	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
+
+# Two pytest-xdist workers (each synthesizes the app once) let the real-tool tests overlap with
+# the rest on the 2 cores; whole test modules go to one worker, so module-scoped set-up (an
+# engine started per environment) runs once. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: setup $(STAMP_CHECKOV)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup $(STAMP_CHECKOV)
 	$(PY) scripts/bench.py $(BENCH_ARGS)

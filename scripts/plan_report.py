@@ -379,8 +379,9 @@ SYNTH_CODE = "import sys; from stacks.app import build_app; build_app(outdir=sys
 
 def app_env(tree: Path) -> dict[str, str]:
     """The environment a process needs to run the app of ``tree`` with that tree's own library
-    code, on the project's Node 22 (for jsii) with the jsii package cache on."""
+    code, on the project's Node 22 (for jsii) with the jsii package cache on, building every stack."""
     env = dict(os.environ)
+    env.pop("HASHISTACK_STACKS", None)  # every stack, whatever the calling shell selected
     env["PYTHONPATH"] = os.pathsep.join([str(tree / "constructs"), str(tree)])
     node_bin = ROOT / "node_modules" / ".bin"
     if node_bin.is_dir():
