@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 
 import cdktf
@@ -345,3 +346,19 @@ def test_run_time_interpolations_reach_nomad_literally(synth):
     doc = json.loads(unescape(jobspec))["Job"]
     assert doc["TaskGroups"][0]["Tasks"][0]["Env"]["INSTANCE_ID"] == "${NOMAD_ALLOC_ID}"
     assert '{{ env "NOMAD_ALLOC_ID" }}' in doc["TaskGroups"][0]["Tasks"][0]["Templates"][0]["EmbeddedTmpl"]
+
+
+def test_go_service_props_are_exactly_the_service_spec_fields():
+    """GoService's typed keyword props and ServiceSpec's fields never drift apart."""
+    import dataclasses
+    import inspect
+
+    from hashistack.service.go_service import GoService
+
+    params = inspect.signature(GoService.__init__).parameters
+    props = {name for name, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert props - {"environment", "vault_access"} == {f.name for f in dataclasses.fields(ServiceSpec)} - {"name"}
+    assert all(params[name].annotation != inspect.Parameter.empty for name in props)
+    import hashistack
+
+    assert (pathlib.Path(hashistack.__file__).parent / "py.typed").is_file()  # PEP 561: types ship with it

@@ -5,7 +5,7 @@ the identity that deploys jobs must not change Vault access, in another stack.""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Literal, Mapping, Never, Sequence
 
 from cdktf import TerraformStack
 from constructs import Construct
@@ -13,6 +13,8 @@ from constructs import Construct
 from ..environment import Environment
 from ..errors import HashistackError
 from ..terraform_escape import escape
+from ..nomad import RestartPolicy
+from .options import ConfigFile, HealthCheck, Logs, RegistryAuth, Tls, Update, VaultSecret
 from .plan import ServicePlan, ServiceSpec, plan_service
 
 __all__ = ["GoService", "ServiceVaultAccess"]
@@ -37,7 +39,8 @@ class GoService(Construct):
             env={"LOG_LEVEL": "info"},
         )
 
-    Props (keyword-only; every one but ``image`` has a default):
+    Props (keyword-only, typed; every one but ``image`` has a default; a ``None`` means the
+    default described here; the same props, frozen, are a :class:`~hashistack.service.ServiceSpec`):
 
     - ``image``: the docker image. ``command``/``args``: override the entrypoint. Default: the image's.
     - ``port``: the container port, mapped from a dynamic host port labelled ``port_label``
@@ -68,17 +71,48 @@ class GoService(Construct):
     (or ``None``).
     """
 
-    def __init__(self, scope: Construct, id: str, *, image: str, environment: Environment | None = None,
-                 vault_access: bool = True, **props: Any) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *,
+        image: str,
+        port: int = 8080,
+        port_label: str = "http",
+        static_port: int | None = None,
+        extra_ports: Mapping[str, int] | None = None,
+        count: int | None = None,
+        command: str | None = None,
+        args: Sequence[str] = (),
+        registry_auth: RegistryAuth | None = None,
+        config_files: Sequence[ConfigFile] = (),
+        secrets: Sequence[VaultSecret] = (),
+        tls: Tls | None = None,
+        health: HealthCheck | None = None,
+        update: Update | None = None,
+        cpu_mhz: int = 500,
+        memory_mib: int = 256,
+        memory_max_mib: int | None = None,
+        env: Mapping[str, str] | None = None,
+        service_name: str | None = None,
+        tags: Sequence[str] = (),
+        registration: Literal["consul", "nomad"] = "consul",
+        logs: Logs | None = None,
+        kill_signal: str = "SIGTERM",
+        kill_timeout_s: float = 30,
+        shutdown_delay_s: float = 5,
+        restart: RestartPolicy | None = None,
+        spread_across_azs: bool = True,
+        environment: Environment | None = None,
+        vault_access: bool = True,
+        **unknown: Never,
+    ) -> None:
         where = f"{scope.node.path}/{id}" if scope.node.path else id
-        unknown = sorted(set(props) - _SPEC_FIELDS)
-        if unknown:
-            raise HashistackError(f"{where}: {unknown[0]} = {props[unknown[0]]!r}: not a GoService prop; "
+        for prop in sorted(unknown):
+            raise HashistackError(f"{where}: {prop} = {unknown[prop]!r}: not a GoService prop; "
                                   f"use one of {sorted(_SPEC_FIELDS | {'image', 'environment', 'vault_access'})}")
+        given = {name: value for name, value in locals().items() if name in _SPEC_FIELDS and value is not None}
         for key in ("config_files", "secrets", "args", "tags"):
-            if key in props:
-                props[key] = tuple(props[key])
-        self._build(scope, id, ServiceSpec(name=id, image=image, **props), environment, vault_access)
+            if key in given:
+                given[key] = tuple(given[key])
+        self._build(scope, id, ServiceSpec(name=id, **given), environment, vault_access)
 
     @classmethod
     def from_spec(cls, scope: Construct, spec: ServiceSpec, *, environment: Environment | None = None,
