@@ -14,7 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Union
+from typing import Mapping, NoReturn, Union
 
 from ._validate import (
     MOUNT_HINT,
@@ -117,8 +117,8 @@ class NetworkSettings:
                       "pass a tuple of CIDR strings")
         for cidr in self.operator_cidrs:
             net = parse_network(cidr)
-            check.require(net is not None, "operator_cidrs", cidr,
-                          "use a valid CIDR with no host bits set, e.g. '10.100.0.0/24'")
+            if net is None:
+                check.fail("operator_cidrs", cidr, "use a valid CIDR with no host bits set, e.g. '10.100.0.0/24'")
             check.require(not is_world(net), "operator_cidrs", cidr,
                           "the cluster APIs are never open to the world; list your VPN or CI ranges")
         check.require(len(set(self.operator_cidrs)) == len(self.operator_cidrs), "operator_cidrs",
@@ -128,15 +128,15 @@ class NetworkSettings:
                           and len(set(self.availability_zones)) == self.az_count, "availability_zones",
                           self.availability_zones, f"list {self.az_count} distinct zones (az_count)")
         vpc = parse_network(self.vpc_cidr)
-        seen: list[tuple[str, object]] = []
+        seen: list[tuple[str, ipaddress.IPv4Network]] = []
         for name in ("private_subnet_cidrs", "public_subnet_cidrs"):
             cidrs = getattr(self, name)
             if cidrs:
                 check.require(len(cidrs) == self.az_count, name, cidrs, f"give one CIDR per AZ ({self.az_count})")
             for cidr in cidrs:
                 sub = parse_network(cidr)
-                check.require(sub is not None and sub.version == 4, name, cidr,
-                              "use a valid IPv4 CIDR with no host bits set")
+                if not isinstance(sub, ipaddress.IPv4Network) or not isinstance(vpc, ipaddress.IPv4Network):
+                    check.fail(name, cidr, "use a valid IPv4 CIDR with no host bits set")
                 check.require(sub.subnet_of(vpc), name, cidr, f"a subnet must lie inside the VPC {self.vpc_cidr}")
                 for other_name, other in seen:
                     check.require(not sub.overlaps(other), name, cidr, f"overlaps {other} ({other_name}); "
@@ -145,6 +145,7 @@ class NetworkSettings:
 
 
 def _check_server_count(check: Checker, tier: Tier, value: object, what: str) -> None:
+    allowed: tuple[int, ...]
     if tier is Tier.DEVELOPMENT:
         allowed, why = (1, 3, 5), "1 (development only), 3 or 5"
     else:
@@ -338,7 +339,7 @@ class _PkiFieldChecker(Checker):
     def __init__(self, parent: Checker) -> None:
         super().__init__(parent.where, parent.prefix)
 
-    def fail(self, field: str, value, fix: str):  # type: ignore[override]
+    def fail(self, field: str, value: object, fix: str) -> NoReturn:
         super().fail(f"pki_{field}", value, fix)
 
 
@@ -464,12 +465,12 @@ class Environment:
                       "use a lowercase DNS name such as 'prod.example.internal'")
         check.require(isinstance(self.ami_id, str) and bool(re.match(r"^ami-[0-9a-f]{8,17}$", self.ami_id)), "ami_id",
                       self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0'")
-        expected = {"network": NetworkSettings, "nomad": NomadSettings, "consul": ConsulSettings,
-                    "vault": VaultSettings, "clients": ClientPool, "state": (LocalState, S3State)}
-        for name, kind in expected.items():
+        expected: dict[str, tuple[type, ...]] = {
+            "network": (NetworkSettings,), "nomad": (NomadSettings,), "consul": (ConsulSettings,),
+            "vault": (VaultSettings,), "clients": (ClientPool,), "state": (LocalState, S3State)}
+        for name, kinds in expected.items():
             value = getattr(self, name)
-            check.require(isinstance(value, kind), name, value,
-                          f"pass a {' or '.join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))}")
+            check.require(isinstance(value, kinds), name, value, f"pass a {' or '.join(k.__name__ for k in kinds)}")
             value._validate(check if name == "state" else check.child(name), self.tier)
         if (isinstance(self.nomad, NomadSettings) and isinstance(self.vault, VaultSettings)
                 and self.tier is not Tier.DEVELOPMENT and str(self.nomad.address).startswith("https://")):

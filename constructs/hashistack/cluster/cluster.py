@@ -8,6 +8,7 @@ whose secrets are fetched at boot by their instance role.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Sequence
 
 from constructs import Construct
 
@@ -111,7 +112,7 @@ class HashiCluster(Construct):
 
         def group(role: Role, *, instance_type: str, size: tuple[int, int, int], packages: tuple[str, ...],
                   services: tuple[str, ...], files: list[ConfigFile], secret_files: list[SecretFile],
-                  gossip: list[tuple[str, str, SecretRef]], extra: list[dict] = (), lb: str | None = None,
+                  gossip: list[tuple[str, str, SecretRef]], extra: Sequence[dict] = (), lb: str | None = None,
                   vault_node: bool = False) -> NodeGroup:
             boot = CloudInit(aws_region=region, packages=packages, services=services, files=tuple(files),
                              secrets=tuple(secret_files), gossip=tuple(gossip), swap_off=vault_node,

@@ -57,7 +57,8 @@ class IngressSettings:
         check.require(bool(self.allowed_cidrs), "allowed_cidrs", self.allowed_cidrs, "list at least one CIDR")
         for cidr in self.allowed_cidrs:
             net = parse_network(cidr)
-            check.require(net is not None, "allowed_cidrs", cidr, "use a valid CIDR with no host bits set")
+            if net is None:
+                check.fail("allowed_cidrs", cidr, "use a valid CIDR with no host bits set")
             check.require(self.internet_facing or not is_world(net), "allowed_cidrs", cidr,
                           "an internal load balancer admits the company's ranges, not the world")
         check.require(self.ssl_policy.startswith("ELBSecurityPolicy-TLS13-"), "ssl_policy", self.ssl_policy,

@@ -97,7 +97,7 @@ class SgRule:
 
     @property
     def key(self) -> str:
-        src = self.source.value if self.source else self.cidr.replace("/", "_").replace(".", "-").replace(":", "-")
+        src = self.source.value if self.source else str(self.cidr).replace("/", "_").replace(".", "-").replace(":", "-")
         return f"{self.target.value}-from-{src}-{self.protocol}-{self.from_port}"
 
 

@@ -158,7 +158,7 @@ class ServiceVaultAccess(Construct):
         super().__init__(scope, id)
         self.resources: list = []
         self.policy = self.jwt_role = self.pki_role = None
-        if plan.policy:
+        if plan.policy and plan.jwt_role:
             self.policy = VaultPolicy(self, "policy", policy=plan.policy)
             self.jwt_role = JwtAuthRole(self, "jwt-role", role=plan.jwt_role, backend_ref=jwt_backend_ref)
             self.resources += [self.policy.resource, self.jwt_role.resource]

@@ -218,8 +218,10 @@ class VaultLogin(Construct):
     def __init__(self, scope: Construct, id: str, *, method: LoginMethod, development: bool = False) -> None:
         super().__init__(scope, id)
         self.model = m = method.validate(Checker(self.node.path, "login."), development=development)
+        self.roles: list[JwtAuthBackendRole] = []
         if m.kind == "userpass":
-            self.backend = AuthBackend(self, "backend", type="userpass", path=m.path, description=m.description)
+            self.backend: AuthBackend | JwtAuthBackend = AuthBackend(
+                self, "backend", type="userpass", path=m.path, description=m.description)
             return
         secret = None
         if m.kind == "oidc":
@@ -228,14 +230,14 @@ class VaultLogin(Construct):
                                          description=f"OIDC client secret of Vault's {m.path} login")
             variable.override_logical_id(name)  # so that TF_VAR_<name> sets it
             secret = variable.string_value
-        self.backend = JwtAuthBackend(
+        self.backend = backend = JwtAuthBackend(
             self, "backend", path=m.path, type=m.kind, description=m.description,
             oidc_discovery_url=m.discovery_url, oidc_client_id=m.client_id, oidc_client_secret=secret,
             default_role=m.default_role)
         self.roles = [
             JwtAuthBackendRole(
                 self, f"role-{role.name}",
-                backend=self.backend.path, role_name=role.name, role_type=m.kind,
+                backend=backend.path, role_name=role.name, role_type=m.kind,
                 bound_audiences=list(role.bound_audiences) or None,
                 bound_claims={k: v if isinstance(v, str) else ",".join(v) for k, v in sorted(role.bound_claims.items())},
                 user_claim=role.user_claim, groups_claim=role.groups_claim,

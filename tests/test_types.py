@@ -1,0 +1,35 @@
+"""The library and the app type-check (mypy, pinned, configured in mypy.ini): GoService's props,
+the settings models and the stacks are checked as an editor would check a user's code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.integration
+def test_library_and_app_pass_mypy():
+    result = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "--cache-dir",
+                             str(Path.home() / ".cache" / "hashistack-cdk" / "mypy")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def test_a_misspelt_prop_is_a_type_error(tmp_path):
+    """What the signature buys a user: mypy flags the misspelt prop before synth does."""
+    pytest.importorskip("mypy", reason="mypy is pinned in requirements.txt")
+    user = tmp_path / "user.py"
+    user.write_text("from hashistack.service.go_service import GoService\n"
+                    "def build(stack) -> None:\n"
+                    "    GoService(stack, 'web', image='registry.example.com/web:1.0.0', memory_mb=256)\n")
+    config = tmp_path / "mypy.ini"
+    config.write_text(f"[mypy]\nmypy_path = {ROOT / 'constructs'}\nfollow_imports = silent\n"
+                      "ignore_missing_imports = True\n")
+    result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), str(user)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 1 and "memory_mb" in result.stdout, result.stdout
