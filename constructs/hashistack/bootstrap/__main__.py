@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
                    help="the first apply of <env>-vault, run with VAULT_ADDR, VAULT_TOKEN (the initial root token) "
                         "and VAULT_CACERT set; {stack} is replaced by the stack name "
                         "(default: cdktf deploy {stack} --auto-approve)")
+    c.add_argument("--vault-operator", metavar="NAME",
+                   help="development only: create this userpass operator (platform-operator) before the root token "
+                        "is revoked, password from HASHISTACK_VAULT_OPERATOR_PASSWORD, and log in as it afterwards")
     return p
 
 
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
             endpoints = Endpoints.of(env, consul=args.consul_addr, nomad=args.nomad_addr, vault=args.vault_addr)
             run_cluster(env, store, report, endpoints=endpoints, only=tuple(args.only or ()),
-                        vault_apply=args.vault_apply, root=Path(args.root).resolve())
+                        vault_apply=args.vault_apply, vault_operator=args.vault_operator, root=Path(args.root).resolve())
     except HashistackError as e:
         print(f"error: {e}", file=sys.stderr)
         if report.entries:

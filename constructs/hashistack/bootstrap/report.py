@@ -42,7 +42,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.names("refused")
+        return not self.names("refused") and not self.names("skipped")
 
     def summary(self) -> str:
         lines = [f"bootstrap phase {self.phase}: "
