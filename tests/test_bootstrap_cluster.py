@@ -154,11 +154,3 @@ def test_an_unreachable_api_is_skipped_with_the_reason(aws, monkeypatch, consul,
     assert run.code == 1
     assert f"skipped   nomad: {nomad.url} is not reachable" in run.stdout
     assert consul.bootstrapped
-
-
-def test_every_consul_token_the_nodes_read_has_a_policy():
-    items = catalogue_module.catalogue(DEV)
-    tokens = {i.name for i in items if i.kind is catalogue_module.Kind.CONSUL_TOKEN}
-    assert tokens - {"consul_management_token"} <= set(CONSUL_TOKEN_POLICY)
-    assert set(CONSUL_TOKEN_POLICY.values()) <= set(CONSUL_POLICIES)
-    assert set(BOOT_TOKENS) - {"nomad_client_drain_token"} == set(CONSUL_TOKEN_POLICY)

@@ -23,13 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hashistack import HashistackError
 from hashistack.bootstrap import BootstrapSettings
-from hashistack.bootstrap.catalogue import KINDS, Kind, catalogue
+from hashistack.bootstrap.catalogue import Kind, catalogue
 from hashistack.bootstrap.phase_secrets import run_secrets
 from hashistack.bootstrap.report import Report
 from hashistack.bootstrap.store import ParameterStore
-from stacks.environments import DEV, ENVIRONMENTS
+from stacks.environments import DEV
 from tests.bootstrap_helpers import aws_env, moto_for_account, run_bootstrap
 
 pytestmark = pytest.mark.integration
@@ -261,38 +260,3 @@ def test_refuses_another_account(tmp_path, monkeypatch):
     assert run.code == 2
     assert ('error: environment "dev": account_id = \'111111111111\': the AWS credentials in use belong to account '
             "999999999999") in run.stderr
-
-
-# -- the catalogue and the settings (no AWS) ----------------------------------------------------
-
-
-def test_every_node_secret_has_a_kind_and_every_environment_has_a_catalogue():
-    for env in ENVIRONMENTS:
-        items = catalogue(env)
-        assert all(i.parameter.startswith(f"/hashistack/{env.name}/") for i in items)
-        assert {i.name for i in items if i.readers} <= set(KINDS)
-    # the names the node-boot catalogue uses (cluster/secrets.py) are all known kinds
-    for name in ("consul_agent_token_nomad_server", "consul_agent_token_nomad_client",
-                 "consul_agent_token_consul_server", "consul_agent_token_vault_server", "consul_dns_token",
-                 "nomad_server_consul_token", "nomad_client_consul_token", "nomad_client_drain_token"):
-        assert name in KINDS
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"ssm_kms_key_id": "my-key"}, "bootstrap.ssm_kms_key_id = 'my-key': use a KMS key alias"),
-    ({"ca_ttl_h": 10}, "bootstrap.ca_ttl_h = 10: use whole hours from 24"),
-    ({"ca_ttl_h": 1000, "agent_cert_ttl_h": 2000},
-     "bootstrap.agent_cert_ttl_h = 2000: an agent certificate cannot outlive its CA (ca_ttl_h = 1000)"),
-    ({"parent_ca_cert_path": "root.pem"},
-     "bootstrap.parent_ca_key_path = None: give both parent_ca_cert_path and parent_ca_key_path, or neither"),
-    ({"recovery_pgp_key_paths": ("/etc/alice.asc",)},
-     "bootstrap.recovery_pgp_key_paths = '/etc/alice.asc': use a path relative to the project root"),
-    ({"recovery_pgp_key_paths": ("a.asc", "a.asc")},
-     "bootstrap.recovery_pgp_key_paths = ('a.asc', 'a.asc'): list each keyholder once"),
-    ({"recovery_pgp_key_paths": ("a.asc", "b.asc"), "recovery_threshold": 3},
-     "bootstrap.recovery_threshold = 3: use 1 to 2 (the number of keyholders)"),
-])
-def test_rejects_bad_bootstrap_settings(kwargs, message):
-    with pytest.raises(HashistackError) as e:
-        dataclasses.replace(DEV, bootstrap=BootstrapSettings(**kwargs))
-    assert str(e.value).startswith('environment "dev": ' + message)

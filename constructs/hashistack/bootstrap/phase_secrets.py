@@ -84,6 +84,7 @@ class _Run:
         self.stored: dict[str, Stored] = {}
         self.values: dict[str, str] = {}
         self.bad: set[str] = set()
+        self._problems: dict[str, str] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -130,7 +131,6 @@ class _Run:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        self._problems: dict[str, str] = {}
         if self.rotate is not None:
             self._check_rotate()
         self.report.progress(f"environment {self.env.name}: {len(self.items)} parameters, KMS key "
