@@ -34,7 +34,9 @@ def test_every_environment_has_a_catalogue_of_every_node_secret():
     for env in ENVIRONMENTS:
         items = catalogue(env)
         assert all(i.parameter.startswith(f"/hashistack/{env.name}/") for i in items)
-        assert {f.name for f in fields(ClusterSecrets)} <= {i.name for i in items if i.readers}
+        node = {i.name: i.parameter for i in items if i.readers}
+        secrets = ClusterSecrets.under(f"/hashistack/{env.name}")
+        assert {f.name: getattr(secrets, f.name).parameter for f in fields(secrets)}.items() <= node.items()
         assert len({i.parameter for i in items}) == len(items)
 
 

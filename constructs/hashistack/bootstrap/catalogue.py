@@ -1,11 +1,12 @@
 """Every parameter the bootstrap manages: the nodes' boot secrets plus its own few.
 
 The node-read parameters (names, what they hold, which roles read them) come from the cluster's
-secret catalogue, :class:`hashistack.cluster.cluster.ClusterSecrets`: when it offers
-``catalogue()`` that list is used as is; otherwise it is read from the class's fields and
-``_NODE_READS`` below. What the bootstrap *generates* for each field is :data:`KINDS`, the one
-table to extend when the cluster adds a secret (a field without a kind stops the bootstrap with
-a message naming it, and a test checks the table covers the catalogue).
+secret catalogue, ``hashistack.cluster.secrets.ClusterSecrets.catalogue()``, when the library has
+that module. Until then they are :data:`_NODE_READS` below, the fields of ``ClusterSecrets`` in
+``hashistack/cluster/cluster.py`` (a test checks the two agree); that module is not imported here
+because it loads the AWS provider bindings, which would cost the bootstrap a minute of start-up.
+What the bootstrap *generates* for each field is :data:`KINDS`, the one table to extend when the
+cluster adds a secret (a field without a kind stops the bootstrap with a message naming it).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, fields
 
-from ..cluster.cluster import ClusterSecrets
 from ..cluster.ports import Role
 from ..environment import Environment
 from ..errors import HashistackError
+
+try:  # the cluster's jsii-free secret catalogue
+    from ..cluster.secrets import ClusterSecrets
+except ImportError:  # pragma: no cover - until the library has it
+    ClusterSecrets = None
 
 __all__ = ["Agent", "Item", "Kind", "KINDS", "PARAMETER_PREFIX", "catalogue", "parameter_prefix"]
 
@@ -82,6 +87,8 @@ KINDS: dict[str, Kinds] = {
     "consul_dns_token": Kinds(kind=Kind.CONSUL_TOKEN),
     "nomad_server_consul_token": Kinds(kind=Kind.CONSUL_TOKEN),
     "nomad_client_consul_token": Kinds(kind=Kind.CONSUL_TOKEN),
+    # Nomad chooses a new token's secret id itself (nomad/acl_endpoint.go, UpsertTokens, v1.10):
+    # only phase cluster can mint it.
     "nomad_client_drain_token": Kinds(kind=Kind.NOMAD_TOKEN, phase="cluster"),
     # read by no node: the bootstrap's own
     "ca_key": Kinds(kind=Kind.CA_KEY),
@@ -104,8 +111,8 @@ _NODE_READS: dict[str, tuple[str, tuple[Role, ...]]] = {
     "vault_cert": ("PEM certificate of the Vault servers", (VS,)),
     "vault_key": ("PEM private key of vault_cert", (VS,)),
 }
-"""What each node-read field holds and who reads it, for a ``ClusterSecrets`` without
-``catalogue()`` (the cluster code's own list wins when it has one)."""
+"""The fields of ``ClusterSecrets`` (hashistack/cluster/cluster.py), what each holds and who reads
+it, in its order: the list used while the cluster has no ``catalogue()`` of its own."""
 
 _OWN: dict[str, str] = {
     "ca_key": "PEM private key of ca_cert; read by no node, kept so the bootstrap can reissue agent certificates",
@@ -130,6 +137,9 @@ class Item:
 
 
 def _node_specs(prefix: str) -> list[tuple[str, str, str, tuple[Role, ...]]]:
+    if ClusterSecrets is None:
+        return [(name, f"{prefix}/{name.replace('_', '-')}", holds, readers)
+                for name, (holds, readers) in _NODE_READS.items()]
     secrets = ClusterSecrets.under(prefix)
     listed = getattr(secrets, "catalogue", None)
     if callable(listed):

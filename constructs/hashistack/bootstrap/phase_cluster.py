@@ -346,9 +346,9 @@ class _Cluster:
         keys = answer.get("recovery_keys_base64") or []
         self.report.note("vault: init", "created", f"{len(keys)} recovery keys, threshold {settings.threshold}"
                          + (", each encrypted to its keyholder's PGP key" if pgp else " (development: kept in SSM)"))
-        self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
-                                                    "keys_base64": keys}, sort_keys=True))
         try:
+            self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
+                                                        "keys_base64": keys}, sort_keys=True))
             self._await_active(api)
             self._first_apply(apply_command, root)
             if operator:
