@@ -5,7 +5,8 @@ sys/auth/<path>``) resources, the part of the stack the operator login path need
 resource types (mounts, PKI, JWT backends) are listed, not applied: applying the whole stack to
 OpenBao is tests/vault_engine.py's work.
 
-Usage: ``python tests/bootstrap_vault_apply.py RECORD [STACK_JSON]``. It runs as the bootstrap
+Usage: ``python tests/bootstrap_vault_apply.py RECORD [STACK_JSON | --fail]`` (``--fail``: exit 3
+after recording, as a failed apply would). It runs as the bootstrap
 runs ``cdktf deploy``: VAULT_ADDR, VAULT_TOKEN (the initial root token) and VAULT_CACERT come from
 the environment. RECORD receives the token it was given, so that the test can check afterwards
 that the bootstrap revoked it (a test-only file in the test's temp directory).
@@ -28,6 +29,9 @@ def main(record: str, stack_json: str | None = None) -> int:
     Path(record).write_text(token)
     if stack_json is None:
         return 0
+    if stack_json == "--fail":
+        print(f"failing on purpose; token {token}", file=sys.stderr)
+        return 3
     resources = json.loads(Path(stack_json).read_text()).get("resource", {})
     session = requests.Session()
     session.headers["X-Vault-Token"] = token

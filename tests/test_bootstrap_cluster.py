@@ -98,6 +98,10 @@ def test_consul_and_nomad_acls_are_bootstrapped_with_the_tokens_the_nodes_read(a
     drain = nomad.tokens[param("nomad_client_drain_token")]
     assert drain["Type"] == "client" and drain["Policies"] == ["client-drain"]
     assert "created   consul: ACL bootstrap" in run.stdout and "created   nomad: ACL bootstrap" in run.stdout
+    for line in ("created   consul: policy dns", "created   consul: token consul_dns_token: policy dns",
+                 "created   nomad: policy operator", "created   nomad: policy client-drain",
+                 "created   /hashistack/dev/nomad-client-drain-token: a Nomad token with policy client-drain"):
+        assert line in run.stdout, line
     for secret in [management, param("nomad_management_token"), param("nomad_client_drain_token"),
                    *(param(n) for n in CONSUL_TOKEN_POLICY)]:
         assert secret not in run.output

@@ -102,6 +102,25 @@ def test_init_first_apply_root_revoked_and_operator_login(aws, monkeypatch, tmp_
         bao.stop()
 
 
+def test_a_failed_first_apply_still_revokes_the_root_token(aws, monkeypatch, tmp_path):
+    assert run_bootstrap("--env", "dev", "--phase", "secrets", env=aws, monkeypatch=monkeypatch).code == 0
+    bao = bao_for("dev", tmp_path / "bao")
+    try:
+        record = tmp_path / "root-token-seen-by-apply"
+        run = run_bootstrap("--env", "dev", "--phase", "cluster", "--only", "vault", "--vault-addr", bao.url,
+                            "--vault-apply", f"{sys.executable} {APPLY} {record} --fail", env=aws,
+                            monkeypatch=monkeypatch)
+        assert run.code == 1, run.output
+        assert ("refused   vault: first apply of dev-vault: exit 3; the root token is revoked all the same: make a "
+                "new one with `vault operator generate-root`") in run.stdout
+        root = record.read_text()
+        assert bao.get("auth/token/lookup-self", token=root).status_code == 403
+        assert root not in run.output, "the apply's output is relayed with the root token masked"
+        assert "failing on purpose; token <initial root token>" in run.stderr
+    finally:
+        bao.stop()
+
+
 def requests_post(bao: BaoServer, path: str, body: dict) -> dict:
     import requests
 

@@ -286,9 +286,10 @@ class _Cluster:
         if status not in (200, 404):
             self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
             return
+        existed = status == 200
         status, answer = api.call("POST", f"/v1/acl/policy/{name}", token=management,
                                   body={"Name": name, "Description": description, "Rules": rules})
-        outcome = ("changed" if found else "created") if status == 200 else "refused"
+        outcome = ("changed" if existed else "created") if status == 200 else "refused"
         self.report.note(label, outcome, "" if status == 200 else f"HTTP {status}: {_text(answer)}")
 
     def _nomad_token(self, api: Api, management: str, item: Item) -> None:
@@ -376,11 +377,18 @@ class _Cluster:
         if self.ca_file:
             env["VAULT_CACERT"] = self.ca_file
         self.report.progress(f"vault: first apply of {stack} with the initial root token: {' '.join(argv)}")
-        result = subprocess.run(argv, env=env, cwd=self.root)
+        retry = ("the root token is revoked all the same: make a new one with `vault operator generate-root` and a "
+                 "quorum of recovery keys, then apply again")
+        try:
+            # The apply's output goes to stderr with the root token masked, should anything echo it.
+            result = subprocess.run(argv, env=env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+        except OSError as e:
+            self.report.note(f"vault: first apply of {stack}", "refused", f"cannot run {argv[0]}: {e.strerror}; {retry}")
+            return
+        self.report.stream.write(result.stdout.replace(root, "<initial root token>"))
         if result.returncode != 0:
-            self.report.note(f"vault: first apply of {stack}", "refused",
-                             f"exit {result.returncode}; the root token is revoked all the same: make a new one "
-                             "with `vault operator generate-root` and a quorum of recovery keys, then apply again")
+            self.report.note(f"vault: first apply of {stack}", "refused", f"exit {result.returncode}; {retry}")
             return
         self.report.note(f"vault: first apply of {stack}", "created")
 
