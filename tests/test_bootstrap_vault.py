@@ -1,7 +1,8 @@
 """Phase ``cluster``, Vault part, against a real OpenBao server started with a non-dev config, so
 it is uninitialized (tests/bootstrap_bao.py): init with auto-unseal, the first apply of
 ``dev-vault`` with the initial root token, the root token revoked, and the operator path working
-afterwards. TLS is the Vault certificate phase ``secrets`` stored, verified against its CA.
+afterwards. TLS is the Vault certificate phase ``secrets`` stored, verified against its CA; the
+first apply is tests/bootstrap_vault_apply.py, the Vault harness's applier of the synthesized stack.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ def test_init_first_apply_root_revoked_and_operator_login(aws, monkeypatch, tmp_
         name = sorted(stack_policies)[0]
         assert bao.request("PUT", f"sys/policies/acl/{name}", operator, {"policy": stack_policies[name]}
                            ).status_code in (200, 204)
+        mounts = bao.get("sys/mounts", token=operator).json()["data"]
+        assert {f"{m}/" for m in (DEV.vault.kv_mount, DEV.vault.pki_root_mount, DEV.vault.pki_intermediate_mount)} \
+            <= set(mounts), "the whole stack was applied: KV and both CAs"
+        assert {f"{DEV.vault.jwt_auth_path}/", "userpass/"} <= set(bao.get("sys/auth", token=operator).json()["data"])
+        assert "applied " in run.stderr and "resources" in run.stderr
         mint = bao.request("POST", "auth/token/create", operator, {"policies": ["root"]})
         assert mint.status_code in (400, 403) and "auth" not in mint.json(), "the operator cannot mint a root token"
         # a second run finds Vault initialized and leaves it alone
