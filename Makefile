@@ -27,7 +27,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth deploy diff test bench plan-report clean distclean
+.PHONY: help setup synth deploy diff test bench plan-report bootstrap e2e clean distclean
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
@@ -35,6 +35,8 @@ help:
 	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
 	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=2 pytest-xdist workers; 0 for one process)"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
+	@echo "make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>] [BOOTSTRAP_ARGS=...]   day-0 secrets in SSM / ACL bootstrap and Vault init"
+	@echo "make e2e     opt-in: the whole bootstrap against local -dev agents (needs nomad, consul, vault on PATH)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
 
@@ -99,6 +101,18 @@ bench: setup $(STAMP_CHECKOV)
 plan-report:
 	@$(MAKE) --no-print-directory setup >&2
 	@$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE)) $(PLAN_ARGS) || [ $$? -eq 2 ]
+
+# Day-0 bootstrap (README, "Bring-up"): AWS from the standard AWS_* variables, names only printed.
+bootstrap: setup
+	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>]"; exit 2; }
+	@test "$(PHASE)" = secrets -o "$(PHASE)" = cluster || { echo "PHASE must be secrets or cluster"; exit 2; }
+	$(PY) -m hashistack.bootstrap --environments stacks.environments --env $(ENV) --phase $(PHASE) \
+	  $(if $(ROTATE),--rotate $(ROTATE)) $(BOOTSTRAP_ARGS)
+
+# Opt-in: runs the bootstrap against `consul agent -dev`, `nomad agent -dev` and a `vault server`
+# on this machine; skips with the reason when a binary is not on PATH.
+e2e: setup
+	$(PY) -m pytest -m e2e -rs tests/test_bootstrap_e2e.py
 
 clean:
 	rm -rf cdktf.out .pytest_cache

@@ -26,12 +26,14 @@ from ._validate import (
     parse_network,
     url_problem,
 )
+from .bootstrap.settings import BootstrapSettings
 from .errors import Checker
 from .vault.jwt import WorkloadIdentityAuth
 from .vault.login import LoginMethod
 from .vault.pki import HOURS_PER_YEAR, PkiHierarchy
 
 __all__ = [
+    "BootstrapSettings",
     "ClientPool",
     "ConsulSettings",
     "Environment",
@@ -434,6 +436,8 @@ class Environment:
     :param ami_id: the machine image of every node (a reviewed, pinned image: Ubuntu 24.04 or
         one baked from it).
     :param tags: tags applied to every AWS resource. ``environment`` is always added.
+    :param bootstrap: what ``make bootstrap`` creates (CA, certificate lifetimes, the SSM key,
+        Vault's recovery keyholders). Defaults to :class:`BootstrapSettings`' defaults.
     """
 
     name: str
@@ -449,6 +453,7 @@ class Environment:
     clients: ClientPool
     state: StateBackend
     tags: Mapping[str, str] = field(default_factory=dict)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
 
     def __post_init__(self) -> None:
         where = f"environment {self.name!r}".replace("'", '"')
@@ -467,7 +472,8 @@ class Environment:
                       self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0'")
         expected: dict[str, tuple[type, ...]] = {
             "network": (NetworkSettings,), "nomad": (NomadSettings,), "consul": (ConsulSettings,),
-            "vault": (VaultSettings,), "clients": (ClientPool,), "state": (LocalState, S3State)}
+            "vault": (VaultSettings,), "clients": (ClientPool,), "state": (LocalState, S3State),
+            "bootstrap": (BootstrapSettings,)}
         for name, kinds in expected.items():
             value = getattr(self, name)
             check.require(isinstance(value, kinds), name, value, f"pass a {' or '.join(k.__name__ for k in kinds)}")

@@ -1,0 +1,172 @@
+"""Every parameter the bootstrap manages: the nodes' boot secrets plus its own few.
+
+The node-read parameters (names, what they hold, which roles read them) come from the cluster's
+secret catalogue, ``hashistack.cluster.secrets.ClusterSecrets.catalogue()``, when the library has
+that module. Until then they are :data:`_NODE_READS` below, the fields of ``ClusterSecrets`` in
+``hashistack/cluster/cluster.py`` (a test checks the two agree); that module is not imported here
+because it loads the AWS provider bindings, which would cost the bootstrap a minute of start-up.
+What the bootstrap *generates* for each field is :data:`KINDS`, the one table to extend when the
+cluster adds a secret (a field without a kind stops the bootstrap with a message naming it).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+
+from ..cluster.ports import Role
+from ..environment import Environment
+from ..errors import HashistackError
+
+try:  # the cluster's jsii-free secret catalogue
+    from ..cluster.secrets import ClusterSecrets
+except ImportError:  # pragma: no cover - until the library has it
+    ClusterSecrets = None
+
+__all__ = ["Agent", "Item", "Kind", "KINDS", "PARAMETER_PREFIX", "catalogue", "parameter_prefix"]
+
+NS, NC, CS, VS = Role.NOMAD_SERVER, Role.NOMAD_CLIENT, Role.CONSUL_SERVER, Role.VAULT_SERVER
+ALL_NODES = (NS, NC, CS, VS)
+
+
+def parameter_prefix(env: Environment) -> str:
+    """Where an environment's parameters live: the cluster's default (``HashiCluster``)."""
+    return PARAMETER_PREFIX.format(env=env.name)
+
+
+PARAMETER_PREFIX = "/hashistack/{env}"
+
+
+class Kind(enum.Enum):
+    """What a parameter holds, which decides how it is generated and checked."""
+
+    GOSSIP_KEY = "gossip key (32 random bytes, base64)"
+    CA_CERT = "CA certificate (PEM)"
+    CA_KEY = "CA private key (PEM)"
+    AGENT_CERT = "agent certificate (PEM)"
+    AGENT_KEY = "agent private key (PEM)"
+    CONSUL_TOKEN = "Consul ACL token secret id (UUID)"
+    NOMAD_TOKEN = "Nomad ACL token secret id (UUID)"
+    VAULT_RECOVERY = "Vault recovery keys (JSON)"
+
+
+class Agent(enum.Enum):
+    """An agent certificate's owner; decides the names it carries."""
+
+    NOMAD_SERVER = "nomad-server"
+    NOMAD_CLIENT = "nomad-client"
+    CONSUL_SERVER = "consul-server"
+    VAULT = "vault"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kinds:
+    kind: Kind
+    agent: Agent | None = None
+    phase: str = "secrets"
+    """``secrets``: generated before the infrastructure exists; ``cluster``: only the running
+    product can make it (a Nomad token's secret id is chosen by Nomad)."""
+
+
+KINDS: dict[str, Kinds] = {
+    "ca_cert": Kinds(kind=Kind.CA_CERT),
+    "nomad_gossip_key": Kinds(kind=Kind.GOSSIP_KEY),
+    "consul_gossip_key": Kinds(kind=Kind.GOSSIP_KEY),
+    "nomad_server_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.NOMAD_SERVER),
+    "nomad_server_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.NOMAD_SERVER),
+    "nomad_client_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.NOMAD_CLIENT),
+    "nomad_client_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.NOMAD_CLIENT),
+    "consul_server_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.CONSUL_SERVER),
+    "consul_server_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.CONSUL_SERVER),
+    "vault_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.VAULT),
+    "vault_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.VAULT),
+    "consul_agent_token_nomad_server": Kinds(kind=Kind.CONSUL_TOKEN),
+    "consul_agent_token_nomad_client": Kinds(kind=Kind.CONSUL_TOKEN),
+    "consul_agent_token_consul_server": Kinds(kind=Kind.CONSUL_TOKEN),
+    "consul_agent_token_vault_server": Kinds(kind=Kind.CONSUL_TOKEN),
+    "consul_dns_token": Kinds(kind=Kind.CONSUL_TOKEN),
+    "nomad_server_consul_token": Kinds(kind=Kind.CONSUL_TOKEN),
+    "nomad_client_consul_token": Kinds(kind=Kind.CONSUL_TOKEN),
+    # Nomad chooses a new token's secret id itself (nomad/acl_endpoint.go, UpsertTokens, v1.10):
+    # only phase cluster can mint it.
+    "nomad_client_drain_token": Kinds(kind=Kind.NOMAD_TOKEN, phase="cluster"),
+    # read by no node: the bootstrap's own
+    "ca_key": Kinds(kind=Kind.CA_KEY),
+    "consul_management_token": Kinds(kind=Kind.CONSUL_TOKEN),
+    "nomad_management_token": Kinds(kind=Kind.NOMAD_TOKEN, phase="cluster"),
+    "vault_recovery_keys": Kinds(kind=Kind.VAULT_RECOVERY, phase="cluster"),
+}
+"""Field -> what the bootstrap generates for it. Extend it when the cluster adds a secret."""
+
+_NODE_READS: dict[str, tuple[str, tuple[Role, ...]]] = {
+    "ca_cert": ("PEM certificate of the CA that signs every agent's TLS certificate", ALL_NODES),
+    "nomad_gossip_key": ("Nomad server gossip encryption key", (NS,)),
+    "consul_gossip_key": ("Consul gossip encryption key", ALL_NODES),
+    "nomad_server_cert": ("PEM certificate of the Nomad servers", (NS,)),
+    "nomad_server_key": ("PEM private key of nomad_server_cert", (NS,)),
+    "nomad_client_cert": ("PEM certificate of the Nomad clients", (NC,)),
+    "nomad_client_key": ("PEM private key of nomad_client_cert", (NC,)),
+    "consul_server_cert": ("PEM certificate of the Consul servers", (CS,)),
+    "consul_server_key": ("PEM private key of consul_server_cert", (CS,)),
+    "vault_cert": ("PEM certificate of the Vault servers", (VS,)),
+    "vault_key": ("PEM private key of vault_cert", (VS,)),
+}
+"""The fields of ``ClusterSecrets`` (hashistack/cluster/cluster.py), what each holds and who reads
+it, in its order: the list used while the cluster has no ``catalogue()`` of its own."""
+
+_OWN: dict[str, str] = {
+    "ca_key": "PEM private key of ca_cert; read by no node, kept so the bootstrap can reissue agent certificates",
+    "consul_management_token": "Consul's initial management token (the ACL bootstrap secret)",
+    "nomad_management_token": "Nomad's management token (the ACL bootstrap secret)",
+    "vault_recovery_keys": "Vault's recovery keys from operator init: PGP-encrypted to the keyholders, "
+                           "or in development (no keyholders listed) the keys themselves",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One managed parameter."""
+
+    name: str
+    parameter: str
+    holds: str
+    readers: tuple[Role, ...]
+    kind: Kind
+    agent: Agent | None
+    phase: str
+
+
+def _node_specs(prefix: str) -> list[tuple[str, str, str, tuple[Role, ...]]]:
+    if ClusterSecrets is None:
+        return [(name, f"{prefix}/{name.replace('_', '-')}", holds, readers)
+                for name, (holds, readers) in _NODE_READS.items()]
+    secrets = ClusterSecrets.under(prefix)
+    listed = getattr(secrets, "catalogue", None)
+    if callable(listed):
+        return [(s.field, s.parameter, s.holds, tuple(s.readers)) for s in listed()]
+    out = []
+    for f in fields(secrets):
+        holds, readers = _NODE_READS.get(f.name, ("", ()))
+        out.append((f.name, getattr(secrets, f.name).parameter, holds, readers))
+    return out
+
+
+def catalogue(env: Environment) -> tuple[Item, ...]:
+    """Every parameter the bootstrap manages for ``env``: the nodes' (in the cluster's order),
+    then its own. Raises if a node secret has no entry in :data:`KINDS`."""
+    prefix = parameter_prefix(env)
+    items: list[Item] = []
+    for name, parameter, holds, readers in _node_specs(prefix):
+        spec = KINDS.get(name)
+        if spec is None:
+            raise HashistackError(
+                f"bootstrap catalogue: {name} = {parameter}: the nodes read this parameter but the bootstrap does not "
+                "know what to generate for it; add it to hashistack.bootstrap.catalogue.KINDS")
+        items.append(Item(name=name, parameter=parameter, holds=holds, readers=readers, kind=spec.kind,
+                          agent=spec.agent, phase=spec.phase))
+    for name, holds in _OWN.items():
+        spec = KINDS[name]
+        items.append(Item(name=name, parameter=f"{prefix}/{name.replace('_', '-')}", holds=holds, readers=(),
+                          kind=spec.kind, agent=spec.agent, phase=spec.phase))
+    assert len({i.name for i in items}) == len(items), "no field is both a node secret and the bootstrap's own"
+    return tuple(items)

@@ -1,0 +1,442 @@
+"""Phase ``cluster``: once the nodes are up, the ACL systems and Vault are brought to their
+working state through the products' HTTP APIs (the internal load balancers, or a port forward).
+
+- Consul: ``PUT /v1/acl/bootstrap`` with the management token phase ``secrets`` stored, the
+  policies the agents, DNS and Nomad need, and each token registered with the secret id the
+  nodes already read from SSM.
+- Nomad: ``POST /v1/acl/bootstrap`` with a management token kept in SSM first, an ``operator``
+  policy, and the tokens only Nomad can mint (the clients' drain token) written to SSM.
+- Vault: ``sys/init`` with auto-unseal, recovery keys encrypted to the keyholders' PGP keys
+  (refused outside development when none are listed), the first apply of ``<env>-vault`` with
+  the initial root token, then the root token revoked and checked dead.
+
+Each step looks first and reports what it found: a bootstrapped ACL system, an existing policy or
+token, an initialized Vault are left alone. Request and response bodies follow the products'
+HTTP API documentation (Consul ``/v1/acl/*``, Nomad ``/v1/acl/*``, Vault ``/v1/sys/init``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+from ..environment import Environment, Tier
+from ..errors import HashistackError
+from .catalogue import Item, Kind, catalogue
+from .pgp import public_key_base64
+from .report import Report
+from .store import ParameterStore
+
+__all__ = ["CONSUL_POLICIES", "CONSUL_TOKEN_POLICY", "Endpoints", "NOMAD_POLICIES", "run_cluster"]
+
+# -- what the ACL systems hold --------------------------------------------------------------------
+
+_AGENT_RULES = 'node_prefix "" {\n  policy = "write"\n}\nservice_prefix "" {\n  policy = "read"\n}\n'
+
+CONSUL_POLICIES: dict[str, str] = {
+    # An agent registers its node and reads services (Consul docs: "Agent tokens"). Node names are
+    # the instances' host names, unknown in advance, hence the empty prefix.
+    "agent-nomad-server": _AGENT_RULES,
+    "agent-nomad-client": _AGENT_RULES,
+    "agent-consul-server": _AGENT_RULES,
+    "agent-vault-server": _AGENT_RULES,
+    # The agents' default token: what DNS answers need (Consul docs: "DNS token").
+    "dns": 'node_prefix "" {\n  policy = "read"\n}\nservice_prefix "" {\n  policy = "read"\n}\n'
+           'query_prefix "" {\n  policy = "read"\n}\n',
+    # Nomad docs, "Consul ACL" integration: servers register Nomad and mint workload tokens...
+    "nomad-server": 'agent_prefix "" {\n  policy = "read"\n}\nnode_prefix "" {\n  policy = "read"\n}\n'
+                    'service_prefix "" {\n  policy = "write"\n}\nacl = "write"\n',
+    # ...clients register the tasks' services.
+    "nomad-client": 'agent_prefix "" {\n  policy = "read"\n}\nnode_prefix "" {\n  policy = "read"\n}\n'
+                    'service_prefix "" {\n  policy = "write"\n}\n',
+}
+
+CONSUL_TOKEN_POLICY: dict[str, str] = {
+    "consul_agent_token_nomad_server": "agent-nomad-server",
+    "consul_agent_token_nomad_client": "agent-nomad-client",
+    "consul_agent_token_consul_server": "agent-consul-server",
+    "consul_agent_token_vault_server": "agent-vault-server",
+    "consul_dns_token": "dns",
+    "nomad_server_consul_token": "nomad-server",
+    "nomad_client_consul_token": "nomad-client",
+}
+"""Consul token field -> its policy. ``consul_management_token`` is the bootstrap token itself."""
+
+NOMAD_POLICIES: dict[str, tuple[str, str]] = {
+    "operator": ("Platform operators: run and inspect jobs in every namespace, read the cluster",
+                 'namespace "*" {\n  policy = "write"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
+                 'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
+    "client-drain": ("A Nomad client drains itself when its autoscaling group scales it in",
+                     'node {\n  policy = "write"\n}\n'),
+}
+
+NOMAD_TOKEN_POLICY: dict[str, str] = {"nomad_client_drain_token": "client-drain"}
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where phase ``cluster`` reaches each API. Defaults to the environment's addresses; a port
+    forward to ``https://127.0.0.1:<port>`` works too, since every agent certificate names
+    ``localhost`` and ``127.0.0.1``."""
+
+    consul: str
+    nomad: str
+    vault: str
+
+    @staticmethod
+    def of(env: Environment, *, consul: str | None = None, nomad: str | None = None,
+           vault: str | None = None) -> "Endpoints":
+        return Endpoints(consul=(consul or env.consul.address).rstrip("/"),
+                         nomad=(nomad or env.nomad.address).rstrip("/"),
+                         vault=(vault or env.vault.address).rstrip("/"))
+
+
+class Api:
+    """One product's HTTP API: ``call`` returns (status, parsed body or text)."""
+
+    def __init__(self, base: str, *, ca_file: str | None, token_header: str) -> None:
+        self.base = base
+        self.verify: bool | str = ca_file if base.startswith("https://") and ca_file else True
+        self.token_header = token_header
+        self.session = requests.Session()
+
+    def call(self, method: str, path: str, *, token: str | None = None, body: object = None
+             ) -> tuple[int, object]:
+        headers = {self.token_header: token} if token else {}
+        try:
+            r = self.session.request(method, f"{self.base}{path}", headers=headers,
+                                     data=None if body is None else json.dumps(body), verify=self.verify, timeout=30)
+        except requests.ConnectionError as e:
+            raise _Unreachable(f"{self.base} is not reachable ({type(e).__name__})") from None
+        try:
+            parsed: object = r.json() if r.content else None
+        except ValueError:
+            parsed = r.text
+        return r.status_code, parsed
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _text(body: object) -> str:
+    if isinstance(body, dict):
+        return "; ".join(str(e) for e in body.get("errors", [])) or json.dumps(body)[:200]
+    return str(body or "")[:200]
+
+
+@contextmanager
+def _ca_file(ca_pem: str | None) -> Iterator[str | None]:
+    """The cluster CA (a public certificate) in a temporary file for TLS verification."""
+    if not ca_pem:
+        yield None
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", prefix="hashistack-ca-") as f:
+        f.write(ca_pem)
+        f.flush()
+        yield f.name
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+class _Cluster:
+    def __init__(self, env: Environment, store: ParameterStore, report: Report, endpoints: Endpoints,
+                 ca_file: str | None, root: Path) -> None:
+        self.env, self.store, self.report, self.endpoints, self.ca_file, self.root = (
+            env, store, report, endpoints, ca_file, root)
+        self.items = {i.name: i for i in catalogue(env)}
+        self.values = {name: found.value for name, found in self._read().items()}
+
+    def _read(self) -> dict:
+        by_parameter = {i.parameter: i.name for i in self.items.values()}
+        return {by_parameter[p]: v for p, v in self.store.read(list(by_parameter)).items()}
+
+    def need(self, name: str) -> str:
+        value = self.values.get(name)
+        if not value:
+            raise HashistackError(f"{self.items[name].parameter}: missing; run phase secrets first "
+                                  f"(make bootstrap ENV={self.env.name} PHASE=secrets)")
+        return value
+
+    def put(self, name: str, value: str, detail: str = "") -> None:
+        item = self.items[name]
+        if name in self.values:
+            self.store.overwrite(item.parameter, value)
+            self.report.note(item.parameter, "changed", detail)
+        else:
+            self.store.create(item.parameter, value, item.holds or item.kind.value)
+            self.report.note(item.parameter, "created", detail)
+        self.values[name] = value
+
+    # -- Consul -----------------------------------------------------------------------------
+
+    def consul(self) -> None:
+        api = Api(self.endpoints.consul, ca_file=self.ca_file, token_header="X-Consul-Token")
+        management = self.need("consul_management_token")
+        status, body = api.call("PUT", "/v1/acl/bootstrap", body={"BootstrapSecret": management})
+        if status == 200:
+            self.report.note("consul: ACL bootstrap", "created", "with the management token from SSM")
+        elif status == 403 and "no longer allowed" in _text(body):
+            status, _ = api.call("GET", "/v1/acl/token/self", token=management)
+            if status != 200:
+                self.report.note("consul: ACL bootstrap", "refused",
+                                 "already bootstrapped with another token; put that management token in "
+                                 f"{self.items['consul_management_token'].parameter} and run again")
+                return
+            self.report.note("consul: ACL bootstrap", "unchanged", "already bootstrapped with the token from SSM")
+        else:
+            self.report.note("consul: ACL bootstrap", "skipped", f"HTTP {status}: {_text(body)}")
+            return
+        tokens = [i for i in self.items.values() if i.kind is Kind.CONSUL_TOKEN and i.name in CONSUL_TOKEN_POLICY]
+        for policy in sorted({CONSUL_TOKEN_POLICY[i.name] for i in tokens}):
+            self._consul_policy(api, management, policy)
+        for item in tokens:
+            self._consul_token(api, management, item)
+
+    def _consul_policy(self, api: Api, management: str, name: str) -> None:
+        rules = CONSUL_POLICIES[name]
+        label = f"consul: policy {name}"
+        status, found = api.call("GET", f"/v1/acl/policy/name/{name}", token=management)
+        body = {"Name": name, "Description": f"hashistack {self.env.name}: {name}", "Rules": rules}
+        if status == 200 and isinstance(found, dict):
+            if found.get("Rules") == rules:
+                self.report.note(label, "unchanged")
+                return
+            status, answer = api.call("PUT", f"/v1/acl/policy/{found['ID']}", token=management, body=body)
+            self.report.note(label, "changed" if status == 200 else "refused",
+                             "rules updated" if status == 200 else f"HTTP {status}: {_text(answer)}")
+            return
+        if status not in (403, 404):
+            self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
+            return
+        status, answer = api.call("PUT", "/v1/acl/policy", token=management, body=body)
+        self.report.note(label, "created" if status == 200 else "refused",
+                         "" if status == 200 else f"HTTP {status}: {_text(answer)}")
+
+    def _consul_token(self, api: Api, management: str, item: Item) -> None:
+        secret = self.need(item.name)
+        policy = CONSUL_TOKEN_POLICY[item.name]
+        label = f"consul: token {item.name}"
+        body = {"Description": f"hashistack {self.env.name}: {item.name}", "Policies": [{"Name": policy}],
+                "Local": False}
+        status, found = api.call("GET", "/v1/acl/token/self", token=secret)
+        if status == 200 and isinstance(found, dict):
+            if [p.get("Name") for p in found.get("Policies") or []] == [policy]:
+                self.report.note(label, "unchanged")
+                return
+            status, answer = api.call("PUT", f"/v1/acl/token/{found['AccessorID']}", token=management,
+                                      body={**body, "SecretID": secret})
+            self.report.note(label, "changed" if status == 200 else "refused",
+                             f"policies set to [{policy}]" if status == 200 else f"HTTP {status}: {_text(answer)}")
+            return
+        status, answer = api.call("PUT", "/v1/acl/token", token=management, body={**body, "SecretID": secret})
+        self.report.note(label, "created" if status == 200 else "refused",
+                         f"policy {policy}" if status == 200 else f"HTTP {status}: {_text(answer)}")
+
+    # -- Nomad ------------------------------------------------------------------------------
+
+    def nomad(self) -> None:
+        api = Api(self.endpoints.nomad, ca_file=self.ca_file, token_header="X-Nomad-Token")
+        if not self.values.get("nomad_management_token"):
+            # Stored before it is used, so a failure after the bootstrap never loses it.
+            self.put("nomad_management_token", str(uuid.uuid4()), "before the ACL bootstrap")
+        management = self.values["nomad_management_token"]
+        status, body = api.call("POST", "/v1/acl/bootstrap", body={"BootstrapSecret": management})
+        if status == 200:
+            self.report.note("nomad: ACL bootstrap", "created", "with the management token in SSM")
+        elif status in (400, 500) and "already done" in _text(body):
+            status, _ = api.call("GET", "/v1/acl/token/self", token=management)
+            if status != 200:
+                self.report.note("nomad: ACL bootstrap", "refused",
+                                 "already bootstrapped with another token; put that management token in "
+                                 f"{self.items['nomad_management_token'].parameter} and run again")
+                return
+            self.report.note("nomad: ACL bootstrap", "unchanged", "already bootstrapped with the token from SSM")
+        else:
+            self.report.note("nomad: ACL bootstrap", "skipped", f"HTTP {status}: {_text(body)}")
+            return
+        tokens = [i for i in self.items.values() if i.name in NOMAD_TOKEN_POLICY]
+        for policy in ["operator", *sorted({NOMAD_TOKEN_POLICY[i.name] for i in tokens})]:
+            self._nomad_policy(api, management, policy)
+        for item in tokens:
+            self._nomad_token(api, management, item)
+
+    def _nomad_policy(self, api: Api, management: str, name: str) -> None:
+        description, rules = NOMAD_POLICIES[name]
+        label = f"nomad: policy {name}"
+        status, found = api.call("GET", f"/v1/acl/policy/{name}", token=management)
+        if status == 200 and isinstance(found, dict) and found.get("Rules") == rules:
+            self.report.note(label, "unchanged")
+            return
+        if status not in (200, 404):
+            self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
+            return
+        existed = status == 200
+        status, answer = api.call("POST", f"/v1/acl/policy/{name}", token=management,
+                                  body={"Name": name, "Description": description, "Rules": rules})
+        outcome = ("changed" if existed else "created") if status == 200 else "refused"
+        self.report.note(label, outcome, "" if status == 200 else f"HTTP {status}: {_text(answer)}")
+
+    def _nomad_token(self, api: Api, management: str, item: Item) -> None:
+        policy = NOMAD_TOKEN_POLICY[item.name]
+        current = self.values.get(item.name)
+        if current:
+            status, found = api.call("GET", "/v1/acl/token/self", token=current)
+            if status == 200 and isinstance(found, dict) and found.get("Policies") == [policy]:
+                self.report.note(item.parameter, "unchanged")
+            else:
+                self.report.note(item.parameter, "refused",
+                                 "holds a token Nomad does not know (or with other policies); delete the parameter "
+                                 "to have a new token minted")
+            return
+        status, token = api.call("POST", "/v1/acl/token", token=management,
+                                 body={"Name": f"hashistack {self.env.name}: {item.name}", "Type": "client",
+                                       "Policies": [policy], "Global": False})
+        if status != 200 or not isinstance(token, dict):
+            self.report.note(item.parameter, "refused", f"HTTP {status}: {_text(token)}")
+            return
+        self.put(item.name, token["SecretID"], f"a Nomad token with policy {policy}")
+
+    # -- Vault ------------------------------------------------------------------------------
+
+    def vault(self, apply_command: str | None, operator: str | None) -> None:
+        api = Api(self.endpoints.vault, ca_file=self.ca_file, token_header="X-Vault-Token")
+        status, init = api.call("GET", "/v1/sys/init")
+        if status != 200 or not isinstance(init, dict):
+            self.report.note("vault: init", "skipped", f"HTTP {status}: {_text(init)}")
+            return
+        if init.get("initialized"):
+            self.report.note("vault: init", "unchanged",
+                             f"already initialized; operators apply {self.env.name}-vault from now on")
+            return
+        _, seal = api.call("GET", "/v1/sys/seal-status")
+        if not (isinstance(seal, dict) and seal.get("recovery_seal")):
+            raise HashistackError(f"{self.endpoints.vault}: Vault's seal is {seal.get('type') if isinstance(seal, dict) else seal!r}, "
+                                  "not an auto-unseal seal; the bootstrap initializes auto-unsealed Vaults only "
+                                  "(seal \"awskms\" in the rendered config)")
+        settings = self.env.bootstrap
+        where = f'environment "{self.env.name}": bootstrap.recovery_pgp_key_paths'
+        if not settings.recovery_pgp_key_paths and self.env.tier is not Tier.DEVELOPMENT:
+            raise HashistackError(f"{where} = (): a {self.env.tier.value} environment encrypts each recovery key to "
+                                  "a keyholder's PGP key; list their exported public keys, e.g. "
+                                  "('stacks/pgp/alice.asc', 'stacks/pgp/bob.asc', 'stacks/pgp/carol.asc')")
+        pgp = [public_key_base64(self.root / p, where=where) for p in settings.recovery_pgp_key_paths]
+        request = {"recovery_shares": settings.recovery_shares, "recovery_threshold": settings.threshold}
+        if pgp:
+            request["recovery_pgp_keys"] = pgp
+        status, answer = api.call("PUT", "/v1/sys/init", body=request)
+        if status != 200 or not isinstance(answer, dict) or not answer.get("root_token"):
+            self.report.note("vault: init", "refused", f"HTTP {status}: {_text(answer)}")
+            return
+        root = answer["root_token"]
+        keys = answer.get("recovery_keys_base64") or []
+        self.report.note("vault: init", "created", f"{len(keys)} recovery keys, threshold {settings.threshold}"
+                         + (", each encrypted to its keyholder's PGP key" if pgp else " (development: kept in SSM)"))
+        try:
+            self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
+                                                        "keys_base64": keys}, sort_keys=True))
+            self._await_active(api)
+            self._first_apply(apply_command, root)
+            if operator:
+                self._dev_operator(api, root, operator)
+        finally:
+            self._revoke_root(api, root)
+        if operator:
+            self._check_operator(api, operator)
+
+    def _await_active(self, api: Api, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status, _ = api.call("GET", "/v1/sys/health")
+            if status == 200:
+                return
+            if time.monotonic() > deadline:
+                raise HashistackError(f"{self.endpoints.vault}: not active {timeout_s:.0f}s after init (health "
+                                      f"HTTP {status}); check the seal's KMS access")
+            time.sleep(0.5)
+
+    def _first_apply(self, command: str | None, root: str) -> None:
+        stack = f"{self.env.name}-vault"
+        argv = shlex.split((command or "cdktf deploy {stack} --auto-approve").replace("{stack}", stack))
+        env = {**os.environ, "VAULT_ADDR": self.endpoints.vault, "VAULT_TOKEN": root}
+        if self.ca_file:
+            env["VAULT_CACERT"] = self.ca_file
+        self.report.progress(f"vault: first apply of {stack} with the initial root token: {' '.join(argv)}")
+        retry = ("the root token is revoked all the same: make a new one with `vault operator generate-root` and a "
+                 "quorum of recovery keys, then apply again")
+        try:
+            # The apply's output goes to stderr with the root token masked, should anything echo it.
+            result = subprocess.run(argv, env=env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+        except OSError as e:
+            self.report.note(f"vault: first apply of {stack}", "refused", f"cannot run {argv[0]}: {e.strerror}; {retry}")
+            return
+        self.report.stream.write(result.stdout.replace(root, "<initial root token>"))
+        if result.returncode != 0:
+            self.report.note(f"vault: first apply of {stack}", "refused", f"exit {result.returncode}; {retry}")
+            return
+        self.report.note(f"vault: first apply of {stack}", "created")
+
+    def _dev_operator(self, api: Api, root: str, name: str) -> None:
+        password = os.environ.get("HASHISTACK_VAULT_OPERATOR_PASSWORD")
+        if self.env.tier is not Tier.DEVELOPMENT or not password:
+            raise HashistackError(f"--vault-operator {name}: development environments only, with the password in "
+                                  "HASHISTACK_VAULT_OPERATOR_PASSWORD")
+        status, answer = api.call("POST", f"/v1/auth/userpass/users/{name}", token=root,
+                                  body={"password": password, "token_policies": "platform-operator"})
+        self.report.note(f"vault: userpass operator {name}", "created" if status in (200, 204) else "refused",
+                         "" if status in (200, 204) else f"HTTP {status}: {_text(answer)}")
+
+    def _revoke_root(self, api: Api, root: str) -> None:
+        status, answer = api.call("POST", "/v1/auth/token/revoke-self", token=root)
+        check, _ = api.call("GET", "/v1/auth/token/lookup-self", token=root)
+        if status in (200, 204) and check == 403:
+            self.report.note("vault: initial root token", "changed", "revoked; a lookup with it is denied")
+        else:
+            self.report.note("vault: initial root token", "refused",
+                             f"revoke answered HTTP {status} and a lookup HTTP {check}: revoke it by hand")
+
+    def _check_operator(self, api: Api, name: str) -> None:
+        status, answer = api.call("POST", f"/v1/auth/userpass/login/{name}",
+                                  body={"password": os.environ["HASHISTACK_VAULT_OPERATOR_PASSWORD"]})
+        policies = (answer or {}).get("auth", {}).get("policies", []) if isinstance(answer, dict) else []
+        ok = status == 200 and "platform-operator" in policies
+        self.report.note(f"vault: operator login as {name}", "unchanged" if ok else "refused",
+                         "logs in with platform-operator" if ok else f"HTTP {status}: {_text(answer)}")
+
+
+def run_cluster(env: Environment, store: ParameterStore, report: Report, *, endpoints: Endpoints,
+                only: tuple[str, ...] = (), vault_apply: str | None = None, vault_operator: str | None = None,
+                root: Path | None = None) -> Report:
+    """Consul, then Nomad, then Vault (or only those named); see the module docstring."""
+    ca_item = next(i for i in catalogue(env) if i.name == "ca_cert")
+    ca = store.read([ca_item.parameter]).get(ca_item.parameter)
+    with _ca_file(ca.value if ca else None) as ca_file:
+        run = _Cluster(env, store, report, endpoints, ca_file, root or Path.cwd())
+        for step in ("consul", "nomad", "vault"):
+            if only and step not in only:
+                continue
+            report.progress(f"{step}: {getattr(endpoints, step)}")
+            try:
+                if step == "vault":
+                    run.vault(vault_apply, vault_operator)
+                else:
+                    getattr(run, step)()
+            except _Unreachable as e:
+                report.note(f"{step}", "skipped", str(e))
+    return report

@@ -1,0 +1,208 @@
+"""Loopback stand-ins for the Consul and Nomad ACL endpoints the bootstrap calls: a test
+double, not the products. No Consul or Nomad binary can be had here; ``make e2e`` runs the
+bootstrap against the real agents where they are installed.
+
+Only the endpoints the bootstrap uses exist, and their request and response bodies, status codes
+and error texts follow the products' HTTP API documentation and handlers:
+
+- Consul (developer.hashicorp.com/consul/api-docs/acl, .../acl/policies, .../acl/tokens;
+  agent/acl_endpoint.go, v1.21): ``PUT /v1/acl/bootstrap`` (``BootstrapSecret``; once done,
+  403 ``Permission denied: ACL bootstrap no longer allowed (reset index: N)``),
+  ``GET /v1/acl/token/self`` (403 ``ACL not found`` for an unknown token),
+  ``GET /v1/acl/policy/name/:name`` (404 when absent), ``PUT /v1/acl/policy[/:id]``,
+  ``PUT /v1/acl/token[/:accessor]`` (``SecretID`` may be chosen; policies linked by ``Name``).
+  Errors are plain text, as Consul writes them.
+- Nomad (developer.hashicorp.com/nomad/api-docs/acl/tokens, .../acl/policies;
+  nomad/acl_endpoint.go, v1.10): ``POST /v1/acl/bootstrap`` (``BootstrapSecret``; once done,
+  400 ``ACL bootstrap already done (reset index: N)``), ``GET /v1/acl/token/self`` (403
+  ``ACL token not found``), ``GET|POST /v1/acl/policy/:name`` (404 ``ACL policy not found``),
+  ``POST /v1/acl/token`` (Nomad chooses both ids).
+
+Every request is logged (method, path) so tests can assert that a second run writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GLOBAL_MANAGEMENT = {"ID": "00000000-0000-0000-0000-000000000001", "Name": "global-management"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: "StandIn"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _body(self) -> dict:
+        n = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(n)) if n else {}
+
+    def _send(self, status: int, body: object = None) -> None:
+        data = b"" if body is None else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _dispatch(self) -> None:
+        s = self.standin
+        with s.lock:
+            s.log.append((self.command, self.path))
+            body = self._body() if self.command in ("PUT", "POST") else {}
+            status, answer = s.handle(self.command, self.path, self.headers.get(s.token_header), body)
+        self._send(status, answer)
+
+    do_GET = do_PUT = do_POST = _dispatch
+
+
+class StandIn:
+    token_header = ""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.log: list[tuple[str, str]] = []
+        self.tokens: dict[str, dict] = {}  # by SecretID
+        self.policies: dict[str, dict] = {}  # by Name
+        self.index = 10
+        self.bootstrapped = False
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.log if m in ("PUT", "POST")]
+
+    def _next(self) -> int:
+        self.index += 1
+        return self.index
+
+    def management(self, secret: str | None) -> bool:
+        token = self.tokens.get(secret or "")
+        return bool(token) and self.is_management(token)
+
+    def handle(self, method: str, path: str, token: str | None, body: dict) -> tuple[int, object]:
+        raise NotImplementedError
+
+
+class ConsulStandIn(StandIn):
+    token_header = "X-Consul-Token"
+
+    def is_management(self, token: dict) -> bool:
+        return any(p["ID"] == GLOBAL_MANAGEMENT["ID"] for p in token["Policies"])
+
+    def _token(self, secret: str, accessor: str | None, description: str, policies: list[dict]) -> dict:
+        index = self._next()
+        return {"AccessorID": accessor or str(uuid.uuid4()), "SecretID": secret, "Description": description,
+                "Policies": policies, "Local": False, "CreateTime": "2026-11-25T12:00:00Z", "Hash": "",
+                "CreateIndex": index, "ModifyIndex": index}
+
+    def bootstrap_with(self, secret: str) -> None:
+        self.tokens[secret] = self._token(secret, None, "Bootstrap Token (Global Management)", [GLOBAL_MANAGEMENT])
+        self.bootstrapped = True
+
+    def handle(self, method, path, token, body):
+        if (method, path) == ("PUT", "/v1/acl/bootstrap"):
+            if self.bootstrapped:
+                return 403, "Permission denied: ACL bootstrap no longer allowed (reset index: 0)"
+            secret = body.get("BootstrapSecret") or str(uuid.uuid4())
+            self.bootstrap_with(secret)
+            return 200, self.tokens[secret]
+        if (method, path) == ("GET", "/v1/acl/token/self"):
+            found = self.tokens.get(token or "")
+            return (200, found) if found else (403, "ACL not found")
+        if not self.management(token):
+            return 403, "Permission denied: token with AccessorID '' lacks permission 'acl:write'"
+        if method == "GET" and (m := re.fullmatch(r"/v1/acl/policy/name/(.+)", path)):
+            found = self.policies.get(m.group(1))
+            return (200, found) if found else (404, "Requested policy does not exist: ACL not found")
+        if (method, path) == ("PUT", "/v1/acl/policy"):
+            if body["Name"] in self.policies:
+                return 400, f"Invalid Policy: A Policy with Name {body['Name']!r} already exists"
+            index = self._next()
+            policy = {"ID": str(uuid.uuid4()), "Name": body["Name"], "Description": body.get("Description", ""),
+                      "Rules": body.get("Rules", ""), "Datacenters": None, "Hash": "", "CreateIndex": index,
+                      "ModifyIndex": index}
+            self.policies[body["Name"]] = policy
+            return 200, policy
+        if method == "PUT" and (m := re.fullmatch(r"/v1/acl/policy/([0-9a-f-]{36})", path)):
+            policy = next((p for p in self.policies.values() if p["ID"] == m.group(1)), None)
+            if policy is None:
+                return 400, "Invalid Policy: Cannot find policy"
+            policy.update(Rules=body.get("Rules", ""), Description=body.get("Description", ""),
+                          ModifyIndex=self._next())
+            return 200, policy
+        if method == "PUT" and (m := re.fullmatch(r"/v1/acl/token(?:/([0-9a-f-]{36}))?", path)):
+            links = []
+            for link in body.get("Policies") or []:
+                policy = self.policies.get(link.get("Name"))
+                if policy is None:
+                    return 400, f"Invalid Policy: Cannot find policy {link.get('Name')!r}"
+                links.append({"ID": policy["ID"], "Name": policy["Name"]})
+            secret = body.get("SecretID") or str(uuid.uuid4())
+            existing = next((t for t in self.tokens.values() if t["AccessorID"] == m.group(1)), None)
+            if m.group(1) and existing is None:
+                return 400, "Cannot find token to update"
+            if existing is None and secret in self.tokens:
+                return 400, "Invalid Token: SecretID is already in use"
+            self.tokens[secret] = self._token(secret, m.group(1), body.get("Description", ""), links)
+            return 200, self.tokens[secret]
+        return 405, f"{method} {path} is not part of this stand-in"
+
+
+class NomadStandIn(StandIn):
+    token_header = "X-Nomad-Token"
+
+    def is_management(self, token: dict) -> bool:
+        return token["Type"] == "management"
+
+    def _token(self, secret: str, name: str, kind: str, policies: list[str] | None) -> dict:
+        index = self._next()
+        return {"AccessorID": str(uuid.uuid4()), "SecretID": secret, "Name": name, "Type": kind,
+                "Policies": policies, "Roles": None, "Global": kind == "management",
+                "CreateTime": "2026-11-25T12:00:00Z", "ExpirationTime": None, "CreateIndex": index,
+                "ModifyIndex": index}
+
+    def bootstrap_with(self, secret: str) -> None:
+        self.tokens[secret] = self._token(secret, "Bootstrap Token", "management", None)
+        self.bootstrapped = True
+
+    def handle(self, method, path, token, body):
+        if (method, path) == ("POST", "/v1/acl/bootstrap"):
+            if self.bootstrapped:
+                return 400, "ACL bootstrap already done (reset index: 0)"
+            secret = body.get("BootstrapSecret") or str(uuid.uuid4())
+            self.bootstrap_with(secret)
+            return 200, self.tokens[secret]
+        if (method, path) == ("GET", "/v1/acl/token/self"):
+            found = self.tokens.get(token or "")
+            return (200, found) if found else (403, "ACL token not found")
+        if not self.management(token):
+            return 403, "Permission denied"
+        if m := re.fullmatch(r"/v1/acl/policy/([A-Za-z0-9-]+)", path):
+            if method == "GET":
+                found = self.policies.get(m.group(1))
+                return (200, found) if found else (404, "ACL policy not found")
+            index = self._next()
+            self.policies[m.group(1)] = {"Name": body["Name"], "Description": body.get("Description", ""),
+                                         "Rules": body.get("Rules", ""), "CreateIndex": index, "ModifyIndex": index}
+            return 200, None
+        if (method, path) == ("POST", "/v1/acl/token"):
+            unknown = [p for p in body.get("Policies") or [] if p not in self.policies]
+            if unknown:
+                return 400, f"policy does not exist: {unknown[0]}"
+            secret = str(uuid.uuid4())
+            self.tokens[secret] = self._token(secret, body.get("Name", ""), body.get("Type", "client"),
+                                              body.get("Policies"))
+            return 200, self.tokens[secret]
+        return 405, f"{method} {path} is not part of this stand-in"

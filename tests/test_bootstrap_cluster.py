@@ -1,0 +1,160 @@
+"""Phase ``cluster`` of the day-0 bootstrap, Consul and Nomad parts, against the loopback
+stand-ins of tests/bootstrap_standins.py (a test double implementing only the ACL endpoints the
+bootstrap calls, with request and response bodies from Consul's and Nomad's HTTP API
+documentation, including the already-bootstrapped answers), and moto for SSM.
+
+The node-read catalogue is taken as the cluster's boot work names it (Consul agent, DNS and Nomad
+tokens, the Nomad clients' drain token), so every kind of token is exercised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, make_dataclass
+
+import boto3
+import pytest
+
+from hashistack.bootstrap import catalogue as catalogue_module
+from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES
+from hashistack.cluster.cloud_init import SecretRef
+from hashistack.cluster.cluster import ClusterSecrets
+from stacks.environments import DEV
+from tests.bootstrap_helpers import aws_env, moto_for_account, run_bootstrap
+from tests.bootstrap_standins import ConsulStandIn, NomadStandIn
+
+pytestmark = pytest.mark.integration
+
+BOOT_TOKENS = ("consul_agent_token_nomad_server", "consul_agent_token_nomad_client",
+               "consul_agent_token_consul_server", "consul_agent_token_vault_server", "consul_dns_token",
+               "nomad_server_consul_token", "nomad_client_consul_token", "nomad_client_drain_token")
+
+
+def _boot_catalogue_secrets():
+    """``ClusterSecrets`` with the token fields the node boot reads, beside today's fields."""
+    names = [f.name for f in fields(ClusterSecrets)] + list(BOOT_TOKENS)
+    cls = make_dataclass("ClusterSecrets", [(n, SecretRef) for n in names], frozen=True, kw_only=True)
+    cls.under = staticmethod(lambda prefix: cls(**{n: SecretRef.ssm(f"{prefix}/{n.replace('_', '-')}")
+                                                   for n in names}))
+    return cls
+
+
+@pytest.fixture
+def aws(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalogue_module, "ClusterSecrets", _boot_catalogue_secrets())
+    with moto_for_account(DEV.account_id, tmp_path / "moto.log") as endpoint:
+        env = aws_env(endpoint)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        yield env
+
+
+@pytest.fixture
+def consul():
+    s = ConsulStandIn()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def nomad():
+    s = NomadStandIn()
+    yield s
+    s.stop()
+
+
+def param(name: str) -> str:
+    return boto3.client("ssm", region_name=DEV.region).get_parameter(
+        Name=f"/hashistack/dev/{name.replace('_', '-')}", WithDecryption=True)["Parameter"]["Value"]
+
+
+def cluster(aws, monkeypatch, consul, nomad, *extra):
+    return run_bootstrap("--env", "dev", "--phase", "cluster", "--only", "consul", "--only", "nomad",
+                         "--consul-addr", consul.url, "--nomad-addr", nomad.url, *extra, env=aws,
+                         monkeypatch=monkeypatch)
+
+
+def secrets(aws, monkeypatch):
+    run = run_bootstrap("--env", "dev", "--phase", "secrets", env=aws, monkeypatch=monkeypatch)
+    assert run.code == 0, run.output
+    return run
+
+
+def test_consul_and_nomad_acls_are_bootstrapped_with_the_tokens_the_nodes_read(aws, monkeypatch, consul, nomad):
+    secrets(aws, monkeypatch)
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 0, run.output
+    # Consul: bootstrapped with the management token from SSM; every token under the secret id the nodes read
+    management = param("consul_management_token")
+    assert consul.bootstrapped and consul.management(management)
+    assert set(consul.policies) == set(CONSUL_POLICIES)
+    for name, policy in CONSUL_TOKEN_POLICY.items():
+        token = consul.tokens[param(name)]
+        assert [p["Name"] for p in token["Policies"]] == [policy], name
+        assert consul.policies[policy]["Rules"] == CONSUL_POLICIES[policy]
+    assert 'acl = "write"' in consul.policies["nomad-server"]["Rules"]
+    # Nomad: the management token was stored in SSM, then used; operator policy; the drain token minted
+    assert nomad.management(param("nomad_management_token"))
+    assert set(nomad.policies) == set(NOMAD_POLICIES)
+    drain = nomad.tokens[param("nomad_client_drain_token")]
+    assert drain["Type"] == "client" and drain["Policies"] == ["client-drain"]
+    assert "created   consul: ACL bootstrap" in run.stdout and "created   nomad: ACL bootstrap" in run.stdout
+    for line in ("created   consul: policy dns", "created   consul: token consul_dns_token: policy dns",
+                 "created   nomad: policy operator", "created   nomad: policy client-drain",
+                 "created   /hashistack/dev/nomad-client-drain-token: a Nomad token with policy client-drain"):
+        assert line in run.stdout, line
+    for secret in [management, param("nomad_management_token"), param("nomad_client_drain_token"),
+                   *(param(n) for n in CONSUL_TOKEN_POLICY)]:
+        assert secret not in run.output
+
+
+def test_a_second_run_finds_everything_done_and_writes_nothing(aws, monkeypatch, consul, nomad):
+    secrets(aws, monkeypatch)
+    assert cluster(aws, monkeypatch, consul, nomad).code == 0
+    consul.log.clear()
+    nomad.log.clear()
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 0, run.output
+    assert "no changes" in run.stdout
+    assert "unchanged" in run.stderr and "already bootstrapped with the token from SSM" in run.stderr
+    # the only writes are the bootstrap attempts, answered "already done"
+    assert consul.writes() == [("PUT", "/v1/acl/bootstrap")]
+    assert nomad.writes() == [("POST", "/v1/acl/bootstrap")]
+
+
+def test_a_changed_policy_is_put_back(aws, monkeypatch, consul, nomad):
+    secrets(aws, monkeypatch)
+    assert cluster(aws, monkeypatch, consul, nomad).code == 0
+    consul.policies["dns"]["Rules"] = 'node_prefix "" {\n  policy = "write"\n}\n'
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 0, run.output
+    assert "changed   consul: policy dns: rules updated" in run.stdout
+    assert consul.policies["dns"]["Rules"] == CONSUL_POLICIES["dns"]
+
+
+def test_acls_bootstrapped_by_someone_else_are_reported_not_touched(aws, monkeypatch, consul, nomad):
+    secrets(aws, monkeypatch)
+    consul.bootstrap_with("5e0a1a35-9b7f-4d0c-9c9c-0d6d9b5a1c11")
+    nomad.bootstrap_with("6e0a1a35-9b7f-4d0c-9c9c-0d6d9b5a1c12")
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 1
+    assert ("refused   consul: ACL bootstrap: already bootstrapped with another token; put that management token "
+            "in /hashistack/dev/consul-management-token and run again") in run.stdout
+    assert "refused   nomad: ACL bootstrap: already bootstrapped with another token" in run.stdout
+    assert consul.writes() == [("PUT", "/v1/acl/bootstrap")] and not consul.policies
+    assert nomad.writes() == [("POST", "/v1/acl/bootstrap")] and not nomad.policies
+
+
+def test_phase_cluster_needs_phase_secrets_first(aws, monkeypatch, consul, nomad):
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 2
+    assert "/hashistack/dev/consul-management-token: missing; run phase secrets first " \
+           "(make bootstrap ENV=dev PHASE=secrets)" in run.stderr
+
+
+def test_an_unreachable_api_is_skipped_with_the_reason(aws, monkeypatch, consul, nomad):
+    secrets(aws, monkeypatch)
+    nomad.stop()
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 1
+    assert f"skipped   nomad: {nomad.url} is not reachable" in run.stdout
+    assert consul.bootstrapped
