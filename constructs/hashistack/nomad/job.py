@@ -52,6 +52,7 @@ _NS = 1_000_000_000
 _SIGNAL = re.compile(r"^SIG[A-Z0-9]+$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERMS = re.compile(r"^0?[0-7]{3}$")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
 _INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]*\}$")
 # consul-template's Vault functions called, inside a {{ }} action, with anything but a string
 # literal: (printf ...), $var, .Field.
@@ -684,7 +685,7 @@ class Task:
                       "a longer one is cut short silently by the client (raise NomadSettings.client_max_kill_timeout_s "
                       "together with the clients' max_kill_timeout to allow more)")
         if self.user is not None:
-            check.require(isinstance(self.user, str) and bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?", self.user)),
+            check.require(isinstance(self.user, str) and bool(_USER.fullmatch(self.user)),
                           "user", self.user, "use 'uid:gid' or a user name known to the image, e.g. '65532:65532'")
 
 
@@ -801,7 +802,8 @@ class Job:
         names = [g.name for g in self.groups]
         for g in self.groups:
             check.require(names.count(g.name) == 1, "group", g.name, "give each group its own name")
-            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production, max_kill_timeout_s)
+            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production,
+                        max_kill_timeout_s)
         return self
 
     def to_api(self) -> dict:
