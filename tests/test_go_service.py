@@ -233,8 +233,11 @@ def test_rejects_bad_secret_path():
                secrets=(VaultSecret.kv("/payments", mount_at="/s.json"),))
 
 
-def test_rejects_bad_service_name():
-    plan_fails(r"dev/payments: name = 'Payments_API': use at most 63 lowercase", name="Payments_API")
+def test_rejects_bad_service_name_saying_what_is_wrong_and_a_name_that_would_do():
+    plan_fails(r"dev/payments: name = 'Payments_API': it has upper-case letters; it has characters other than "
+               r"letters, digits and '-' \(\['_'\]\): use a name of lowercase letters, digits and '-' of at most 63 "
+               r"characters, e.g. 'payments-api'$", name="Payments_API")
+    plan_fails(r"service_name = 'Staging': it has upper-case letters: .* e.g. 'staging'$", service_name="Staging")
 
 
 # --- the construct -------------------------------------------------------------------------------
@@ -579,3 +582,18 @@ def test_oversubscription_is_set_where_the_environment_declares_it(synth):
     (resource,) = config.values()
     assert resource["memory_oversubscription_enabled"] is True and resource["scheduler_algorithm"] == "binpack"
     assert "nomad_scheduler_config" not in synth.stack("prod")["resource"]
+
+
+def test_rejects_a_reference_to_another_task_variable():
+    with pytest.raises(HashistackError, match=r"env\[URL\] = 'http://\$\{HOST\}': \$\{HOST\} is another variable of the "
+                                              r"task, which Nomad does not resolve reliably"):
+        plan_service(spec(env={"HOST": "db", "URL": "http://${HOST}"}), DEV)
+
+
+def test_runtime_variables_follow_the_nomad_version():
+    from hashistack.nomad.interpolation import unknown_interpolations
+
+    assert unknown_interpolations("${NOMAD_UNIX_ADDR}", version="1.9") == ["NOMAD_UNIX_ADDR"]
+    assert unknown_interpolations("${NOMAD_UNIX_ADDR}", version="1.10") == []
+    assert unknown_interpolations("${node.unique.name}-${meta.rack}-${NOMAD_HOST_PORT_http}", version="1.9") == []
+    assert unknown_interpolations("${node.hostname}", version="1.11") == ["node.hostname"]

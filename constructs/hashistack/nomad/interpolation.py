@@ -36,10 +36,9 @@ def _version(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def known_variable(name: str, *, version: str, task_env: frozenset[str] | set[str] = frozenset()) -> bool:
-    """Whether Nomad ``version`` resolves ``${name}`` in a task's env (``task_env``: the
-    variables the task itself defines, which Nomad also resolves)."""
-    if name in task_env or name in _NOMAD_NAMES or name in _NODE_KEYS:
+def known_variable(name: str, *, version: str) -> bool:
+    """Whether Nomad ``version`` resolves ``${name}`` in a task's env values."""
+    if name in _NOMAD_NAMES or name in _NODE_KEYS:
         return True
     since = _NOMAD_NAMES_SINCE.get(name)
     if since is not None:
@@ -49,7 +48,6 @@ def known_variable(name: str, *, version: str, task_env: frozenset[str] | set[st
     return False
 
 
-def unknown_interpolations(value: str, *, version: str, task_env: frozenset[str] | set[str] = frozenset()) -> list[str]:
+def unknown_interpolations(value: str, *, version: str) -> list[str]:
     """The ``${...}`` names in ``value`` that Nomad ``version`` would leave unresolved."""
-    return [name for name in _INTERPOLATION.findall(value)
-            if not known_variable(name, version=version, task_env=task_env)]
+    return [name for name in _INTERPOLATION.findall(value) if not known_variable(name, version=version)]

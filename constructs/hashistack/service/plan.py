@@ -200,6 +200,26 @@ class _Build:
         entries.append((name, template, sensitive))
 
 
+def _label_fix(value: object) -> str:
+    """What is wrong with a service name, and a name that would do: it names the job, the task
+    group, the Consul/Nomad service (RFC 1123 label, 63 characters), the Vault role and policy."""
+    if not isinstance(value, str) or not value:
+        return RFC1123_HINT
+    problems = []
+    if value != value.lower():
+        problems.append("it has upper-case letters")
+    if re.search(r"[^A-Za-z0-9-]", value):
+        problems.append(f"it has characters other than letters, digits and '-' ({sorted(set(re.findall(r'[^A-Za-z0-9-]', value)))})")
+    if not re.match(r"[A-Za-z0-9]", value) or not re.search(r"[A-Za-z0-9]$", value):
+        problems.append("it starts or ends with something other than a letter or digit")
+    if len(value) > 63:
+        problems.append(f"it has {len(value)} characters, above 63")
+    suggestion = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", value.lower())).strip("-")[:63].strip("-")
+    fix = "; ".join(problems) or RFC1123_HINT
+    return f"{fix}: use a name of lowercase letters, digits and '-' of at most 63 characters" + (
+        f", e.g. {suggestion!r}" if suggestion and is_rfc1123_label(suggestion) else "")
+
+
 def _config_files(b: _Build) -> None:
     """Config files: the ConfigMap equivalent, rendered in the task directory and mounted by directory."""
     for cfg in b.spec.config_files:
@@ -379,14 +399,23 @@ def _runtime_env(b: _Build) -> dict[str, str]:
         "GOMEMLIMIT": f"{max(1, (ceiling * 9) // 10)}MiB",
     }
     task_env.update(spec.env)
-    known = frozenset(b.env_vars) | frozenset(task_env)
+    own = frozenset(b.env_vars) | frozenset(task_env)
     for key, value in sorted(spec.env.items()):
         check.require(isinstance(value, str), f"env[{key}]", value, "environment values are strings")
-        unknown = unknown_interpolations(value, version=b.env.nomad.version, task_env=known)
+        unknown = unknown_interpolations(value, version=b.env.nomad.version)
+        if unknown and unknown[0] in own:
+            # client/taskenv/env.go, Builder.Build: task env values are interpolated against the
+            # NOMAD_* and node variables while the task's own variables are copied in map order,
+            # and template env vars only after: a reference to another of the task's variables
+            # resolves sometimes or never.
+            check.fail(f"env[{key}]", value,
+                       f"${{{unknown[0]}}} is another variable of the task, which Nomad does not resolve reliably "
+                       "(task variables are interpolated in no fixed order, template variables after them): "
+                       "repeat the value, or have the program read both variables")
         check.require(not unknown, f"env[{key}]", value,
-                      f"Nomad {b.env.nomad.version} does not resolve ${{{unknown[0] if unknown else ''}}} and would pass "
-                      "it on literally: use a NOMAD_* variable, node.*, attr.* or meta.*, or a variable the task "
-                      "defines (client/taskenv/env.go)")
+                      f"Nomad {b.env.nomad.version} does not resolve ${{{unknown[0] if unknown else ''}}} and would "
+                      "pass it on literally: use a NOMAD_* variable, node.*, attr.* or meta.* "
+                      "(client/taskenv/env.go)")
     return task_env
 
 
@@ -394,9 +423,9 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     """Builds and validates the service's job, policy and roles for ``env``."""
     where = where or f"{env.name}/{spec.name}"
     check = Checker(where)
-    check.require(is_rfc1123_label(spec.name), "name", spec.name, RFC1123_HINT)
+    check.require(is_rfc1123_label(spec.name), "name", spec.name, _label_fix(spec.name))
     service_name = spec.service_name or spec.name
-    check.require(is_rfc1123_label(service_name), "service_name", service_name, RFC1123_HINT)
+    check.require(is_rfc1123_label(service_name), "service_name", service_name, _label_fix(service_name))
     count = spec.count if spec.count is not None else (2 if env.is_production else 1)
     check.require(isinstance(spec.image, str) and (env.tier is Tier.DEVELOPMENT or (
         bool(_IMAGE_PINNED.search(spec.image.rsplit("/", 1)[-1])) and not spec.image.endswith(":latest"))),
