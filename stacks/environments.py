@@ -51,7 +51,9 @@ DEV = Environment(
     ami_id="ami-0a1b2c3d4e5f60718",
     tags={**_TAGS, "cost-center": "engineering"},
     network=NetworkSettings(vpc_cidr="10.10.0.0/16", az_count=2, operator_cidrs=("10.200.0.0/24",)),
-    nomad=NomadSettings(address="https://nomad.dev.example.internal:4646", server_count=1),
+    # my-go-app asks for memory_max_mib in dev: the <env> stack enables oversubscription.
+    nomad=NomadSettings(address="https://nomad.dev.example.internal:4646", server_count=1,
+                        memory_oversubscription=True),
     consul=ConsulSettings(address="https://consul.dev.example.internal:8501", server_count=1),
     vault=VaultSettings(address="https://vault.dev.example.internal:8200", server_count=1,
                         pki_ca_organization=_CA_ORG, pki_prevent_destroy=False,

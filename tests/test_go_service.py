@@ -37,7 +37,7 @@ def spec(**changes) -> ServiceSpec:
         config_files=(ConfigFile.inline("level = info\n", mount_at="/app/config/app.conf"),),
         secrets=(VaultSecret.kv("payments/config", mount_at="/app/config/secrets.json"),),
         tls=Tls(mount_dir="/app/tls"),
-        health=HealthCheck.http("/health"),
+        health=HealthCheck.http("/health", tls="skip-verify"),
         cpu_mhz=500, memory_mib=256,
         env={"LOG_LEVEL": "info"},
     )
@@ -68,14 +68,15 @@ def test_a_ten_line_service_gives_a_complete_job():
     assert api_field_problems(plan.job.to_api()) == []
 
 
-def test_config_file_renders_into_local_and_is_mounted_where_the_app_reads_it():
-    plan = plan_service(spec(config_files=(ConfigFile.inline(
+def test_config_file_renders_into_local_and_its_directory_is_mounted_where_the_app_reads_it():
+    plan = plan_service(spec(secrets=(), config_files=(ConfigFile.inline(
         "x", mount_at="/app/config/app.conf", on_change=OnChange.signal("SIGUSR1")),)), DEV)
     template = task_of(plan).templates[0]
     assert (template.destination, template.change_mode, template.change_signal) == (
-        "local/config/app.conf", "signal", "SIGUSR1")
-    assert ("local/config/app.conf", "/app/config/app.conf") in [(m.source, m.target) for m in
-                                                                 task_of(plan).config.mounts]
+        "local/mnt/app-config/app.conf", "signal", "SIGUSR1")
+    # The directory, not the file: a file re-rendered by rename reaches the container.
+    assert ("local/mnt/app-config", "/app/config") in [(m.source, m.target) for m in task_of(plan).config.mounts]
+    assert all(not m.target.endswith(".conf") for m in task_of(plan).config.mounts)
 
 
 def test_config_file_from_path_reads_the_file(tmp_path):
@@ -89,10 +90,12 @@ def test_config_file_from_path_reads_the_file(tmp_path):
 def test_secret_file_renders_under_secrets_read_only_with_a_per_environment_path():
     plan = plan_service(spec(), UAT)
     secret = [t for t in task_of(plan).templates if "secret " in t.data][0]
-    assert secret.destination == "secrets/payments-config.json" and secret.perms == "0400"
+    assert secret.destination == "secrets/mnt/app-config/secrets.json" and secret.perms == "0400"
     assert '"secret/data/uat/payments/config"' in secret.data
-    assert ("secrets/payments-config.json", "/app/config/secrets.json", True) in [
+    # The config file shares the directory, so the directory lives under secrets/.
+    assert ("secrets/mnt/app-config", "/app/config", True) in [
         (m.source, m.target, m.readonly) for m in task_of(plan).config.mounts]
+    assert "secrets/mnt/app-config/app.conf" in [t.destination for t in task_of(plan).templates]
 
 
 def test_secret_env_vars_come_from_an_env_template():
@@ -110,7 +113,7 @@ def test_tls_comes_from_one_pki_cert_issuance():
     assert data.count("pkiCert") == 1 and all(f in data for f in ("{{ .Key }}", "{{ .Cert }}", "{{ .CA }}"))
     assert '"pki-int/issue/payments" "common_name=payments.service.consul" "ttl=24h" ' \
            '"alt_names=payments.dev.example.internal"' in data
-    assert (tls[0].change_mode, tls[0].change_signal, tls[0].perms) == ("signal", "SIGHUP", "0400")
+    assert (tls[0].change_mode, tls[0].change_signal, tls[0].perms) == ("restart", None, "0400")
     assert plan.pki_role.allowed_domains == ("payments.service.consul", "payments.dev.example.internal")
     assert plan.pki_role.mount == "pki-int" and plan.pki_role.max_ttl_h == 24
 
@@ -161,7 +164,8 @@ def test_blue_green_starts_a_full_second_set():
 
 
 def test_grpc_and_tcp_checks():
-    grpc = group_of(plan_service(spec(port_label="grpc", health=HealthCheck.grpc("pay.v1.Pay")), DEV))
+    grpc = group_of(plan_service(spec(port_label="grpc", health=HealthCheck.grpc("pay.v1.Pay", tls="skip-verify")),
+                                 DEV))
     check = grpc.services[0].checks[0]
     assert (check.type, check.grpc_service, check.grpc_use_tls, check.port) == ("grpc", "pay.v1.Pay", True, "grpc")
     tcp = group_of(plan_service(spec(health=HealthCheck.tcp(), tls=None), DEV)).services[0].checks[0]
@@ -188,14 +192,15 @@ def test_rejects_template_reading_a_path_the_policy_does_not_grant():
 
 
 def test_rejects_vault_reads_in_a_config_file():
-    plan_fails(r'template\[local/config/app\.conf\]\.destination = \'local/config/app\.conf\': a template carrying '
-               r'secrets renders under secrets/',
+    plan_fails(r"config_files\[app\.conf\] = '/app/config/app\.conf': a config file is not a secret and must not "
+               r"read Vault",
                config_files=(ConfigFile.inline('{{ with secret "secret/data/dev/x" }}{{ end }}',
                                                mount_at="/app/config/app.conf"),))
 
 
 def test_rejects_two_files_mounted_at_the_same_path():
-    plan_fails(r'config\.mount\.target = \'/app/config/app\.conf\': two mounts share this container path',
+    plan_fails(r"secrets\[payments/config\]\.mount_at = '/app/config/app\.conf': another file is already mounted "
+               r"at this path",
                secrets=(VaultSecret.kv("payments/config", mount_at="/app/config/app.conf"),))
 
 
@@ -228,8 +233,11 @@ def test_rejects_bad_secret_path():
                secrets=(VaultSecret.kv("/payments", mount_at="/s.json"),))
 
 
-def test_rejects_bad_service_name():
-    plan_fails(r"dev/payments: name = 'Payments_API': use at most 63 lowercase", name="Payments_API")
+def test_rejects_bad_service_name_saying_what_is_wrong_and_a_name_that_would_do():
+    plan_fails(r"dev/payments: name = 'Payments_API': it has upper-case letters; it has characters other than "
+               r"letters, digits and '-' \(\['_'\]\): use a name of lowercase letters, digits and '-' of at most 63 "
+               r"characters, e.g. 'payments-api'$", name="Payments_API")
+    plan_fails(r"service_name = 'Staging': it has upper-case letters: .* e.g. 'staging'$", service_name="Staging")
 
 
 # --- the construct -------------------------------------------------------------------------------
@@ -269,7 +277,8 @@ def test_the_service_stack_holds_jobs_only(synth, env):
     """The identity that deploys ``<env>`` (CI) cannot change any Vault access: no Vault resource
     and no Vault provider in the service stack."""
     stack = synth.stack(env.name)
-    assert set(stack["resource"]) == {"nomad_job"}
+    expected = {"nomad_job", "nomad_scheduler_config"} if env.nomad.memory_oversubscription else {"nomad_job"}
+    assert set(stack["resource"]) == expected
     assert set(stack["provider"]) == {"nomad"}
 
 
@@ -362,3 +371,229 @@ def test_go_service_props_are_exactly_the_service_spec_fields():
     import hashistack
 
     assert (pathlib.Path(hashistack.__file__).parent / "py.typed").is_file()  # PEP 561: types ship with it
+
+
+# --- deployments that never hang, files that reach the app ----------------------------------------
+
+def test_ledger_style_grpc_check_is_refused_in_nomads_catalogue():
+    plan_fails(r"check\[payments-grpc\]\.type = 'grpc': Nomad's own service catalogue \(provider 'nomad'\) runs only "
+               r"'http' and 'tcp' checks: register in Consul",
+               registration="nomad", port_label="grpc", health=HealthCheck.grpc("pay.v1.Pay", tls="skip-verify"))
+
+
+@pytest.mark.parametrize("update", [Update.canary(1, auto_promote=False), Update.blue_green(auto_promote=False)])
+@pytest.mark.parametrize("env", [UAT, PROD], ids=lambda e: e.name)
+def test_rejects_manual_promotion_where_terraform_waits(env, update):
+    plan_fails(rf"^{env.name}/payments: update\.auto_promote = False: terraform apply waits for each deployment in "
+               rf"{env.name}, and a canary that waits for manual promotion never ends it",
+               env=env, count=2, update=update)
+
+
+def test_canaries_promote_automatically_by_default_and_dev_may_promote_by_hand():
+    assert Update.canary(1).auto_promote is True and Update.blue_green().auto_promote is True
+    assert group_of(plan_service(spec(count=2), PROD)).update.auto_promote is True
+    assert group_of(plan_service(spec(update=Update.canary(1, auto_promote=False)), DEV)).update.auto_promote is False
+
+
+def test_terraform_waits_past_the_progress_deadline():
+    plan = plan_service(spec(count=2, update=Update.rolling(progress_deadline_s=900)), UAT)
+    assert plan.apply_timeout_s == 900 + 300
+    assert plan_service(spec(), DEV).apply_timeout_s is None  # dev does not wait (detach = true)
+
+
+def test_rejects_more_canaries_than_count_naming_the_canaries():
+    plan_fails(r"update\.canaries = 5: use 1 to count \(2\) canaries", count=2, update=Update.canary(5))
+
+
+def test_files_render_owned_by_the_container_user():
+    plan = plan_service(spec(user="65532:65532"), DEV)
+    task = task_of(plan)
+    assert task.user == "65532:65532"
+    mounted = [t for t in task.templates if not t.env]
+    assert mounted and all((t.uid, t.gid) == (65532, 65532) for t in mounted)
+    assert task._api()["User"] == "65532:65532"
+    # Without a user, files belong to root (the image is assumed to run as root).
+    assert all(t.uid is None for t in task_of(plan_service(spec(), DEV)).templates)
+
+
+def test_rejects_a_user_that_is_not_numeric():
+    plan_fails(r"user = 'nonroot': use the numeric 'uid:gid' the image runs as", user="nonroot")
+
+
+def test_changed_files_restart_unless_the_service_declares_a_reload_signal():
+    plain = task_of(plan_service(spec(), DEV)).templates
+    assert {t.change_mode for t in plain} == {"restart"}
+    reloading = task_of(plan_service(spec(reloads_on="SIGHUP"), DEV)).templates
+    assert {(t.change_mode, t.change_signal) for t in reloading} == {("signal", "SIGHUP")}
+    # ...but environment variables never reload by signal.
+    with_env = task_of(plan_service(spec(reloads_on="SIGHUP", secrets=(
+        VaultSecret.kv_env("payments/db", env={"DB_PASSWORD": "password"}),)), DEV)).templates
+    assert [t.change_mode for t in with_env if t.env] == ["restart"]
+
+
+def test_rejects_signal_on_secret_environment_variables():
+    plan_fails(r"change_mode = 'signal': a template rendering environment variables cannot use a signal",
+               secrets=(VaultSecret.kv_env("payments/db", env={"DB_PASSWORD": "password"},
+                                           on_change=OnChange.signal("SIGHUP")),))
+
+
+def test_memory_max_needs_oversubscription_and_moves_gomemlimit():
+    from dataclasses import replace
+
+    plan_fails(r"memory_max_mib = 512: Nomad ignores memory_max unless memory oversubscription is enabled",
+               env=UAT, count=2, memory_max_mib=512)
+    assert not UAT.nomad.memory_oversubscription and DEV.nomad.memory_oversubscription
+    env = task_of(plan_service(spec(memory_mib=256, memory_max_mib=1024), DEV)).env
+    assert env["GOMEMLIMIT"] == "921MiB"
+    oversubscribed = replace(UAT, nomad=replace(UAT.nomad, memory_oversubscription=True))
+    assert task_of(plan_service(spec(count=2, memory_max_mib=512), oversubscribed)).resources.memory_max_mib == 512
+
+
+def test_canaries_keep_the_service_tags():
+    service = group_of(plan_service(spec(tags=("web",)), UAT)).services[0]
+    assert service.canary_tags == ("web", "env-uat", "canary")
+
+
+def test_rejects_a_tls_service_check_that_does_not_say_how_it_connects():
+    plan_fails(r"health\.tls = None: the service serves TLS: say how the http check connects: tls='verify'",
+               health=HealthCheck.http("/health"))
+
+
+def test_verified_check_names_the_certificate():
+    check = group_of(plan_service(spec(health=HealthCheck.http("/health", tls="verify")), DEV)).services[0].checks[0]
+    assert (check.protocol, check.tls_skip_verify, check.tls_server_name) == ("https", False, "payments.service.consul")
+    plain = group_of(plan_service(spec(health=HealthCheck.http("/health", port="admin", tls="plain"),
+                                       extra_ports={"admin": 9000}), DEV)).services[0].checks[0]
+    assert (plain.protocol, plain.tls_skip_verify) == (None, False)
+
+
+@pytest.mark.parametrize("name", ["ledger.service.consul", "payments.example.com", "evil.dev.example.internal"])
+def test_rejects_certificate_names_outside_the_services_identity(name):
+    plan_fails(rf"tls\.alt_names = '{re.escape(name)}': a service's certificate carries only its own names: "
+               r"\['payments\.service\.consul', 'payments\.service\.dc1\.consul', 'payments\.dev\.example\.internal'\]",
+               tls=Tls(alt_names=(name,)))
+
+
+@pytest.mark.parametrize(("path", "fix"), [("secret/data/payments/config", "payments/config"),
+                                           ("dev/payments/config", "payments/config"),
+                                           ("data/payments/config", "payments/config")])
+def test_rejects_secret_paths_that_repeat_the_mount_or_environment(path, fix):
+    plan_fails(rf"secrets\.path = '{path}': the path starts with .* write '{fix}'",
+               secrets=(VaultSecret.kv(path, mount_at="/app/config/s.json"),))
+
+
+def test_rejects_registry_path_that_repeats_the_mount():
+    plan_fails(r"registry_auth\.path = 'secret/registry/team': .* write 'registry/team'",
+               registry_auth=RegistryAuth.from_vault("secret/registry/team"))
+
+
+def test_secret_keys_with_dashes_render_with_index():
+    plan = plan_service(spec(secrets=(VaultSecret.kv_env("payments/db", env={"DB_PASSWORD": "db-password"}),)), DEV)
+    template = [t for t in task_of(plan).templates if t.env][0]
+    assert 'DB_PASSWORD={{ index .Data.data "db-password" | toJSON }}' in template.data
+
+
+@pytest.mark.parametrize("image", ["registry.example.com/payments", "registry.example.com/payments:latest",
+                                   "registry.example.com:5000/payments"])
+def test_rejects_unpinned_images_outside_development(image):
+    plan_fails(r"image = .*: a staging environment deploys a pinned image", env=UAT, count=2, image=image)
+    plan_service(spec(image=image), DEV)
+
+
+def test_pinned_images_by_tag_or_digest():
+    for image in ("registry.example.com:5000/payments:1.2", "payments@sha256:" + "a" * 64):
+        plan_service(spec(count=2, image=image), UAT)
+
+
+def test_rejects_an_environment_variable_set_twice():
+    with pytest.raises(HashistackError, match=r"env = 'DB_PASSWORD': set twice: by secrets\[payments/db\]\.env "
+                                              r"and by env"):
+        plan_service(spec(env={"DB_PASSWORD": "x"},
+                          secrets=(VaultSecret.kv_env("payments/db", env={"DB_PASSWORD": "password"}),)), DEV)
+
+
+def test_rejects_unknown_nomad_variables():
+    with pytest.raises(HashistackError, match=r"env\[ID\] = '\$\{NOMAD_ALOC_ID\}': Nomad 1\.10 does not resolve "
+                                              r"\$\{NOMAD_ALOC_ID\}"):
+        plan_service(spec(env={"ID": "${NOMAD_ALOC_ID}"}), DEV)
+    plan_service(spec(env={"ID": "${NOMAD_ALLOC_ID}", "AZ": "${attr.platform.aws.placement.availability-zone}",
+                           "PORT": "${NOMAD_PORT_http}"}), DEV)
+
+
+def test_rejects_a_second_service_with_the_same_name_in_a_stack():
+    from hashistack.service import GoService
+    from hashistack.stack import EnvironmentStack
+
+    app = cdktf.Testing.app()
+    stack = EnvironmentStack(app, "dev", environment=DEV)
+    GoService(stack, "web", image="x:1", secrets=(), vault_access=False)
+    with pytest.raises(HashistackError, match=r"^dev/web: name = 'web': dev already has a service or construct"):
+        GoService(stack, "web", image="x:1", vault_access=False)
+
+
+def test_rejects_a_module_name_that_differs_from_its_spec(monkeypatch):
+    import types
+
+    import stacks.apps as apps
+
+    module = types.ModuleType("stacks.apps.inventory")
+    module.NAME = "inventory"
+    module.service = lambda env: spec(name="inventory-api")
+    monkeypatch.setattr(apps, "service_modules", lambda: [module])
+    with pytest.raises(HashistackError, match=r"^stacks/apps/inventory\.py: name = 'inventory-api': the module's "
+                                              r"NAME is 'inventory'"):
+        apps.service_specs(DEV)
+
+
+def test_rejects_two_modules_registering_the_same_service_name(monkeypatch):
+    import types
+
+    import stacks.apps as apps
+
+    first, second = types.ModuleType("stacks.apps.a"), types.ModuleType("stacks.apps.b")
+    first.service = lambda env: spec(name="a", service_name="shop")
+    second.service = lambda env: spec(name="b", service_name="shop")
+    monkeypatch.setattr(apps, "service_modules", lambda: [first, second])
+    with pytest.raises(HashistackError, match=r"^stacks/apps/b\.py: service_name = 'shop': already the name of the "
+                                              r"service in stacks/apps/a\.py"):
+        apps.service_specs(DEV)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_every_job_decodes_in_the_environments_nomad_version(synth, env):
+    for _, doc in decoded_jobs(services_in(synth, env)).values():
+        assert api_field_problems({"Job": doc}, env.nomad.version) == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_no_deployment_waits_for_manual_promotion_and_terraform_outwaits_nomad(synth, env):
+    for resource, doc in decoded_jobs(services_in(synth, env)).values():
+        update = doc["TaskGroups"][0]["Update"]
+        assert update["Canary"] == 0 or update["AutoPromote"] is True, doc["ID"]
+        if env.awaits_deployments:
+            seconds = update["ProgressDeadline"] // 10**9 + 300
+            assert resource["timeouts"] == {"create": f"{seconds}s", "update": f"{seconds}s"}
+        else:
+            assert "timeouts" not in resource
+
+
+def test_oversubscription_is_set_where_the_environment_declares_it(synth):
+    config = synth.stack("dev")["resource"]["nomad_scheduler_config"]
+    (resource,) = config.values()
+    assert resource["memory_oversubscription_enabled"] is True and resource["scheduler_algorithm"] == "binpack"
+    assert "nomad_scheduler_config" not in synth.stack("prod")["resource"]
+
+
+def test_rejects_a_reference_to_another_task_variable():
+    with pytest.raises(HashistackError, match=r"env\[URL\] = 'http://\$\{HOST\}': \$\{HOST\} is another variable of the "
+                                              r"task, which Nomad does not resolve reliably"):
+        plan_service(spec(env={"HOST": "db", "URL": "http://${HOST}"}), DEV)
+
+
+def test_runtime_variables_follow_the_nomad_version():
+    from hashistack.nomad.interpolation import unknown_interpolations
+
+    assert unknown_interpolations("${NOMAD_UNIX_ADDR}", version="1.9") == ["NOMAD_UNIX_ADDR"]
+    assert unknown_interpolations("${NOMAD_UNIX_ADDR}", version="1.10") == []
+    assert unknown_interpolations("${node.unique.name}-${meta.rack}-${NOMAD_HOST_PORT_http}", version="1.9") == []
+    assert unknown_interpolations("${node.hostname}", version="1.11") == ["node.hostname"]

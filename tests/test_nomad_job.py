@@ -18,6 +18,7 @@ from hashistack.nomad import (
     Network,
     Port,
     Resources,
+    RestartPolicy,
     Service,
     Spread,
     Task,
@@ -237,3 +238,143 @@ def test_production_rejects_no_spread():
 def test_production_accepts_a_complete_job():
     job = make_job(count=2, spreads=(Spread(attribute="${node.datacenter}"),))
     assert job.validate(production=True) is job
+
+
+# --- the API struct table (generated from Nomad's api/*.go per version) -----------------------
+
+def test_api_tables_come_from_each_supported_version():
+    from hashistack.nomad.api_fields import SUPPORTED_VERSIONS, api_structs, table_source
+
+    assert SUPPORTED_VERSIONS == ("1.9", "1.10", "1.11")
+    for version in SUPPORTED_VERSIONS:
+        assert f"v{version}." in table_source(version) and "api/*.go" in table_source(version)
+        structs = api_structs(version)
+        assert structs["CheckRestart"] == {"Grace": "*time.Duration", "IgnoreWarnings": "bool", "Limit": "int"}
+        assert structs["WaitConfig"] == {"Max": "*time.Duration", "Min": "*time.Duration"}
+    # Fields that differ between the versions are where they are in Nomad's source.
+    assert "Once" not in api_structs("1.9")["Template"] and "Once" in api_structs("1.10")["Template"]
+    assert "Secrets" not in api_structs("1.10")["Task"] and "Secrets" in api_structs("1.11")["Task"]
+
+
+def test_every_emitted_key_and_value_type_decodes_in_every_supported_version():
+    from .nomad_api import api_field_problems_all_versions
+
+    job = make_job(templates=(Template(destination="local/a.conf", data="x", uid=65532, gid=65532),),
+                   vault=VaultBlock(role="web"))
+    assert api_field_problems_all_versions(job.validate().to_api()) == {"1.9": [], "1.10": [], "1.11": []}
+
+
+def test_the_type_walk_catches_wrong_json_types():
+    doc = make_job().validate().to_api()
+    group = doc["Job"]["TaskGroups"][0]
+    group["Count"] = "2"
+    group["Services"][0]["Checks"][0]["Interval"] = 1.5
+    group["Spreads"] = [{"Attribute": "x", "Weight": 300}]
+    group["Tasks"][0]["Templates"] = [{"Once": True}]
+    assert api_field_problems(doc, "1.10") == [
+        "Job.TaskGroups[0].Count = '2': api type int takes an integer that fits int",
+        "Job.TaskGroups[0].Services[0].Checks[0].Interval = 1.5: api type time.Duration takes integer nanoseconds",
+        "Job.TaskGroups[0].Spreads[0].Weight = 300: api type int8 takes an integer that fits int8",
+    ]
+    assert "Job.TaskGroups[0].Tasks[0].Templates[0].Once is not a field of api.Template" in api_field_problems(doc, "1.9")
+
+
+def test_generator_reads_go_structs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen", root / "scripts" / "nomad_api_table.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "a.go").write_text(
+        "package api\n\ntype Inner struct {\n\tA *int `hcl:\"a\"`\n}\n\n"
+        "type Outer struct {\n\tInner\n\tB, C string // two\n\tD []*Inner `json:\"d,omitempty\"`\n"
+        "\tE string `json:\"-\"`\n\tF struct {\n\t\tG int\n\t}\n}\n")
+    (tmp_path / "api" / "a_test.go").write_text("package api\ntype T struct {\n\tX int\n}\n")
+    table, _ = gen.build_table(tmp_path)
+    assert table == {"Inner": {"A": "*int"},
+                     "Outer": {"A": "*int", "B": "string", "C": "string", "F": "struct{}", "d": "[]*Inner"}}
+
+
+# --- Nomad's own validation rules (nomad/structs, client config; v1.9.7, v1.10.5, v1.11.3) -----
+
+def test_rejects_grpc_check_in_nomads_own_catalogue():
+    checks = (Check(name="alive", type="grpc", port="http"),)
+    rejects(r'service\[web\]\.check\[alive\]\.type = \'grpc\': Nomad\'s own service catalogue \(provider \'nomad\'\) '
+            r'runs only \'http\' and \'tcp\' checks',
+            make_job(services=(Service(name="web", port="http", provider="nomad", checks=checks),)))
+    make_job(services=(Service(name="web", port="http", provider="consul", checks=checks),)).validate()
+
+
+def test_rejects_ignore_warnings_in_nomads_own_catalogue():
+    checks = (Check(name="alive", type="tcp", port="http", check_restart=CheckRestart(ignore_warnings=True)),)
+    rejects(r"check_restart\.ignore_warnings = True: Nomad's own checks have no warning state",
+            make_job(services=(Service(name="web", port="http", provider="nomad", checks=checks),)))
+
+
+def test_rejects_signal_on_an_env_template():
+    rejects(r'template\[secrets/a\.env\]\.change_mode = \'signal\': a template rendering environment variables '
+            r'cannot use a signal',
+            make_job(templates=(Template(destination="secrets/a.env", data="A=1", env=True, perms="0400",
+                                         change_mode="signal", change_signal="SIGHUP"),)))
+
+
+def test_rejects_check_timeout_below_one_second():
+    rejects(r"check\[alive\]\.timeout_s = 0\.5: use a timeout of at least 1 second",
+            make_job(checks=(Check(name="alive", type="tcp", port="http", timeout_s=0.5),)))
+
+
+@pytest.mark.parametrize("weight", [0, 101, -5])
+def test_rejects_spread_weight_outside_1_to_100(weight):
+    rejects(rf"spread\[0\]\.weight = {weight}: use 1 to 100",
+            make_job(count=2, spreads=(Spread(attribute="${node.datacenter}", weight=weight),)))
+
+
+def test_rejects_restart_interval_below_five_seconds_and_delay_mode_without_attempts():
+    def job(restart):
+        return dataclasses.replace(make_job(), groups=(dataclasses.replace(make_job().groups[0], restart=restart),))
+
+    rejects(r"restart\.interval_s = 4: use an interval of at least 5 seconds",
+            job(RestartPolicy(attempts=1, interval_s=4, delay_s=1)))
+    rejects(r"restart\.attempts = 0: mode 'delay' with 0 attempts is ambiguous",
+            job(RestartPolicy(attempts=0, mode="delay")))
+
+
+def test_rejects_kill_timeout_above_the_clients_maximum_and_the_progress_deadline():
+    def job(kill_timeout_s, progress_deadline_s=600):
+        base = make_job(update=UpdateStrategy(healthy_deadline_s=20, progress_deadline_s=progress_deadline_s))
+        group = base.groups[0]
+        task = dataclasses.replace(group.tasks[0], kill_timeout_s=kill_timeout_s)
+        return dataclasses.replace(base, groups=(dataclasses.replace(group, tasks=(task,)),))
+
+    rejects(r'task "web": kill_timeout_s = 45: use more than 0 and at most the clients\' max_kill_timeout \(30s\)',
+            job(45))
+    job(45).validate(max_kill_timeout_s=60)
+    with pytest.raises(HashistackError, match=r"kill_timeout_s = 45: use at most the group's progress_deadline_s \(40s\)"):
+        job(45, progress_deadline_s=40).validate(max_kill_timeout_s=60)
+
+
+def test_rejects_canary_tags_that_drop_the_service_tags():
+    rejects(r"service\[web\]\.canary_tags = \['canary'\]: canary tags replace the tags while an allocation is a "
+            r"canary: include the service's tags \['http'\]",
+            make_job(services=(Service(name="web", port="http", tags=("http",), canary_tags=("canary",)),)))
+
+
+@pytest.mark.parametrize("data", ['{{ with secret (printf "secret/data/%s" (env "X")) }}{{ end }}',
+                                  '{{ $p := "x" }}{{ with secret $p }}{{ end }}'])
+def test_rejects_vault_reads_built_at_render_time(data):
+    rejects(r"data = .*: a Vault read whose path is built at render time",
+            make_job(templates=(Template(destination="secrets/a", data=data, perms="0400"),),
+                     vault=VaultBlock(role="web")))
+
+
+def test_the_word_secret_outside_a_template_action_is_text():
+    make_job(templates=(Template(destination="local/a.conf", data="secret handling = strict\n"),)).validate()
+
+
+def test_templates_render_owned_by_the_given_user():
+    job = make_job(templates=(Template(destination="local/a.conf", data="x", uid=65532, gid=65533),))
+    template = job.validate().to_api()["Job"]["TaskGroups"][0]["Tasks"][0]["Templates"][0]
+    assert (template["Uid"], template["Gid"]) == (65532, 65533)

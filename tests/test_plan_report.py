@@ -131,14 +131,14 @@ def test_an_added_job_shows_its_decoded_essentials(synth):
     assert ("  - update: canary 2 (auto-promote), max_parallel 2, auto_revert true, health from checks, "
             "min_healthy 10s, healthy_deadline 5m, progress_deadline 10m") in lines
     assert "  - ports (host): `grpc` → 9090 (dynamic)" in lines
-    assert '  - service `ledger` on `grpc` (nomad), tags ["grpc", "env-prod"]' in lines
+    assert '  - service `ledger` on `grpc` (consul), tags ["grpc", "env-prod"]' in lines
     assert ("    - check grpc ledger.v1.Ledger on `grpc` every 5s, timeout 1s, restart after 3 failures") in lines
     assert "  - task `ledger` (docker): image `registry.example.com/platform/ledger:0.9.3`" in lines
     assert "    - resources: cpu 1000 MHz, memory 1024 MiB" in lines
     assert "    - Vault role `ledger`" in lines
     assert ("    - template `secrets/ledger-database.env` (on change: restart, perms 0400, as env): "
             "reads secret `secret/data/prod/ledger/database`") in lines
-    assert ("    - template `secrets/tls/bundle.pem` (on change: signal SIGHUP, perms 0400): "
+    assert ("    - template `secrets/tls/bundle.pem` (on change: restart, perms 0400): "
             "reads pkiCert `pki-int/issue/ledger`") in lines
     assert "\n".join(lines) in render([prod], base="a", head="b")
 

@@ -179,6 +179,15 @@ class NomadSettings:
     :param region: the Nomad region jobs are submitted to. Defaults to ``global``.
     :param datacenter: the Nomad datacenter jobs run in. Defaults to ``dc1``.
     :param instance_type: the servers' EC2 instance type. Defaults to ``t3.medium``.
+    :param version: the Nomad minor version the cluster runs (``1.9``, ``1.10`` or ``1.11``); jobs
+        are checked against that version's API structs. Defaults to ``1.10``.
+    :param client_max_kill_timeout_s: the clients' ``max_kill_timeout``: a task's ``kill_timeout``
+        above it is silently capped by the client. Defaults to 30, Nomad's default
+        (command/agent/config.go, DefaultConfig, 1.9-1.11).
+    :param memory_oversubscription: whether the scheduler configuration enables memory
+        oversubscription, which ``memory_max_mib`` needs (Nomad ignores ``memory_max`` otherwise).
+        When ``True`` the ``<env>`` stack manages it with ``nomad_scheduler_config``. Defaults to
+        ``False`` (Nomad's default), and a service asking for ``memory_max_mib`` is refused.
     """
 
     address: str
@@ -186,11 +195,24 @@ class NomadSettings:
     region: str = "global"
     datacenter: str = "dc1"
     instance_type: str = "t3.medium"
+    version: str = "1.10"
+    client_max_kill_timeout_s: float = 30
+    memory_oversubscription: bool = False
 
     def _validate(self, check: Checker, tier: Tier) -> None:
+        from .nomad.api_fields import SUPPORTED_VERSIONS
+
         _check_address(check, tier, self.address)
         _check_server_count(check, tier, self.server_count, "Nomad")
         _check_instance_type(check, self.instance_type)
+        check.require(self.version in SUPPORTED_VERSIONS, "version", self.version,
+                      f"use a supported Nomad minor version: {list(SUPPORTED_VERSIONS)}")
+        check.require(isinstance(self.client_max_kill_timeout_s, (int, float))
+                      and not isinstance(self.client_max_kill_timeout_s, bool)
+                      and self.client_max_kill_timeout_s > 0, "client_max_kill_timeout_s",
+                      self.client_max_kill_timeout_s, "use the clients' max_kill_timeout in seconds (Nomad's default: 30)")
+        check.require(isinstance(self.memory_oversubscription, bool), "memory_oversubscription",
+                      self.memory_oversubscription, "use True or False")
         check.require(is_rfc1123_label(self.region), "region", self.region, RFC1123_HINT)
         check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
 

@@ -46,14 +46,17 @@ def service_specs(env: Environment) -> list[ServiceSpec]:
         if not isinstance(spec, ServiceSpec):
             raise HashistackError(f"{where}: service({env.name!r}) = {type(spec).__name__}: return a "
                                   "hashistack.service.ServiceSpec")
-        name = getattr(module, "NAME", spec.name)
-        if spec.name != name:
-            raise HashistackError(f"{where}: name = {spec.name!r}: the module's NAME is {name!r}; build the spec with "
-                                  "ServiceSpec(name=NAME, ...) so that the job, its Vault access and the docs agree")
-        if spec.name in owners:
-            raise HashistackError(f"{where}: name = {spec.name!r}: already the name of the service in "
-                                  f"{owners[spec.name]}; give each service its own name")
+        declared = getattr(module, "NAME", spec.name)
+        if spec.name != declared:
+            raise HashistackError(f"{where}: name = {spec.name!r}: the module's NAME is {declared!r}; build the spec "
+                                  "with ServiceSpec(name=NAME, ...) so that the job, its Vault access and the docs agree")
+        registered = spec.service_name or spec.name
+        for name, kind in ((spec.name, "name"), (registered, "service_name")):
+            if name in owners:
+                raise HashistackError(f"{where}: {kind} = {name!r}: already the name of the service in "
+                                      f"{owners[name]}; give each service its own name")
         owners[spec.name] = where
+        owners.setdefault(registered, where)
         specs.append(spec)
     if missing:
         raise HashistackError(" | ".join(missing))

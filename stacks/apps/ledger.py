@@ -1,5 +1,6 @@
 """ledger: a gRPC service whose database credentials arrive as environment variables and whose
-image comes from a private registry with credentials held in Vault."""
+image comes from a private registry with credentials held in Vault. It registers in Consul: Nomad's
+own catalogue runs only http and tcp checks, and ledger's health is a gRPC check."""
 
 from __future__ import annotations
 
@@ -43,10 +44,12 @@ def service(env: Environment) -> ServiceSpec:
         registry_auth=RegistryAuth.from_vault("registry/platform"),
         secrets=(VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"}),),
         tls=Tls(ttl_h=48, mount_dir="/etc/ledger/tls"),
-        health=HealthCheck.grpc("ledger.v1.Ledger", interval_s=5, timeout_s=1),
+        # Consul's agents trust the cluster CA, not the Vault PKI that issues ledger's certificate:
+        # the check speaks TLS without verifying it (liveness, not identity).
+        health=HealthCheck.grpc("ledger.v1.Ledger", interval_s=5, timeout_s=1, tls="skip-verify"),
         update=s.update,
         cpu_mhz=s.cpu_mhz, memory_mib=s.memory_mib,
         env={"LOG_LEVEL": s.log_level, "GRPC_LISTEN": ":9090"},
-        registration="nomad",
         tags=("grpc",),
+        user="65532:65532",
     )

@@ -10,7 +10,6 @@ from hashistack.service import (
     ConfigFile,
     HealthCheck,
     Logs,
-    OnChange,
     ServiceSpec,
     Tls,
     Update,
@@ -63,11 +62,14 @@ def service(env: Environment) -> ServiceSpec:
         image=IMAGE,
         port=8080,
         count=s.count,
-        config_files=(ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf",
-                                           on_change=OnChange.signal("SIGHUP")),),
+        config_files=(ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf"),),
         secrets=(VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json"),),
         tls=Tls(alt_names=(f"my-go-app.{env.domain}",), ttl_h=s.tls_ttl_h, mount_dir="/app/tls"),
-        health=HealthCheck.http("/health"),
+        # Consul's agents trust the cluster CA, not the Vault PKI: TLS without verification.
+        health=HealthCheck.http("/health", tls="skip-verify"),
+        # The program reloads its config and certificate on SIGHUP (README: "Reloading on SIGHUP").
+        reloads_on="SIGHUP",
+        user="65532:65532",
         update=Update.canary(1),
         cpu_mhz=s.cpu_mhz, memory_mib=s.memory_mib, memory_max_mib=s.memory_max_mib,
         env={

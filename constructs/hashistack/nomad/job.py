@@ -8,7 +8,9 @@ Durations are seconds in fields named ``*_s``. The API field names are written i
 ``_api`` methods below and checked against :mod:`hashistack.nomad.api_fields` by the tests.
 
 Validation (:meth:`Job.validate`) raises :class:`~hashistack.errors.HashistackError` naming the
-job, group and task, the field, the value and the fix.
+job, group and task, the field, the value and the fix. Rules that Nomad itself enforces name the
+Nomad source they come from; they were read in the releases v1.9.7, v1.10.5 and v1.11.3 and are
+the same in the three unless a comment says otherwise.
 """
 
 from __future__ import annotations
@@ -50,7 +52,20 @@ _NS = 1_000_000_000
 _SIGNAL = re.compile(r"^SIG[A-Z0-9]+$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERMS = re.compile(r"^0?[0-7]{3}$")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
 _INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]*\}$")
+# consul-template's Vault functions called, inside a {{ }} action, with anything but a string
+# literal: (printf ...), $var, .Field.
+_ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
+_DYNAMIC_VAULT_CALL = re.compile(r"(?<![\w.$])(secret|secrets|pkiCert)\s+[^\s\"`]")
+
+
+def _dynamic_vault_read(data: str) -> str | None:
+    for action in _ACTION.findall(data):
+        m = _DYNAMIC_VAULT_CALL.search(action)
+        if m:
+            return action.strip()
+    return None
 TASK_DIRS = ("local", "secrets", "alloc")
 
 
@@ -178,6 +193,7 @@ class Check:
     grpc_service: str | None = None
     grpc_use_tls: bool = False
     tls_skip_verify: bool = False
+    tls_server_name: str | None = None
     interval_s: float = 10
     timeout_s: float = 2
     check_restart: CheckRestart | None = None
@@ -193,6 +209,7 @@ class Check:
             "GRPCService": self.grpc_service,
             "GRPCUseTLS": self.grpc_use_tls or None,
             "TLSSkipVerify": self.tls_skip_verify or None,
+            "TLSServerName": self.tls_server_name,
             "Interval": ns(self.interval_s),
             "Timeout": ns(self.timeout_s),
             "CheckRestart": self.check_restart._api() if self.check_restart else None,
@@ -205,10 +222,13 @@ class Check:
         if self.type == "http":
             check.require(isinstance(self.path, str) and self.path.startswith("/"), "path", self.path,
                           "an http check needs a path starting with '/', e.g. '/health'")
+        # nomad/structs/services.go, ServiceCheck.validateCommon: minCheckInterval = minCheckTimeout = 1s.
         check.require(_positive(self.interval_s) and self.interval_s >= 1, "interval_s", self.interval_s,
-                      "use an interval of at least 1 second")
-        check.require(_positive(self.timeout_s) and self.timeout_s < self.interval_s, "timeout_s", self.timeout_s,
-                      f"use a timeout above 0 and below the interval ({self.interval_s}s)")
+                      "use an interval of at least 1 second (Nomad's minimum check interval)")
+        check.require(_positive(self.timeout_s) and self.timeout_s >= 1, "timeout_s", self.timeout_s,
+                      "use a timeout of at least 1 second (Nomad's minimum check timeout)")
+        check.require(self.timeout_s < self.interval_s, "timeout_s", self.timeout_s,
+                      f"use a timeout below the interval ({self.interval_s}s)")
         if self.check_restart:
             self.check_restart._validate(check.child("check_restart"))
 
@@ -241,10 +261,28 @@ class Service:
         check.require(self.provider in ("consul", "nomad"), "provider", self.provider, "use 'consul' or 'nomad'")
         check.require(self.port in labels, "port", self.port,
                       f"the service names a port label the group does not define; defined: {labels}")
+        # While an allocation is a canary Nomad registers it with CanaryTags instead of Tags
+        # (command/agent/consul/service_client.go and client/serviceregistration/nsd, 1.9-1.11):
+        # canary tags that leave out the service's tags make canaries invisible to every query
+        # that selects the service by tag.
+        if self.canary_tags:
+            missing = [t for t in self.tags if t not in self.canary_tags]
+            check.require(not missing, "canary_tags", list(self.canary_tags),
+                          f"canary tags replace the tags while an allocation is a canary: include the service's "
+                          f"tags {missing} (e.g. canary_tags = tags + ('canary',))")
         names = [c.name for c in self.checks]
         for c in self.checks:
             check.require(names.count(c.name) == 1, "check", c.name, "give each check of a service its own name")
             c._validate(check.child(f"check[{c.name}]"), labels)
+            if self.provider == "nomad":
+                # nomad/structs/services.go, ServiceCheck.validateNomad: provider "nomad" allows
+                # only tcp and http checks, and no check_restart.ignore_warnings.
+                check.require(c.type in ("http", "tcp"), f"check[{c.name}].type", c.type,
+                              "Nomad's own service catalogue (provider 'nomad') runs only 'http' and 'tcp' checks: "
+                              "register in Consul (registration='consul') for a gRPC check, or use HealthCheck.tcp()")
+                check.require(not (c.check_restart and c.check_restart.ignore_warnings),
+                              f"check[{c.name}].check_restart.ignore_warnings", True,
+                              "Nomad's own checks have no warning state: drop ignore_warnings or register in Consul")
 
 
 # --- rollout and placement --------------------------------------------------------------------
@@ -310,9 +348,15 @@ class RestartPolicy:
                 "Mode": self.mode}
 
     def _validate(self, check: Checker) -> None:
+        # nomad/structs/structs.go, RestartPolicy.Validate (RestartPolicyMinInterval = 5s).
         check.require(_is_int(self.attempts) and self.attempts >= 0, "attempts", self.attempts, "use 0 or more")
         check.require(self.mode in ("fail", "delay"), "mode", self.mode, "use 'fail' or 'delay'")
-        check.require(_positive(self.interval_s) and self.delay_s * max(self.attempts, 1) <= self.interval_s,
+        check.require(not (self.mode == "delay" and self.attempts == 0), "attempts", self.attempts,
+                      "mode 'delay' with 0 attempts is ambiguous to Nomad: use 1 or more attempts, or mode 'fail'")
+        check.require(_positive(self.interval_s) and self.interval_s >= 5, "interval_s", self.interval_s,
+                      "use an interval of at least 5 seconds (Nomad's minimum restart interval)")
+        check.require(isinstance(self.delay_s, (int, float)) and self.delay_s >= 0
+                      and self.delay_s * self.attempts <= self.interval_s,
                       "interval_s", self.interval_s,
                       f"must fit attempts x delay ({self.attempts} x {self.delay_s}s)")
 
@@ -326,6 +370,12 @@ class Spread:
 
     def _api(self) -> dict:
         return {"Attribute": self.attribute, "Weight": self.weight}
+
+    def _validate(self, check: Checker) -> None:
+        # nomad/structs/structs.go, Spread.Validate: "a positive weight from 0 to 100".
+        check.require(_is_int(self.weight) and 1 <= self.weight <= 100, "weight", self.weight, "use 1 to 100")
+        check.require(isinstance(self.attribute, str) and bool(self.attribute), "attribute", self.attribute,
+                      "name a node attribute, e.g. '${attr.platform.aws.placement.availability-zone}'")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -391,6 +441,8 @@ class Template:
     splay_s: float = 5
     sensitive: bool = False
     error_on_missing_key: bool = True
+    uid: int | None = None
+    gid: int | None = None
 
     @property
     def reads_vault(self) -> bool:
@@ -406,6 +458,8 @@ class Template:
             "Envvars": self.env,
             "Splay": ns(self.splay_s),
             "ErrMissingKey": self.error_on_missing_key,
+            "Uid": self.uid,
+            "Gid": self.gid,
         }
 
     def _validate(self, check: Checker) -> None:
@@ -420,6 +474,20 @@ class Template:
                       "use 'restart', 'signal' or 'noop'")
         _check_signal(check, "change_signal", self.change_signal, self.change_mode == "signal",
                       "change_mode 'signal' needs change_signal, e.g. 'SIGHUP'")
+        # nomad/structs/structs.go, Template.Validate: "cannot use signals with env var templates"
+        # (environment variables are read once, at start: a signal cannot deliver new values).
+        check.require(not (self.env and self.change_mode == "signal"), "change_mode", self.change_mode,
+                      "a template rendering environment variables cannot use a signal: a process reads its "
+                      "environment once at start; use 'restart' (or 'noop')")
+        for name in ("uid", "gid"):
+            value = getattr(self, name)
+            if value is not None:
+                check.require(_is_int(value) and value >= 0, name, value,
+                              "use the numeric id the container user runs as, e.g. 65532")
+        dynamic = _dynamic_vault_read(self.data) if isinstance(self.data, str) else None
+        check.require(dynamic is None, "data", dynamic,
+                      "a Vault read whose path is built at render time (e.g. secret (printf ...)) cannot be "
+                      "derived into the service's policy: write the path as a literal string, one read per path")
         check.require(isinstance(self.perms, str) and bool(_PERMS.match(self.perms)), "perms", self.perms,
                       "use octal permissions as a string, e.g. '0400'")
         if self.sensitive or self.reads_vault:
@@ -590,7 +658,7 @@ class Task:
             "LogConfig": self.logs._api(),
         }
 
-    def _validate(self, check: Checker, labels: list[str]) -> None:
+    def _validate(self, check: Checker, labels: list[str], max_kill_timeout_s: float = 30) -> None:
         check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
         self.config._validate(check.child("config"), labels)
         self.resources._validate(check.child("resources"))
@@ -609,8 +677,16 @@ class Task:
         if self.vault:
             self.vault._validate(check.child("vault"))
         _check_signal(check, "kill_signal", self.kill_signal, True, "name the signal that starts a graceful shutdown")
-        check.require(isinstance(self.kill_timeout_s, (int, float)) and 0 < self.kill_timeout_s <= 600,
-                      "kill_timeout_s", self.kill_timeout_s, "use 1 to 600 seconds of grace before SIGKILL")
+        # The client caps kill_timeout at its max_kill_timeout, silently (client/config/config.go
+        # MaxKillTimeout; default "30s" in command/agent/config.go DefaultConfig).
+        check.require(_positive(self.kill_timeout_s) and self.kill_timeout_s <= max_kill_timeout_s,
+                      "kill_timeout_s", self.kill_timeout_s,
+                      f"use more than 0 and at most the clients' max_kill_timeout ({max_kill_timeout_s:g}s): "
+                      "a longer one is cut short silently by the client (raise NomadSettings.client_max_kill_timeout_s "
+                      "together with the clients' max_kill_timeout to allow more)")
+        if self.user is not None:
+            check.require(isinstance(self.user, str) and bool(_USER.fullmatch(self.user)),
+                          "user", self.user, "use 'uid:gid' or a user name known to the image, e.g. '65532:65532'")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -644,7 +720,7 @@ class TaskGroup:
             "Meta": dict(sorted(self.meta.items())),
         }
 
-    def _validate(self, check: Checker, production: bool) -> None:
+    def _validate(self, check: Checker, production: bool, max_kill_timeout_s: float = 30) -> None:
         check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
         check.require(_is_int(self.count) and self.count >= 0, "count", self.count, "use 0 or more allocations")
         if production:
@@ -656,7 +732,14 @@ class TaskGroup:
         names = [t.name for t in self.tasks]
         for t in self.tasks:
             check.require(names.count(t.name) == 1, "task", t.name, "give each task of a group its own name")
-            t._validate(Checker(f"{check.where} > task {t.name!r}".replace("'", '"')), labels)
+            task_check = Checker(f"{check.where} > task {t.name!r}".replace("'", '"'))
+            t._validate(task_check, labels, max_kill_timeout_s)
+            # nomad/structs/structs.go, Task.Validate: "KillTimout (...) longer than the group's
+            # ProgressDeadline" for service jobs.
+            if self.update and self.update.progress_deadline_s:
+                task_check.require(t.kill_timeout_s <= self.update.progress_deadline_s, "kill_timeout_s",
+                                   t.kill_timeout_s, f"use at most the group's progress_deadline_s "
+                                   f"({self.update.progress_deadline_s:g}s)")
         service_names = [s.name for s in self.services]
         for s in self.services:
             check.require(service_names.count(s.name) == 1, "service", s.name, "register each service name once")
@@ -670,6 +753,8 @@ class TaskGroup:
                 check.require(self.update.auto_revert, "update.auto_revert", self.update.auto_revert,
                               "production deployments revert automatically to the last healthy version")
         self.restart._validate(check.child("restart"))
+        for i, spread in enumerate(self.spreads):
+            spread._validate(check.child(f"spread[{i}]"))
         if production and self.count > 1:
             check.require(bool(self.spreads), "spreads", [],
                           "production spreads allocations across availability zones")
@@ -701,12 +786,13 @@ class Job:
             "Meta": dict(sorted(self.meta.items())),
         }
 
-    def validate(self, *, where: str = "", production: bool = False) -> "Job":
+    def validate(self, *, where: str = "", production: bool = False, max_kill_timeout_s: float = 30) -> "Job":
         """Checks every rule; raises HashistackError naming job/group/task, field, value and fix.
 
         :param where: a prefix for messages, such as the construct path.
         :param production: also enforce the production rules (2+ allocations, a health check on
             every service, auto-revert, spread across availability zones).
+        :param max_kill_timeout_s: the clients' ``max_kill_timeout`` (Nomad's default: 30 s).
         """
         prefix = f"{where}: " if where else ""
         check = Checker(f'{prefix}job "{self.id}"')
@@ -716,7 +802,8 @@ class Job:
         names = [g.name for g in self.groups]
         for g in self.groups:
             check.require(names.count(g.name) == 1, "group", g.name, "give each group its own name")
-            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production)
+            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production,
+                        max_kill_timeout_s)
         return self
 
     def to_api(self) -> dict:

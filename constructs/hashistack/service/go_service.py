@@ -34,7 +34,8 @@ class GoService(Construct):
             config_files=[ConfigFile.from_path("services/payments/app.conf", mount_at="/app/config/app.conf")],
             secrets=[VaultSecret.kv("payments/config", mount_at="/app/config/secrets.json")],
             tls=Tls(mount_dir="/app/tls"),
-            health=HealthCheck.http("/health"),
+            health=HealthCheck.http("/health", tls="skip-verify"),
+            user="65532:65532",
             cpu_mhz=500, memory_mib=256,
             env={"LOG_LEVEL": "info"},
         )
@@ -47,17 +48,34 @@ class GoService(Construct):
       (default ``http``). ``static_port``: a fixed host port instead (count 1 only).
       ``extra_ports``: more ``{label: container_port}``.
     - ``count``: allocations. Default: 2 in production, 1 elsewhere.
-    - ``config_files``: :class:`ConfigFile` list, rendered into ``local/`` and bind-mounted.
-    - ``secrets``: :class:`VaultSecret` list from KV v2 at ``<kv>/data/<env>/<path>``.
-    - ``tls``: a :class:`Tls` certificate from the environment's PKI intermediate. Default: none.
-    - ``health``: a :class:`HealthCheck`. Default: none (production refuses that).
-    - ``update``: an :class:`Update`. Default: a canary of 1 in production, a rolling update elsewhere.
-    - ``cpu_mhz`` (500), ``memory_mib`` (256), ``memory_max_mib`` (unset). ``GOMAXPROCS`` and
-      ``GOMEMLIMIT`` (90% of memory) are derived unless ``env`` sets them.
-    - ``env``: environment variables. ``service_name`` (default: the id) and ``tags``
-      (``env-<env>`` is added) for the registration, ``registration``: ``consul`` (default) or ``nomad``.
+    - ``image``: outside development it must carry a version tag or digest (not ``:latest``).
+    - ``config_files``: :class:`ConfigFile` list. ``secrets``: :class:`VaultSecret` list from KV v2
+      at ``<kv>/data/<env>/<path>``. Files are mounted by directory (the directory of each
+      ``mount_at``, read-only), so a re-rendered file reaches the app; secret files are 0400.
+    - ``user``: the numeric ``uid:gid`` the container runs as (e.g. ``"65532:65532"``, distroless
+      nonroot). Rendered files (config, secrets, certificate) are owned by it. Default: the
+      image's user, with files owned by root: this assumes the image runs as root, and a non-root
+      image cannot read its 0400 secrets.
+    - ``reloads_on``: the signal the program handles to reload config and certificates, e.g.
+      ``"SIGHUP"``. Default: none, so a changed file restarts the task (a Go program without a
+      SIGHUP handler exits on SIGHUP). An option's own ``on_change`` wins.
+    - ``tls``: a :class:`Tls` certificate from the environment's PKI intermediate, for the
+      service's own names only. Default: none.
+    - ``health``: a :class:`HealthCheck`. Default: none (production refuses that). With ``tls``, an
+      http/grpc check says how it connects (``tls="verify"|"skip-verify"|"plain"``).
+    - ``update``: an :class:`Update`. Default: an auto-promoted canary of 1 in production, a
+      rolling update elsewhere. Manual promotion is refused where ``terraform apply`` waits
+      (staging and production), and the ``nomad_job`` waits past the progress deadline.
+    - ``cpu_mhz`` (500), ``memory_mib`` (256), ``memory_max_mib`` (unset; needs the environment's
+      ``NomadSettings(memory_oversubscription=True)``). ``GOMAXPROCS`` and ``GOMEMLIMIT`` (90% of
+      ``memory_max_mib`` when set, else of ``memory_mib``) are derived unless ``env`` sets them.
+    - ``env``: environment variables (each set once across ``env``, secrets and registry auth;
+      ``${...}`` must be a variable Nomad resolves). ``service_name`` (default: the id) and ``tags``
+      (``env-<env>`` is added; canaries carry the tags plus ``canary``) for the registration,
+      ``registration``: ``consul`` (default) or ``nomad`` (http and tcp checks only).
     - ``registry_auth``: :class:`RegistryAuth` read from Vault for a private registry.
-    - ``logs``, ``kill_signal`` (SIGTERM), ``kill_timeout_s`` (30), ``shutdown_delay_s`` (5),
+    - ``logs``, ``kill_signal`` (SIGTERM), ``kill_timeout_s`` (30, at most the clients'
+      ``max_kill_timeout`` and the progress deadline), ``shutdown_delay_s`` (5),
       ``restart`` (2 attempts in 30 min), ``spread_across_azs`` (on when count > 1).
     - ``environment``: defaults to the enclosing :class:`~hashistack.stack.EnvironmentStack`'s.
     - ``vault_access``: emit the service's Vault policy, JWT role and PKI role beside the job
@@ -100,6 +118,8 @@ class GoService(Construct):
         shutdown_delay_s: float = 5,
         restart: RestartPolicy | None = None,
         spread_across_azs: bool = True,
+        user: str | None = None,
+        reloads_on: str | None = None,
         environment: Environment | None = None,
         vault_access: bool = True,
         **unknown: Never,
@@ -124,8 +144,12 @@ class GoService(Construct):
 
     def _build(self, scope: Construct, id: str, spec: ServiceSpec, environment: Environment | None,
                vault_access: bool) -> None:
-        from cdktf_cdktf_provider_nomad.job import Job
+        from cdktf_cdktf_provider_nomad.job import Job, JobTimeouts
 
+        if scope.node.try_find_child(id) is not None:
+            where = f"{scope.node.path}/{id}" if scope.node.path else id
+            raise HashistackError(f"{where}: name = {id!r}: {scope.node.path or 'the app'} already has a service or "
+                                  "construct with this name; give each service its own name")
         Construct.__init__(self, scope, id)
         where = self.node.path
         self.environment = env = environment or _environment_of(scope, where)
@@ -136,6 +160,10 @@ class GoService(Construct):
             self, "job",
             jobspec=escape(self.plan.jobspec), json=True,
             detach=not env.awaits_deployments,
+            # Terraform waits past Nomad's progress deadline, so Nomad's verdict (and auto-revert)
+            # is what the operator sees, not the provider's default 5-minute timeout.
+            timeouts=JobTimeouts(create=f"{self.plan.apply_timeout_s}s", update=f"{self.plan.apply_timeout_s}s")
+            if self.plan.apply_timeout_s else None,
             deregister_on_destroy=True, deregister_on_id_change=True, purge_on_destroy=False,
             depends_on=self.vault_access.resources if self.vault_access and self.vault_access.resources else None,
         )

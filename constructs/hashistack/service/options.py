@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+_SECRET_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 _KV_PATH = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*$")
 
 
@@ -59,19 +59,25 @@ class ConfigFile:
     ``{{ env "NOMAD_ALLOC_ID" }}`` works) and is bind-mounted read-only at ``mount_at``, so the
     Go application reads the same path it read on Kubernetes.
 
-    Build with :meth:`inline` or :meth:`from_path`. ``on_change`` defaults to a restart.
+    The directory of ``mount_at`` is mounted, not the file: consul-template replaces a file by
+    renaming a new one over it, and a single-file bind mount keeps showing the old inode, so a
+    re-rendered file would never reach the app. Every file the service mounts into one directory
+    is rendered into one task directory; the image's own files in that directory are hidden.
+
+    Build with :meth:`inline` or :meth:`from_path`. ``on_change`` defaults to the service's
+    ``reloads_on`` (a restart unless the service declares it reloads on a signal).
     """
 
     name: str
     content: str
     mount_at: str
-    on_change: OnChange = OnChange("restart")
+    on_change: OnChange | None = None
 
     @staticmethod
     def inline(content: str, *, mount_at: str, on_change: OnChange | None = None,
                name: str | None = None) -> "ConfigFile":
         return ConfigFile(name=name or posixpath.basename(mount_at), content=content, mount_at=mount_at,
-                          on_change=on_change or OnChange.restart())
+                          on_change=on_change)
 
     @staticmethod
     def from_path(path: str | Path, *, mount_at: str, on_change: OnChange | None = None) -> "ConfigFile":
@@ -83,7 +89,7 @@ class ConfigFile:
                 f"ConfigFile.from_path: path = {str(path)!r}: no such file (from {Path.cwd()}); "
                 "give a path relative to the project root or an absolute one")
         return ConfigFile(name=file.name, content=file.read_text(encoding="utf-8"), mount_at=mount_at,
-                          on_change=on_change or OnChange.restart())
+                          on_change=on_change)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,32 +98,38 @@ class VaultSecret:
     the Kubernetes Secret equivalent.
 
     - :meth:`kv` renders the secret (JSON of all keys, or your own ``template`` inside
-      ``{{ with secret ... }}``) to a file under ``secrets/`` with perms 0400 and mounts it
-      read-only at ``mount_at``;
+      ``{{ with secret ... }}``) to a file under ``secrets/`` with perms 0400 (owned by the
+      service's ``user``) and mounts its directory read-only at the directory of ``mount_at``;
     - :meth:`kv_env` exposes chosen keys as environment variables
-      (``{"DB_PASSWORD": "password"}``).
+      (``{"DB_PASSWORD": "password"}``; keys may contain ``-`` and ``.``).
+
+    ``path`` is relative to the environment's part of the KV mount: ``my-app/config``, never
+    ``secret/data/...`` or ``<env>/...`` (refused, since they would be added twice).
+    ``on_change`` defaults to the service's ``reloads_on`` for files and to a restart for
+    environment variables (a process reads its environment once).
     """
 
     path: str
     mount_at: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     template: str | None = None
-    on_change: OnChange = OnChange("restart")
+    on_change: OnChange | None = None
 
     @staticmethod
     def kv(path: str, *, mount_at: str, template: str | None = None,
            on_change: OnChange | None = None) -> "VaultSecret":
-        return VaultSecret(path=path, mount_at=mount_at, template=template, on_change=on_change or OnChange.restart())
+        return VaultSecret(path=path, mount_at=mount_at, template=template, on_change=on_change)
 
     @staticmethod
     def kv_env(path: str, *, env: dict[str, str], on_change: OnChange | None = None) -> "VaultSecret":
-        return VaultSecret(path=path, env=tuple(sorted(env.items())), on_change=on_change or OnChange.restart())
+        return VaultSecret(path=path, env=tuple(sorted(env.items())), on_change=on_change)
 
-    def _validate(self, where: str) -> None:
+    def _validate(self, where: str, *, kv_mount: str = "secret", env_names: tuple[str, ...] = ()) -> None:
         if not isinstance(self.path, str) or not _KV_PATH.match(self.path):
             raise HashistackError(
                 f"{where}: secrets.path = {self.path!r}: use a path inside the KV mount such as 'my-app/config', "
                 "without the mount, 'data/' or the environment (they are added for you)")
+        check_kv_path(where, "secrets.path", self.path, kv_mount=kv_mount, env_names=env_names)
         if self.mount_at is None and not self.env:
             raise HashistackError(f"{where}: secrets[{self.path}] = no mount_at and no env: "
                                   "use VaultSecret.kv(path, mount_at=...) or VaultSecret.kv_env(path, env={...})")
@@ -125,7 +137,27 @@ class VaultSecret:
             if not _ENV_KEY.match(var) or not _SECRET_KEY.match(key):
                 raise HashistackError(
                     f"{where}: secrets[{self.path}].env = {var!r}: {key!r}: variable names are letters, digits and "
-                    "'_'; secret keys are letters, digits and '_'")
+                    "'_', not starting with a digit; secret keys are letters, digits, '_', '-' and '.'")
+
+
+def check_kv_path(where: str, field: str, path: str, *, kv_mount: str, env_names: tuple[str, ...]) -> None:
+    """Refuses a KV path that already carries the mount, ``data/``/``metadata/`` or an
+    environment's name: the path is placed under ``<kv_mount>/data/<env>/`` for you, and such a
+    path would be doubled (``secret/data/prod/secret/data/...``) and granted doubled."""
+    first = path.split("/", 1)[0]
+    reserved = {kv_mount.split("/")[0], "data", "metadata", *env_names}
+    if first in reserved:
+        rest = path
+        for prefix in (f"{kv_mount}/", "data/", "metadata/"):
+            if rest.startswith(prefix):
+                rest = rest[len(prefix):]
+        for env_name in env_names:
+            if rest.startswith(f"{env_name}/"):
+                rest = rest[len(env_name) + 1:]
+        raise HashistackError(
+            f"{where}: {field} = {path!r}: the path starts with {first!r}, but the KV mount, 'data/' and the "
+            f"environment are added for you (the secret is read at {kv_mount}/data/<env>/<path>); "
+            f"write {rest!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,9 +168,13 @@ class Tls:
     ``tls.LoadX509KeyPair(p, p)``: the same file for both arguments.
 
     :param common_name: defaults to ``<service>.service.consul``.
-    :param alt_names: more DNS names; the service's PKI role allows exactly these names.
+    :param alt_names: more DNS names; the service's PKI role allows exactly these names. Names
+        derive from the service's identity: ``<service>.service.consul``,
+        ``<service>.service.<datacenter>.consul`` and ``<service>.<environment domain>``; any
+        other name (another service's, another domain) is refused with the allowed list.
     :param ttl_h: certificate lifetime; Vault re-issues before expiry. Defaults to 72 hours.
-    :param on_change: defaults to SIGHUP, so a Go server reloads its certificate without a restart.
+    :param on_change: defaults to the service's ``reloads_on``: a restart, unless the service
+        declares it reloads on a signal (Go exits on SIGHUP without a handler).
     """
 
     common_name: str | None = None
@@ -146,7 +182,7 @@ class Tls:
     ttl_h: int = 72
     mount_dir: str = "/app/tls"
     bundle_name: str = "bundle.pem"
-    on_change: OnChange = OnChange("signal", "SIGHUP")
+    on_change: OnChange | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +191,18 @@ class HealthCheck:
     after ``restart_after`` consecutive failures, past a ``grace_s`` start-up window.
 
     Factories: :meth:`http`, :meth:`tcp`, :meth:`grpc`.
+
+    ``tls`` says how an ``http`` or ``grpc`` check connects to a service that has ``tls=``; it
+    must be chosen explicitly there (refused when unset):
+
+    - ``"verify"``: TLS, the certificate verified by Consul against the CA its agents trust and
+      the service's common name (``TLSServerName``). Needs Consul registration and a Consul
+      agent CA that includes the environment's Vault PKI root.
+    - ``"skip-verify"``: TLS without verification (``TLSSkipVerify``): proves the service answers,
+      not who it is.
+    - ``"plain"``: no TLS, for a check on a port that serves plain HTTP/gRPC (``port=``).
+
+    Defaults to ``None``: plain for a service without TLS.
     """
 
     type: Literal["http", "tcp", "grpc"]
@@ -165,12 +213,14 @@ class HealthCheck:
     timeout_s: float = 2
     restart_after: int = 3
     grace_s: float = 30
+    tls: Literal["verify", "skip-verify", "plain"] | None = None
 
     @staticmethod
     def http(path: str, *, port: str | None = None, interval_s: float = 10, timeout_s: float = 2,
-             restart_after: int = 3, grace_s: float = 30) -> "HealthCheck":
+             restart_after: int = 3, grace_s: float = 30,
+             tls: Literal["verify", "skip-verify", "plain"] | None = None) -> "HealthCheck":
         return HealthCheck(type="http", path=path, port=port, interval_s=interval_s, timeout_s=timeout_s,
-                           restart_after=restart_after, grace_s=grace_s)
+                           restart_after=restart_after, grace_s=grace_s, tls=tls)
 
     @staticmethod
     def tcp(*, port: str | None = None, interval_s: float = 10, timeout_s: float = 2,
@@ -180,9 +230,10 @@ class HealthCheck:
 
     @staticmethod
     def grpc(service: str = "", *, port: str | None = None, interval_s: float = 10, timeout_s: float = 2,
-             restart_after: int = 3, grace_s: float = 30) -> "HealthCheck":
+             restart_after: int = 3, grace_s: float = 30,
+             tls: Literal["verify", "skip-verify", "plain"] | None = None) -> "HealthCheck":
         return HealthCheck(type="grpc", grpc_service=service or None, port=port, interval_s=interval_s,
-                           timeout_s=timeout_s, restart_after=restart_after, grace_s=grace_s)
+                           timeout_s=timeout_s, restart_after=restart_after, grace_s=grace_s, tls=tls)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,8 +241,10 @@ class Update:
     """The rollout strategy. Every strategy auto-reverts to the last healthy version.
 
     - :meth:`rolling`: replace ``max_parallel`` allocations at a time;
-    - :meth:`canary`: start ``canaries`` new allocations beside the old ones, promote by hand
-      (``nomad deployment promote``) or automatically with ``auto_promote``;
+    - :meth:`canary`: start ``canaries`` new allocations beside the old ones, promote
+      automatically once healthy (``auto_promote=True``, the default) or by hand
+      (``auto_promote=False``: ``nomad deployment promote``; refused where ``terraform apply``
+      waits for deployments, since the deployment never ends while it waits);
     - :meth:`blue_green`: start a full new set beside the old one (canaries = count).
     """
 
@@ -210,7 +263,7 @@ class Update:
                       healthy_deadline_s=healthy_deadline_s, progress_deadline_s=progress_deadline_s)
 
     @staticmethod
-    def canary(canaries: int = 1, *, auto_promote: bool = False, max_parallel: int | None = None,
+    def canary(canaries: int = 1, *, auto_promote: bool = True, max_parallel: int | None = None,
                min_healthy_time_s: float = 10, healthy_deadline_s: float = 300,
                progress_deadline_s: float = 600) -> "Update":
         return Update(kind="canary", canaries=canaries, auto_promote=auto_promote,
@@ -219,7 +272,7 @@ class Update:
                       progress_deadline_s=progress_deadline_s)
 
     @staticmethod
-    def blue_green(*, auto_promote: bool = False, min_healthy_time_s: float = 10,
+    def blue_green(*, auto_promote: bool = True, min_healthy_time_s: float = 10,
                    healthy_deadline_s: float = 300, progress_deadline_s: float = 600) -> "Update":
         return Update(kind="blue_green", auto_promote=auto_promote, min_healthy_time_s=min_healthy_time_s,
                       healthy_deadline_s=healthy_deadline_s, progress_deadline_s=progress_deadline_s)

@@ -9,20 +9,35 @@ import dataclasses
 import functools
 import json
 import math
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
 from .. import nomad as n
 from .._validate import RFC1123_HINT, is_dns_name, is_rfc1123_label
-from ..environment import Environment
+from ..environment import Environment, Tier
 from ..errors import Checker, HashistackError
+from ..nomad.interpolation import unknown_interpolations
 from ..vault.jwt import WORKLOAD_AUDIENCE, JwtRole
 from ..vault.pki import PkiRole
 from ..vault.policy import Policy, Rule
-from .options import ConfigFile, HealthCheck, Logs, OnChange, RegistryAuth, Tls, Update, VaultSecret
+from .options import (
+    ConfigFile,
+    HealthCheck,
+    Logs,
+    OnChange,
+    RegistryAuth,
+    Tls,
+    Update,
+    VaultSecret,
+    check_kv_path,
+)
 
-__all__ = ["ServicePlan", "ServiceSpec", "plan_service"]
+__all__ = ["APPLY_TIMEOUT_MARGIN_S", "ServicePlan", "ServiceSpec", "allowed_tls_names", "plan_service"]
+
+# Added to the progress deadline for the nomad_job create/update timeouts.
+APPLY_TIMEOUT_MARGIN_S = 300
 
 _AZ_ATTRIBUTE = "${attr.platform.aws.placement.availability-zone}"
 _TEMPLATE_READ = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
@@ -60,6 +75,8 @@ class ServiceSpec:
     shutdown_delay_s: float = 5
     restart: n.RestartPolicy = field(default_factory=n.RestartPolicy)
     spread_across_azs: bool = True
+    user: str | None = None
+    reloads_on: str | None = None
 
 
 def _checked_init(init):
@@ -96,6 +113,7 @@ class ServicePlan:
     policy: Policy | None
     jwt_role: JwtRole | None
     pki_role: PkiRole | None
+    apply_timeout_s: int | None = None
 
     @property
     def jobspec(self) -> str:
@@ -120,151 +138,349 @@ def _quote(text: str) -> str:
     return json.dumps(text)
 
 
+def _key(key: str) -> str:
+    """A KV key in a template: ``.Data.data.key``, or ``index .Data.data "my-key"`` for keys that
+    are not Go identifiers."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return f".Data.data.{key}"
+    return f"index .Data.data {_quote(key)}"
+
+
+_IMAGE_PINNED = re.compile(r"(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+_USER = re.compile(r"^(\d+)(?::(\d+))?$")
+
+
+@dataclass
+class _Build:
+    """What the option builders contribute, assembled into the task by :func:`plan_service`."""
+
+    spec: ServiceSpec
+    env: Environment
+    check: Checker
+    service_name: str
+    ids: tuple[int, int] | None
+    templates: list[n.Template] = field(default_factory=list)
+    # container directory -> [(file name, template kwargs, sensitive)]
+    files: dict[str, list[tuple[str, dict, bool]]] = field(default_factory=dict)
+    mounts: list[n.Mount] = field(default_factory=list)
+    env_vars: dict[str, str] = field(default_factory=dict)  # name -> where it comes from
+    policy_rules: dict[str, Rule] = field(default_factory=dict)
+    auth: n.DockerAuth | None = None
+    pki_role: PkiRole | None = None
+    common_name: str | None = None
+
+    def grant(self, path: str, capability: str, why: str) -> None:
+        if path not in self.policy_rules:
+            self.policy_rules[path] = Rule(path=path, capabilities=(capability,), comment=why)
+
+    def on_change(self, explicit: OnChange | None) -> OnChange:
+        """The explicit choice, else the service's ``reloads_on`` signal, else a restart."""
+        if explicit is not None:
+            return explicit
+        return OnChange.signal(self.spec.reloads_on) if self.spec.reloads_on else OnChange.restart()
+
+    def owner(self) -> dict:
+        return {"uid": self.ids[0], "gid": self.ids[1]} if self.ids else {}
+
+    def declare_env(self, name: str, source: str) -> None:
+        if name in self.env_vars:
+            self.check.fail("env", name, f"set twice: by {self.env_vars[name]} and by {source}; set each variable once")
+        self.env_vars[name] = source
+
+    def add_file(self, mount_at: str, field_name: str, template: dict, sensitive: bool) -> None:
+        self.check.require(isinstance(mount_at, str) and mount_at.startswith("/") and ".." not in mount_at.split("/")
+                           and posixpath.dirname(mount_at) not in ("/", "") and not mount_at.endswith("/"),
+                           field_name, mount_at,
+                           "use the absolute container path the app reads, in a directory of its own, "
+                           "e.g. '/app/config/app.conf' (its directory is mounted)")
+        directory, name = posixpath.split(mount_at)
+        entries = self.files.setdefault(directory, [])
+        self.check.require(name not in [e[0] for e in entries], field_name, mount_at,
+                           "another file is already mounted at this path: give each file its own path")
+        entries.append((name, template, sensitive))
+
+
+def _label_fix(value: object) -> str:
+    """What is wrong with a service name, and a name that would do: it names the job, the task
+    group, the Consul/Nomad service (RFC 1123 label, 63 characters), the Vault role and policy."""
+    if not isinstance(value, str) or not value:
+        return RFC1123_HINT
+    problems = []
+    if value != value.lower():
+        problems.append("it has upper-case letters")
+    if re.search(r"[^A-Za-z0-9-]", value):
+        problems.append(f"it has characters other than letters, digits and '-' ({sorted(set(re.findall(r'[^A-Za-z0-9-]', value)))})")
+    if not re.match(r"[A-Za-z0-9]", value) or not re.search(r"[A-Za-z0-9]$", value):
+        problems.append("it starts or ends with something other than a letter or digit")
+    if len(value) > 63:
+        problems.append(f"it has {len(value)} characters, above 63")
+    suggestion = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", value.lower())).strip("-")[:63].strip("-")
+    fix = "; ".join(problems) or RFC1123_HINT
+    return f"{fix}: use a name of lowercase letters, digits and '-' of at most 63 characters" + (
+        f", e.g. {suggestion!r}" if suggestion and is_rfc1123_label(suggestion) else "")
+
+
+def _config_files(b: _Build) -> None:
+    """Config files: the ConfigMap equivalent, rendered in the task directory and mounted by directory."""
+    for cfg in b.spec.config_files:
+        b.check.require(not n.Template(destination="local/x", data=cfg.content).reads_vault,
+                        f"config_files[{cfg.name}]", cfg.mount_at,
+                        "a config file is not a secret and must not read Vault: declare the secret with "
+                        "VaultSecret.kv(...) (rendered 0400 under secrets/ and granted by the service's policy)")
+        b.add_file(cfg.mount_at, f"config_files[{cfg.name}].mount_at",
+                   {"data": cfg.content, "perms": "0644", **_mode(b.on_change(cfg.on_change))}, sensitive=False)
+
+
+def _secrets(b: _Build) -> None:
+    """Secrets: the Secret equivalent, as files (0400, owned by the container user) or env vars."""
+    kv, env = b.env.vault.kv_mount, b.env
+    for secret in b.spec.secrets:
+        secret._validate(b.check.where, kv_mount=kv, env_names=(env.name,))
+        path = f"{kv}/data/{env.name}/{secret.path}"
+        b.grant(path, "read", f"secret {secret.path}")
+        stem = secret.path.replace("/", "-")
+        if secret.mount_at is not None:
+            body = secret.template if secret.template is not None else "{{ .Data.data | toJSON }}"
+            b.add_file(secret.mount_at, f"secrets[{secret.path}].mount_at",
+                       {"data": f"{{{{ with secret {_quote(path)} }}}}{body}{{{{ end }}}}\n", "perms": "0400",
+                        **_mode(b.on_change(secret.on_change))}, sensitive=True)
+        if secret.env:
+            for var, _ in secret.env:
+                b.declare_env(var, f"secrets[{secret.path}].env")
+            lines = "".join(f"{var}={{{{ {_key(key)} | toJSON }}}}\n" for var, key in secret.env)
+            b.templates.append(n.Template(
+                destination=f"secrets/{stem}.env", perms="0400", sensitive=True, env=True,
+                data=f"{{{{ with secret {_quote(path)} }}}}\n{lines}{{{{ end }}}}\n",
+                **_mode(secret.on_change or OnChange.restart())))
+
+
+def _registry_auth(b: _Build) -> None:
+    """Private registry credentials, from Vault into env vars the docker auth block interpolates."""
+    if not b.spec.registry_auth:
+        return
+    ra, kv, env = b.spec.registry_auth, b.env.vault.kv_mount, b.env
+    check_kv_path(b.check.where, "registry_auth.path", ra.path, kv_mount=kv, env_names=(env.name,))
+    path = f"{kv}/data/{env.name}/{ra.path}"
+    b.grant(path, "read", "private registry credentials")
+    for var in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD"):
+        b.declare_env(var, "registry_auth")
+    b.templates.append(n.Template(
+        destination="secrets/registry.env", perms="0400", sensitive=True, env=True, change_mode="noop",
+        data=(f"{{{{ with secret {_quote(path)} }}}}\n"
+              f"REGISTRY_USERNAME={{{{ {_key(ra.username_key)} | toJSON }}}}\n"
+              f"REGISTRY_PASSWORD={{{{ {_key(ra.password_key)} | toJSON }}}}\n{{{{ end }}}}\n")))
+    b.auth = n.DockerAuth(username="${REGISTRY_USERNAME}", password="${REGISTRY_PASSWORD}")
+
+
+def allowed_tls_names(service_name: str, env: Environment) -> tuple[str, ...]:
+    """The DNS names a service's certificate may carry: its own identity only."""
+    return (f"{service_name}.service.consul", f"{service_name}.service.{env.consul.datacenter}.consul",
+            f"{service_name}.{env.domain}")
+
+
+def _tls(b: _Build) -> None:
+    """TLS from the PKI intermediate: one pkiCert issuance, one bundle, its directory mounted."""
+    tls, spec, vault, check = b.spec.tls, b.spec, b.env.vault, b.check
+    if not tls:
+        return
+    common_name = tls.common_name or f"{b.service_name}.service.consul"
+    names = (common_name, *tls.alt_names)
+    for name in names:
+        check.require(is_dns_name(name) and "*" not in name, "tls.common_name/alt_names", name,
+                      "use lowercase DNS names; wildcard certificates are not issued")
+    check.require(len(set(names)) == len(names), "tls.alt_names", tls.alt_names, "list each name once")
+    allowed = allowed_tls_names(b.service_name, b.env)
+    for name in names:
+        # The PKI role allows exactly these names: a name outside the service's own identity
+        # would let this service obtain a certificate for another service or domain.
+        check.require(name in allowed, "tls.common_name" if name == common_name else "tls.alt_names", name,
+                      f"a service's certificate carries only its own names: {list(allowed)}")
+    leaf_max = vault.pki_leaf_max_ttl_h
+    check.require(isinstance(tls.ttl_h, int) and 1 <= tls.ttl_h <= leaf_max, "tls.ttl_h", tls.ttl_h,
+                  f"use 1 to {leaf_max} hours (the environment's pki_leaf_max_ttl_h); short-lived certificates "
+                  "are re-issued automatically")
+    check.require(tls.mount_dir.startswith("/") and posixpath.normpath(tls.mount_dir) == tls.mount_dir
+                  and tls.mount_dir != "/", "tls.mount_dir", tls.mount_dir,
+                  "use an absolute container directory, e.g. '/app/tls'")
+    check.require(tls.mount_dir not in b.files, "tls.mount_dir", tls.mount_dir,
+                  "config or secret files are mounted in this directory too: give the certificate its own directory")
+    issue = f"{vault.pki_intermediate_mount}/issue/{spec.name}"
+    b.grant(issue, "update", "TLS certificate for the service")
+    args = [f"common_name={common_name}", f"ttl={tls.ttl_h}h"]
+    if tls.alt_names:
+        args.append("alt_names=" + ",".join(tls.alt_names))
+    call = " ".join(_quote(a) for a in (issue, *args))
+    b.templates.append(n.Template(
+        destination=f"secrets/tls/{tls.bundle_name}", perms="0400", sensitive=True,
+        data=f"{{{{ with pkiCert {call} }}}}\n{{{{ .Key }}}}\n{{{{ .Cert }}}}\n{{{{ .CA }}}}\n{{{{ end }}}}\n",
+        **b.owner(), **_mode(b.on_change(tls.on_change))))
+    b.mounts.append(n.Mount(source="secrets/tls", target=tls.mount_dir))
+    b.common_name = common_name
+    b.pki_role = PkiRole(mount=vault.pki_intermediate_mount, name=spec.name, allowed_domains=names,
+                         max_ttl_h=tls.ttl_h).lint(vault.pki, where=b.check.where)
+
+
+def _mount_files(b: _Build) -> None:
+    """One task directory per container directory, mounted whole: consul-template replaces a
+    file by rename, and a single-file bind mount would keep showing the old inode."""
+    for i, directory in enumerate(sorted(b.files)):
+        entries = b.files[directory]
+        slug = directory.strip("/").replace("/", "-").replace("_", "-") or "root"
+        base = "secrets" if any(sensitive for _, _, sensitive in entries) else "local"
+        source = f"{base}/mnt/{slug}"
+        for name, template, sensitive in entries:
+            b.templates.append(n.Template(destination=f"{source}/{name}", sensitive=sensitive, **b.owner(),
+                                          **template))
+        b.mounts.append(n.Mount(source=source, target=directory))
+
+
+def _health(b: _Build) -> tuple[n.Check, ...]:
+    h, spec, check = b.spec.health, b.spec, b.check
+    if not h:
+        return ()
+    mode = h.tls
+    check.require(mode in (None, "verify", "skip-verify", "plain"), "health.tls", mode,
+                  "use 'verify', 'skip-verify' or 'plain'")
+    if spec.tls and h.type in ("http", "grpc"):
+        check.require(mode is not None, "health.tls", mode,
+                      f"the service serves TLS: say how the {h.type} check connects: tls='verify' (Consul verifies "
+                      "the certificate and its name), 'skip-verify' (TLS, unverified: proves liveness only) or "
+                      "'plain' (a port that serves plain traffic)")
+    if h.type == "tcp":
+        check.require(mode in (None, "plain"), "health.tls", mode, "a tcp check only opens a connection: drop health.tls")
+    if mode == "verify":
+        check.require(spec.tls is not None, "health.tls", mode,
+                      "'verify' checks the certificate the service gets from tls=...: add tls=Tls(...) or use "
+                      "'skip-verify' for a certificate the service brings itself")
+        check.require(spec.registration == "consul", "health.tls", mode,
+                      "Nomad's own checks cannot verify against a private CA: register in Consul, or use 'skip-verify'")
+    use_tls = mode in ("verify", "skip-verify")
+    return (n.Check(
+        name=f"{b.service_name}-{h.type}", type=h.type, port=h.port or spec.port_label, path=h.path,
+        protocol="https" if use_tls and h.type == "http" else None,
+        tls_skip_verify=mode == "skip-verify", tls_server_name=b.common_name if mode == "verify" else None,
+        grpc_service=h.grpc_service, grpc_use_tls=use_tls and h.type == "grpc",
+        interval_s=h.interval_s, timeout_s=h.timeout_s,
+        check_restart=n.CheckRestart(limit=h.restart_after, grace_s=h.grace_s)),)
+
+
+def _update(b: _Build, count: int) -> n.UpdateStrategy:
+    """Rollout: prod defaults to an auto-promoted canary, elsewhere a rolling update; both auto-revert."""
+    env, check = b.env, b.check
+    upd = b.spec.update or (Update.canary(1) if env.is_production else Update.rolling())
+    if upd.kind == "canary":
+        check.require(isinstance(upd.canaries, int) and 1 <= upd.canaries <= max(count, 1), "update.canaries",
+                      upd.canaries, f"use 1 to count ({count}) canaries, or Update.blue_green() for a full second set")
+    if upd.kind != "rolling" and not upd.auto_promote and env.awaits_deployments:
+        # With detach = false the provider waits for the deployment, and Nomad does not end a
+        # deployment whose canaries wait for promotion (nomad/deploymentwatcher, 1.9-1.11).
+        check.fail("update.auto_promote", upd.auto_promote,
+                   f"terraform apply waits for each deployment in {env.name}, and a canary that waits for manual "
+                   "promotion never ends it: use auto_promote=True (the default) or Update.rolling()")
+    canary = count if upd.kind == "blue_green" else upd.canaries
+    if upd.kind != "blue_green" and upd.max_parallel > max(count, 1):
+        check.fail("update.max_parallel", upd.max_parallel, f"use 1 to count ({count}) allocations at a time")
+    return n.UpdateStrategy(
+        max_parallel=count if upd.kind == "blue_green" else max(1, min(upd.max_parallel, max(count, 1))),
+        canary=canary, auto_promote=upd.auto_promote and canary > 0, auto_revert=True,
+        min_healthy_time_s=upd.min_healthy_time_s, healthy_deadline_s=upd.healthy_deadline_s,
+        progress_deadline_s=upd.progress_deadline_s)
+
+
+def _runtime_env(b: _Build) -> dict[str, str]:
+    """Go-aware defaults (GOMAXPROCS from CPU, GOMEMLIMIT at 90% of the memory ceiling) unless set,
+    then the user's env, each ``${...}`` checked against what Nomad resolves."""
+    spec, check = b.spec, b.check
+    for key in spec.env:
+        b.declare_env(key, "env")
+    ceiling = spec.memory_max_mib or spec.memory_mib
+    task_env = {
+        "GOMAXPROCS": str(max(1, math.ceil(spec.cpu_mhz / 1000))),
+        "GOMEMLIMIT": f"{max(1, (ceiling * 9) // 10)}MiB",
+    }
+    task_env.update(spec.env)
+    own = frozenset(b.env_vars) | frozenset(task_env)
+    for key, value in sorted(spec.env.items()):
+        check.require(isinstance(value, str), f"env[{key}]", value, "environment values are strings")
+        unknown = unknown_interpolations(value, version=b.env.nomad.version)
+        if unknown and unknown[0] in own:
+            # client/taskenv/env.go, Builder.Build: task env values are interpolated against the
+            # NOMAD_* and node variables while the task's own variables are copied in map order,
+            # and template env vars only after: a reference to another of the task's variables
+            # resolves sometimes or never.
+            check.fail(f"env[{key}]", value,
+                       f"${{{unknown[0]}}} is another variable of the task, which Nomad does not resolve reliably "
+                       "(task variables are interpolated in no fixed order, template variables after them): "
+                       "repeat the value, or have the program read both variables")
+        check.require(not unknown, f"env[{key}]", value,
+                      f"Nomad {b.env.nomad.version} does not resolve ${{{unknown[0] if unknown else ''}}} and would "
+                      "pass it on literally: use a NOMAD_* variable, node.*, attr.* or meta.* "
+                      "(client/taskenv/env.go)")
+    return task_env
+
+
 def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = None) -> ServicePlan:
     """Builds and validates the service's job, policy and roles for ``env``."""
     where = where or f"{env.name}/{spec.name}"
     check = Checker(where)
-    check.require(is_rfc1123_label(spec.name), "name", spec.name, RFC1123_HINT)
+    check.require(is_rfc1123_label(spec.name), "name", spec.name, _label_fix(spec.name))
     service_name = spec.service_name or spec.name
-    check.require(is_rfc1123_label(service_name), "service_name", service_name, RFC1123_HINT)
+    check.require(is_rfc1123_label(service_name), "service_name", service_name, _label_fix(service_name))
     count = spec.count if spec.count is not None else (2 if env.is_production else 1)
+    check.require(isinstance(spec.image, str) and (env.tier is Tier.DEVELOPMENT or (
+        bool(_IMAGE_PINNED.search(spec.image.rsplit("/", 1)[-1])) and not spec.image.endswith(":latest"))),
+        "image", spec.image,
+        f"a {env.tier.value} environment deploys a pinned image: add a version tag or a digest "
+        "(e.g. 'registry.example.com/team/app:1.4.2'), not ':latest'")
+    ids = None
+    if spec.user is not None:
+        m = _USER.match(str(spec.user))
+        check.require(m is not None, "user", spec.user,
+                      "use the numeric 'uid:gid' the image runs as (e.g. '65532:65532' for distroless nonroot), so "
+                      "rendered files can be owned by it")
+        ids = (int(m.group(1)), int(m.group(2) or m.group(1)))
+    if spec.reloads_on is not None:
+        check.require(isinstance(spec.reloads_on, str) and bool(re.fullmatch(r"SIG[A-Z0-9]+", spec.reloads_on)),
+                      "reloads_on", spec.reloads_on, "name the signal the program handles, e.g. 'SIGHUP'")
+    if spec.memory_max_mib is not None:
+        check.require(env.nomad.memory_oversubscription, "memory_max_mib", spec.memory_max_mib,
+                      f"Nomad ignores memory_max unless memory oversubscription is enabled in the scheduler "
+                      f"configuration, which environment {env.name!r} does not declare: set "
+                      "NomadSettings(memory_oversubscription=True) or drop memory_max_mib")
     vault = env.vault
     kv = vault.kv_mount
 
-    templates: list[n.Template] = []
-    mounts: list[n.Mount] = []
-    task_env: dict[str, str] = {}
-    policy_rules: dict[str, Rule] = {}
+    b = _Build(spec=spec, env=env, check=check, service_name=service_name, ids=ids)
+    _config_files(b)
+    _secrets(b)
+    _registry_auth(b)
+    _mount_files(b)
+    _tls(b)
+    checks = _health(b)
+    update = _update(b, count)
+    task_env = _runtime_env(b)
 
-    def grant(path: str, capability: str, why: str) -> None:
-        if path not in policy_rules:
-            policy_rules[path] = Rule(path=path, capabilities=(capability,), comment=why)
-
-    # Config files: the ConfigMap equivalent.
-    for cfg in spec.config_files:
-        check.require(cfg.mount_at.startswith("/"), f"config_files[{cfg.name}].mount_at", cfg.mount_at,
-                      "use the absolute container path the app reads, e.g. '/app/config/app.conf'")
-        source = f"local/config/{cfg.name}"
-        templates.append(n.Template(destination=source, data=cfg.content, perms="0644", **_mode(cfg.on_change)))
-        mounts.append(n.Mount(source=source, target=cfg.mount_at))
-
-    # Secrets: the Secret equivalent.
-    for secret in spec.secrets:
-        secret._validate(where)
-        path = f"{kv}/data/{env.name}/{secret.path}"
-        grant(path, "read", f"secret {secret.path}")
-        stem = secret.path.replace("/", "-")
-        if secret.mount_at is not None:
-            check.require(secret.mount_at.startswith("/"), f"secrets[{secret.path}].mount_at", secret.mount_at,
-                          "use the absolute container path the app reads, e.g. '/app/config/secrets.json'")
-            body = secret.template if secret.template is not None else "{{ .Data.data | toJSON }}"
-            dest = f"secrets/{stem}.{'json' if secret.template is None else 'txt'}"
-            templates.append(n.Template(destination=dest, perms="0400", sensitive=True,
-                                        data=f"{{{{ with secret {_quote(path)} }}}}{body}{{{{ end }}}}\n",
-                                        **_mode(secret.on_change)))
-            mounts.append(n.Mount(source=dest, target=secret.mount_at))
-        if secret.env:
-            lines = "".join(f"{var}={{{{ .Data.data.{key} | toJSON }}}}\n" for var, key in secret.env)
-            templates.append(n.Template(destination=f"secrets/{stem}.env", perms="0400", sensitive=True, env=True,
-                                        data=f"{{{{ with secret {_quote(path)} }}}}\n{lines}{{{{ end }}}}\n",
-                                        **_mode(secret.on_change)))
-
-    # Private registry credentials, from Vault into env vars the docker auth block interpolates.
-    auth = None
-    if spec.registry_auth:
-        ra = spec.registry_auth
-        path = f"{kv}/data/{env.name}/{ra.path}"
-        grant(path, "read", "private registry credentials")
-        templates.append(n.Template(
-            destination="secrets/registry.env", perms="0400", sensitive=True, env=True, change_mode="noop",
-            data=(f"{{{{ with secret {_quote(path)} }}}}\n"
-                  f"REGISTRY_USERNAME={{{{ .Data.data.{ra.username_key} | toJSON }}}}\n"
-                  f"REGISTRY_PASSWORD={{{{ .Data.data.{ra.password_key} | toJSON }}}}\n{{{{ end }}}}\n")))
-        auth = n.DockerAuth(username="${REGISTRY_USERNAME}", password="${REGISTRY_PASSWORD}")
-
-    # TLS from the PKI intermediate: one pkiCert issuance, one bundle.
-    pki_role = None
-    common_name = None
-    if spec.tls:
-        tls = spec.tls
-        common_name = tls.common_name or f"{service_name}.service.consul"
-        names = (common_name, *tls.alt_names)
-        for name in names:
-            check.require(is_dns_name(name) and "*" not in name, "tls.common_name/alt_names", name,
-                          "use lowercase DNS names; wildcard certificates are not issued")
-        check.require(len(set(names)) == len(names), "tls.alt_names", tls.alt_names, "list each name once")
-        leaf_max = vault.pki_leaf_max_ttl_h
-        check.require(isinstance(tls.ttl_h, int) and 1 <= tls.ttl_h <= leaf_max, "tls.ttl_h", tls.ttl_h,
-                      f"use 1 to {leaf_max} hours (the environment's pki_leaf_max_ttl_h); short-lived certificates "
-                      "are re-issued automatically")
-        check.require(tls.mount_dir.startswith("/"), "tls.mount_dir", tls.mount_dir,
-                      "use an absolute container directory, e.g. '/app/tls'")
-        issue = f"{vault.pki_intermediate_mount}/issue/{spec.name}"
-        grant(issue, "update", "TLS certificate for the service")
-        args = [f"common_name={common_name}", f"ttl={tls.ttl_h}h"]
-        if tls.alt_names:
-            args.append("alt_names=" + ",".join(tls.alt_names))
-        call = " ".join(_quote(a) for a in (issue, *args))
-        templates.append(n.Template(
-            destination=f"secrets/tls/{tls.bundle_name}", perms="0400", sensitive=True,
-            data=(f"{{{{ with pkiCert {call} }}}}\n{{{{ .Key }}}}\n{{{{ .Cert }}}}\n{{{{ .CA }}}}\n{{{{ end }}}}\n"),
-            **_mode(tls.on_change)))
-        mounts.append(n.Mount(source="secrets/tls", target=tls.mount_dir))
-        pki_role = PkiRole(mount=vault.pki_intermediate_mount, name=spec.name, allowed_domains=names,
-                           max_ttl_h=tls.ttl_h).lint(vault.pki, where=where)
-
-    # Ports and health.
     ports = [n.Port(label=spec.port_label, to=spec.port, static=spec.static_port)]
     ports += [n.Port(label=label, to=p) for label, p in sorted(spec.extra_ports.items())]
-    checks: tuple[n.Check, ...] = ()
-    if spec.health:
-        h = spec.health
-        # With TLS the check speaks TLS to the service; it proves liveness, not identity, so it
-        # does not need to trust the service's private CA.
-        tls_check = spec.tls is not None and h.type in ("http", "grpc")
-        checks = (n.Check(
-            name=f"{service_name}-{h.type}", type=h.type, port=h.port or spec.port_label, path=h.path,
-            protocol="https" if tls_check and h.type == "http" else None, tls_skip_verify=tls_check,
-            grpc_service=h.grpc_service, grpc_use_tls=tls_check and h.type == "grpc",
-            interval_s=h.interval_s, timeout_s=h.timeout_s,
-            check_restart=n.CheckRestart(limit=h.restart_after, grace_s=h.grace_s)),)
+    tags = tuple(dict.fromkeys((*spec.tags, f"env-{env.name}")))
     service = n.Service(
         name=service_name, port=spec.port_label, provider=spec.registration,
-        tags=tuple(dict.fromkeys((*spec.tags, f"env-{env.name}"))), canary_tags=("canary",), checks=checks,
-        meta={"environment": env.name})
-
-    # Rollout: prod defaults to a canary, elsewhere a rolling update; both auto-revert.
-    upd = spec.update or (Update.canary(1) if env.is_production else Update.rolling())
-    canary = count if upd.kind == "blue_green" else upd.canaries
-    update = n.UpdateStrategy(
-        max_parallel=count if upd.kind == "blue_green" else max(1, min(upd.max_parallel, max(count, 1))),
-        canary=canary, auto_promote=upd.auto_promote, auto_revert=True,
-        min_healthy_time_s=upd.min_healthy_time_s, healthy_deadline_s=upd.healthy_deadline_s,
-        progress_deadline_s=upd.progress_deadline_s)
-    if upd.kind != "blue_green" and upd.max_parallel > max(count, 1):
-        check.fail("update.max_parallel", upd.max_parallel, f"use 1 to count ({count}) allocations at a time")
-
-    # Go-aware defaults, unless set.
-    go_env = {
-        "GOMAXPROCS": str(max(1, math.ceil(spec.cpu_mhz / 1000))),
-        "GOMEMLIMIT": f"{max(1, (spec.memory_mib * 9) // 10)}MiB",
-    }
-    task_env.update(go_env)
-    task_env.update(spec.env)
+        tags=tags, canary_tags=(*tags, "canary"), checks=checks, meta={"environment": env.name})
 
     role = spec.name
     task = n.Task(
         name=spec.name,
         config=n.DockerConfig(image=spec.image, command=spec.command, args=spec.args,
-                              ports=tuple(p.label for p in ports), mounts=tuple(mounts), auth=auth),
+                              ports=tuple(p.label for p in ports), mounts=tuple(b.mounts), auth=b.auth),
         resources=n.Resources(cpu_mhz=spec.cpu_mhz, memory_mib=spec.memory_mib, memory_max_mib=spec.memory_max_mib),
         env=task_env,
-        templates=tuple(templates),
-        vault=n.VaultBlock(role=role) if policy_rules else None,
-        identities=(n.Identity(name="vault_default", audience=(WORKLOAD_AUDIENCE,)),) if policy_rules else (),
+        templates=tuple(b.templates),
+        vault=n.VaultBlock(role=role) if b.policy_rules else None,
+        identities=(n.Identity(name="vault_default", audience=(WORKLOAD_AUDIENCE,)),) if b.policy_rules else (),
         kill_signal=spec.kill_signal,
         kill_timeout_s=spec.kill_timeout_s,
         logs=n.LogConfig(max_files=spec.logs.max_files, max_file_size_mib=spec.logs.max_file_size_mib),
+        user=spec.user,
     )
     group = n.TaskGroup(
         name=spec.name, count=count, tasks=(task,), network=n.Network(ports=tuple(ports)),
@@ -274,21 +490,29 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     )
     job = n.Job(id=spec.name, groups=(group,), datacenters=(env.nomad.datacenter,), region=env.nomad.region,
                 meta={"environment": env.name, "managed-by": "hashistack"})
-    job.validate(where=where, production=env.is_production)
+    job.validate(where=where, production=env.is_production, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
 
     policy = jwt_role = None
-    if policy_rules:
+    if b.policy_rules:
         policy = Policy(
             name=f"svc-{spec.name}",
             description=f"Service {spec.name} in {env.name}: exactly what its templates read. Generated by hashistack.",
-            rules=tuple(policy_rules.values()),
+            rules=tuple(b.policy_rules.values()),
             kv_mounts=(kv,), pki_mounts=(vault.pki_intermediate_mount, vault.pki_root_mount),
         ).lint(where=where)
         jwt_role = JwtRole(backend=vault.jwt_auth_path, name=role, policies=(policy.name,),
                            bound_claims={"nomad_namespace": job.namespace, "nomad_job_id": job.id}).lint(where=where)
-    plan = ServicePlan(job=job, policy=policy, jwt_role=jwt_role, pki_role=pki_role)
+    plan = ServicePlan(job=job, policy=policy, jwt_role=jwt_role, pki_role=b.pki_role,
+                       apply_timeout_s=_apply_timeout_s(update) if env.awaits_deployments else None)
     verify_grants(plan, where=where)
     return plan
+
+
+def _apply_timeout_s(update: n.UpdateStrategy) -> int:
+    """How long ``terraform apply`` waits for a deployment: past Nomad's progress deadline (plus
+    time to schedule and to start the auto-revert), so Nomad decides, not the provider's default
+    5 minutes."""
+    return int(math.ceil(update.progress_deadline_s)) + APPLY_TIMEOUT_MARGIN_S
 
 
 def verify_grants(plan: ServicePlan, *, where: str) -> None:
