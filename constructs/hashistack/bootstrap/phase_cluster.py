@@ -336,7 +336,8 @@ class _Cluster:
                                   "a keyholder's PGP key; list their exported public keys, e.g. "
                                   "('stacks/pgp/alice.asc', 'stacks/pgp/bob.asc', 'stacks/pgp/carol.asc')")
         pgp = [public_key_base64(self.root / p, where=where) for p in settings.recovery_pgp_key_paths]
-        request = {"recovery_shares": settings.recovery_shares, "recovery_threshold": settings.threshold}
+        request: dict[str, object] = {"recovery_shares": settings.recovery_shares,
+                                      "recovery_threshold": settings.threshold}
         if pgp:
             request["recovery_pgp_keys"] = pgp
         status, answer = api.call("PUT", "/v1/sys/init", body=request)

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..environment import Environment
 from ..errors import HashistackError
@@ -54,7 +55,7 @@ def token_problem(value: str) -> str | None:
         return "is not a UUID"
 
 
-def _load_parent(env: Environment, root: Path) -> tuple[x509.Certificate, object] | None:
+def _load_parent(env: Environment, root: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
     s = env.bootstrap
     if s.parent_ca_cert_path is None:
         return None
@@ -147,6 +148,8 @@ class _Run:
                 self._agent(item, ca)
 
     def _check_rotate(self) -> None:
+        if self.rotate is None:
+            return
         item = self.items.get(self.rotate) or next(
             (i for i in self.items.values() if i.parameter == self.rotate), None)
         if item is None:
@@ -171,7 +174,7 @@ class _Run:
         else:
             self.keep(item.name)
 
-    def _ca(self) -> tuple[x509.Certificate, object] | None:
+    def _ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
         parent = _load_parent(self.env, self.root)
         cert_pem, key_pem = self.current("ca_cert"), self.current("ca_key")
         for name in ("ca_key", "ca_cert"):
@@ -199,7 +202,7 @@ class _Run:
         self.keep("ca_cert")
         return x509.load_pem_x509_certificate(cert_pem.encode()), pki.load_key(key_pem)
 
-    def _agent(self, cert_item: Item, ca: tuple[x509.Certificate, object] | None) -> None:
+    def _agent(self, cert_item: Item, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None) -> None:
         key_name = cert_item.name[: -len("_cert")] + "_key"
         if key_name not in self.items:
             raise HashistackError(f"bootstrap catalogue: {cert_item.name} has no {key_name} beside it")
@@ -211,21 +214,24 @@ class _Run:
         ca_cert, ca_key = ca
         ttl = self.env.bootstrap.agent_cert_ttl_h
         agent = cert_item.agent
+        if agent is None:
+            raise HashistackError(f"bootstrap catalogue: {cert_item.name}.agent = None: an agent certificate names "
+                                  "the agent it is for")
 
         def issue(key) -> str:
             return pki.pem_cert(pki.issue_agent_cert(self.env, agent, public_key=key.public_key(), ca_cert=ca_cert,
                                                      ca_key=ca_key, ttl_h=ttl))
 
         if self.rotate == key_name:
-            key = pki.new_key()
-            self.write(key_name, pki.pem_key(key), "new key")
-            self.write(cert_item.name, issue(key), f"reissued for the new {key_name}")
+            new = pki.new_key()
+            self.write(key_name, pki.pem_key(new), "new key")
+            self.write(cert_item.name, issue(new), f"reissued for the new {key_name}")
             return
         if key_name in self.bad:
             self.refuse(key_name, self._problems[key_name])
             self.report.note(cert_item.parameter, "skipped", f"{key_name} is refused")
             return
-        key = None
+        key: ec.EllipticCurvePrivateKey | None = None
         if key_pem is not None:
             try:
                 key = pki.load_key(key_pem)

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..environment import Environment
+from ..errors import HashistackError
 from .catalogue import Agent
 
 __all__ = ["AgentNames", "agent_names", "check_agent_cert", "check_ca", "issue_agent_cert", "load_key", "make_ca",
@@ -55,6 +56,8 @@ def _host(address: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def agent_names(env: Environment, agent: Agent) -> AgentNames:
     """The exact subject alternative names of ``agent``'s certificate in ``env``."""
+    dns: tuple[str, ...]
+    ips: tuple[tuple[str, ...], tuple[str, ...]]
     if agent is Agent.NOMAD_SERVER:
         dns, ips = (f"server.{env.nomad.region}.nomad",), _host(env.nomad.address)
     elif agent is Agent.NOMAD_CLIENT:
@@ -81,8 +84,12 @@ def pem_cert(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def load_key(pem: str | bytes, password: bytes | None = None):
-    return serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=password)
+def load_key(pem: str | bytes, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    """An EC private key from PEM; ValueError for anything else (the cluster's keys are all EC)."""
+    key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=password)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"not an EC private key ({type(key).__name__})")
+    return key
 
 
 def _serial() -> int:
@@ -93,7 +100,8 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def make_ca(env: Environment, *, ttl_h: int, parent: tuple[x509.Certificate, object] | None = None
+def make_ca(env: Environment, *, ttl_h: int,
+            parent: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None
             ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The cluster CA: self-signed, or an intermediate signed by ``parent`` (cert, key)."""
     key = new_key()
@@ -101,7 +109,8 @@ def make_ca(env: Environment, *, ttl_h: int, parent: tuple[x509.Certificate, obj
     if env.vault.pki_ca_organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, env.vault.pki_ca_organization))
     subject = x509.Name(attrs)
-    issuer_cert, issuer_key = parent if parent else (None, key)
+    issuer_cert: x509.Certificate | None = parent[0] if parent else None
+    issuer_key: ec.EllipticCurvePrivateKey = parent[1] if parent else key
     not_after = _now() + dt.timedelta(hours=ttl_h)
     if issuer_cert is not None:
         not_after = min(not_after, issuer_cert.not_valid_after_utc)
@@ -120,9 +129,18 @@ def make_ca(env: Environment, *, ttl_h: int, parent: tuple[x509.Certificate, obj
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
     if issuer_cert is not None:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()), critical=False)
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec_public_key(issuer_cert)), critical=False)
     cert = builder.sign(issuer_key, hashes.SHA256())
     return cert, key
+
+
+def _ec_public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    """The CA's public key; the cluster CA and any operator CA above it use EC keys."""
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise HashistackError(f"CA {cert.subject.rfc4514_string()!r}: public key = {type(key).__name__}: the "
+                              "cluster CA and an operator CA above it use EC keys (P-256 or P-384)")
+    return key
 
 
 def issue_agent_cert(env: Environment, agent: Agent, *, public_key, ca_cert: x509.Certificate, ca_key,
@@ -144,7 +162,7 @@ def issue_agent_cert(env: Environment, agent: Agent, *, public_key, ca_cert: x50
             .add_extension(x509.ExtendedKeyUsage(list(MTLS_USAGES)), critical=False)
             .add_extension(x509.SubjectAlternativeName(names.general_names()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec_public_key(ca_cert)), critical=False)
             .sign(ca_key, hashes.SHA256()))
 
 

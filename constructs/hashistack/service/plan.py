@@ -435,9 +435,10 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     ids = None
     if spec.user is not None:
         m = _USER.match(str(spec.user))
-        check.require(m is not None, "user", spec.user,
-                      "use the numeric 'uid:gid' the image runs as (e.g. '65532:65532' for distroless nonroot), so "
-                      "rendered files can be owned by it")
+        if m is None:
+            check.fail("user", spec.user,
+                       "use the numeric 'uid:gid' the image runs as (e.g. '65532:65532' for distroless nonroot), so "
+                       "rendered files can be owned by it")
         ids = (int(m.group(1)), int(m.group(2) or m.group(1)))
     if spec.reloads_on is not None:
         check.require(isinstance(spec.reloads_on, str) and bool(re.fullmatch(r"SIG[A-Z0-9]+", spec.reloads_on)),
