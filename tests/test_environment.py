@@ -56,7 +56,7 @@ def expect(message_pattern, env, **changes):
 
 
 def test_rejects_bad_environment_name():
-    expect(r'^environment "Prod_1": name = \'Prod_1\': use at most 63 lowercase letters', PROD, name="Prod_1")
+    expect(r'^environment "Prod_1": name = \'Prod_1\': use at most 20 lowercase letters', PROD, name="Prod_1")
 
 
 def test_rejects_bad_region():
@@ -156,3 +156,10 @@ def test_vault_settings_defaults_name_the_platform_mounts():
     assert (vault.kv_mount, vault.pki_root_mount, vault.pki_intermediate_mount, vault.jwt_auth_path) == (
         "secret", "pki-root", "pki-int", "jwt-nomad")
     assert NomadSettings(address="https://n:4646", server_count=3).region == "global"
+
+
+def test_an_environment_name_names_one_limit_and_suggests_a_fix():
+    with pytest.raises(HashistackError, match=r'^environment "Staging": name = \'Staging\': use at most 20 lowercase '
+                                              r"letters, digits and '-', starting and ending with a letter or digit "
+                                              r"\(it prefixes stack and resource names\), e\.g\. 'staging'$"):
+        rebuild(UAT, name="Staging")

@@ -481,7 +481,9 @@ class Environment:
         where = f"environment {self.name!r}".replace("'", '"')
         check = Checker(where)
         check.require(is_rfc1123_label(self.name) and len(self.name) <= 20, "name", self.name,
-                      RFC1123_HINT + ", at most 20 characters")
+                      "use at most 20 lowercase letters, digits and '-', starting and ending with a letter or digit "
+                      "(it prefixes stack and resource names)" + (
+                          f", e.g. {self.name.lower()!r}" if is_rfc1123_label(str(self.name).lower()) else ""))
         check.require(isinstance(self.tier, Tier), "tier", self.tier,
                       "use Tier.DEVELOPMENT, Tier.STAGING or Tier.PRODUCTION")
         check.require(isinstance(self.region, str) and bool(_REGION.match(self.region)), "region", self.region,
