@@ -27,7 +27,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth test bench plan-report clean distclean
+.PHONY: help setup synth test bench plan-report clean distclean apt-tools
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
@@ -61,7 +61,17 @@ synth: setup
 	cdktf synth --output cdktf.out
 	@ls cdktf.out/stacks
 
-test: setup $(STAMP_CHECKOV)
+# Debian tools the boot tests run: cloud-init (schema), shellcheck, debootstrap (the sandbox
+# root), apt-ftparchive (apt-utils: the sandbox's package repository). Installed when absent.
+APT_TOOLS := cloud-init:cloud-init shellcheck:shellcheck debootstrap:debootstrap apt-ftparchive:apt-utils
+apt-tools:
+	@missing=""; for pair in $(APT_TOOLS); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
+	fi
+
+test: setup $(STAMP_CHECKOV) apt-tools
 	$(PY) -m pytest
 
 bench: setup $(STAMP_CHECKOV)
