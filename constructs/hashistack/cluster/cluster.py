@@ -33,8 +33,12 @@ _APIS = {
                                              health_path="/v1/agent/health?type=server")),
     "consul": (Role.CONSUL_SERVER, ApiEndpoint(name="consul", port=8501, health_protocol="HTTPS",
                                                health_path="/v1/status/leader")),
+    # An uninitialised Vault counts as healthy (uninitcode=200): at first bring-up the operator
+    # runs `vault operator init` through this load balancer, and the group must not replace the
+    # nodes meanwhile. A sealed one does not: with auto-unseal, sealed means broken.
     "vault": (Role.VAULT_SERVER, ApiEndpoint(name="vault", port=8200, health_protocol="HTTPS",
-                                             health_path="/v1/sys/health?standbyok=true&perfstandbyok=true")),
+                                             health_path="/v1/sys/health?standbyok=true&perfstandbyok=true"
+                                                         "&uninitcode=200")),
 }
 
 
