@@ -50,8 +50,9 @@ def test_products_are_pinned_and_held_and_the_repository_key_is_checked():
     text = script(Role.VAULT_SERVER)
     assert f"consul={DEV.packages.consul_version}" in text and f"vault={DEV.packages.vault_version}" in text
     assert "apt-mark hold consul vault" in text
-    assert f'[ "$fingerprint" = {HASHICORP_APT_FINGERPRINT} ]' in text
-    assert text.index("--show-keys") < text.index("apt-get update")
+    assert f"--list-keys {HASHICORP_APT_FINGERPRINT} >/dev/null" in text
+    assert f"--export {HASHICORP_APT_FINGERPRINT} > /usr/share/keyrings/hashicorp.gpg" in text
+    assert text.index("--export") < text.index("apt-get update")
 
 
 # --- 2. directories owned by the agents' users -----------------------------------------------------

@@ -332,10 +332,11 @@ class ClientPool:
                       f"must lie between min_size ({self.min_size}) and max_size ({self.max_size})")
 
 
-HASHICORP_APT_FINGERPRINT = "798AEC654E5C15428C8E42EEAA16FCBCA621E701"
-"""The fingerprint of HashiCorp's package signing key, as published with the key
-(https://www.hashicorp.com/official-packaging-guide): ``gpg --show-keys`` of
-https://apt.releases.hashicorp.com/gpg must print it, or the boot stops."""
+HASHICORP_APT_FINGERPRINT = "D55C0D1AC78A8D8126CB631CFC9CA96ACA026560"
+"""The primary fingerprint of HashiCorp's Linux package signing key, as published in HashiCorp's
+official packaging guide (https://www.hashicorp.com/en/official-packaging-guide). It replaced
+798AEC654E5C15428C8E42EEAA16FCBCA621E701 on 2026-09-10. The boot trusts exactly this key from
+https://apt.releases.hashicorp.com/gpg (which may hold others), or stops."""
 
 _APT_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
 _FINGERPRINT = re.compile(r"^[0-9A-F]{40}$")

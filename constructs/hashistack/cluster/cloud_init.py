@@ -316,12 +316,16 @@ class CloudInit:
             'log "installing packages"',
             "keydir=$(mktemp -d)",
             f"curl -fsSL --retry 5 {_q(self.key_url)} -o \"$keydir/key.asc\"",
-            "fingerprint=$(gpg --homedir \"$keydir\" --batch --show-keys --with-colons \"$keydir/key.asc\" "
-            "| awk -F: '$1 == \"fpr\" { print $10; exit }')",
-            f"[ \"$fingerprint\" = {_q(self.key_fingerprint)} ] || die \"signing key of {self.repository_url} has "
-            f"fingerprint ${{fingerprint:-none}}, expected {self.key_fingerprint}\"",
+            "gpg --homedir \"$keydir\" --batch --quiet --import \"$keydir/key.asc\"",
+            f"if ! gpg --homedir \"$keydir\" --batch --list-keys {_q(self.key_fingerprint)} >/dev/null 2>&1; then",
+            "  held=$(gpg --homedir \"$keydir\" --batch --show-keys --with-colons \"$keydir/key.asc\" "
+            "| awk -F: '$1 == \"pub\" { p = 1; next } p && $1 == \"fpr\" { printf \" %s\", $10; p = 0 }')",
+            f"  die \"signing key of {self.repository_url} does not hold the pinned key {self.key_fingerprint} "
+            "(it holds:${held:- nothing})\"",
+            "fi",
+            "# the keyring trusts exactly the pinned key, whatever else the file holds",
             "install -d -m 0755 /usr/share/keyrings",
-            "gpg --homedir \"$keydir\" --batch --yes --dearmor -o /usr/share/keyrings/hashicorp.gpg \"$keydir/key.asc\"",
+            f"gpg --homedir \"$keydir\" --batch --export {_q(self.key_fingerprint)} > /usr/share/keyrings/hashicorp.gpg",
             "rm -rf \"$keydir\"",
             "# shellcheck source=/dev/null",
             ". /etc/os-release",
