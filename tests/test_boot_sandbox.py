@@ -20,9 +20,7 @@ fields, and their units, users and conffiles by the stand-in packages' layout.
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
-import json
 import re
 import time
 from dataclasses import replace
@@ -30,7 +28,7 @@ from dataclasses import replace
 import pytest
 
 from hashistack.cluster import Role
-from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING
+from hashistack.cluster.cloud_init import STAGING
 from stacks.environments import DEV, ENVIRONMENTS
 
 from .boot_docs import ROLES, launch_templates, user_data_text

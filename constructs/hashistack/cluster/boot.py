@@ -35,11 +35,10 @@ from .agents import (
     VaultServerConfig,
 )
 from .cloud_init import CloudInit, ConfigFile, Directory, SecretFile, Volume
-from .kms import unseal_alias
 from .ports import Role
 from .secrets import ClusterSecrets
 
-__all__ = ["DATA_DEVICE", "AUDIT_DEVICE", "JOIN_TAG_KEY", "NodeBoot", "asg_name", "node_boots"]
+__all__ = ["AUDIT_DEVICE", "DATA_DEVICE", "JOIN_TAG_KEY", "NodeBoot", "asg_name", "node_boots", "unseal_alias"]
 
 JOIN_TAG_KEY = "hashistack-join"
 DATA_DEVICE = "/dev/sdf"
@@ -79,6 +78,11 @@ VAULT_LOGROTATE_CONF = f"""# Vault's file audit device: rotated daily or past 51
 
 DRAIN_SCRIPT = "/usr/local/sbin/hashistack-drain"
 DRAIN_ENV = f"{NOMAD_DIR}/drain.env"
+
+
+def unseal_alias(environment_name: str) -> str:
+    """The KMS alias of the environment's Vault unseal key (the Vault config names it)."""
+    return f"alias/hashistack-{environment_name}-vault-unseal"
 
 
 def ssm_agent_url(region: str) -> str:

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from ..environment import Environment, Tier
 from ..errors import HashistackError
-from .boot import DRAIN_HOOK, JOIN_TAG_KEY, NodeBoot, asg_name, node_boots
+from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
 from .network import Network
