@@ -137,7 +137,8 @@ def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
 
             route53 = client("route53")
             (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]
-            assert zone["Config"]["PrivateZone"] is True
+            # (that the zone is private, i.e. bound to the VPC, is asserted on the synthesized stack:
+            # moto 5.2.5 keeps neither the VPC nor PrivateZone of a zone created with a VPC alone)
             records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
                 "ResourceRecordSets"] if r["Type"] == "A"}
             assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
