@@ -27,12 +27,14 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth test bench plan-report clean distclean apt-tools
+.PHONY: help setup synth deploy diff test bench plan-report clean distclean apt-tools
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
-	@echo "make test    install what is needed, run the test suite"
-	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (exit 2 if anything)"
+	@echo "make deploy ENV=<stack> [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it"
+	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
+	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=2 pytest-xdist workers; 0 for one process)"
+	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
 
@@ -57,9 +59,16 @@ $(STAMP_NODE): package.json package-lock.json
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
+# The app runs directly, as `cdktf synth` would run it (same CDKTF_OUTDIR, byte-identical output),
+# without the CLI's spinner: a log gets a few plain lines, and a HashistackError arrives once, as
+# one line (the CLI would print the app's stderr twice). Like the CLI, stack directories the app
+# no longer produces are removed.
 synth: setup
-	cdktf synth --output cdktf.out
-	@ls cdktf.out/stacks
+	@CDKTF_OUTDIR=cdktf.out $(PY) main.py
+	@$(PY) -c 'import json, pathlib, shutil; out = pathlib.Path("cdktf.out"); \
+	  keep = set(json.loads((out / "manifest.json").read_text())["stacks"]); \
+	  [shutil.rmtree(d) for d in sorted((out / "stacks").iterdir()) if d.is_dir() and d.name not in keep]'
+	@echo "synthesized into cdktf.out/stacks:" $$(ls cdktf.out/stacks)
 
 # Debian tools the boot tests run: cloud-init (schema), shellcheck, debootstrap (the sandbox
 # root), apt-ftparchive (apt-utils: the sandbox's package repository). Installed when absent.
@@ -71,14 +80,35 @@ apt-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
 	fi
 
+# The daily loop: HASHISTACK_STACKS makes the app build only the named stacks, so deploying a
+# service stack never loads the AWS provider (see stacks/app.py). Plain `cdktf deploy <stack>`
+# gives the same result, only slower: it synthesizes every stack first.
+comma := ,
+deploy diff: setup
+	@if [ -z "$(strip $(ENV))" ]; then \
+	  echo "make $@ ENV=<stack>: name the stack(s), comma-separated names or globs; the stacks are:" >&2; \
+	  HASHISTACK_STACKS= $(PY) -c 'from stacks.app import stack_names; print(" ".join(stack_names()))' >&2; \
+	  exit 2; \
+	fi
+	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
+
+# Two pytest-xdist workers (each synthesizes the app once) let the real-tool tests overlap with
+# the rest on the 2 cores; whole test modules go to one worker, so module-scoped set-up (an
+# engine started per environment) runs once. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: setup $(STAMP_CHECKOV) apt-tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup $(STAMP_CHECKOV)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
-plan-report: setup
-	$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE))
+# Only the report reaches stdout (setup's messages go to stderr, the recipe is not echoed), so
+# `make plan-report > plan.md` holds the report alone. Make turns every failing recipe into exit 2,
+# so it cannot pass on the script's 0 (no change) / 2 (changes) / 1 (error): the target fails only
+# when the report fails. CI that needs the three codes calls scripts/plan_report.py directly.
+plan-report:
+	@$(MAKE) --no-print-directory setup >&2
+	@$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE)) $(PLAN_ARGS) || [ $$? -eq 2 ]
 
 clean:
 	rm -rf cdktf.out .pytest_cache

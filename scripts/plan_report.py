@@ -8,6 +8,9 @@ stacks resource by resource. No cloud credentials, no network.
     python scripts/plan_report.py --base-dir A --head-dir B   # compare two synth outputs
 
 Exit code: 0 nothing changed, 2 something changed, 1 error (terraform plan -detailed-exitcode).
+`make plan-report` cannot pass these on (make turns every failure into 2): CI calls this script
+directly (see README, "Reviewing changes in a pull request"). ``--output FILE`` writes the report
+to FILE instead of stdout.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import difflib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +35,8 @@ from hashistack.terraform_escape import unescape  # noqa: E402
 
 NO_CHANGE, CHANGED, ERROR = 0, 2, 1
 _SG_RULES = ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+LARGE = 25
+"""A new stack, or one that gains more resources than this, is summarised per type."""
 
 
 # --- reading stacks --------------------------------------------------------------------------------
@@ -114,6 +120,9 @@ class StackChange:
     changed: dict[str, list[str]] = field(default_factory=dict)  # address -> Markdown lines
     rules_added: list[str] = field(default_factory=list)
     rules_removed: list[str] = field(default_factory=list)
+    details: dict[str, list[str]] = field(default_factory=dict)  # added address -> Markdown lines
+    labels: dict[str, str] = field(default_factory=dict)  # added job or policy address -> its own name
+    new: bool = False  # the stack did not exist before
 
     @property
     def empty(self) -> bool:
@@ -124,24 +133,162 @@ def _fmt(value: Any) -> str:
     return "(absent)" if value is None else json.dumps(value, sort_keys=True)
 
 
-def _rule_text(address: str, config: dict) -> str:
-    direction = "ingress" if address.startswith("aws_vpc_security_group_ingress_rule") else "egress"
+_SG_REF = re.compile(r"^\$\{aws_security_group\.([^.}]+)\.id\}$")
+
+
+def _group_name(ref: Any, resources: dict[str, dict]) -> str | None:
+    """The name of the security group a ``${aws_security_group.X.id}`` reference points at."""
+    match = _SG_REF.match(ref) if isinstance(ref, str) else None
+    if not match:
+        return ref if isinstance(ref, str) else None
+    group = resources.get(f"aws_security_group.{match.group(1)}", {})
+    return group.get("name") or group.get("name_prefix") or match.group(1)
+
+
+def _rule_text(address: str, config: dict, resources: dict[str, dict] | None = None) -> str:
+    """``ingress 4647/tcp on <group> from <peer>: <description>`` (egress: ``on <group> to <peer>``),
+    with security-group references resolved to the groups' names."""
+    resources = resources or {}
+    ingress = address.startswith("aws_vpc_security_group_ingress_rule")
     port = config.get("from_port")
     ports = f"{port}" if port == config.get("to_port") else f"{port}-{config.get('to_port')}"
-    peer = config.get("cidr_ipv4") or config.get("cidr_ipv6") or config.get("referenced_security_group_id", "?")
-    return f"{direction} {ports}/{config.get('ip_protocol')} {peer}: {config.get('description', '')}"
+    if config.get("ip_protocol") == "-1":
+        ports = "all"
+    group = _group_name(config.get("security_group_id"), resources)
+    peer = (config.get("cidr_ipv4") or config.get("cidr_ipv6") or config.get("prefix_list_id")
+            or _group_name(config.get("referenced_security_group_id"), resources) or "?")
+    on = f" on {group}" if group else ""
+    return f"{'ingress' if ingress else 'egress'} {ports}/{config.get('ip_protocol')}{on} " \
+           f"{'from' if ingress else 'to'} {peer}: {config.get('description', '')}"
+
+
+_VAULT_READS = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
+
+
+def duration(ns: Any) -> str:
+    """Nanoseconds as Nomad writes durations: ``10s``, ``5m``, ``1h30m``."""
+    if not isinstance(ns, int):
+        return str(ns)
+    seconds, rest = divmod(ns, 1_000_000_000)
+    if rest:
+        return f"{ns / 1e9:g}s"
+    out = ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            out += f"{count}{unit}"
+    return out or "0s"
+
+
+def _update_text(update: dict) -> str:
+    canary = update.get("Canary") or 0
+    kind = f"canary {canary}" + (" (auto-promote)" if update.get("AutoPromote") else " (manual promotion)") \
+        if canary else "rolling"
+    parts = [kind, f"max_parallel {update.get('MaxParallel')}", f"auto_revert {str(update.get('AutoRevert')).lower()}",
+             f"health from {update.get('HealthCheck', 'checks')}"]
+    for key, name in (("MinHealthyTime", "min_healthy"), ("HealthyDeadline", "healthy_deadline"),
+                      ("ProgressDeadline", "progress_deadline")):
+        if key in update:
+            parts.append(f"{name} {duration(update[key])}")
+    return ", ".join(parts)
+
+
+def _check_text(check: dict) -> str:
+    kind = check.get("Type", "?")
+    target = {"http": check.get("Path"), "grpc": check.get("GRPCService")}.get(kind)
+    text = f"{kind}" + (f" {target}" if target else "") + f" on `{check.get('PortLabel')}`" \
+        + f" every {duration(check.get('Interval'))}, timeout {duration(check.get('Timeout'))}"
+    restart = check.get("CheckRestart") or {}
+    if restart.get("Limit"):
+        text += f", restart after {restart['Limit']} failures"
+    return text
+
+
+def job_essentials(job: dict) -> list[str]:
+    """What a reviewer checks in a new Nomad job, as Markdown bullets: per group its count, update
+    strategy, ports, service registrations and checks, spread; per task its image, resources,
+    Vault role and templates with the Vault paths they read."""
+    job = job.get("Job", job)
+    lines = [f"- job `{job.get('ID')}` ({job.get('Type', 'service')}) in {', '.join(job.get('Datacenters', []))}"
+             + (f", namespace `{job['Namespace']}`" if job.get("Namespace") else "")]
+    for group in job.get("TaskGroups", []):
+        lines.append(f"- group `{group.get('Name')}`: count {group.get('Count')}")
+        if group.get("Update"):
+            lines.append(f"  - update: {_update_text(group['Update'])}")
+        for network in group.get("Networks", []):
+            ports = [f"`{p.get('Label')}` → {p.get('To') or 'same'} (dynamic)"
+                     for p in network.get("DynamicPorts", [])]
+            ports += [f"`{p.get('Label')}` {p.get('Value')} (static)" for p in network.get("ReservedPorts", [])]
+            if ports:
+                lines.append(f"  - ports ({network.get('Mode', 'host')}): {', '.join(ports)}")
+        for service in group.get("Services", []):
+            lines.append(f"  - service `{service.get('Name')}` on `{service.get('PortLabel')}` "
+                         f"({service.get('Provider', 'consul')}), tags {json.dumps(service.get('Tags', []))}")
+            lines += [f"    - check {_check_text(check)}" for check in service.get("Checks", [])]
+        for spread in group.get("Spreads", []):
+            lines.append(f"  - spread over `{spread.get('Attribute')}`")
+        for task in group.get("Tasks", []):
+            config = task.get("Config", {})
+            lines.append(f"  - task `{task.get('Name')}` ({task.get('Driver')}): image `{config.get('image')}`")
+            res = task.get("Resources", {})
+            cpu = f"{res['Cores']} cores" if res.get("Cores") else f"cpu {res.get('CPU')} MHz"
+            size = f"{cpu}, memory {res.get('MemoryMB')} MiB"
+            if res.get("MemoryMaxMB"):
+                size += f" (max {res['MemoryMaxMB']} MiB)"
+            lines.append(f"    - resources: {size}")
+            if task.get("Vault"):
+                lines.append(f"    - Vault role `{task['Vault'].get('Role')}`")
+            for template in task.get("Templates", []):
+                reads = [f"{func} `{path}`" for func, path in _VAULT_READS.findall(template.get("EmbeddedTmpl", ""))]
+                change = template.get("ChangeMode", "restart")
+                if change == "signal":
+                    change = f"signal {template.get('ChangeSignal')}"
+                lines.append(f"    - template `{template.get('DestPath')}` (on change: {change}, perms "
+                             f"{template.get('Perms', '0644')}{', as env' if template.get('Envvars') else ''})"
+                             + (f": reads {', '.join(reads)}" if reads else ""))
+    return lines
+
+
+def _label(address: str, config: dict) -> str | None:
+    """A job's ID or a policy's name: what a reviewer knows them by."""
+    if address.startswith("vault_policy."):
+        return config.get("name")
+    if address.startswith("nomad_job.") and isinstance(config.get("jobspec"), str):
+        try:
+            job = json.loads(unescape(config["jobspec"]))
+        except ValueError:
+            return None
+        return job.get("Job", job).get("ID")
+    return None
+
+
+def added_details(address: str, config: dict) -> list[str]:
+    """The essentials of an added resource a reviewer reads: a job's decoded essentials, a
+    policy's HCL; nothing for other types (their address says enough)."""
+    if address.startswith("nomad_job.") and isinstance(config.get("jobspec"), str):
+        try:
+            return job_essentials(json.loads(unescape(config["jobspec"])))
+        except ValueError:
+            return ["- (jobspec is not JSON)"]
+    if address.startswith("vault_policy.") and isinstance(config.get("policy"), str):
+        return [f"policy `{config.get('name')}`:", "```hcl", *unescape(config["policy"]).splitlines(), "```"]
+    return []
 
 
 def compare_stack(stack: str, before: dict[str, dict], after: dict[str, dict]) -> StackChange:
-    change = StackChange(stack)
+    change = StackChange(stack, new=not before and bool(after))
     for address in sorted(set(after) - set(before)):
         change.added.append(address)
         if address.startswith(_SG_RULES):
-            change.rules_added.append(_rule_text(address, after[address]))
+            change.rules_added.append(_rule_text(address, after[address], after))
+        elif details := added_details(address, after[address]):
+            change.details[address] = details
+        if label := _label(address, after[address]):
+            change.labels[address] = label
     for address in sorted(set(before) - set(after)):
         change.removed.append(address)
         if address.startswith(_SG_RULES):
-            change.rules_removed.append(_rule_text(address, before[address]))
+            change.rules_removed.append(_rule_text(address, before[address], before))
     for address in sorted(set(before) & set(after)):
         if before[address] == after[address]:
             continue
@@ -163,6 +310,39 @@ def compare(before: dict[str, dict[str, dict]], after: dict[str, dict[str, dict]
     return [compare_stack(s, before.get(s, {}), after.get(s, {})) for s in sorted(set(before) | set(after))]
 
 
+def _per_type(addresses: list[str]) -> list[str]:
+    counts: dict[str, int] = {}
+    for address in addresses:
+        rtype = address.split(".", 1)[0]
+        counts[rtype] = counts.get(rtype, 0) + 1
+    return [f"| `{rtype}` | {count} |" for rtype, count in sorted(counts.items())]
+
+
+def _names(change: StackChange, prefix: str) -> list[str]:
+    return sorted(f"`{change.labels.get(a) or a.split('.', 1)[1]}`" for a in change.added if a.startswith(prefix))
+
+
+def render_added(c: StackChange) -> list[str]:
+    """Added resources: each with its essentials; for a new stack (a new environment's) or past
+    :data:`LARGE` additions, a count per type with the jobs and policies named."""
+    if c.new or len(c.added) > LARGE:
+        out = ["", f"**Added** {len(c.added)} resources" + (" (a new stack)" if c.new else "")
+               + ", summarised per type:", "", "| type | added |", "|---|---|", *_per_type(c.added)]
+        jobs, policies = _names(c, "nomad_job."), _names(c, "vault_policy.")
+        if jobs:
+            out += ["", f"Nomad jobs: {', '.join(jobs)}"]
+        if policies:
+            out += ["", f"Vault policies: {', '.join(policies)}"]
+        return out
+    plain = [f"- `{a}`" for a in c.added if not a.startswith(_SG_RULES) and a not in c.details]
+    out = ["", "**Added**", *plain] if plain else []
+    for address, lines in c.details.items():
+        out += ["", f"**Added** `{address}`", *lines]
+    if c.rules_added:
+        out += ["", "**Security group rules added**", *[f"- {r}" for r in c.rules_added]]
+    return out
+
+
 def render(changes: list[StackChange], *, base: str, head: str) -> str:
     changed = [c for c in changes if not c.empty]
     out = [f"# Plan report: `{base}` → `{head}`", ""]
@@ -172,15 +352,20 @@ def render(changes: list[StackChange], *, base: str, head: str) -> str:
     total = sum(len(c.added) + len(c.removed) + len(c.changed) for c in changed)
     out.append(f"{total} resource change(s) in {len(changed)} of {len(changes)} stacks "
                f"(unchanged: {', '.join(c.stack for c in changes if c.empty) or 'none'}).")
+    new_stacks = [c for c in changed if c.new]
+    if new_stacks:
+        out += ["", f"New stacks: {', '.join(f'`{c.stack}` ({len(c.added)} resources)' for c in new_stacks)}."]
     for c in changed:
         out += ["", f"## `{c.stack}`: {len(c.added)} to add, {len(c.changed)} to change, {len(c.removed)} to remove"]
         if c.added:
-            out += ["", "**Added**", *[f"- `{a}`" for a in c.added if not a.startswith(_SG_RULES)]]
-        if c.removed:
+            out += render_added(c)
+        if len(c.removed) > LARGE:
+            out += ["", f"**Removed** {len(c.removed)} resources, summarised per type:", "", "| type | removed |",
+                    "|---|---|", *_per_type(c.removed)]
+        elif c.removed:
             out += ["", "**Removed**", *[f"- `{a}`" for a in c.removed if not a.startswith(_SG_RULES)]]
-        if c.rules_added or c.rules_removed:
-            out += ["", "**Security group port rules**", *[f"- added: {r}" for r in c.rules_added],
-                    *[f"- removed: {r}" for r in c.rules_removed]]
+        if c.rules_removed and len(c.removed) <= LARGE:
+            out += ["", "**Security group rules removed**", *[f"- {r}" for r in c.rules_removed]]
         for address, lines in c.changed.items():
             out += ["", f"**Changed** `{address}`", *lines]
     return "\n".join(out) + "\n"
@@ -194,8 +379,9 @@ SYNTH_CODE = "import sys; from stacks.app import build_app; build_app(outdir=sys
 
 def app_env(tree: Path) -> dict[str, str]:
     """The environment a process needs to run the app of ``tree`` with that tree's own library
-    code, on the project's Node 22 (for jsii) with the jsii package cache on."""
+    code, on the project's Node 22 (for jsii) with the jsii package cache on, building every stack."""
     env = dict(os.environ)
+    env.pop("HASHISTACK_STACKS", None)  # every stack, whatever the calling shell selected
     env["PYTHONPATH"] = os.pathsep.join([str(tree / "constructs"), str(tree)])
     node_bin = ROOT / "node_modules" / ".bin"
     if node_bin.is_dir():
@@ -224,8 +410,10 @@ def report_against(base: str, tree: Path = ROOT) -> tuple[str, int]:
     with tempfile.TemporaryDirectory(prefix="plan-report-") as tmp:
         tmp_path = Path(tmp)
         worktree = tmp_path / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), base], cwd=tree, check=True,
-                       capture_output=True, text=True)
+        added = subprocess.run(["git", "worktree", "add", "--detach", str(worktree), base], cwd=tree,
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            raise RuntimeError(f"cannot check out {base!r}: {added.stderr.strip()}")
         try:
             synthesize(worktree, tmp_path / "base-out")
             synthesize(tree, tmp_path / "head-out")
@@ -243,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", help="git ref to compare against (default: merge base with origin/main, else HEAD~1)")
     parser.add_argument("--base-dir", type=Path, help="a synth output to use as the base")
     parser.add_argument("--head-dir", type=Path, help="a synth output to use as the head")
+    parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     args = parser.parse_args(argv)
     try:
         if args.base_dir or args.head_dir:
@@ -256,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # any failure is exit 1, with the reason
         print(f"plan report failed: {error}", file=sys.stderr)
         return ERROR
-    sys.stdout.write(text)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
     return code
 
 

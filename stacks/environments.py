@@ -13,8 +13,34 @@ from hashistack import (
     Tier,
     VaultSettings,
 )
+from hashistack.vault import LoginMethod, LoginRole
 
 _TAGS = {"owner": "platform-team", "managed-by": "hashistack-cdk"}
+_CA_ORG = "Example Org"
+
+
+def _logins(env: str) -> tuple[LoginMethod, ...]:
+    """Operators log in through the company's identity provider (members of the group
+    ``platform-operators``); the CI pipeline of the platform repository's main branch logs in
+    with its signed pipeline token as ci-deployer."""
+    vault = f"https://vault.{env}.example.internal:8200"
+    return (
+        LoginMethod.oidc(
+            discovery_url="https://login.example.com", client_id=f"vault-{env}",
+            redirect_uris=(f"{vault}/ui/vault/auth/oidc/oidc/callback", "http://localhost:8250/oidc/callback"),
+            roles=(
+                LoginRole(name="operator", policies=("platform-operator",), groups_claim="groups",
+                          bound_claims={"groups": ("platform-operators",)}),
+                LoginRole(name="auditor", policies=("auditor",), groups_claim="groups",
+                          bound_claims={"groups": ("security-auditors",)}),
+            )),
+        LoginMethod.ci_jwt(
+            discovery_url="https://ci.example.com",
+            roles=(LoginRole(name="ci-deployer", policies=("ci-deployer",), bound_audiences=(vault,),
+                             bound_claims={"project_path": "platform/hashistack", "ref": "main",
+                                           "ref_protected": "true"}, token_ttl_s=900),)),
+    )
+
 
 DEV = Environment(
     name="dev",
@@ -26,7 +52,9 @@ DEV = Environment(
     network=NetworkSettings(vpc_cidr="10.10.0.0/16", az_count=2, operator_cidrs=("10.200.0.0/24",)),
     nomad=NomadSettings(address="https://nomad.dev.example.internal:4646", server_count=1),
     consul=ConsulSettings(address="https://consul.dev.example.internal:8501", server_count=1),
-    vault=VaultSettings(address="https://vault.dev.example.internal:8200", server_count=1),
+    vault=VaultSettings(address="https://vault.dev.example.internal:8200", server_count=1,
+                        pki_ca_organization=_CA_ORG, pki_prevent_destroy=False,
+                        nomad_ca_pem_path="stacks/pki/dev-cluster-ca.pem", login_methods=(LoginMethod.userpass(),)),
     clients=ClientPool(instance_type="t3.large", min_size=1, max_size=3),
     state=LocalState(),
 )
@@ -42,7 +70,8 @@ UAT = Environment(
     nomad=NomadSettings(address="https://nomad.uat.example.internal:4646", server_count=3),
     consul=ConsulSettings(address="https://consul.uat.example.internal:8501", server_count=3),
     vault=VaultSettings(address="https://vault.uat.example.internal:8200", server_count=3,
-                        audit_devices=("file", "syslog")),
+                        audit_devices=("file", "syslog"), pki_ca_organization=_CA_ORG,
+                        nomad_ca_pem_path="stacks/pki/uat-cluster-ca.pem", login_methods=_logins("uat")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=6),
     state=S3State(bucket="example-tfstate-uat", lock_table="example-tfstate-lock-uat"),
 )
@@ -59,7 +88,9 @@ PROD = Environment(
                         instance_type="m6i.large"),
     consul=ConsulSettings(address="https://consul.prod.example.internal:8501", server_count=3),
     vault=VaultSettings(address="https://vault.prod.example.internal:8200", server_count=5,
-                        audit_devices=("file", "syslog"), kv_max_versions=20, instance_type="m6i.large"),
+                        audit_devices=("file", "syslog"), kv_max_versions=20, instance_type="m6i.large",
+                        pki_ca_organization=_CA_ORG, nomad_ca_pem_path="stacks/pki/prod-cluster-ca.pem",
+                        login_methods=_logins("prod")),
     clients=ClientPool(instance_type="m6i.xlarge", min_size=3, max_size=12, desired_size=4),
     state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock-prod"),
 )

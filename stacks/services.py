@@ -1,22 +1,23 @@
-"""`<env>`: the environment's services, each a Nomad job plus its own Vault access."""
+"""`<env>`: the environment's services, one Nomad job each."""
 
 from __future__ import annotations
 
 from constructs import Construct
 
 from hashistack import Environment
+from hashistack.service.go_service import GoService
 from hashistack.stack import EnvironmentStack
 
-from .apps import service_modules
+from .apps import service_specs
 
 
 class ServicesStack(EnvironmentStack):
-    """The environment's service layer, deployed daily with ``cdktf deploy <env>``: every
-    module of ``stacks/apps`` deploys its service here."""
+    """The environment's service layer, deployed daily with ``cdktf deploy <env>``: the Nomad job
+    of every module of ``stacks/apps``. It holds no Vault resource: each service's Vault access
+    is applied by operators with ``<env>-vault``, so the identity that deploys jobs cannot change
+    what any identity may read or issue."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_nomad_provider()
-        self.add_vault_provider()
-        for module in service_modules():
-            module.deploy(self, environment)
+        self.services = [GoService.from_spec(self, spec, vault_access=False) for spec in service_specs(environment)]

@@ -1,4 +1,4 @@
-"""`<env>-vault`: the Vault platform layer every service relies on."""
+"""`<env>-vault`: the Vault platform layer, and every service's Vault access."""
 
 from __future__ import annotations
 
@@ -6,47 +6,70 @@ from pathlib import Path
 
 from constructs import Construct
 
-from hashistack import Environment, HashistackError
+from hashistack import Environment, HashistackError, Tier
+from hashistack.service import plan_service
+from hashistack.service.go_service import ServiceVaultAccess
 from hashistack.stack import EnvironmentStack
 from hashistack.vault import (
     AuditDevice,
     KvV2,
     NomadWorkloadIdentityAuth,
+    VaultLogin,
     VaultPki,
     VaultPolicy,
     WorkloadIdentityAuth,
 )
 from hashistack.vault.platform_policies import auditor_policy, deployer_policy, operator_policy
 
-from .apps import service_names
+from .apps import service_specs
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class VaultStack(EnvironmentStack):
-    """KV v2 for service secrets, the two-tier PKI, Nomad workload-identity auth, the platform
-    policies (operator, CI deployer, auditor) and the audit devices."""
+    """KV v2 for service secrets, the two-tier PKI, Nomad workload-identity auth, the operators'
+    and CI's login methods, the platform policies (operator, CI deployer, auditor), the audit
+    devices, and each service's own policy, JWT role and PKI role.
+
+    Applied by operators (never by the CI identity that deploys jobs): it decides what every
+    identity may read and issue."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_vault_provider()
-        vault = environment.vault
+        env, vault = environment, environment.vault
         for kind in vault.audit_devices:
             AuditDevice(self, f"audit-{kind}", kind=kind)
         KvV2(self, "kv", path=vault.kv_mount, max_versions=vault.kv_max_versions,
              delete_version_after_s=vault.kv_delete_version_after_s)
-        VaultPki(self, "pki", hierarchy=vault.pki, vault_address=vault.address, common_name=environment.domain,
-                 organization=environment.tags.get("owner"))
-        NomadWorkloadIdentityAuth(self, "nomad-auth", auth=WorkloadIdentityAuth(
-            path=vault.jwt_auth_path, nomad_address=environment.nomad.address,
+        pki = VaultPki(self, "pki", hierarchy=vault.pki, vault_address=vault.address,
+                       common_name=vault.pki_ca_common_name or env.domain, organization=vault.pki_ca_organization,
+                       permitted_dns_domains=(env.domain, "service.consul", *vault.pki_permitted_domains),
+                       prevent_destroy=vault.pki_prevent_destroy)
+        auth = NomadWorkloadIdentityAuth(self, "nomad-auth", auth=WorkloadIdentityAuth(
+            path=vault.jwt_auth_path, nomad_address=env.nomad.address, supported_algs=vault.jwt_supported_algs,
             jwks_ca_pem=_read_pem(vault.nomad_ca_pem_path, id)))
-        for policy in (operator_policy(vault), deployer_policy(vault, service_names()), auditor_policy(vault)):
+        for method in vault.login_methods:
+            VaultLogin(self, f"login-{method.path.replace('/', '-')}", method=method,
+                       development=env.tier is Tier.DEVELOPMENT)
+        specs = service_specs(env)
+        for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in specs]), auditor_policy(vault)):
             VaultPolicy(self, f"policy-{policy.name}", policy=policy)
+        services_stack = env.stack_names[2]
+        self.services = [
+            ServiceVaultAccess(self, f"service-{spec.name}",
+                               plan=plan_service(spec, env, where=f"{services_stack}/{spec.name}"), environment=env,
+                               jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
+            for spec in specs
+        ]
 
 
 def _read_pem(path: str | None, stack: str) -> str | None:
     if path is None:
         return None
-    file = Path(path)
+    file = ROOT / path
     if not file.is_file():
         raise HashistackError(f"{stack}: vault.nomad_ca_pem_path = {path!r}: no such file; give the PEM of the CA "
-                              "behind Nomad's HTTPS certificate (a public certificate, not a key)")
+                              "behind Nomad's HTTPS certificate (a public certificate, not a key), relative to the "
+                              "project root")
     return file.read_text(encoding="utf-8")

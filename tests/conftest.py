@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,16 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 
 import pytest  # noqa: E402
 
-from stacks.app import build_app  # noqa: E402
-from stacks.environments import ENVIRONMENTS  # noqa: E402
+from stacks.app import build_app, stack_names  # noqa: E402
+
+# seconds per test group after the run (see tests/timing.py)
+from .timing import (  # noqa: E402,F401
+    pytest_runtest_logreport,
+    pytest_runtest_makereport,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+    record_session_setup,
+)
 
 
 @dataclass(frozen=True)
@@ -35,14 +44,19 @@ class Synth:
         return json.loads((self.outdir / "stacks" / name / "cdk.tf.json").read_text())
 
 
-def synthesize(outdir: Path) -> Synth:
-    build_app(outdir=str(outdir)).synth()
+def synthesize(outdir: Path, stacks: str = "*") -> Synth:
+    """Synthesizes the stacks selected by ``stacks`` (every stack by default, whatever
+    ``HASHISTACK_STACKS`` says in the shell that runs the tests)."""
+    build_app(outdir=str(outdir), stacks=stacks).synth()
     return Synth(outdir)
 
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(tmp_path_factory.mktemp("synth"))
+    start = time.perf_counter()
+    result = synthesize(tmp_path_factory.mktemp("synth"))
+    record_session_setup("synth of the app", time.perf_counter() - start)
+    return result
 
 
-ALL_STACKS = [name for env in ENVIRONMENTS for name in env.stack_names]
+ALL_STACKS = stack_names()

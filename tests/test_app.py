@@ -1,4 +1,5 @@
-"""The synthesized app: nine stacks, their backends and providers, byte-identical every time."""
+"""The synthesized app: three stacks per environment, their backends and providers, byte-identical
+every time. Environments come from ``stacks.environments.ENVIRONMENTS``: adding one adds its cases."""
 
 from __future__ import annotations
 
@@ -6,25 +7,34 @@ import filecmp
 
 import pytest
 
+from hashistack import LocalState, S3State, Tier
 from stacks.environments import ENVIRONMENTS
 
 from .conftest import ALL_STACKS, synthesize
 
 
+LOCAL_STATE = [e for e in ENVIRONMENTS if isinstance(e.state, LocalState)]
+S3_STATE = [e for e in ENVIRONMENTS if isinstance(e.state, S3State)]
+
+
 def test_synth_produces_three_stacks_per_environment(synth):
     assert synth.stack_names() == sorted(ALL_STACKS)
-    assert sorted(ALL_STACKS) == sorted([
-        "dev", "dev-infra", "dev-vault", "uat", "uat-infra", "uat-vault", "prod", "prod-infra", "prod-vault",
-    ])
+    expected = [f"{e.name}{layer}" for e in ENVIRONMENTS for layer in ("-infra", "-vault", "")]
+    assert sorted(ALL_STACKS) == sorted(expected) and len(set(expected)) == 3 * len(ENVIRONMENTS)
 
 
-@pytest.mark.parametrize("name", [n for n in ALL_STACKS if n.startswith("dev")])
-def test_dev_keeps_local_state_outside_the_synth_output(synth, name):
+def test_every_environment_has_a_state_backend_and_only_development_keeps_it_locally():
+    assert sorted(e.name for e in LOCAL_STATE + S3_STATE) == sorted(e.name for e in ENVIRONMENTS)
+    assert all(e.tier is Tier.DEVELOPMENT for e in LOCAL_STATE)
+
+
+@pytest.mark.parametrize("name", [n for e in LOCAL_STATE for n in e.stack_names])
+def test_local_state_stays_outside_the_synth_output(synth, name):
     backend = synth.stack(name)["terraform"]["backend"]
     assert backend == {"local": {"path": f"../../../.terraform-state/{name}.tfstate"}}
 
 
-@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.name != "dev"], ids=lambda e: e.name)
+@pytest.mark.parametrize("env", S3_STATE, ids=lambda e: e.name)
 def test_shared_environments_use_encrypted_locked_s3_state(synth, env):
     for name in env.stack_names:
         s3 = synth.stack(name)["terraform"]["backend"]["s3"]
@@ -44,7 +54,7 @@ def test_providers_come_from_the_environment(synth, env):
     assert aws["default_tags"][0]["tags"]["environment"] == env.name
     assert vault["provider"]["vault"] == [{"address": env.vault.address}]
     assert services["provider"]["nomad"] == [{"address": env.nomad.address, "region": env.nomad.region}]
-    assert services["provider"]["vault"] == [{"address": env.vault.address}]
+    assert "vault" not in services["provider"]  # service Vault access is applied with <env>-vault
 
 
 @pytest.mark.parametrize("name", ALL_STACKS)

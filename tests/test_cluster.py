@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from hashistack import HashistackError, NetworkSettings
+from hashistack import HashistackError, NetworkSettings, Tier
 from hashistack.cluster import (
     PORT_MATRIX,
     ConsulAgentConfig,
@@ -204,7 +204,7 @@ def test_network_spans_the_azs_with_private_nodes(synth, env):
     assert len(subnets) == 2 * env.network.az_count
     assert {s["availability_zone"] for s in subnets} == set(env.network.zones(env.region))
     assert not any(s["map_public_ip_on_launch"] for s in subnets)
-    assert len(r["aws_nat_gateway"]) == (1 if env.name == "dev" else env.network.az_count)
+    assert len(r["aws_nat_gateway"]) == (1 if env.tier is Tier.DEVELOPMENT else env.network.az_count)
     assert list(r["aws_default_security_group"].values())[0]["ingress"] == []
     assert list(r["aws_flow_log"].values())[0]["traffic_type"] == "ALL"
 
@@ -241,7 +241,7 @@ def test_node_groups_are_hardened_and_sized_from_the_environment(synth, env):
     assert all(json.loads(k["policy"])["Statement"] for k in r["aws_kms_key"].values())
     log_group = list(r["aws_cloudwatch_log_group"].values())[0]
     assert log_group["retention_in_days"] >= 365 and log_group["kms_key_id"].startswith("${aws_kms_key.")
-    assert {lb["enable_deletion_protection"] for lb in r["aws_lb"].values()} == {env.name != "dev"}
+    assert {lb["enable_deletion_protection"] for lb in r["aws_lb"].values()} == {env.tier is not Tier.DEVELOPMENT}
     assert sorted(lb["name"] for lb in r["aws_lb"].values()) == [f"hs-{env.name}-{n}" for n in ("consul", "nomad",
                                                                                                   "vault")]
     assert {lb["internal"] for lb in r["aws_lb"].values()} == {True}

@@ -28,9 +28,12 @@ def rebuild(env, **changes):
 
 
 def test_the_platform_environments_are_valid_and_distinct():
-    assert [e.name for e in ENVIRONMENTS] == ["dev", "uat", "prod"]
-    assert [e.tier for e in ENVIRONMENTS] == [Tier.DEVELOPMENT, Tier.STAGING, Tier.PRODUCTION]
-    assert len({e.network.vpc_cidr for e in ENVIRONMENTS}) == 3
+    names = [e.name for e in ENVIRONMENTS]
+    assert len(set(names)) == len(names)
+    assert {"dev", "uat", "prod"} <= set(names)
+    assert (DEV.tier, UAT.tier, PROD.tier) == (Tier.DEVELOPMENT, Tier.STAGING, Tier.PRODUCTION)
+    assert len({e.network.vpc_cidr for e in ENVIRONMENTS}) == len(ENVIRONMENTS)
+    assert len({n for e in ENVIRONMENTS for n in e.stack_names}) == 3 * len(ENVIRONMENTS)
     assert PROD.is_production and not UAT.is_production
     assert UAT.awaits_deployments and PROD.awaits_deployments and not DEV.awaits_deployments
 

@@ -21,6 +21,7 @@ from hashistack.service import (
     plan_service,
 )
 from hashistack.terraform_escape import unescape
+from stacks.apps import service_names
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 from .hcl import policy_paths
@@ -240,6 +241,10 @@ def test_unknown_prop_and_missing_environment_are_reported_with_the_construct_pa
     stack = EnvironmentStack(app, "dev", environment=DEV)
     with pytest.raises(HashistackError, match=r"^dev/web: memory_mb = 256: not a GoService prop; use one of"):
         GoService(stack, "web", image="x:1", memory_mb=256)
+    with pytest.raises(HashistackError, match=r"^web: memory_mb = 256: not a GoService prop; use one of \['args', "):
+        ServiceSpec(name="web", image="x:1", memory_mb=256)
+    with pytest.raises(HashistackError, match=r"^web: image = \(missing\): every service needs one"):
+        ServiceSpec(name="web")
     plain = cdktf.TerraformStack(app, "plain")
     with pytest.raises(HashistackError, match=r"^plain/web: environment = None: put the GoService in a hashistack "
                                               r"EnvironmentStack or pass environment="):
@@ -247,7 +252,24 @@ def test_unknown_prop_and_missing_environment_are_reported_with_the_construct_pa
 
 
 def services_in(synth, env):
-    return synth.stack(env.name)["resource"]
+    """The service stack's resources, with each service's Vault access from ``<env>-vault``."""
+    access = synth.stack(f"{env.name}-vault")["resource"]
+    return {
+        "nomad_job": synth.stack(env.name)["resource"]["nomad_job"],
+        "vault_policy": {k: v for k, v in access["vault_policy"].items() if v["name"].startswith("svc-")},
+        "vault_jwt_auth_backend_role": {k: v for k, v in access["vault_jwt_auth_backend_role"].items()
+                                        if k.startswith("service-")},
+        "vault_pki_secret_backend_role": access["vault_pki_secret_backend_role"],
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_the_service_stack_holds_jobs_only(synth, env):
+    """The identity that deploys ``<env>`` (CI) cannot change any Vault access: no Vault resource
+    and no Vault provider in the service stack."""
+    stack = synth.stack(env.name)
+    assert set(stack["resource"]) == {"nomad_job"}
+    assert set(stack["provider"]) == {"nomad"}
 
 
 def decoded_jobs(resources):
@@ -260,24 +282,24 @@ def decoded_jobs(resources):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
-def test_each_environment_deploys_both_services_with_their_vault_access(synth, env):
+def test_each_environment_deploys_every_service_with_its_vault_access(synth, env):
     resources = services_in(synth, env)
     jobs = decoded_jobs(resources)
-    assert sorted(jobs) == ["ledger", "my-go-app"]
+    assert sorted(jobs) == sorted(service_names())
     for resource, doc in jobs.values():
         assert resource["json"] is True and resource["deregister_on_destroy"] is True
         assert resource["detach"] is (not env.awaits_deployments)
         assert api_field_problems({"Job": doc}) == []
-    assert sorted(p["name"] for p in resources["vault_policy"].values()) == ["svc-ledger", "svc-my-go-app"]
+    assert sorted(p["name"] for p in resources["vault_policy"].values()) == sorted(f"svc-{n}" for n in service_names())
     roles = {r["role_name"]: r for r in resources["vault_jwt_auth_backend_role"].values()}
     assert roles["my-go-app"]["bound_audiences"] == ["vault.io"]
     assert roles["my-go-app"]["bound_claims"] == {"nomad_job_id": "my-go-app", "nomad_namespace": "default"}
     assert roles["my-go-app"]["token_policies"] == ["svc-my-go-app"] and roles["ledger"]["token_type"] == "service"
-    assert roles["my-go-app"]["backend"] == env.vault.jwt_auth_path
+    assert roles["my-go-app"]["backend"].startswith("${vault_jwt_auth_backend.nomad-auth_backend_")
     pki = {r["name"]: r for r in resources["vault_pki_secret_backend_role"].values()}
     assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}"]
     assert pki["my-go-app"]["allow_any_name"] is False and pki["my-go-app"]["enforce_hostnames"] is True
-    assert pki["my-go-app"]["backend"] == env.vault.pki_intermediate_mount
+    assert pki["my-go-app"]["backend"].startswith("${vault_mount.pki_intermediate-mount_")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

@@ -1,17 +1,19 @@
-"""The offline plan report: on constructed before/after pairs, on the real app, and end to end
-on a commit that only bumps one image tag."""
+"""The offline plan report: on constructed before/after pairs, on the real app, through
+`make plan-report`, and end to end by running the README's CI snippet on a branch that only bumps
+one image tag."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from scripts.plan_report import CHANGED, NO_CHANGE, compare, load_stacks, main, render
+from stacks.environments import ENVIRONMENTS
 
 from .conftest import synthesize
 
@@ -79,12 +81,98 @@ def test_a_policy_change_is_a_line_diff_of_its_hcl():
     assert not any(line.startswith("-path") for line in lines)
 
 
-def test_security_group_port_rules_are_listed():
+def test_security_group_rules_are_listed_with_ports_and_peers():
     dev = compare(BEFORE, after())[0]
-    assert dev.rules_added == ["ingress 8200/tcp 10.200.0.0/24: vault api from operators"]
+    assert dev.rules_added == ["ingress 8200/tcp from 10.200.0.0/24: vault api from operators"]
     text = render(compare(BEFORE, after()), base="a", head="b")
-    assert "**Security group port rules**\n- added: ingress 8200/tcp 10.200.0.0/24" in text
+    assert "**Security group rules added**\n- ingress 8200/tcp from 10.200.0.0/24: vault api from operators" in text
     assert "## `dev`: 2 to add, 2 to change, 1 to remove" in text
+
+
+def test_security_group_references_read_as_the_groups_names():
+    groups = {"aws_security_group.nomad_1": {"name": "hs-dev-nomad-server"},
+              "aws_security_group.client_1": {"name_prefix": "hs-dev-nomad-client-"}}
+    rule = {"from_port": 4647, "to_port": 4647, "ip_protocol": "tcp", "description": "nomad rpc",
+            "security_group_id": "${aws_security_group.nomad_1.id}",
+            "referenced_security_group_id": "${aws_security_group.client_1.id}"}
+    egress = {"from_port": 443, "to_port": 443, "ip_protocol": "tcp", "description": "https out",
+              "security_group_id": "${aws_security_group.client_1.id}", "cidr_ipv4": "0.0.0.0/0"}
+    (dev,) = compare({"dev": groups}, {"dev": {**groups, "aws_vpc_security_group_ingress_rule.r_1": rule,
+                                               "aws_vpc_security_group_egress_rule.e_1": egress}})
+    assert dev.rules_added == ["egress 443/tcp on hs-dev-nomad-client- to 0.0.0.0/0: https out",
+                               "ingress 4647/tcp on hs-dev-nomad-server from hs-dev-nomad-client-: nomad rpc"]
+
+
+EXISTING = {"vault_jwt_auth_backend_role.other_1": {"role_name": "other"}}  # the stack is not new
+
+
+def test_an_added_policy_shows_its_hcl():
+    policy = {"name": "svc-web", "policy": 'path "secret/data/dev/web" {\n  capabilities = ["read"]\n}\n'}
+    (dev,) = compare({"dev": EXISTING}, {"dev": {**EXISTING, "vault_policy.web_policy_1": policy}})
+    text = render([dev], base="a", head="b")
+    assert ('**Added** `vault_policy.web_policy_1`\npolicy `svc-web`:\n```hcl\npath "secret/data/dev/web" {\n'
+            '  capabilities = ["read"]\n}\n```') in text
+
+
+def real_job(synth, stack: str, name: str) -> tuple[str, dict]:
+    """The address and config of the ``nomad_job`` of service ``name`` in a synthesized stack."""
+    for address, config in load_stacks(synth.outdir)[stack].items():
+        if address.startswith("nomad_job.") and f'"ID":"{name}"' in config["jobspec"].replace(" ", ""):
+            return address, config
+    raise AssertionError(f"no job {name} in {stack}")
+
+
+def test_an_added_job_shows_its_decoded_essentials(synth):
+    address, config = real_job(synth, "prod", "ledger")
+    (prod,) = compare({"prod": EXISTING}, {"prod": {**EXISTING, address: config}})
+    lines = prod.details[address]
+    assert lines[0] == "- job `ledger` (service) in dc1, namespace `default`"
+    assert "- group `ledger`: count 2" in lines
+    assert ("  - update: canary 2 (auto-promote), max_parallel 2, auto_revert true, health from checks, "
+            "min_healthy 10s, healthy_deadline 5m, progress_deadline 10m") in lines
+    assert "  - ports (host): `grpc` → 9090 (dynamic)" in lines
+    assert '  - service `ledger` on `grpc` (nomad), tags ["grpc", "env-prod"]' in lines
+    assert ("    - check grpc ledger.v1.Ledger on `grpc` every 5s, timeout 1s, restart after 3 failures") in lines
+    assert "  - task `ledger` (docker): image `registry.example.com/platform/ledger:0.9.3`" in lines
+    assert "    - resources: cpu 1000 MHz, memory 1024 MiB" in lines
+    assert "    - Vault role `ledger`" in lines
+    assert ("    - template `secrets/ledger-database.env` (on change: restart, perms 0400, as env): "
+            "reads secret `secret/data/prod/ledger/database`") in lines
+    assert ("    - template `secrets/tls/bundle.pem` (on change: signal SIGHUP, perms 0400): "
+            "reads pkiCert `pki-int/issue/ledger`") in lines
+    assert "\n".join(lines) in render([prod], base="a", head="b")
+
+
+def test_a_new_environment_is_summarised_per_stack_and_type(synth):
+    head = load_stacks(synth.outdir)
+    env = ENVIRONMENTS[-1]
+    base = {name: stack for name, stack in head.items() if name not in env.stack_names}
+    changes = compare(base, head)
+    text = render(changes, base="a", head="b")
+    new = {c.stack for c in changes if c.new}
+    assert new == set(env.stack_names)
+    infra = next(c for c in changes if c.stack == f"{env.name}-infra")
+    assert len(infra.added) > 100
+    rules = sum(1 for a in infra.added if a.startswith("aws_vpc_security_group_ingress_rule."))
+    assert f"**Added** {len(infra.added)} resources (a new stack), summarised per type:" in text
+    assert f"| `aws_vpc_security_group_ingress_rule` | {rules} |" in text
+    assert "- ingress " not in text  # not one line per rule
+    from stacks.apps import service_names
+
+    assert f"Nomad jobs: {', '.join(f'`{n}`' for n in sorted(service_names()))}" in text
+    assert "Vault policies: `" in text
+    assert "- job `" not in text and "```hcl" not in text
+    assert len(text.splitlines()) < 120
+
+
+def test_a_few_additions_to_an_existing_stack_are_listed_one_by_one(synth):
+    head = load_stacks(synth.outdir)
+    env = ENVIRONMENTS[0]
+    job_address, _ = real_job(synth, env.name, "my-go-app")
+    base = {**head, env.name: {a: c for a, c in head[env.name].items() if a != job_address}}
+    text = render(compare(base, head), base="a", head="b")
+    assert f"**Added** `{job_address}`\n- job `my-go-app` (service)" in text
+    assert "summarised per type" not in text
 
 
 def test_the_real_app_with_one_image_bump(synth, tmp_path, monkeypatch):
@@ -95,8 +183,8 @@ def test_the_real_app_with_one_image_bump(synth, tmp_path, monkeypatch):
     exit_code = main(["--base-dir", str(synth.outdir), "--head-dir", str(bumped.outdir)])
     assert exit_code == CHANGED
     changes = {c.stack: c for c in compare(load_stacks(synth.outdir), load_stacks(bumped.outdir))}
-    assert sorted(s for s, c in changes.items() if not c.empty) == ["dev", "prod", "uat"]
-    for name in ("dev", "uat", "prod"):
+    assert sorted(s for s, c in changes.items() if not c.empty) == sorted(e.name for e in ENVIRONMENTS)
+    for name in (e.name for e in ENVIRONMENTS):
         c = changes[name]
         assert not c.added and not c.removed and len(c.changed) == 1
         (lines,) = c.changed.values()
@@ -110,29 +198,84 @@ def test_bad_arguments_exit_1(capsys):
     assert "--base-dir and --head-dir go together" in capsys.readouterr().err
 
 
-@pytest.mark.integration
-def test_end_to_end_on_a_commit_that_bumps_one_image_tag(tmp_path):
-    if not shutil.which("git"):
-        pytest.skip("git not on PATH")
-    clone = tmp_path / "repo"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    for name in ("stacks", "constructs", "services", "scripts", "main.py"):  # the working tree, as it is now
-        src, dst = ROOT / name, clone / name
+def readme_ci_snippet() -> str:
+    """The README's CI step for the plan report, verbatim."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    (snippet,) = [b for b in blocks if "scripts/plan_report.py --base origin/main" in b]
+    return snippet
+
+
+def project_copy(dest: Path) -> Path:
+    """A git repository holding the working tree's app, committed on ``main``, sharing this
+    checkout's installed .venv and node_modules."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
+    for name in ("stacks", "constructs", "services", "scripts", "main.py", "cdktf.json"):
+        src, dst = ROOT / name, dest / name
         if src.is_dir():
-            shutil.rmtree(dst, ignore_errors=True)
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, dst)
-    git = ["git", "-C", str(clone), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    (dest / ".gitignore").write_text(".venv\nnode_modules\nplan.md\n")
+    git = ["git", "-C", str(dest), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
     subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], check=True)
+    for name in (".venv", "node_modules"):
+        (dest / name).symlink_to(ROOT / name)
+    return dest
+
+
+@pytest.mark.integration
+def test_the_readme_ci_snippet_on_an_image_bump_and_on_an_error(tmp_path):
+    """The snippet as CI runs it (bash -e): a branch that bumps one image tag gets a report and a
+    passing step; a report that cannot be made fails the step. This synthesizes twice."""
+    if not shutil.which("git"):
+        pytest.skip("git not on PATH")
+    snippet = readme_ci_snippet()
+    origin = project_copy(tmp_path / "origin")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    for name in (".venv", "node_modules"):
+        (clone / name).symlink_to(ROOT / name)
     app = clone / "stacks" / "apps" / "my_go_app.py"
     app.write_text(app.read_text().replace("my-go-app:1.4.2", "my-go-app:1.4.3"))
-    subprocess.run([*git, "commit", "-qam", "bump my-go-app"], check=True)
 
-    run = subprocess.run([sys.executable, str(clone / "scripts" / "plan_report.py"), "--base", "HEAD~1"],
-                         cwd=clone, capture_output=True, text=True)
-    assert run.returncode == CHANGED, run.stderr
-    assert "3 resource change(s) in 3 of 9 stacks" in run.stdout
-    assert run.stdout.count('Config.image`: "registry.example.com/platform/my-go-app:1.4.2" → '
-                           '"registry.example.com/platform/my-go-app:1.4.3"') == 3
+    run = subprocess.run(["bash", "-e", "-c", snippet], cwd=clone, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    report = (clone / "plan.md").read_text()
+    n = len(ENVIRONMENTS)
+    assert report.startswith("# Plan report: `")
+    assert f"{n} resource change(s) in {n} of {3 * n} stacks" in report
+    assert report.count('Config.image`: "registry.example.com/platform/my-go-app:1.4.2" → '
+                        '"registry.example.com/platform/my-go-app:1.4.3"') == n
+
+    # the same step in a repository without origin/main: the report fails, and so does the step
+    failed = subprocess.run(["bash", "-e", "-c", snippet], cwd=origin, capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "plan report failed:" in failed.stderr
+
+
+def test_make_plan_report_prints_only_the_report_and_fails_only_on_error(synth, tmp_path):
+    """`make plan-report` exits 0 whether or not something changed (make cannot pass 2 on), non-zero
+    when the report fails, and writes nothing but the report to stdout."""
+    if not shutil.which("make"):
+        pytest.skip("make not on PATH")
+    head = tmp_path / "head"
+    shutil.copytree(synth.outdir, head)
+    for path in (head / "stacks").glob("*/cdk.tf.json"):
+        path.write_text(path.read_text().replace("my-go-app:1.4.2", "my-go-app:1.4.3"))
+
+    def make(args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", "plan-report", f"PLAN_ARGS={args}"], cwd=ROOT,
+                              capture_output=True, text=True)
+
+    changed = make(f"--base-dir {synth.outdir} --head-dir {head}")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.startswith("# Plan report: `") and "plan_report.py" not in changed.stdout
+    assert "my-go-app:1.4.3" in changed.stdout
+    same = make(f"--base-dir {synth.outdir} --head-dir {synth.outdir}")
+    assert same.returncode == 0 and "No changes" in same.stdout
+    error = make(f"--base-dir {synth.outdir}")
+    assert error.returncode != 0 and "plan report failed: --base-dir and --head-dir go together" in error.stderr
+    assert error.stdout == ""

@@ -86,10 +86,25 @@ def test_rejects_jwt_role_without_bound_audience():
         JwtRole(backend="jwt-nomad", name="web", policies=("svc-web",), bound_audiences=()).lint()
 
 
-def test_rejects_jwt_backend_with_other_algorithms():
-    with pytest.raises(HashistackError, match=r"supported_algs = \('RS256',\): Nomad signs workload identities with "
-                                              r"EdDSA only"):
-        WorkloadIdentityAuth(path="jwt-nomad", nomad_address="https://n:4646", supported_algs=("RS256",)).validate()
+def test_jwt_backend_accepts_rs256_and_eddsa_by_default():
+    assert WorkloadIdentityAuth(path="jwt-nomad", nomad_address="https://n:4646").supported_algs == ("RS256", "EdDSA")
+    assert PROD.vault.jwt_supported_algs == ("RS256", "EdDSA")
+
+
+def test_rejects_jwt_backend_without_rs256():
+    with pytest.raises(HashistackError, match=r"supported_algs = \('EdDSA',\): include 'RS256' \(Nomad >= 1\.7 signs "
+                                              r"workload identities with RS256; add 'EdDSA' for keys from older"):
+        WorkloadIdentityAuth(path="jwt-nomad", nomad_address="https://n:4646", supported_algs=("EdDSA",)).validate()
+    with pytest.raises(HashistackError, match=r"supported_algs = \('RS256', 'HS256'\): include 'RS256'"):
+        WorkloadIdentityAuth(path="jwt-nomad", nomad_address="https://n:4646",
+                             supported_algs=("RS256", "HS256")).validate()
+
+
+def test_rejects_a_key_given_as_the_jwks_ca():
+    pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n"
+    with pytest.raises(HashistackError, match=r"jwks_ca_pem = '<pem>': give the PEM of the CA that signed Nomad's "
+                                              r"HTTPS certificate \(a certificate, never a key\)"):
+        WorkloadIdentityAuth(path="jwt-nomad", nomad_address="https://n:4646", jwks_ca_pem=pem).validate()
 
 
 def test_rejects_the_legacy_policy_form():
@@ -118,17 +133,26 @@ def test_rejects_write_capabilities_in_a_read_only_policy():
         policy.lint()
 
 
-def test_deployer_manages_exactly_the_deployed_services():
+def test_deployer_reads_its_services_access_and_changes_none():
     paths = policy_paths(deployer_policy(PROD.vault, ["web", "api"]).lint().render())
     assert paths == {
-        "auth/token/create": ["update"],
-        "sys/policies/acl/svc-api": ["create", "read", "update", "delete"],
-        "auth/jwt-nomad/role/api": ["create", "read", "update", "delete"],
-        "pki-int/roles/api": ["create", "read", "update", "delete"],
-        "sys/policies/acl/svc-web": ["create", "read", "update", "delete"],
-        "auth/jwt-nomad/role/web": ["create", "read", "update", "delete"],
-        "pki-int/roles/web": ["create", "read", "update", "delete"],
+        "sys/policies/acl/svc-api": ["read"],
+        "auth/jwt-nomad/role/api": ["read"],
+        "pki-int/roles/api": ["read"],
+        "sys/policies/acl/svc-web": ["read"],
+        "auth/jwt-nomad/role/web": ["read"],
+        "pki-int/roles/web": ["read"],
     }
+
+
+def test_operator_can_apply_the_vault_layer_without_root():
+    """What terraform-provider-vault needs beyond the mounts: its child token, the KV mount's
+    config, and every login method's roles."""
+    policy = operator_policy(PROD.vault).lint()
+    assert policy.grants("auth/token/create", "update")
+    assert policy.grants("secret/config", "update")
+    for method in PROD.vault.login_methods:
+        assert policy.grants(f"auth/{method.path}/role/x", "create"), method.path
 
 
 def test_only_the_operator_holds_sudo():
@@ -165,6 +189,13 @@ def test_vault_stack_has_kv_pki_auth_policies_and_audit(synth, env):
     signed = only(r["vault_pki_secret_backend_intermediate_set_signed"])
     assert root["type"] == csr["type"] == "internal"
     assert sign["csr"].endswith(".csr}") and "root_cert" in sign["issuer_ref"]
+    # the root's issuing and CRL URLs exist before it signs, so the intermediate carries both
+    assert [d.rsplit("_", 1)[0] for d in sorted(sign["depends_on"])] == [
+        "vault_pki_secret_backend_config_urls.pki_root-urls", "vault_pki_secret_backend_crl_config.pki_root-crl"]
+    assert sign["permitted_dns_domains"] == [env.domain, "service.consul"]
+    assert root["common_name"] == f"{env.domain} Root CA" and root.get("organization") == env.vault.pki_ca_organization
+    protected = [root, signed, *(m for m in r["vault_mount"].values() if m["type"] == "pki"), sign]
+    assert all(x.get("lifecycle", {}).get("prevent_destroy", False) is env.vault.pki_prevent_destroy for x in protected)
     assert "vault_pki_secret_backend_root_sign_intermediate" in signed["certificate"]
     assert only(r["vault_pki_secret_backend_issuer"])["issuer_name"] == "intermediate"
     assert int(sign["ttl"]) <= int(root["ttl"])
@@ -172,12 +203,17 @@ def test_vault_stack_has_kv_pki_auth_policies_and_audit(synth, env):
     assert len(urls) == 2 and all(u["issuing_certificates"][0].startswith(env.vault.address) for u in urls)
     assert {c["auto_rebuild"] for c in r["vault_pki_secret_backend_crl_config"].values()} == {True}
     assert only(r["vault_pki_secret_backend_config_auto_tidy"])["enabled"] is True
-    assert "vault_pki_secret_backend_role" not in r  # roles live with the services, on the intermediate
+    # certificate roles: one per service with TLS, all on the intermediate
+    assert {x["backend"].rsplit("_", 1)[0] for x in r["vault_pki_secret_backend_role"].values()} == {
+        "${vault_mount.pki_intermediate-mount"}
 
-    jwt = only(r["vault_jwt_auth_backend"])
+    backends = {b["path"]: b for b in r["vault_jwt_auth_backend"].values()}
+    jwt = backends[env.vault.jwt_auth_path]
     assert jwt["jwks_url"] == f"{env.nomad.address}/.well-known/jwks.json"
-    assert jwt["jwt_supported_algs"] == ["EdDSA"] and jwt["path"] == env.vault.jwt_auth_path
-    default_role = only(r["vault_jwt_auth_backend_role"])
+    assert jwt["jwt_supported_algs"] == ["RS256", "EdDSA"]
+    assert "BEGIN CERTIFICATE" in jwt["jwks_ca_pem"]
+    roles = {x["role_name"]: x for x in r["vault_jwt_auth_backend_role"].values()}
+    default_role = roles["nomad-workloads"]
     assert default_role["bound_audiences"] == ["vault.io"] and default_role["token_policies"] == ["default"]
 
     audits = sorted(a["type"] for a in r["vault_audit"].values())
@@ -188,11 +224,13 @@ def test_vault_stack_has_kv_pki_auth_policies_and_audit(synth, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_every_rendered_policy_parses_as_hcl_and_passes_the_lint(synth, env):
     policies = {p["name"]: unescape(p["policy"]) for p in resources(synth, env)["vault_policy"].values()}
-    assert sorted(policies) == ["auditor", "ci-deployer", "platform-operator"]
-    models = {"auditor": auditor_policy(env.vault), "ci-deployer": deployer_policy(env.vault, service_names()),
-              "platform-operator": operator_policy(env.vault)}
+    platform = {"auditor": auditor_policy(env.vault), "ci-deployer": deployer_policy(env.vault, service_names(env)),
+                "platform-operator": operator_policy(env.vault)}
+    assert sorted(policies) == sorted([*platform, *(f"svc-{name}" for name in service_names(env))])
     for name, text in policies.items():
-        model = models[name]
+        if name not in platform:
+            continue
+        model = platform[name]
         parsed = Policy.from_hcl(text, name=name, kv_mounts=model.kv_mounts, application=model.application,
                                  read_only=model.read_only).lint()
         assert policy_paths(text) == {r.path: list(r.capabilities) for r in model.rules}
@@ -201,7 +239,9 @@ def test_every_rendered_policy_parses_as_hcl_and_passes_the_lint(synth, env):
 
 def test_services_policies_parse_as_hcl_and_pass_the_lint(synth):
     for env in ENVIRONMENTS:
-        for p in synth.stack(env.name)["resource"]["vault_policy"].values():
+        for p in synth.stack(f"{env.name}-vault")["resource"]["vault_policy"].values():
+            if not p["name"].startswith("svc-"):
+                continue
             Policy.from_hcl(unescape(p["policy"]), name=p["name"], kv_mounts=(env.vault.kv_mount,),
                             pki_mounts=(env.vault.pki_intermediate_mount, env.vault.pki_root_mount)).lint()
 

@@ -28,6 +28,8 @@ from ._validate import (
     url_problem,
 )
 from .errors import Checker
+from .vault.jwt import WorkloadIdentityAuth
+from .vault.login import LoginMethod
 from .vault.pki import HOURS_PER_YEAR, PkiHierarchy
 
 __all__ = [
@@ -235,10 +237,26 @@ class VaultSettings:
     :param pki_root_ttl_h: root CA lifetime. Defaults to 10 years.
     :param pki_intermediate_ttl_h: intermediate CA lifetime. Defaults to 5 years.
     :param pki_leaf_max_ttl_h: the longest certificate a service may ask for. Defaults to 30 days.
+    :param pki_ca_common_name: the CA subject's common name stem (``<name> Root CA``,
+        ``<name> Intermediate CA``). Defaults to the environment's domain. Changing it (or the
+        organisation) replaces both CAs, which ``pki_prevent_destroy`` refuses.
+    :param pki_ca_organization: the CA subject's organisation. Defaults to none.
+    :param pki_permitted_domains: names the intermediate may issue for, besides the environment's
+        domain and ``service.consul`` (a name constraint in the intermediate's certificate).
+        Defaults to none.
+    :param pki_prevent_destroy: refuse plans that destroy or replace the root or intermediate CA.
+        Defaults to on.
     :param jwt_auth_path: the JWT auth backend trusting Nomad workload identities.
         Defaults to ``jwt-nomad``.
+    :param jwt_supported_algs: the signing algorithms accepted from Nomad. Defaults to RS256
+        (Nomad >= 1.7) and EdDSA (keys from older versions).
     :param nomad_ca_pem_path: PEM file of the CA behind Nomad's HTTPS certificate, so Vault can
-        fetch Nomad's JWKS. Defaults to none (the system trust store).
+        fetch Nomad's JWKS (relative to the project root). Required outside development when
+        Nomad's address is https; in development it defaults to the system trust store.
+    :param login_methods: how operators and CI log in (:class:`~hashistack.vault.LoginMethod`):
+        OIDC for people, JWT for CI systems, userpass in development only. Outside development
+        at least one role must grant ``platform-operator``, so that the initial root token can be
+        revoked after the first apply. Defaults to none.
     :param audit_devices: audit device kinds (file, syslog, socket). Defaults to a file device;
         production needs at least two, so losing one never blocks Vault.
     :param instance_type: the servers' EC2 instance type. Defaults to ``t3.medium``.
@@ -255,8 +273,14 @@ class VaultSettings:
     pki_root_ttl_h: int = 10 * HOURS_PER_YEAR
     pki_intermediate_ttl_h: int = 5 * HOURS_PER_YEAR
     pki_leaf_max_ttl_h: int = 30 * 24
+    pki_ca_common_name: str | None = None
+    pki_ca_organization: str | None = None
+    pki_permitted_domains: tuple[str, ...] = ()
+    pki_prevent_destroy: bool = True
     jwt_auth_path: str = "jwt-nomad"
+    jwt_supported_algs: tuple[str, ...] = ("RS256", "EdDSA")
     nomad_ca_pem_path: str | None = None
+    login_methods: tuple[LoginMethod, ...] = ()
     audit_devices: tuple[str, ...] = ("file",)
     instance_type: str = "t3.medium"
 
@@ -285,6 +309,26 @@ class VaultSettings:
         check.require(isinstance(self.audit_devices, tuple) and len(set(self.audit_devices)) == len(self.audit_devices)
                       and all(k in AUDIT_DEVICE_KINDS for k in self.audit_devices), "audit_devices",
                       self.audit_devices, f"list distinct kinds from {AUDIT_DEVICE_KINDS}")
+        for name in self.pki_permitted_domains:
+            check.require(is_dns_name(name), "pki_permitted_domains", name, "use lowercase DNS names")
+        if self.pki_ca_common_name is not None:
+            check.require(isinstance(self.pki_ca_common_name, str) and 0 < len(self.pki_ca_common_name) <= 48,
+                          "pki_ca_common_name", self.pki_ca_common_name, "use 1 to 48 characters")
+        WorkloadIdentityAuth(path=self.jwt_auth_path, nomad_address="https://nomad", supported_algs=(
+            self.jwt_supported_algs)).validate(where=check.where)
+        check.require(isinstance(self.login_methods, tuple) and all(isinstance(m, LoginMethod) for m in self.login_methods),
+                      "login_methods", self.login_methods, "pass a tuple of LoginMethod.oidc/ci_jwt/userpass(...)")
+        paths = [m.path for m in self.login_methods] + [self.jwt_auth_path]
+        check.require(len(set(paths)) == len(paths), "login_methods", paths,
+                      "give each login method its own path, distinct from jwt_auth_path")
+        for method in self.login_methods:
+            method.validate(check.child(f"login_methods[{method.path}]"), development=tier is Tier.DEVELOPMENT)
+        if tier is not Tier.DEVELOPMENT:
+            check.require(any("platform-operator" in r.policies for m in self.login_methods for r in m.roles),
+                          "login_methods", tuple(m.path for m in self.login_methods),
+                          f"a {tier.value} environment needs an operator login (LoginMethod.oidc(...) with a role "
+                          "granting platform-operator), so that the initial root token can be revoked after the "
+                          "first apply")
         need = 2 if tier is Tier.PRODUCTION else 1
         check.require(len(self.audit_devices) >= need, "audit_devices", self.audit_devices,
                       f"a {tier.value} environment runs at least {need} audit device(s)"
@@ -533,6 +577,11 @@ class Environment:
             check.require(isinstance(value, kind), name, value,
                           f"pass a {' or '.join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))}")
             value._validate(check if name == "state" else check.child(name), self.tier)
+        if (isinstance(self.nomad, NomadSettings) and isinstance(self.vault, VaultSettings)
+                and self.tier is not Tier.DEVELOPMENT and str(self.nomad.address).startswith("https://")):
+            check.require(self.vault.nomad_ca_pem_path is not None, "vault.nomad_ca_pem_path", None,
+                          "give the PEM file of the CA behind Nomad's HTTPS certificate: Vault fetches Nomad's JWKS "
+                          f"from {self.nomad.address} when <env>-vault is applied and must trust it")
         tags = dict(self.tags)
         for key, value in tags.items():
             check.require(isinstance(key, str) and 0 < len(key) <= 128 and not key.lower().startswith("aws:"),

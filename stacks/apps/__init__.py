@@ -1,7 +1,10 @@
 """The platform's services, one module each.
 
-Every module here defines ``NAME`` (the service's name) and ``deploy(stack, environment)``; the service stack of each environment
-calls them in module-name order. Adding a service is adding a module: no shared file to edit.
+Every module here defines ``service(env) -> ServiceSpec``: what the service is in environment
+``env``. The service stack ``<env>`` deploys each service's Nomad job from it, and the Vault
+layer ``<env>-vault`` grants each service exactly the Vault access its job needs, from the same
+spec. Adding a service is adding a module: no shared file to edit. Modules run in module-name
+order; a module whose name starts with ``_`` is a helper, not a service.
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ import importlib
 import pkgutil
 from types import ModuleType
 
+from hashistack import Environment, HashistackError
+from hashistack.service import ServiceSpec
+
+from ._settings import MissingSettings
+
 
 def service_modules() -> list[ModuleType]:
     """The service modules of this package, sorted by name."""
@@ -17,6 +25,45 @@ def service_modules() -> list[ModuleType]:
     return [importlib.import_module(f"{__name__}.{name}") for name in names]
 
 
-def service_names() -> list[str]:
-    """The names of the services the app deploys (the Vault layer grants CI exactly these)."""
-    return [module.NAME for module in service_modules()]
+def service_specs(env: Environment) -> list[ServiceSpec]:
+    """Every service's spec in ``env``, in module order; a module that is not a service module,
+    or two modules that name the same service, fail with the module names. Modules without
+    settings for an environment are reported together, in one error."""
+    specs: list[ServiceSpec] = []
+    owners: dict[str, str] = {}
+    missing: list[str] = []
+    for module in service_modules():
+        where = f"{module.__name__.replace('.', '/')}.py"
+        build = getattr(module, "service", None)
+        if not callable(build):
+            raise HashistackError(f"{where}: service = {build!r}: define service(env) -> ServiceSpec (or rename the "
+                                  "module to start with '_' if it is a helper)")
+        try:
+            spec = build(env)
+        except MissingSettings as error:  # report every module without settings at once
+            missing.append(str(error))
+            continue
+        if not isinstance(spec, ServiceSpec):
+            raise HashistackError(f"{where}: service({env.name!r}) = {type(spec).__name__}: return a "
+                                  "hashistack.service.ServiceSpec")
+        name = getattr(module, "NAME", spec.name)
+        if spec.name != name:
+            raise HashistackError(f"{where}: name = {spec.name!r}: the module's NAME is {name!r}; build the spec with "
+                                  "ServiceSpec(name=NAME, ...) so that the job, its Vault access and the docs agree")
+        if spec.name in owners:
+            raise HashistackError(f"{where}: name = {spec.name!r}: already the name of the service in "
+                                  f"{owners[spec.name]}; give each service its own name")
+        owners[spec.name] = where
+        specs.append(spec)
+    if missing:
+        raise HashistackError(" | ".join(missing))
+    return specs
+
+
+def service_names(env: Environment | None = None) -> list[str]:
+    """The names of the services deployed in ``env`` (default: in any environment of the app)."""
+    if env is not None:
+        return [spec.name for spec in service_specs(env)]
+    from ..environments import ENVIRONMENTS
+
+    return list(dict.fromkeys(name for e in ENVIRONMENTS for name in service_names(e)))

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashistack import Environment
-from hashistack.service import GoService, HealthCheck, RegistryAuth, Tls, Update, VaultSecret
-from hashistack.stack import EnvironmentStack
+from hashistack import Environment, Tier
+from hashistack.service import HealthCheck, RegistryAuth, ServiceSpec, Tls, Update, VaultSecret
 
 from ._settings import settings_for
 
@@ -24,24 +23,25 @@ class Settings:
     log_level: str
 
 
+# Per tier; a new environment inherits its tier's settings (an environment name as key overrides).
 SETTINGS = {
-    "dev": Settings(count=1, cpu_mhz=250, memory_mib=128, update=Update.rolling(), log_level="debug"),
-    "uat": Settings(count=2, cpu_mhz=500, memory_mib=512, update=Update.rolling(), log_level="info"),
-    "prod": Settings(count=2, cpu_mhz=1000, memory_mib=1024, update=Update.blue_green(auto_promote=True),
+    Tier.DEVELOPMENT: Settings(count=1, cpu_mhz=250, memory_mib=128, update=Update.rolling(), log_level="debug"),
+    Tier.STAGING: Settings(count=2, cpu_mhz=500, memory_mib=512, update=Update.rolling(), log_level="info"),
+    Tier.PRODUCTION: Settings(count=2, cpu_mhz=1000, memory_mib=1024, update=Update.blue_green(auto_promote=True),
                      log_level="info"),
 }
 
 
-def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+def service(env: Environment) -> ServiceSpec:
     s = settings_for(__name__, SETTINGS, env)
-    return GoService(
-        stack, NAME,
+    return ServiceSpec(
+        name=NAME,
         image=IMAGE,
         port=9090,
         port_label="grpc",
         count=s.count,
         registry_auth=RegistryAuth.from_vault("registry/platform"),
-        secrets=[VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"})],
+        secrets=(VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"}),),
         tls=Tls(ttl_h=48, mount_dir="/etc/ledger/tls"),
         health=HealthCheck.grpc("ledger.v1.Ledger", interval_s=5, timeout_s=1),
         update=s.update,

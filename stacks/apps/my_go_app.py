@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashistack import Environment
+from hashistack import Environment, Tier
 from hashistack.service import (
     ConfigFile,
-    GoService,
     HealthCheck,
     Logs,
     OnChange,
+    ServiceSpec,
     Tls,
     Update,
     VaultSecret,
 )
-from hashistack.stack import EnvironmentStack
 
 from ._settings import settings_for
 
@@ -40,32 +39,33 @@ class Settings:
     tags: tuple[str, ...]
 
 
+# Per tier; a new environment inherits its tier's settings (an environment name as key overrides).
 SETTINGS = {
-    "dev": Settings(count=1, cpu_mhz=500, memory_mib=256, memory_max_mib=512,
+    Tier.DEVELOPMENT: Settings(count=1, cpu_mhz=500, memory_mib=256, memory_max_mib=512,
                     db_host="db.dev.example.internal", api_endpoint="https://api.dev.example.internal",
                     debug=True, log_level="debug", new_checkout=True, tls_ttl_h=24, log_files=3,
                     tags=("http", "team-checkout")),
-    "uat": Settings(count=2, cpu_mhz=1000, memory_mib=1024, memory_max_mib=None,
+    Tier.STAGING: Settings(count=2, cpu_mhz=1000, memory_mib=1024, memory_max_mib=None,
                     db_host="db.uat.example.internal", api_endpoint="https://api.uat.example.internal",
                     debug=False, log_level="info", new_checkout=True, tls_ttl_h=72, log_files=5,
                     tags=("http", "team-checkout")),
-    "prod": Settings(count=3, cpu_mhz=2000, memory_mib=2048, memory_max_mib=None,
+    Tier.PRODUCTION: Settings(count=3, cpu_mhz=2000, memory_mib=2048, memory_max_mib=None,
                      db_host="db.prod.example.internal", api_endpoint="https://api.example.com",
                      debug=False, log_level="warn", new_checkout=False, tls_ttl_h=72, log_files=10,
                      tags=("http", "team-checkout", "public")),
 }
 
 
-def deploy(stack: EnvironmentStack, env: Environment) -> GoService:
+def service(env: Environment) -> ServiceSpec:
     s = settings_for(__name__, SETTINGS, env)
-    return GoService(
-        stack, NAME,
+    return ServiceSpec(
+        name=NAME,
         image=IMAGE,
         port=8080,
         count=s.count,
-        config_files=[ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf",
-                                           on_change=OnChange.signal("SIGHUP"))],
-        secrets=[VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json")],
+        config_files=(ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf",
+                                           on_change=OnChange.signal("SIGHUP")),),
+        secrets=(VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json"),),
         tls=Tls(alt_names=(f"my-go-app.{env.domain}",), ttl_h=s.tls_ttl_h, mount_dir="/app/tls"),
         health=HealthCheck.http("/health"),
         update=Update.canary(1),

@@ -1,5 +1,6 @@
 """GoService: one Go service on Nomad with config, Vault secrets, TLS and health checks, plus
-exactly the Vault access it needs."""
+exactly the Vault access it needs (:class:`ServiceVaultAccess`), emitted beside the job or, where
+the identity that deploys jobs must not change Vault access, in another stack."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ..errors import HashistackError
 from ..terraform_escape import escape
 from .plan import ServicePlan, ServiceSpec, plan_service
 
-__all__ = ["GoService"]
+__all__ = ["GoService", "ServiceVaultAccess"]
 
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(ServiceSpec)} - {"name"}
 
@@ -56,43 +57,81 @@ class GoService(Construct):
     - ``logs``, ``kill_signal`` (SIGTERM), ``kill_timeout_s`` (30), ``shutdown_delay_s`` (5),
       ``restart`` (2 attempts in 30 min), ``spread_across_azs`` (on when count > 1).
     - ``environment``: defaults to the enclosing :class:`~hashistack.stack.EnvironmentStack`'s.
+    - ``vault_access``: emit the service's Vault policy, JWT role and PKI role beside the job
+      (default ``True``). ``False`` emits the job alone; the access is then a
+      :class:`ServiceVaultAccess` in a stack that only operators apply (the platform app puts it in
+      ``<env>-vault``), so the identity that deploys jobs never changes what any identity may do.
+
+    Built from a :class:`~hashistack.service.ServiceSpec` with :meth:`from_spec`. After
+    construction, ``job`` is the ``nomad_job`` resource, ``plan`` the validated
+    :class:`~hashistack.service.ServicePlan` and ``vault_access`` the :class:`ServiceVaultAccess`
+    (or ``None``).
     """
 
     def __init__(self, scope: Construct, id: str, *, image: str, environment: Environment | None = None,
-                 **props: Any) -> None:
-        super().__init__(scope, id)
-        where = self.node.path
+                 vault_access: bool = True, **props: Any) -> None:
+        where = f"{scope.node.path}/{id}" if scope.node.path else id
         unknown = sorted(set(props) - _SPEC_FIELDS)
         if unknown:
             raise HashistackError(f"{where}: {unknown[0]} = {props[unknown[0]]!r}: not a GoService prop; "
-                                  f"use one of {sorted(_SPEC_FIELDS | {'image', 'environment'})}")
+                                  f"use one of {sorted(_SPEC_FIELDS | {'image', 'environment', 'vault_access'})}")
         for key in ("config_files", "secrets", "args", "tags"):
             if key in props:
                 props[key] = tuple(props[key])
-        self.environment = environment or _environment_of(scope, where)
-        self.spec = ServiceSpec(name=id, image=image, **props)
-        self.plan: ServicePlan = plan_service(self.spec, self.environment, where=where)
-        self._emit()
+        self._build(scope, id, ServiceSpec(name=id, image=image, **props), environment, vault_access)
 
-    def _emit(self) -> None:
+    @classmethod
+    def from_spec(cls, scope: Construct, spec: ServiceSpec, *, environment: Environment | None = None,
+                  vault_access: bool = True) -> "GoService":
+        """The service described by ``spec`` (its construct id is ``spec.name``)."""
+        self = cls.__new__(cls)
+        self._build(scope, spec.name, spec, environment, vault_access)
+        return self
+
+    def _build(self, scope: Construct, id: str, spec: ServiceSpec, environment: Environment | None,
+               vault_access: bool) -> None:
         from cdktf_cdktf_provider_nomad.job import Job
 
-        from ..vault.constructs import JwtAuthRole, PkiCertRole, VaultPolicy
-
-        plan, env = self.plan, self.environment
-        depends: list = []
-        if plan.policy:
-            depends.append(VaultPolicy(self, "policy", policy=plan.policy).resource)
-            depends.append(JwtAuthRole(self, "jwt-role", role=plan.jwt_role).resource)
-        if plan.pki_role:
-            depends.append(PkiCertRole(self, "pki-role", role=plan.pki_role, hierarchy=env.vault.pki).resource)
+        Construct.__init__(self, scope, id)
+        where = self.node.path
+        self.environment = env = environment or _environment_of(scope, where)
+        self.spec = spec
+        self.plan: ServicePlan = plan_service(spec, env, where=where)
+        self.vault_access = ServiceVaultAccess(self, "vault", plan=self.plan, environment=env) if vault_access else None
         self.job = Job(
             self, "job",
-            jobspec=escape(plan.jobspec), json=True,
+            jobspec=escape(self.plan.jobspec), json=True,
             detach=not env.awaits_deployments,
             deregister_on_destroy=True, deregister_on_id_change=True, purge_on_destroy=False,
-            depends_on=depends or None,
+            depends_on=self.vault_access.resources if self.vault_access and self.vault_access.resources else None,
         )
+
+
+class ServiceVaultAccess(Construct):
+    """Exactly the Vault access one service's job needs: its policy (what its templates read), the
+    JWT role its workload identity logs in with (bound to its job id and namespace) and, with TLS,
+    its PKI role on the intermediate (its own names only).
+
+    :param jwt_backend_ref: a reference to the JWT backend's path when the backend is made in the
+        same stack, so Terraform creates the backend first. Defaults to the environment's path.
+    :param pki_mount_ref: the same for the intermediate CA's mount.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, plan: ServicePlan, environment: Environment,
+                 jwt_backend_ref: str | None = None, pki_mount_ref: str | None = None) -> None:
+        from ..vault.constructs import JwtAuthRole, PkiCertRole, VaultPolicy
+
+        super().__init__(scope, id)
+        self.resources: list = []
+        self.policy = self.jwt_role = self.pki_role = None
+        if plan.policy:
+            self.policy = VaultPolicy(self, "policy", policy=plan.policy)
+            self.jwt_role = JwtAuthRole(self, "jwt-role", role=plan.jwt_role, backend_ref=jwt_backend_ref)
+            self.resources += [self.policy.resource, self.jwt_role.resource]
+        if plan.pki_role:
+            self.pki_role = PkiCertRole(self, "pki-role", role=plan.pki_role, hierarchy=environment.vault.pki,
+                                        mount_ref=pki_mount_ref)
+            self.resources.append(self.pki_role.resource)
 
 
 def _environment_of(scope: Construct, where: str) -> Environment:

@@ -5,6 +5,8 @@ JWT role and its PKI role. :class:`~hashistack.service.GoService` only turns a
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import re
@@ -58,6 +60,32 @@ class ServiceSpec:
     shutdown_delay_s: float = 5
     restart: n.RestartPolicy = field(default_factory=n.RestartPolicy)
     spread_across_azs: bool = True
+
+
+def _checked_init(init):
+    """ServiceSpec's generated ``__init__``, with a misspelt or missing prop reported like every other
+    bad input (where, field, value, fix) instead of as a TypeError. Type checkers still see the
+    generated, fully typed signature."""
+    known = {f.name: f for f in dataclasses.fields(ServiceSpec)}
+    required = [name for name, f in known.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+
+    @functools.wraps(init)
+    def __init__(self, **props):
+        where = props.get("name", "service")
+        for prop in sorted(props):
+            if prop not in known:
+                raise HashistackError(f"{where}: {prop} = {props[prop]!r}: not a GoService prop; use one of "
+                                      f"{sorted(set(known) - {'name'})}")
+        for prop in required:
+            if prop not in props:
+                raise HashistackError(f"{where}: {prop} = (missing): every service needs one")
+        init(self, **props)
+
+    return __init__
+
+
+ServiceSpec.__init__ = _checked_init(ServiceSpec.__init__)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True, kw_only=True)

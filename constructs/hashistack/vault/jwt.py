@@ -1,9 +1,12 @@
 """Nomad workload identity in Vault, as a model: the JWT auth backend that trusts Nomad's JWKS,
 and the roles that turn a job's identity into a Vault token.
 
-Nomad signs workload identities with EdDSA and publishes its keys at
-``<nomad>/.well-known/jwks.json``; the audience is ``vault.io`` on both sides (the servers'
-``vault { default_identity { aud = ["vault.io"] } }`` and every role's ``bound_audiences``).
+Nomad signs workload identities with RS256 since 1.7 (EdDSA only with keys from before) and
+publishes its keys at ``<nomad>/.well-known/jwks.json``; the audience is ``vault.io`` on both
+sides (the servers' ``vault { default_identity { aud = ["vault.io"] } }`` and every role's
+``bound_audiences``). Vault fetches that JWKS when the backend's config is written, so it must
+trust the CA behind Nomad's HTTPS certificate (``jwks_ca_pem``) and Nomad's HTTP listener must not
+require a client certificate (``verify_https_client = false``; mTLS stays on RPC).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Mapping
 from .._validate import MOUNT_HINT, is_mount_path
 from ..errors import Checker
 
-__all__ = ["CLAIM_MAPPINGS", "JwtRole", "WORKLOAD_AUDIENCE", "WorkloadIdentityAuth"]
+__all__ = ["CLAIM_MAPPINGS", "JWT_ALGORITHMS", "JwtRole", "WORKLOAD_AUDIENCE", "WorkloadIdentityAuth"]
+
+JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
 
 WORKLOAD_AUDIENCE = "vault.io"
 CLAIM_MAPPINGS = {"nomad_namespace": "nomad_namespace", "nomad_job_id": "nomad_job_id", "nomad_task": "nomad_task"}
@@ -28,7 +33,7 @@ class WorkloadIdentityAuth:
     nomad_address: str
     default_role: str = "nomad-workloads"
     jwks_ca_pem: str | None = None
-    supported_algs: tuple[str, ...] = ("EdDSA",)
+    supported_algs: tuple[str, ...] = ("RS256", "EdDSA")
 
     @property
     def jwks_url(self) -> str:
@@ -39,11 +44,14 @@ class WorkloadIdentityAuth:
         check.require(is_mount_path(self.path), "path", self.path, MOUNT_HINT)
         check.require(self.nomad_address.startswith(("https://", "http://")), "nomad_address", self.nomad_address,
                       "use the Nomad API address, e.g. https://nomad.example.internal:4646")
-        check.require(self.supported_algs == ("EdDSA",), "supported_algs", self.supported_algs,
-                      "Nomad signs workload identities with EdDSA only")
+        check.require(isinstance(self.supported_algs, tuple) and "RS256" in self.supported_algs
+                      and set(self.supported_algs) <= set(JWT_ALGORITHMS), "supported_algs", self.supported_algs,
+                      "include 'RS256' (Nomad >= 1.7 signs workload identities with RS256; add 'EdDSA' for keys "
+                      f"from older Nomad versions), from {list(JWT_ALGORITHMS)}")
         if self.jwks_ca_pem is not None:
-            check.require("BEGIN CERTIFICATE" in self.jwks_ca_pem, "jwks_ca_pem", "<pem>",
-                          "give the PEM of the CA that signed Nomad's HTTPS certificate")
+            check.require("BEGIN CERTIFICATE" in self.jwks_ca_pem and "PRIVATE KEY" not in self.jwks_ca_pem,
+                          "jwks_ca_pem", "<pem>", "give the PEM of the CA that signed Nomad's HTTPS certificate "
+                          "(a certificate, never a key)")
         return self
 
 

@@ -137,7 +137,8 @@ class Policy:
                               field, rule.path, "no mount-wide wildcards in an application policy; grant exact paths")
                 check.require("sudo" not in rule.capabilities, f"{field}.capabilities", "sudo",
                               "an application policy never holds sudo")
-            if mount in self.kv_mounts:
+            if mount in self.kv_mounts and not (rest == "config" and not self.application):
+                # only a platform policy may touch the mount's own settings (max versions, CAS)
                 check.require(rest.startswith(("data/", "metadata/")), field, rule.path,
                               f"a KV v2 path reads through {mount}/data/<path> (or lists through "
                               f"{mount}/metadata/<path>)")

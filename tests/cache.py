@@ -1,0 +1,74 @@
+"""A cache for slow test set-up (a sandbox root filesystem, an unpacked tool), kept outside the
+clone and keyed by its inputs, so a fresh clone or a second worktree on the same machine reuses
+it and a change to any input builds a new entry.
+
+    root = cached_dir("debian-root", inputs=["bookworm", "apt: curl jq", Path("tests/sandbox.py")],
+                      build=lambda into: debootstrap(into))
+
+Where: ``$HASHISTACK_TEST_CACHE``, else ``$XDG_CACHE_HOME/hashistack-cdk``, else
+``~/.cache/hashistack-cdk``. An entry is built into a temporary sibling and renamed into place
+only when ``build`` returns, so an interrupted build leaves no entry; a lock file makes
+concurrent builders (pytest-xdist workers, other clones) wait for the first one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+CACHE_VARIABLE = "HASHISTACK_TEST_CACHE"
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get(CACHE_VARIABLE)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hashistack-cdk"
+
+
+def cache_key(inputs: Iterable[str | bytes | Path]) -> str:
+    """A digest of the inputs in order: strings and bytes as given, a file by its path's name and
+    its content, a directory by the names and contents of its files."""
+    digest = hashlib.sha256()
+
+    def feed(tag: bytes, data: bytes) -> None:
+        digest.update(tag + len(data).to_bytes(8, "big") + data)
+
+    for item in inputs:
+        if isinstance(item, Path):
+            files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+            for file in files:
+                feed(b"n", file.relative_to(item).as_posix().encode() if item.is_dir() else file.name.encode())
+                feed(b"f", file.read_bytes())
+        elif isinstance(item, bytes):
+            feed(b"b", item)
+        else:
+            feed(b"s", item.encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_dir(name: str, *, inputs: Iterable[str | bytes | Path], build: Callable[[Path], None]) -> Path:
+    """The directory ``<cache>/<name>-<key of inputs>``, built by ``build(into)`` if absent."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    entry = root / f"{name}-{cache_key(inputs)}"
+    if entry.is_dir():
+        return entry
+    with open(root / f"{entry.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if entry.is_dir():  # built by another process while this one waited
+            return entry
+        scratch = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=root))
+        try:
+            build(scratch)
+            scratch.rename(entry)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+    return entry

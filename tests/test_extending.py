@@ -1,0 +1,121 @@
+"""Adding a service is one module and adding an environment is one entry: in a copy of the project,
+add both, then synthesize and run the tests other than the snapshots, with no other edit.
+
+The snapshots are left out on purpose: a new service or environment changes them, and updating
+them is the one deliberate, reviewed step (README, "Reviewing changes in a pull request")."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from .project_copy import copy_project, run
+
+pytestmark = pytest.mark.integration
+
+# A service a team would add: its own module, with settings per tier (the new environment
+# inherits its tier's, like the existing services).
+NEW_SERVICE = '''\
+"""inventory: an HTTP service with one secret file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hashistack import Environment, Tier
+from hashistack.service import HealthCheck, ServiceSpec, VaultSecret
+
+from ._settings import settings_for
+
+NAME = "inventory"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    count: int
+    memory_mib: int
+
+
+SETTINGS = {
+    Tier.DEVELOPMENT: Settings(count=1, memory_mib=128),
+    Tier.STAGING: Settings(count=2, memory_mib=256),
+    Tier.PRODUCTION: Settings(count=3, memory_mib=512),
+}
+
+
+def service(env: Environment) -> ServiceSpec:
+    s = settings_for(__name__, SETTINGS, env)
+    return ServiceSpec(
+        name=NAME,
+        image="registry.example.com/platform/inventory:2.0.1",
+        port=8081,
+        count=s.count,
+        secrets=(VaultSecret.kv("inventory/config", mount_at="/app/secrets.json"),),
+        health=HealthCheck.http("/healthz"),
+        cpu_mhz=250, memory_mib=s.memory_mib,
+    )
+'''
+
+# An environment a team would add: one more Environment, appended to ENVIRONMENTS.
+NEW_ENVIRONMENT = '''
+
+QA = Environment(
+    name="qa",
+    tier=Tier.STAGING,
+    region="eu-central-1",
+    account_id="444444444444",
+    domain="qa.example.internal",
+    ami_id="ami-0a1b2c3d4e5f60718",
+    tags={**_TAGS, "cost-center": "quality"},
+    network=NetworkSettings(vpc_cidr="10.40.0.0/16", az_count=3, operator_cidrs=("10.200.0.0/24",)),
+    nomad=NomadSettings(address="https://nomad.qa.example.internal:4646", server_count=3),
+    consul=ConsulSettings(address="https://consul.qa.example.internal:8501", server_count=3),
+    vault=VaultSettings(address="https://vault.qa.example.internal:8200", server_count=3,
+                        audit_devices=("file", "syslog"), nomad_ca_pem_path="stacks/pki/qa-cluster-ca.pem",
+                        login_methods=_logins("qa")),
+    clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=4),
+    state=S3State(bucket="example-tfstate-qa", lock_table="example-tfstate-lock-qa"),
+)
+
+ENVIRONMENTS = (*ENVIRONMENTS, QA)
+'''
+
+def test_a_new_service_and_a_new_environment_need_no_other_edit(tmp_path):
+    project = copy_project(tmp_path / "project")
+    apps = project / "stacks" / "apps"
+    existing = sorted(p for p in apps.glob("*.py") if not p.name.startswith("_"))
+    (apps / "inventory.py").write_text(NEW_SERVICE)
+    environments = project / "stacks" / "environments.py"
+    environments.write_text(environments.read_text() + NEW_ENVIRONMENT)
+    # the new environment's cluster CA (public); the existing services inherit their staging settings
+    pki = project / "stacks" / "pki"
+    (pki / "qa-cluster-ca.pem").write_bytes((pki / "uat-cluster-ca.pem").read_bytes())
+    assert existing, "the app has service modules"
+
+    synth = run([sys.executable, "main.py"], project, CDKTF_OUTDIR=str(tmp_path / "out"))
+    assert synth.returncode == 0, synth.stderr[-3000:]
+    stacks = sorted(p.name for p in (tmp_path / "out" / "stacks").iterdir())
+    assert {"qa", "qa-infra", "qa-vault"} <= set(stacks) and len(stacks) % 3 == 0
+    for name in ("dev", "qa", "prod"):
+        jobs = json.loads((tmp_path / "out" / "stacks" / name / "cdk.tf.json").read_text())["resource"]["nomad_job"]
+        assert any('"ID":"inventory"' in job["jobspec"].replace(" ", "") for job in jobs.values()), name
+
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not integration",
+                 "--ignore=tests/test_snapshots.py"], project)
+    assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-2000:]
+    summary = tests.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
+    # the new environment and service are in the parametrized cases, not only in the app
+    listed = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                  "-m", "not integration", "--ignore=tests/test_snapshots.py"], project)
+    assert "[qa]" in listed.stdout and "[qa-infra]" in listed.stdout
+
+
+def test_the_trial_service_and_environment_are_not_already_in_the_app():
+    from stacks.apps import service_names
+    from stacks.environments import ENVIRONMENTS
+
+    assert "inventory" not in service_names()
+    assert "qa" not in {e.name for e in ENVIRONMENTS}
