@@ -1,5 +1,5 @@
-"""A Debian root filesystem for booting cluster nodes in, built once and cached outside the
-clone (``$HASHISTACK_CACHE`` or ``~/.cache/hashistack``), keyed by everything that goes into it.
+"""A Debian root filesystem for booting cluster nodes in, built once per machine and kept in the
+test set-up cache outside the clone (:mod:`tests.cache`), keyed by everything that goes into it.
 
 ``debootstrap --variant=minbase`` of the release the nodes run (Debian 13, trixie, as
 :class:`hashistack.MachineImage` selects), then, inside it, the packages Debian's cloud image
@@ -9,12 +9,11 @@ boot in the sandbox reaches nothing but the loopback servers the test starts.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
+
+from ..cache import cached_dir
 
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -25,15 +24,6 @@ PACKAGES = ("ca-certificates", "curl", "gnupg", "awscli", "logrotate", "e2fsprog
 BUILDER_VERSION = "1"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("HASHISTACK_CACHE") or Path.home() / ".cache" / "hashistack")
-
-
-def root_key() -> str:
-    text = "\n".join([SUITE, MIRROR, BUILDER_VERSION, *sorted(PACKAGES)])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _chroot(root: Path, *cmd: str) -> None:
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
     subprocess.run(["unshare", "--mount", "--fork", "sh", "-c",
@@ -41,9 +31,10 @@ def _chroot(root: Path, *cmd: str) -> None:
                    check=True, env=env, stdin=subprocess.DEVNULL, capture_output=True)
 
 
-def build(target: Path, log: Path) -> None:
-    """debootstrap + the packages, into ``target`` (which must not exist)."""
-    with open(log, "w") as out:
+def build(target: Path) -> None:
+    """debootstrap + the packages, into ``target`` (an empty directory)."""
+    target.chmod(0o755)  # the nodes' "/": every service user traverses it
+    with open(target.parent / f"{target.name}.debootstrap.log", "w") as out:
         subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(target), MIRROR], check=True,
                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -60,17 +51,6 @@ def build(target: Path, log: Path) -> None:
 
 
 def base_root() -> Path:
-    """The cached root, built on first use (a lock keeps parallel sessions from racing)."""
-    base = cache_dir() / "sandbox"
-    base.mkdir(parents=True, exist_ok=True)
-    root = base / f"debian-{SUITE}-{root_key()}"
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / ".complete").exists():
-            partial = base / f"{root.name}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.rmtree(root, ignore_errors=True)
-            build(partial, base / f"{root.name}.log")
-            partial.rename(root)
-            (root / ".complete").write_text("ok\n")
-    return root
+    """The cached root, built on first use (the cache's lock keeps parallel sessions from racing)."""
+    return cached_dir(f"debian-{SUITE}-sandbox", inputs=[SUITE, MIRROR, BUILDER_VERSION, *sorted(PACKAGES)],
+                      build=build)
