@@ -27,7 +27,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth deploy diff test bench plan-report bootstrap e2e clean distclean
+.PHONY: help setup synth deploy diff test bench plan-report bootstrap e2e clean distclean apt-tools
 
 help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
@@ -72,6 +72,16 @@ synth: setup
 	  [shutil.rmtree(d) for d in sorted((out / "stacks").iterdir()) if d.is_dir() and d.name not in keep]'
 	@echo "synthesized into cdktf.out/stacks:" $$(ls cdktf.out/stacks)
 
+# Debian tools the boot tests run: cloud-init (schema), shellcheck, debootstrap (the sandbox
+# root), apt-ftparchive (apt-utils: the sandbox's package repository). Installed when absent.
+APT_TOOLS := cloud-init:cloud-init shellcheck:shellcheck debootstrap:debootstrap apt-ftparchive:apt-utils
+apt-tools:
+	@missing=""; for pair in $(APT_TOOLS); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
+	fi
+
 # The daily loop: HASHISTACK_STACKS makes the app build only the named stacks, so deploying a
 # service stack never loads the AWS provider (see stacks/app.py). Plain `cdktf deploy <stack>`
 # gives the same result, only slower: it synthesizes every stack first.
@@ -88,7 +98,7 @@ deploy diff: setup
 # the rest on the 2 cores; whole test modules go to one worker, so module-scoped set-up (an
 # engine started per environment) runs once. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
-test: setup $(STAMP_CHECKOV)
+test: setup $(STAMP_CHECKOV) apt-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup $(STAMP_CHECKOV)

@@ -48,7 +48,6 @@ DEV = Environment(
     region="eu-west-1",
     account_id="111111111111",
     domain="dev.example.internal",
-    ami_id="ami-0a1b2c3d4e5f60718",
     tags={**_TAGS, "cost-center": "engineering"},
     network=NetworkSettings(vpc_cidr="10.10.0.0/16", az_count=2, operator_cidrs=("10.200.0.0/24",)),
     # my-go-app asks for memory_max_mib in dev: the <env> stack enables oversubscription.
@@ -68,7 +67,6 @@ UAT = Environment(
     region="eu-west-1",
     account_id="222222222222",
     domain="uat.example.internal",
-    ami_id="ami-0a1b2c3d4e5f60718",
     tags={**_TAGS, "cost-center": "engineering"},
     network=NetworkSettings(vpc_cidr="10.20.0.0/16", az_count=3, operator_cidrs=("10.200.0.0/24",)),
     nomad=NomadSettings(address="https://nomad.uat.example.internal:4646", server_count=3),
@@ -86,7 +84,6 @@ PROD = Environment(
     region="eu-west-1",
     account_id="333333333333",
     domain="prod.example.internal",
-    ami_id="ami-0a1b2c3d4e5f60718",
     tags={**_TAGS, "cost-center": "production"},
     network=NetworkSettings(vpc_cidr="10.30.0.0/16", az_count=3, operator_cidrs=("10.200.0.0/24",)),
     nomad=NomadSettings(address="https://nomad.prod.example.internal:4646", server_count=3,

@@ -87,12 +87,19 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server(log: Path) -> Iterator[str]:
-    """A moto server on 127.0.0.1 for the duration of the block; yields its endpoint URL."""
+def moto_server(log: Path, amis: list[dict] | None = None) -> Iterator[str]:
+    """A moto server on 127.0.0.1 for the duration of the block; yields its endpoint URL.
+    ``amis`` replaces moto's built-in image list (moto's ``MOTO_AMIS_PATH``)."""
     port = _free_port()
+    # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist only when moto loads them
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    if amis is not None:
+        path = log.with_suffix(".amis.json")
+        path.write_text(json.dumps(amis))
+        env["MOTO_AMIS_PATH"] = str(path)
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -113,7 +120,7 @@ def moto_server(log: Path) -> Iterator[str]:
                 proc.kill()
 
 
-AWS_SERVICES = ("autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "ssm", "sts")
+AWS_SERVICES = ("autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "route53", "ssm", "sts")
 
 
 def against_moto(stack: dict, endpoint: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import types
 from dataclasses import fields, make_dataclass
 
 import pytest
@@ -55,6 +56,9 @@ def test_rejects_a_node_secret_the_bootstrap_cannot_make(monkeypatch):
     names = [f.name for f in fields(ClusterSecrets)] + ["nomad_license"]
     cls = make_dataclass("ClusterSecrets", [(n, SecretRef) for n in names], frozen=True)
     cls.under = staticmethod(lambda prefix: cls(*(SecretRef.ssm(f"{prefix}/{n.replace('_', '-')}") for n in names)))
+    cls.catalogue = lambda self: tuple(  # type: ignore[attr-defined]
+        types.SimpleNamespace(field=n, parameter=getattr(self, n).parameter, holds="", readers=())
+        for n in names)
     monkeypatch.setattr(catalogue_module, "ClusterSecrets", cls)
     with pytest.raises(HashistackError) as e:
         catalogue(DEV)

@@ -21,8 +21,8 @@ from hashistack.cluster import (
     cidr_rules,
     peer_rules,
 )
-from hashistack.cluster.cloud_init import CloudInit, SecretFile, require_ref
-from hashistack.cluster.cluster import ClusterSecrets
+from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, SecretFile, require_ref
+from hashistack.cluster.secrets import ClusterSecrets
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 from .hcl import parse
@@ -77,9 +77,13 @@ def test_nomad_server_config_parses_and_is_hardened():
         "provider=aws region=eu-west-1 tag_key=hashistack-join tag_value=prod-nomad-server"]
     assert cfg["acl"][0]["enabled"] is True
     tls = cfg["tls"][0]
-    assert all(tls[k] is True for k in ("http", "rpc", "verify_server_hostname", "verify_https_client"))
+    assert all(tls[k] is True for k in ("http", "rpc", "verify_server_hostname"))
+    # Vault's JWT auth fetches the JWKS from the HTTP API and cannot present a client certificate.
+    assert tls["verify_https_client"] is False
     assert cfg["vault"][0]["default_identity"][0]["aud"] == ["vault.io"]
-    assert cfg["consul"][0]["ssl"] is True
+    # the local Consul agent on loopback (its auto-encrypt HTTPS certificate is not from our CA)
+    assert cfg["consul"][0]["address"] == "127.0.0.1:8500" and cfg["consul"][0]["ssl"] is False
+    assert cfg["telemetry"][0]["prometheus_metrics"] is True
 
 
 def test_nomad_client_config_denies_raw_exec():
@@ -102,8 +106,12 @@ def test_consul_config_parses_and_is_hardened(server):
     assert cfg["ports"][0]["https"] == 8501 and cfg["ports"][0]["grpc_tls"] == 8503 and cfg["ports"][0]["grpc"] == -1
     tls = cfg["tls"][0]
     assert tls["defaults"][0]["verify_outgoing"] is True and tls["internal_rpc"][0]["verify_server_hostname"] is True
-    assert tls["defaults"][0]["verify_incoming"] is server
+    assert tls["internal_rpc"][0]["verify_incoming"] is server
+    assert tls["https"][0]["verify_incoming"] is False
     assert "auto_encrypt" in cfg
+    assert cfg["telemetry"][0]["prometheus_retention_time"] == "60s"
+    # servers answer HTTPS on their private address (load balancer, operators); clients on loopback only
+    assert cfg["addresses"][0]["https"] == ("127.0.0.1 {{ GetPrivateIP }}" if server else "127.0.0.1")
 
 
 def test_vault_config_parses_and_uses_raft_kms_and_tls():
@@ -133,15 +141,20 @@ def test_rejects_a_literal_secret_where_a_reference_is_expected():
 
 
 def test_cloud_init_fetches_secrets_by_reference_at_boot():
-    ref = SecretRef.ssm("/hashistack/dev/nomad-gossip-key")
-    text = CloudInit(aws_region="eu-west-1", packages=("nomad",), services=("nomad",),
-                     secrets=(SecretFile(ref=SecretRef.ssm("/hashistack/dev/ca-cert"), path="/etc/nomad.d/tls/ca.pem"),),
-                     gossip=(("/etc/nomad.d/gossip.hcl", "server", ref),)).render()
+    text = CloudInit(role="nomad-server", aws_region="eu-west-1", asg_name="g", repository_url="https://r",
+                     key_url="https://r/gpg", key_fingerprint="A" * 40, products=(("nomad", "1.10.2-1"),),
+                     services=("nomad",),
+                     secrets=(SecretFile(ref=SecretRef.ssm("/hashistack/dev/ca-cert"), path="/etc/nomad.d/tls/ca.pem"),
+                              SecretFile(ref=SecretRef.ssm("/hashistack/dev/nomad-gossip-key"),
+                                         path="/etc/nomad.d/gossip.hcl", template='server {\n  encrypt = "%s"\n}\n'))
+                     ).render()
     assert text.startswith("#cloud-config\n")
     doc = json.loads(text.split("\n", 1)[1])
-    script = doc["runcmd"][0][2]
-    assert "aws ssm get-parameter --region eu-west-1 --with-decryption" in script
-    assert "--name /hashistack/dev/nomad-gossip-key" in script and "/etc/nomad.d/gossip.hcl" in script
+    assert doc["runcmd"] == [["/usr/local/sbin/hashistack-boot"]]
+    script = next(f["content"] for f in doc["write_files"] if f["path"] == "/usr/local/sbin/hashistack-boot")
+    assert 'aws ssm get-parameters --region "$REGION" --with-decryption --names "$@"' in script
+    assert "fetch /hashistack/dev/ca-cert /hashistack/dev/nomad-gossip-key" in script
+    assert "secret /hashistack/dev/nomad-gossip-key /etc/nomad.d/gossip.hcl root 0600" in script
 
 
 # --- bad environment input for the cluster -------------------------------------------------------------
@@ -217,9 +230,9 @@ def test_node_groups_are_hardened_and_sized_from_the_environment(synth, env):
         assert template["metadata_options"]["http_put_response_hop_limit"] == 1
         assert all(m["ebs"]["encrypted"] == "true" for m in template["block_device_mappings"])
         assert template["network_interfaces"][0]["associate_public_ip_address"] == "false"
-        assert template["image_id"] == env.ami_id
-    sizes = {next(t["value"] for t in g["tag"] if t["key"] == "Name"): (g["min_size"], g["max_size"])
-             for g in r["aws_autoscaling_group"].values()}
+        assert template["image_id"] == "${data.aws_ami.cluster_image_6F1A1E9E.id}" or template["image_id"].startswith(
+            "${data.aws_ami.")
+    sizes = {g["name"]: (g["min_size"], g["max_size"]) for g in r["aws_autoscaling_group"].values()}
     assert sizes[f"hashistack-{env.name}-nomad-server"] == (env.nomad.server_count,) * 2
     assert sizes[f"hashistack-{env.name}-consul-server"] == (env.consul.server_count,) * 2
     assert sizes[f"hashistack-{env.name}-vault-server"] == (env.vault.server_count,) * 2
@@ -243,7 +256,7 @@ def test_iam_is_least_privilege(synth, env):
             actions = statement["Action"]
             assert all("*" not in a for a in actions), actions
             if statement["Resource"] == "*":
-                assert actions in (["ec2:DescribeInstances"], ["kms:Decrypt"])
+                assert actions in (["ec2:DescribeInstances"], ["kms:Decrypt"], ["autoscaling:DescribeAutoScalingInstances"])
                 if actions == ["kms:Decrypt"]:
                     assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ssm.{env.region}.amazonaws.com"
             if statement.get("Sid") == "ReadOwnSecrets":
@@ -264,17 +277,17 @@ def test_user_data_holds_configs_and_no_secret(synth, env):
         assert not re.search(r'encrypt\s*=\s*\\?"[A-Za-z0-9+/]{20,}={0,2}', text)
         assert f"/hashistack/{env.name}/" in text
     vault = next(t for t in r["aws_launch_template"].values() if t["name_prefix"].endswith("vault-server-"))
-    vault_text = user_data(vault)
-    doc = json.loads(vault_text.split("\n", 1)[1])
+    doc = json.loads(user_data(vault).split("\n", 1)[1])
     files = {f["path"]: f["content"] for f in doc["write_files"]}
-    cfg = parse(files["/etc/vault.d/vault.hcl"])
+    cfg = parse(files[f"{STAGING}/etc/vault.d/vault.hcl"])
     assert cfg["seal"][0]["awskms"]["kms_key_id"] == f"alias/hashistack-{env.name}-vault-unseal"
-    assert "swapoff -a" in doc["runcmd"][0][2]
+    assert "swapoff -a" in files[BOOT_SCRIPT]
     nomad = next(t for t in r["aws_launch_template"].values() if t["name_prefix"].endswith("nomad-server-"))
     nfiles = {f["path"]: f["content"] for f in json.loads(user_data(nomad).split("\n", 1)[1])["write_files"]}
-    ncfg = parse(nfiles["/etc/nomad.d/nomad.hcl"])
+    ncfg = parse(nfiles[f"{STAGING}/etc/nomad.d/nomad.hcl"])
     assert ncfg["server"][0]["bootstrap_expect"] == env.nomad.server_count
     assert ncfg["vault"][0]["default_identity"][0]["aud"] == ["vault.io"]
+    assert ncfg["vault"][0]["address"] == f"https://vault.{env.domain}:8200"
 
 
 def test_uat_and_prod_use_remote_state(synth):

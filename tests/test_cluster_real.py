@@ -8,6 +8,8 @@ import pytest
 
 from stacks.environments import DEV, ENVIRONMENTS
 
+from hashistack import MachineImage
+
 from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, moto_server, require_terraform, write_stack
 
 pytestmark = pytest.mark.integration
@@ -25,7 +27,16 @@ def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
     terraform, mirror = require_terraform()
     boto3 = pytest.importorskip("boto3", reason="boto3 (with moto[server]) is needed for the apply test")
     pytest.importorskip("moto.server", reason="moto[server] is needed for the apply test")
-    with moto_server(tmp_path / "moto.log") as url:
+    # moto's image list, replaced by one image matching the environment's filter (moto ships no
+    # Debian image) next to one of another owner with the same name, which must not be chosen.
+    image = DEV.machine_image
+    assert image == MachineImage()
+    amis = [{"ami_id": ami, "state": "available", "public": True, "owner_id": owner, "image_location": "x",
+             "root_device_type": "ebs", "root_device_name": "/dev/xvda", "description": "Debian 13",
+             "image_type": "machine", "platform": None, "architecture": "x86_64",
+             "name": "debian-13-amd64-20261101-2100", "virtualization_type": "hvm", "hypervisor": "xen"}
+            for ami, owner in (("ami-0d1e2b3a4c5d6e7f8", image.owners[0]), ("ami-0badbadbadbadbad0", "999999999999"))]
+    with moto_server(tmp_path / "moto.log", amis=amis) as url:
         tf = Terraform(write_stack(against_moto(synth.stack("dev-infra"), url), tmp_path / "stack"), terraform, mirror)
         tf.run("init", "-input=false")
         try:
@@ -64,6 +75,9 @@ def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
             assert reaches("vault-server", "vault-server", 8201)
             assert reaches("nomad-client", "consul-server", 8301, "udp")
             assert reaches("lb", "vault-server", 8200)
+            # Vault fetches Nomad's JWKS through nomad.<domain>; Nomad nodes reach vault.<domain>
+            assert reaches("vault-server", "lb", 4646)
+            assert reaches("nomad-server", "lb", 8200) and reaches("nomad-client", "lb", 8200)
             assert not reaches("nomad-client", "vault-server", 8201)
             assert not reaches("nomad-client", "nomad-server", 4646)
             world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
@@ -81,8 +95,10 @@ def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
                 assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
                 assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
                 assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+                assert data["ImageId"] == "ami-0d1e2b3a4c5d6e7f8"
+                assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
 
-            asgs = {next(t["Value"] for t in g["Tags"] if t["Key"] == "Name"): g
+            asgs = {g["AutoScalingGroupName"]: g
                     for g in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]}
             assert {name: (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for name, g in asgs.items()} == {
                 "hashistack-dev-nomad-server": (1, 1, 1),
@@ -90,6 +106,14 @@ def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
                 "hashistack-dev-vault-server": (1, 1, 1),
                 "hashistack-dev-nomad-client": (DEV.clients.min_size, DEV.clients.max_size, DEV.clients.desired),
             }
+            assert asgs["hashistack-dev-vault-server"]["HealthCheckType"] == "ELB"
+            assert asgs["hashistack-dev-nomad-client"]["HealthCheckType"] == "EC2"
+            hooks = client("autoscaling").describe_lifecycle_hooks(
+                AutoScalingGroupName="hashistack-dev-nomad-client")["LifecycleHooks"]
+            assert {(h["LifecycleHookName"], h["LifecycleTransition"], h["DefaultResult"]) for h in hooks} == {
+                ("hashistack-boot", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+                ("hashistack-drain", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE")}
+            join_tags_roles = ("nomad-server", "nomad-client", "consul-server", "vault-server")
             join_tags = {t["Value"] for g in asgs.values() for t in g["Tags"] if t["Key"] == "hashistack-join"}
             assert join_tags == {"dev-nomad-server", "dev-consul-server", "dev-vault-server", "dev-nomad-client"}
 
@@ -104,6 +128,22 @@ def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
 
             roles = client("iam").list_roles()["Roles"]
             assert MOTO_ACCOUNT in roles[0]["Arn"]
+            node_roles = [r["RoleName"] for r in roles
+                          if r["RoleName"].startswith(tuple(f"hashistack-dev-{n}-" for n in join_tags_roles))]
+            assert len(node_roles) == 4
+            for role in node_roles:
+                attached = client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+                assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+
+            route53 = client("route53")
+            (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]
+            # (that the zone is private, i.e. bound to the VPC, is asserted on the synthesized stack:
+            # moto 5.2.5 keeps neither the VPC nor PrivateZone of a zone created with a VPC alone)
+            records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
+                "ResourceRecordSets"] if r["Type"] == "A"}
+            assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
+            lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}
+            assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
         finally:
             destroyed = tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20")
         assert "Destroy complete!" in destroyed.stdout

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, NoReturn, Union
+from urllib.parse import urlsplit
 
 from ._validate import (
     MOUNT_HINT,
@@ -36,6 +37,8 @@ __all__ = [
     "BootstrapSettings",
     "ClientPool",
     "ConsulSettings",
+    "MachineImage",
+    "ProductPackages",
     "Environment",
     "LocalState",
     "NetworkSettings",
@@ -398,6 +401,100 @@ class ClientPool:
                       f"must lie between min_size ({self.min_size}) and max_size ({self.max_size})")
 
 
+HASHICORP_APT_FINGERPRINT = "D55C0D1AC78A8D8126CB631CFC9CA96ACA026560"
+"""The primary fingerprint of HashiCorp's Linux package signing key, as published in HashiCorp's
+official packaging guide (https://www.hashicorp.com/en/official-packaging-guide). It replaced
+798AEC654E5C15428C8E42EEAA16FCBCA621E701 on 2026-09-10. The boot trusts exactly this key from
+https://apt.releases.hashicorp.com/gpg (which may hold others), or stops."""
+
+_APT_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
+_FINGERPRINT = re.compile(r"^[0-9A-F]{40}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductPackages:
+    """Where the nodes install Consul, Nomad and Vault from, and which versions.
+
+    The boot adds the apt repository only after the signing key it downloads shows exactly
+    ``key_fingerprint``, then installs each product at its pinned apt version (``apt-get install
+    consul=<version>``) and holds it, so a node never picks up a release nobody reviewed.
+
+    :param consul_version: Consul's apt package version. Defaults to ``1.21.2-1``.
+    :param nomad_version: Nomad's apt package version (1.7 or later: workload identities are
+        RS256). Defaults to ``1.10.2-1``.
+    :param vault_version: Vault's apt package version. Defaults to ``1.20.0-1``.
+    :param repository_url: the apt repository. Defaults to ``https://apt.releases.hashicorp.com``.
+    :param key_url: the repository's signing key. Defaults to ``<repository_url>/gpg``.
+    :param key_fingerprint: the signing key's full fingerprint (40 hex digits). Defaults to
+        HashiCorp's published one.
+    """
+
+    consul_version: str = "1.21.2-1"
+    nomad_version: str = "1.10.2-1"
+    vault_version: str = "1.20.0-1"
+    repository_url: str = "https://apt.releases.hashicorp.com"
+    key_url: str | None = None
+    key_fingerprint: str = HASHICORP_APT_FINGERPRINT
+
+    @property
+    def signing_key_url(self) -> str:
+        return self.key_url or f"{self.repository_url.rstrip('/')}/gpg"
+
+    def version_of(self, product: str) -> str:
+        return {"consul": self.consul_version, "nomad": self.nomad_version, "vault": self.vault_version}[product]
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        for name in ("consul_version", "nomad_version", "vault_version"):
+            value = getattr(self, name)
+            check.require(isinstance(value, str) and bool(_APT_VERSION.match(value)), name, value,
+                          "pin an exact apt package version such as '1.21.2-1' (see `apt-cache madison <product>`)")
+        nomad_minor = tuple(int(x) for x in re.findall(r"\d+", self.nomad_version)[:2])
+        check.require(nomad_minor >= (1, 7), "nomad_version", self.nomad_version,
+                      "use Nomad 1.7 or later: Vault trusts Nomad workload identities (RS256), added in 1.7")
+        schemes = ("https", "http") if tier is Tier.DEVELOPMENT else ("https",)
+        for name, value in (("repository_url", self.repository_url), ("key_url", self.signing_key_url)):
+            parts = urlsplit(value) if isinstance(value, str) else None
+            check.require(parts is not None and parts.scheme in schemes and bool(parts.hostname)
+                          and not parts.query and not parts.fragment, name, value,
+                          f"use an {' or '.join(schemes)}:// URL naming a host, e.g. https://apt.releases.hashicorp.com"
+                          + ("" if tier is Tier.DEVELOPMENT else f" (a {tier.value} environment fetches over TLS)"))
+        check.require(isinstance(self.key_fingerprint, str) and bool(_FINGERPRINT.match(self.key_fingerprint)),
+                      "key_fingerprint", self.key_fingerprint,
+                      "give the signing key's full fingerprint: 40 uppercase hex digits, no spaces")
+
+
+DEBIAN_AMI_OWNER = "136693071363"
+"""The AWS account that publishes Debian's official AMIs (https://wiki.debian.org/Cloud/AmazonEC2Image)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MachineImage:
+    """The nodes' machine image, looked up by Terraform (an ``aws_ami`` data source, most recent
+    match) so that the image is the publisher's and never a literal placeholder.
+
+    The boot targets Debian 13 (trixie): it installs with apt, reads ``/etc/os-release`` for the
+    release name and uses systemd-resolved and amazon-ec2-utils from Debian's archive.
+
+    :param owners: AWS accounts allowed to own the image. Defaults to Debian's.
+    :param name: the image name filter. Defaults to ``debian-13-amd64-*``.
+    :param architecture: Defaults to ``x86_64``.
+    """
+
+    owners: tuple[str, ...] = (DEBIAN_AMI_OWNER,)
+    name: str = "debian-13-amd64-*"
+    architecture: str = "x86_64"
+
+    def _validate(self, check: Checker, tier: Tier) -> None:
+        check.require(isinstance(self.owners, tuple) and bool(self.owners)
+                      and all(isinstance(o, str) and bool(_ACCOUNT.match(o)) for o in self.owners),
+                      "owners", self.owners, "list the 12-digit AWS accounts that publish the image, e.g. "
+                      f"('{DEBIAN_AMI_OWNER}',) for Debian; never 'self' alone or an empty tuple")
+        check.require(isinstance(self.name, str) and bool(self.name.strip()) and self.name != "*", "name",
+                      self.name, "filter on an image name such as 'debian-13-amd64-*'")
+        check.require(self.architecture in ("x86_64", "arm64"), "architecture", self.architecture,
+                      "use 'x86_64' or 'arm64'")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LocalState:
     """Terraform state in a local file below ``state_dir`` (relative to the project root).
@@ -455,8 +552,12 @@ class Environment:
     :param region: the AWS region.
     :param account_id: the AWS account the environment lives in; the AWS provider refuses any other.
     :param domain: the environment's DNS domain, e.g. ``prod.example.internal``.
-    :param ami_id: the machine image of every node (a reviewed, pinned image: Ubuntu 24.04 or
-        one baked from it).
+    :param ami_id: a pinned machine image for every node (an image baked from Debian 13).
+        Defaults to none: the image is looked up from ``machine_image``.
+    :param machine_image: the image filter used when ``ami_id`` is not given. Defaults to
+        Debian's official Debian 13 images.
+    :param packages: Consul, Nomad and Vault versions and their signed apt repository.
+        Defaults to the pinned versions of :class:`ProductPackages`.
     :param tags: tags applied to every AWS resource. ``environment`` is always added.
     :param bootstrap: what ``make bootstrap`` creates (CA, certificate lifetimes, the SSM key,
         Vault's recovery keyholders). Defaults to :class:`BootstrapSettings`' defaults.
@@ -467,7 +568,6 @@ class Environment:
     region: str
     account_id: str
     domain: str
-    ami_id: str
     network: NetworkSettings
     nomad: NomadSettings
     consul: ConsulSettings
@@ -475,6 +575,9 @@ class Environment:
     clients: ClientPool
     state: StateBackend
     tags: Mapping[str, str] = field(default_factory=dict)
+    ami_id: str | None = None
+    machine_image: MachineImage = field(default_factory=MachineImage)
+    packages: ProductPackages = field(default_factory=ProductPackages)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
 
     def __post_init__(self) -> None:
@@ -492,12 +595,14 @@ class Environment:
                       self.account_id, "use the 12-digit AWS account id as a string")
         check.require(is_dns_name(self.domain), "domain", self.domain,
                       "use a lowercase DNS name such as 'prod.example.internal'")
-        check.require(isinstance(self.ami_id, str) and bool(re.match(r"^ami-[0-9a-f]{8,17}$", self.ami_id)), "ami_id",
-                      self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0'")
+        if self.ami_id is not None:
+            check.require(isinstance(self.ami_id, str) and bool(re.match(r"^ami-[0-9a-f]{8,17}$", self.ami_id)),
+                          "ami_id", self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0', or leave it unset "
+                          "to look the image up from machine_image")
         expected: dict[str, tuple[type, ...]] = {
             "network": (NetworkSettings,), "nomad": (NomadSettings,), "consul": (ConsulSettings,),
             "vault": (VaultSettings,), "clients": (ClientPool,), "state": (LocalState, S3State),
-            "bootstrap": (BootstrapSettings,)}
+            "bootstrap": (BootstrapSettings,), "machine_image": (MachineImage,), "packages": (ProductPackages,)}
         for name, kinds in expected.items():
             value = getattr(self, name)
             check.require(isinstance(value, kinds), name, value, f"pass a {' or '.join(k.__name__ for k in kinds)}")

@@ -1,27 +1,22 @@
 """Every parameter the bootstrap manages: the nodes' boot secrets plus its own few.
 
 The node-read parameters (names, what they hold, which roles read them) come from the cluster's
-secret catalogue, ``hashistack.cluster.secrets.ClusterSecrets.catalogue()``, when the library has
-that module. Until then they are :data:`_NODE_READS` below, the fields of ``ClusterSecrets`` in
-``hashistack/cluster/cluster.py`` (a test checks the two agree); that module is not imported here
-because it loads the AWS provider bindings, which would cost the bootstrap a minute of start-up.
-What the bootstrap *generates* for each field is :data:`KINDS`, the one table to extend when the
-cluster adds a secret (a field without a kind stops the bootstrap with a message naming it).
+secret catalogue, ``hashistack.cluster.secrets.ClusterSecrets.catalogue()`` (plain Python: it
+loads no provider bindings). What the bootstrap *generates* for each field is :data:`KINDS`, the
+one table to extend when the cluster adds a secret (a field without a kind stops the bootstrap
+with a message naming it).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from ..cluster.ports import Role
 from ..environment import Environment
 from ..errors import HashistackError
 
-try:  # the cluster's jsii-free secret catalogue
-    from ..cluster.secrets import ClusterSecrets
-except ImportError:  # pragma: no cover - until the library has it
-    ClusterSecrets = None
+from ..cluster.secrets import ClusterSecrets
 
 __all__ = ["Agent", "Item", "Kind", "KINDS", "PARAMETER_PREFIX", "catalogue", "parameter_prefix"]
 
@@ -98,22 +93,6 @@ KINDS: dict[str, Kinds] = {
 }
 """Field -> what the bootstrap generates for it. Extend it when the cluster adds a secret."""
 
-_NODE_READS: dict[str, tuple[str, tuple[Role, ...]]] = {
-    "ca_cert": ("PEM certificate of the CA that signs every agent's TLS certificate", ALL_NODES),
-    "nomad_gossip_key": ("Nomad server gossip encryption key", (NS,)),
-    "consul_gossip_key": ("Consul gossip encryption key", ALL_NODES),
-    "nomad_server_cert": ("PEM certificate of the Nomad servers", (NS,)),
-    "nomad_server_key": ("PEM private key of nomad_server_cert", (NS,)),
-    "nomad_client_cert": ("PEM certificate of the Nomad clients", (NC,)),
-    "nomad_client_key": ("PEM private key of nomad_client_cert", (NC,)),
-    "consul_server_cert": ("PEM certificate of the Consul servers", (CS,)),
-    "consul_server_key": ("PEM private key of consul_server_cert", (CS,)),
-    "vault_cert": ("PEM certificate of the Vault servers", (VS,)),
-    "vault_key": ("PEM private key of vault_cert", (VS,)),
-}
-"""The fields of ``ClusterSecrets`` (hashistack/cluster/cluster.py), what each holds and who reads
-it, in its order: the list used while the cluster has no ``catalogue()`` of its own."""
-
 _OWN: dict[str, str] = {
     "ca_key": "PEM private key of ca_cert; read by no node, kept so the bootstrap can reissue agent certificates",
     "consul_management_token": "Consul's initial management token (the ACL bootstrap secret)",
@@ -137,18 +116,7 @@ class Item:
 
 
 def _node_specs(prefix: str) -> list[tuple[str, str, str, tuple[Role, ...]]]:
-    if ClusterSecrets is None:
-        return [(name, f"{prefix}/{name.replace('_', '-')}", holds, readers)
-                for name, (holds, readers) in _NODE_READS.items()]
-    secrets = ClusterSecrets.under(prefix)
-    listed = getattr(secrets, "catalogue", None)
-    if callable(listed):
-        return [(s.field, s.parameter, s.holds, tuple(s.readers)) for s in listed()]
-    out = []
-    for f in fields(secrets):
-        holds, readers = _NODE_READS.get(f.name, ("", ()))
-        out.append((f.name, getattr(secrets, f.name).parameter, holds, readers))
-    return out
+    return [(s.field, s.parameter, s.holds, tuple(s.readers)) for s in ClusterSecrets.under(prefix).catalogue()]
 
 
 def catalogue(env: Environment) -> tuple[Item, ...]:

@@ -1,8 +1,15 @@
 """Agent configurations as typed models rendered to HCL: Nomad server and client, Consul server
 and client, Vault server. Hardened by default (REFERENCE: production defaults).
 
-Secrets never appear here: gossip keys and TLS material are fetched at boot by the instance role
-(see :mod:`hashistack.cluster.cloud_init`); the configs only name the files they land in.
+Secrets never appear here: gossip keys, ACL tokens and TLS material are fetched at boot by the
+instance role into drop-in files of the same config directory (see
+:mod:`hashistack.cluster.cloud_init` and :mod:`hashistack.cluster.boot`); the configs only name
+the files they land in.
+
+Each agent talks to the Consul agent on its own node over HTTP on loopback (127.0.0.1:8500, never
+bound elsewhere): a Consul client agent with auto-encrypt serves HTTPS with a certificate from
+Consul's built-in Connect CA, which no file on the node holds at boot, so a TLS connection to it
+could not be verified. Loopback traffic never leaves the host; the ACL token still guards it.
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ from dataclasses import dataclass
 
 from ..hcl import Attr, Block, render
 from ..vault.jwt import WORKLOAD_AUDIENCE
+from .cloud_init import PRIVATE_IP
 
-__all__ = ["ConsulAgentConfig", "NomadAgentConfig", "VaultServerConfig", "auto_join"]
+__all__ = ["ConsulAgentConfig", "NomadAgentConfig", "PRIVATE_IP", "VaultServerConfig", "auto_join"]
 
 NOMAD_DIR, CONSUL_DIR, VAULT_DIR = "/etc/nomad.d", "/etc/consul.d", "/etc/vault.d"
-PRIVATE_IP = "__PRIVATE_IP__"
-"""Placeholder the boot script replaces with the instance's private IP (from IMDSv2)."""
+NOMAD_DATA, CONSUL_DATA, VAULT_DATA = "/opt/nomad/data", "/opt/consul/data", "/opt/vault/data"
+VAULT_AUDIT_DIR = "/var/log/vault"
+CONSUL_LOCAL_HTTP = "127.0.0.1:8500"
 
 
 def auto_join(region: str, tag_key: str, tag_value: str) -> str:
@@ -54,18 +63,24 @@ class NomadAgentConfig:
         items: list = [
             Attr("region", self.region),
             Attr("datacenter", self.datacenter),
-            Attr("data_dir", "/opt/nomad/data"),
+            Attr("data_dir", NOMAD_DATA),
             Attr("bind_addr", "0.0.0.0"),
             Attr("disable_update_check", True),
             Block("acl", body=(Attr("enabled", True),)),
+            # mTLS on RPC; the HTTP API asks for no client certificate (verify_https_client =
+            # false) because Vault's JWT auth fetches Nomad's JWKS from it and cannot present one,
+            # nor can the load balancer's health check. Nomad's documented setup for workload
+            # identity; the API is still TLS and every call needs an ACL token.
             Block("tls", body=(
                 Attr("http", True), Attr("rpc", True),
                 Attr("ca_file", tls["ca_file"]), Attr("cert_file", tls["cert_file"]), Attr("key_file", tls["key_file"]),
-                Attr("verify_server_hostname", True), Attr("verify_https_client", True),
+                Attr("verify_server_hostname", True), Attr("verify_https_client", False),
             )),
-            Block("consul", body=(
-                Attr("address", "127.0.0.1:8501"), Attr("ssl", True), Attr("ca_file", f"{CONSUL_DIR}/tls/ca.pem"),
-                Attr("grpc_address", "127.0.0.1:8503"), Attr("grpc_ca_file", f"{CONSUL_DIR}/tls/ca.pem"),
+            # The local Consul agent on loopback; its ACL token arrives at boot in consul-token.hcl.
+            Block("consul", body=(Attr("address", CONSUL_LOCAL_HTTP), Attr("ssl", False))),
+            Block("telemetry", body=(
+                Attr("collection_interval", "10s"), Attr("disable_hostname", True), Attr("prometheus_metrics", True),
+                Attr("publish_allocation_metrics", True), Attr("publish_node_metrics", True),
             )),
         ]
         if self.server:
@@ -73,7 +88,7 @@ class NomadAgentConfig:
                 Block("server", body=(Attr("enabled", True), Attr("bootstrap_expect", self.bootstrap_expect), join)),
                 Block("vault", body=(
                     Attr("enabled", True), Attr("address", self.vault_address),
-                    Attr("ca_file", f"{VAULT_DIR}/tls/ca.pem"),
+                    Attr("ca_file", tls["ca_file"]),
                     Block("default_identity", body=(Attr("aud", [WORKLOAD_AUDIENCE]), Attr("ttl", "1h"))),
                 )),
             ]
@@ -84,7 +99,7 @@ class NomadAgentConfig:
                     Attr("options", {"driver.allowlist": "docker"}),
                 )),
                 Block("vault", body=(Attr("enabled", True), Attr("address", self.vault_address),
-                                     Attr("ca_file", f"{VAULT_DIR}/tls/ca.pem"))),
+                                     Attr("ca_file", tls["ca_file"]))),
                 Block("plugin", ("raw_exec",), body=(Block("config", body=(Attr("enabled", False),)),)),
                 Block("plugin", ("docker",), body=(Block("config", body=(
                     Attr("allow_privileged", False),
@@ -112,13 +127,16 @@ class ConsulAgentConfig:
 
     def body(self) -> list:
         tls = _tls_files(CONSUL_DIR)
-        defaults = [Attr("ca_file", tls["ca_file"]), Attr("verify_incoming", self.server),
-                    Attr("verify_outgoing", True)]
+        defaults = [Attr("ca_file", tls["ca_file"]), Attr("verify_incoming", False), Attr("verify_outgoing", True)]
         if self.server:
             defaults += [Attr("cert_file", tls["cert_file"]), Attr("key_file", tls["key_file"])]
+        # Servers serve HTTPS on their private address too, for the load balancer and operators
+        # (ACLs guard it; no client certificate is asked for there). RPC between agents stays
+        # mutually verified on servers.
+        https_bind = "127.0.0.1 {{ GetPrivateIP }}" if self.server else "127.0.0.1"
         items: list = [
             Attr("datacenter", self.datacenter),
-            Attr("data_dir", "/opt/consul/data"),
+            Attr("data_dir", CONSUL_DATA),
             Attr("server", self.server),
             Attr("bind_addr", "{{ GetPrivateIP }}"),
             Attr("client_addr", "127.0.0.1"),
@@ -126,14 +144,19 @@ class ConsulAgentConfig:
             Attr("enable_script_checks", False),
             Attr("enable_local_script_checks", False),
             Attr("disable_update_check", True),
-            Block("addresses", body=(Attr("http", "127.0.0.1"),)),
-            Block("ports", body=(Attr("http", 8500), Attr("https", 8501), Attr("grpc", -1), Attr("grpc_tls", 8503))),
+            Block("addresses", body=(Attr("http", "127.0.0.1"), Attr("https", https_bind))),
+            Block("ports", body=(Attr("http", 8500), Attr("https", 8501), Attr("grpc", -1), Attr("grpc_tls", 8503),
+                                 Attr("dns", 8600))),
+            # The agent token and the default (DNS) token arrive at boot in acl-tokens.hcl.
             Block("acl", body=(Attr("enabled", True), Attr("default_policy", "deny"),
                                Attr("enable_token_persistence", True))),
             Block("tls", body=(
                 Block("defaults", body=tuple(defaults)),
-                Block("internal_rpc", body=(Attr("verify_server_hostname", True),)),
+                Block("internal_rpc", body=(Attr("verify_incoming", self.server),
+                                            Attr("verify_server_hostname", True))),
+                Block("https", body=(Attr("verify_incoming", False),)),
             )),
+            Block("telemetry", body=(Attr("disable_hostname", True), Attr("prometheus_retention_time", "60s"))),
             Block("auto_encrypt", body=((Attr("allow_tls", True),) if self.server else (Attr("tls", True),))),
         ]
         if self.server:
@@ -148,7 +171,9 @@ class ConsulAgentConfig:
 class VaultServerConfig:
     """A Vault server: integrated raft storage joined by AWS tags over https, auto-unseal with an
     AWS KMS key through the instance role (no static keys), a TLS listener (TLS 1.2+), https
-    ``api_addr``/``cluster_addr``, ``disable_mlock`` (swap is turned off at boot)."""
+    ``api_addr``/``cluster_addr``, ``disable_mlock`` (swap is turned off at boot), Prometheus
+    metrics behind a token. Vault does not register in Consul: clients reach it by its DNS name
+    (``vault.<domain>``, the internal load balancer)."""
 
     aws_region: str
     kms_key_id: str
@@ -164,7 +189,7 @@ class VaultServerConfig:
             Attr("api_addr", f"https://{PRIVATE_IP}:8200"),
             Attr("cluster_addr", f"https://{PRIVATE_IP}:8201"),
             Block("storage", ("raft",), body=(
-                Attr("path", "/opt/vault/data"),
+                Attr("path", VAULT_DATA),
                 Block("retry_join", body=(
                     Attr("auto_join", auto_join(self.aws_region, self.join_tag_key, self.join_tag_value)),
                     Attr("auto_join_scheme", "https"),
@@ -176,7 +201,9 @@ class VaultServerConfig:
                 Attr("address", "0.0.0.0:8200"), Attr("cluster_address", "0.0.0.0:8201"),
                 Attr("tls_cert_file", tls["cert_file"]), Attr("tls_key_file", tls["key_file"]),
                 Attr("tls_client_ca_file", tls["ca_file"]), Attr("tls_min_version", "tls12"),
+                Block("telemetry", body=(Attr("unauthenticated_metrics_access", False),)),
             )),
+            Block("telemetry", body=(Attr("disable_hostname", True), Attr("prometheus_retention_time", "60s"))),
             Block("seal", ("awskms",), body=(Attr("region", self.aws_region), Attr("kms_key_id", self.kms_key_id))),
         ]
 

@@ -1,9 +1,20 @@
-"""Cloud-init for a cluster node, as a model: install the agents, write their configs, fetch
-their secrets at boot with the instance role, start them.
+"""Cloud-init for a cluster node, as a model: one boot script that installs the pinned agents,
+then places their configs, fetches their secrets with the instance role, prepares volumes and
+starts the units, and tells the autoscaling group whether the boot succeeded.
 
-No secret ever appears in ``user_data``: gossip keys and TLS material are named by
-:class:`SecretRef` (SSM parameters under the environment's prefix) and fetched on the instance;
-passing a literal where a reference is expected is an error.
+The order matters and is the reason for this shape:
+
+1. ``write_files`` (cloud-init's init stage) only *stages* files under ``STAGING`` and writes the
+   boot script. HashiCorp's packages own ``/etc/<product>.d/<product>.hcl`` as conffiles: a file
+   there before ``apt-get install`` makes dpkg stop at its conffile prompt, which fails with no
+   terminal.
+2. ``runcmd`` (the final stage) runs the boot script: packages first (the repository's signing
+   key checked against its pinned fingerprint, every product at its pinned version), then the
+   service users exist and every directory an agent reads is created owned by that agent's user.
+
+No secret ever appears in ``user_data``: gossip keys, TLS material and ACL tokens are named by
+:class:`SecretRef` (SSM parameters) and fetched on the instance; a missing or empty parameter
+fails the boot with a message naming it.
 """
 
 from __future__ import annotations
@@ -11,14 +22,28 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import HashistackError
-from .agents import PRIVATE_IP
 
-__all__ = ["CloudInit", "ConfigFile", "SecretFile", "SecretRef"]
+__all__ = ["BOOT_SCRIPT", "CloudInit", "ConfigFile", "Directory", "SecretFile", "SecretRef", "Volume",
+           "require_ref"]
+
+PRIVATE_IP = "__PRIVATE_IP__"
+"""Placeholder the boot script replaces with the instance's private IP (from IMDSv2)."""
+
+STAGING = "/var/lib/hashistack/staged"
+"""Where ``write_files`` stages every file until the packages that own its directory are installed."""
+
+BOOT_SCRIPT = "/usr/local/sbin/hashistack-boot"
+BOOT_LOG = "/var/log/hashistack-boot.log"
+LIFECYCLE_HOOK = "hashistack-boot"
+"""The launch lifecycle hook every node group holds new instances in until their boot completes."""
 
 _PARAM = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
+_PATH = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]*$")
+_MODE = re.compile(r"^0[0-7]{3}$")
 
 
 @dataclass(frozen=True)
@@ -42,88 +67,329 @@ def require_ref(value: object, *, where: str, field_name: str) -> SecretRef:
         "user_data and Terraform state); use SecretRef.ssm('/hashistack/<env>/...') and store the value in SSM")
 
 
-SERVICE_USERS = {"/etc/consul.d/": "consul", "/etc/vault.d/": "vault", "/etc/nomad.d/": "root"}
-"""The user each agent's package runs it as: its secrets belong to that user."""
-
-
-def service_user_of(path: str) -> str:
-    return next((user for prefix, user in SERVICE_USERS.items() if path.startswith(prefix)), "root")
+def _check_file(where: str, path: str, owner: str, mode: str) -> None:
+    if not _PATH.match(path) or ".." in path.split("/"):
+        raise HashistackError(f"{where}: path = {path!r}: use an absolute path of letters, digits, '_', '.', '-'")
+    if not _USER.match(owner):
+        raise HashistackError(f"{where}: owner = {owner!r}: use a system user name such as 'consul'")
+    if not _MODE.match(mode):
+        raise HashistackError(f"{where}: mode = {mode!r}: use an octal mode such as '0640'")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConfigFile:
-    """A config file (never a secret): world-readable so the agent's service user can read it."""
+    """A file placed after the packages are installed (never a secret), owned by ``owner`` (group
+    ``owner`` too) so the agent's service user can read it."""
 
     path: str
     content: str
-    mode: str = "0644"
+    mode: str = "0640"
+    owner: str = "root"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SecretFile:
-    """A secret fetched at boot into ``path`` (mode 0600 by default)."""
+    """A secret fetched at boot from SSM into ``path``.
+
+    ``template`` is a printf format with one ``%s`` for the value (an HCL fragment such as
+    ``encrypt = "%s"``); such values must be plain tokens (letters, digits, ``+/=_-``), and the
+    boot refuses any other. Without a template the value is written as is (PEM files).
+    """
 
     ref: SecretRef
     path: str
     mode: str = "0600"
     owner: str = "root"
+    template: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Directory:
+    """A directory the boot creates (or fixes) with this owner and mode."""
+
+    path: str
+    owner: str = "root"
+    mode: str = "0750"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Volume:
+    """An EBS volume attached as ``device``: formatted (ext4) on first boot, mounted at
+    ``mount_point`` by UUID (in ``/etc/fstab``), its root owned by ``owner``."""
+
+    device: str
+    mount_point: str
+    owner: str
+    mode: str = "0750"
+    size_gib: int = 50
+
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+# The boot script's fixed part: helpers, written once, checked by shellcheck with the rest.
+_PRELUDE = r'''set -euo pipefail
+umask 022
+export DEBIAN_FRONTEND=noninteractive
+exec > >(tee -a /var/log/hashistack-boot.log) 2>&1
+
+log() { echo "hashistack-boot[$ROLE]: $*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+IMDS=http://169.254.169.254/latest
+IMDS_TOKEN=""
+imds() {
+  if [ -z "$IMDS_TOKEN" ]; then
+    IMDS_TOKEN=$(curl -fsS --retry 5 -X PUT "$IMDS/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 21600")
+  fi
+  curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/$1"
+}
+
+# Tell the autoscaling group how the boot ended: it keeps a new instance out of service until
+# then, and `terraform apply` waits for healthy capacity.
+lifecycle() {
+  local instance_id
+  instance_id=$(imds meta-data/instance-id) || return 1
+  aws autoscaling complete-lifecycle-action --region "$REGION" --auto-scaling-group-name "$ASG_NAME" \
+    --lifecycle-hook-name "$LIFECYCLE_HOOK" --instance-id "$instance_id" --lifecycle-action-result "$1"
+}
+BOOT_DONE=0
+on_exit() {
+  local rc=$?
+  if [ "$BOOT_DONE" != 1 ]; then
+    log "boot failed (exit $rc); abandoning this instance"
+    lifecycle ABANDON || log "could not complete the lifecycle action"
+  fi
+}
+trap on_exit EXIT
+
+# fetch PARAMETER...: the parameters' values in one call (SSM takes up to 10 names), each into
+# $SECRETS/<parameter name>; a missing or empty parameter stops the boot, naming it. awscli
+# brings python3, which splits the reply.
+SECRETS=/run/hashistack-secrets
+SPLIT='
+import json, os, sys
+out, names = sys.argv[1], sys.argv[2:]
+values = {p["Name"]: p["Value"] for p in json.load(sys.stdin)["Parameters"]}
+missing = [n for n in names if not values.get(n) or values[n] == "None"]
+if missing:
+    print(" ".join(missing))
+    sys.exit(0)
+for n in names:
+    path = out + n
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(values[n])
+'
+fetch() {
+  local reply missing
+  install -d -m 0700 "$SECRETS"
+  if ! reply=$(aws ssm get-parameters --region "$REGION" --with-decryption --names "$@" --output json 2>&1); then
+    die "cannot read SSM parameters $*: $reply"
+  fi
+  missing=$(printf '%s' "$reply" | python3 -c "$SPLIT" "$SECRETS" "$@") || die "cannot parse the SSM reply"
+  [ -z "$missing" ] || die "SSM parameter missing or empty: $missing"
+}
+
+# secret PARAMETER PATH OWNER MODE [FORMAT]: a fetched value into PATH (through the printf
+# FORMAT, whose one %s takes the value, when given; such values must be plain tokens).
+secret() {
+  local value
+  [ -s "$SECRETS$1" ] || die "SSM parameter $1 was not fetched"
+  value=$(cat "$SECRETS$1")
+  if [ $# -ge 5 ]; then
+    case "$value" in
+      *[!A-Za-z0-9+/=_-]*) die "SSM parameter $1 holds characters a token never has" ;;
+    esac
+  fi
+  install -m "$4" -o "$3" -g "$3" /dev/null "$2"
+  if [ $# -ge 5 ]; then
+    # shellcheck disable=SC2059 # the format is the model's, the value its only argument
+    printf "$5" "$value" > "$2"
+  else
+    printf '%s\n' "$value" > "$2"
+  fi
+}
+
+# place PATH OWNER MODE: a staged file to its place, once its package has created the user.
+place() {
+  install -D -m "$3" -o "$2" -g "$2" "$STAGING$1" "$1"
+}
+
+# volume DEVICE MOUNT_POINT OWNER MODE: format on first boot, mount by UUID, survive reboots.
+volume() {
+  local device=$1 uuid i
+  for i in $(seq 1 60); do
+    [ -b "$device" ] && break
+    [ "$i" = 60 ] && die "data volume $device never appeared"
+    udevadm settle 2>/dev/null || true
+    sleep 2
+  done
+  device=$(readlink -f "$device")
+  if ! blkid "$device" >/dev/null 2>&1; then
+    log "formatting $device"
+    mkfs.ext4 -q -L "$(basename "$2" | cut -c1-16)" "$device"
+  fi
+  uuid=$(blkid -s UUID -o value "$device")
+  [ -n "$uuid" ] || die "no filesystem UUID on $device"
+  install -d "$2"
+  grep -q "UUID=$uuid " /etc/fstab || echo "UUID=$uuid $2 ext4 defaults,nofail,noatime 0 2" >> /etc/fstab
+  mountpoint -q "$2" || mount "$2"
+  chown "$3:$3" "$2"
+  chmod "$4" "$2"
+}
+'''
 
 
 @dataclass(frozen=True, kw_only=True)
 class CloudInit:
-    """One node's boot: packages, config files, secrets, gossip configs, services."""
+    """One node's boot.
 
+    :param role: the node role (log prefix and lifecycle hook context).
+    :param asg_name: the node group's autoscaling group (its lifecycle hook is completed at the end).
+    :param repository_url: the apt repository of the HashiCorp products.
+    :param key_url: the repository's signing key; its fingerprint must be ``key_fingerprint``.
+    :param products: ``(package, version)`` installed from that repository and held.
+    :param os_packages: Debian packages installed alongside.
+    :param ssm_agent_url: AWS's Debian package of the SSM agent (Session Manager, the break-glass
+        path); Debian's archive does not carry it.
+    :param directories: created (or fixed) after install, before secrets and configs.
+    :param volumes: EBS volumes formatted and mounted after install.
+    :param secrets: fetched from SSM after the directories exist.
+    :param files: configs and units, staged by ``write_files`` and placed after install.
+    :param substitute_private_ip: files whose ``__PRIVATE_IP__`` becomes the instance's address.
+    :param commands: shell commands run after files are placed, before the units start.
+    :param services: units enabled and started, each on its own, so one failing unit never hides
+        another; the boot fails if any did not start.
+    """
+
+    role: str
     aws_region: str
-    packages: tuple[str, ...]
-    services: tuple[str, ...]
-    files: tuple[ConfigFile, ...] = ()
+    asg_name: str
+    repository_url: str
+    key_url: str
+    key_fingerprint: str
+    products: tuple[tuple[str, str], ...]
+    os_packages: tuple[str, ...] = ()
+    ssm_agent_url: str | None = None
+    directories: tuple[Directory, ...] = ()
+    volumes: tuple[Volume, ...] = ()
     secrets: tuple[SecretFile, ...] = ()
-    gossip: tuple[tuple[str, str, SecretRef], ...] = field(default_factory=tuple)
-    """(config file, HCL block or '' for top level, key reference): written as ``encrypt = "<key>"``."""
+    files: tuple[ConfigFile, ...] = ()
     substitute_private_ip: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
     swap_off: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"cloud-init {self.role}"
+        for d in self.directories:
+            _check_file(where, d.path, d.owner, d.mode)
+        for v in self.volumes:
+            _check_file(where, v.mount_point, v.owner, v.mode)
+        for s in self.secrets:
+            _check_file(where, s.path, s.owner, s.mode)
+            require_ref(s.ref, where=where, field_name=f"secret {s.path}")
+            if s.template is not None and s.template.count("%s") != 1:
+                raise HashistackError(f"{where}: template of {s.path} = {s.template!r}: use exactly one %s")
+        paths = [f.path for f in self.files]
+        for f in self.files:
+            _check_file(where, f.path, f.owner, f.mode)
+        if len(set(paths)) != len(paths):
+            raise HashistackError(f"{where}: files = {paths}: each path once")
+
+    def script(self) -> str:
+        """The boot script (bash), deterministic."""
+        head = ["#!/bin/bash",
+                f"# hashistack node boot: {self.role}. Rendered from the cluster model; not edited on the node.",
+                f"ROLE={_q(self.role)}", f"REGION={_q(self.aws_region)}", f"ASG_NAME={_q(self.asg_name)}",
+                f"LIFECYCLE_HOOK={_q(LIFECYCLE_HOOK)}", f"STAGING={_q(STAGING)}"]
+        steps: list[str] = []
+        if self.swap_off:
+            steps += ["", "# Vault runs with disable_mlock under raft: no swap, ever.",
+                      "swapoff -a", "sed -i '/\\sswap\\s/ s/^/#/' /etc/fstab"]
+        pinned = " ".join(_q(f"{name}={version}") for name, version in self.products)
+        held = " ".join(_q(name) for name, _ in self.products)
+        steps += [
+            "", "# 1. Packages first: the repository only with a signing key of the pinned fingerprint.",
+            'log "installing packages"',
+            "keydir=$(mktemp -d)",
+            f"curl -fsSL --retry 5 {_q(self.key_url)} -o \"$keydir/key.asc\"",
+            "gpg --homedir \"$keydir\" --batch --quiet --import \"$keydir/key.asc\"",
+            f"if ! gpg --homedir \"$keydir\" --batch --list-keys {_q(self.key_fingerprint)} >/dev/null 2>&1; then",
+            "  held=$(gpg --homedir \"$keydir\" --batch --show-keys --with-colons \"$keydir/key.asc\" "
+            "| awk -F: '$1 == \"pub\" { p = 1; next } p && $1 == \"fpr\" { printf \" %s\", $10; p = 0 }')",
+            f"  die \"signing key of {self.repository_url} does not hold the pinned key {self.key_fingerprint} "
+            "(it holds:${held:- nothing})\"",
+            "fi",
+            "# the keyring trusts exactly the pinned key, whatever else the file holds",
+            "install -d -m 0755 /usr/share/keyrings",
+            f"gpg --homedir \"$keydir\" --batch --export {_q(self.key_fingerprint)} > /usr/share/keyrings/hashicorp.gpg",
+            "rm -rf \"$keydir\"",
+            "# shellcheck source=/dev/null",
+            ". /etc/os-release",
+            f"echo \"deb [signed-by=/usr/share/keyrings/hashicorp.gpg] {self.repository_url} $VERSION_CODENAME main\" "
+            "> /etc/apt/sources.list.d/hashicorp.list",
+            "apt-get update -q",
+            "apt-get install -y -q --no-install-recommends " + " ".join(
+                [_q(p) for p in self.os_packages] + [pinned]).strip(),
+            f"apt-mark hold {held}",
+        ]
+        if self.ssm_agent_url:
+            steps += ["curl -fsSL --retry 5 " + _q(self.ssm_agent_url) + " -o /run/amazon-ssm-agent.deb",
+                      "apt-get install -y -q /run/amazon-ssm-agent.deb", "rm -f /run/amazon-ssm-agent.deb"]
+        if self.directories:
+            steps += ["", "# 2. Every directory an agent reads belongs to that agent's user."]
+            steps += [f"install -d -m {d.mode} -o {d.owner} -g {d.owner} {_q(d.path)}" for d in self.directories]
+        if self.volumes:
+            steps += ["", "# 3. Data volumes: formatted once, mounted by UUID."]
+            steps += [f"volume {_q(v.device)} {_q(v.mount_point)} {v.owner} {v.mode}" for v in self.volumes]
+        if self.secrets:
+            steps += ["", "# 4. Secrets from SSM with the instance role."]
+            names = sorted({s.ref.parameter for s in self.secrets})
+            for i in range(0, len(names), 10):
+                steps.append("fetch " + " ".join(_q(n) for n in names[i:i + 10]))
+            for s in self.secrets:
+                args = [_q(s.ref.parameter), _q(s.path), s.owner, s.mode] + ([_q(s.template)] if s.template else [])
+                steps.append("secret " + " ".join(args))
+        if self.secrets:
+            steps.append('rm -rf "$SECRETS"')
+        if self.files:
+            steps += ["", "# 5. Configs and units, now that their packages and users exist."]
+            steps += [f"place {_q(f.path)} {f.owner} {f.mode}" for f in self.files]
+        if self.substitute_private_ip:
+            steps += ["", "private_ip=$(imds meta-data/local-ipv4)",
+                      "[ -n \"$private_ip\" ] || die \"no private IP from the instance metadata service\""]
+            steps += [f"sed -i \"s/{PRIVATE_IP}/$private_ip/g\" {_q(p)}" for p in self.substitute_private_ip]
+        if self.commands:
+            steps += [""] + list(self.commands)
+        if self.services:
+            units = " ".join(_q(s) for s in self.services)
+            steps += [
+                "", "# 6. Units, each on its own: one failing never hides another.",
+                "systemctl daemon-reload",
+                "failed=\"\"",
+                f"for unit in {units}; do",
+                "  systemctl enable \"$unit\" || failed=\"$failed $unit\"",
+                "  systemctl restart \"$unit\" || failed=\"$failed $unit\"",
+                "done",
+                f"for unit in {units}; do",
+                "  for _ in $(seq 1 30); do systemctl is-active --quiet \"$unit\" && break; sleep 2; done",
+                "  systemctl is-active --quiet \"$unit\" || failed=\"$failed $unit\"",
+                "done",
+                "[ -z \"$failed\" ] || die \"units that did not start:$failed\"",
+            ]
+        steps += ["", "lifecycle CONTINUE", "BOOT_DONE=1", 'log "boot complete"']
+        return "\n".join(head) + "\n" + _PRELUDE + "\n".join(steps) + "\n"
+
+    def document(self) -> dict:
+        """The cloud-config document (write_files stage everything; runcmd runs the script)."""
+        staged = [{"path": f"{STAGING}{f.path}", "content": f.content, "permissions": "0600", "owner": "root:root"}
+                  for f in self.files]
+        boot = {"path": BOOT_SCRIPT, "content": self.script(), "permissions": "0755", "owner": "root:root"}
+        return {"write_files": [boot, *staged], "runcmd": [[BOOT_SCRIPT]]}
 
     def render(self) -> str:
         """``#cloud-config`` user data (JSON is valid YAML), deterministic."""
-        region = shlex.quote(self.aws_region)
-        fetch = f"aws ssm get-parameter --region {region} --with-decryption --query Parameter.Value --output text"
-        cmds: list[str] = [
-            "set -euo pipefail",
-            "install -d -m 0755 /usr/share/keyrings",
-            "curl -fsSL https://apt.releases.hashicorp.com/gpg | gpg --dearmor -o /usr/share/keyrings/hashicorp.gpg",
-            'echo "deb [signed-by=/usr/share/keyrings/hashicorp.gpg] https://apt.releases.hashicorp.com '
-            '$(lsb_release -cs) main" > /etc/apt/sources.list.d/hashicorp.list',
-            "apt-get update",
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y " + " ".join(self.packages),
-            "snap install aws-cli --classic",
-        ]
-        if self.swap_off:
-            cmds += ["swapoff -a", "sed -i '/ swap / s/^/#/' /etc/fstab"]
-        for secret in self.secrets:
-            path = shlex.quote(secret.path)
-            cmds += [f"install -d -m 0750 $(dirname {path})",
-                     f"umask 077; {fetch} --name {shlex.quote(secret.ref.parameter)} > {path}",
-                     f"chown {shlex.quote(secret.owner)} {path}", f"chmod {secret.mode} {path}"]
-        for path, block, ref in self.gossip:
-            key = f"$({fetch} --name {shlex.quote(ref.parameter)})"
-            if block:
-                body = f'{block} {{\\n  encrypt = \\"%s\\"\\n}}\\n'
-            else:
-                body = 'encrypt = \\"%s\\"\\n'
-            owner = service_user_of(path)
-            cmds += [f'umask 077; printf "{body}" "{key}" > {shlex.quote(path)}',
-                     f"chown {owner} {shlex.quote(path)}"]
-        if self.substitute_private_ip:
-            token = ('TOKEN=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token '
-                     '-H "X-aws-ec2-metadata-token-ttl-seconds: 60")')
-            ip = ('IP=$(curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" '
-                  'http://169.254.169.254/latest/meta-data/local-ipv4)')
-            cmds += [token, ip]
-            cmds += [f"sed -i \"s/{PRIVATE_IP}/$IP/g\" {shlex.quote(p)}" for p in self.substitute_private_ip]
-        cmds += [f"systemctl enable --now {shlex.quote(s)}" for s in self.services]
-        doc = {
-            "write_files": [{"path": f.path, "content": f.content, "permissions": f.mode, "owner": "root:root"}
-                            for f in self.files],
-            "runcmd": [["bash", "-c", "\n".join(cmds)]],
-        }
-        return "#cloud-config\n" + json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        return "#cloud-config\n" + json.dumps(self.document(), indent=2, sort_keys=True) + "\n"

@@ -7,70 +7,63 @@ whose secrets are fetched at boot by their instance role.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Sequence
+from urllib.parse import urlsplit
 
+from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
+from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
+from cdktf_cdktf_provider_aws.route53_zone import Route53Zone, Route53ZoneVpc
 from constructs import Construct
 
 from ..environment import Environment, Tier
-from .agents import CONSUL_DIR, NOMAD_DIR, VAULT_DIR, ConsulAgentConfig, NomadAgentConfig, VaultServerConfig
-from .cloud_init import CloudInit, ConfigFile, SecretFile, SecretRef, service_user_of, require_ref
+from ..errors import HashistackError
+from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
 from .network import Network
-from .node_group import JOIN_TAG_KEY, NodeGroup, NodeGroupSpec
+from .node_group import NodeGroup, NodeGroupSpec
 from .ports import Role
+from .secrets import ClusterSecrets, SecretSpec
 from .security import ClusterSecurityGroups
 
-__all__ = ["ClusterSecrets", "HashiCluster"]
+__all__ = ["ClusterSecrets", "HashiCluster", "SecretSpec"]
+
+# The API behind each internal load balancer and how the load balancer checks it.
+_APIS = {
+    "nomad": (Role.NOMAD_SERVER, ApiEndpoint(name="nomad", port=4646, health_protocol="HTTPS",
+                                             health_path="/v1/agent/health?type=server")),
+    "consul": (Role.CONSUL_SERVER, ApiEndpoint(name="consul", port=8501, health_protocol="HTTPS",
+                                               health_path="/v1/status/leader")),
+    # An uninitialised Vault counts as healthy (uninitcode=200): at first bring-up the operator
+    # runs `vault operator init` through this load balancer, and the group must not replace the
+    # nodes meanwhile. A sealed one does not: with auto-unseal, sealed means broken.
+    "vault": (Role.VAULT_SERVER, ApiEndpoint(name="vault", port=8200, health_protocol="HTTPS",
+                                             health_path="/v1/sys/health?standbyok=true&perfstandbyok=true"
+                                                         "&uninitcode=200")),
+}
 
 
-@dataclass(frozen=True, kw_only=True)
-class ClusterSecrets:
-    """Where each node's secrets live (SSM SecureString parameters), by reference only.
-    :meth:`under` names them below one prefix, e.g. ``/hashistack/prod``."""
-
-    nomad_gossip_key: SecretRef
-    consul_gossip_key: SecretRef
-    ca_cert: SecretRef
-    nomad_server_cert: SecretRef
-    nomad_server_key: SecretRef
-    nomad_client_cert: SecretRef
-    nomad_client_key: SecretRef
-    consul_server_cert: SecretRef
-    consul_server_key: SecretRef
-    vault_cert: SecretRef
-    vault_key: SecretRef
-
-    @staticmethod
-    def under(prefix: str) -> "ClusterSecrets":
-        prefix = prefix.rstrip("/")
-        return ClusterSecrets(**{f.name: SecretRef.ssm(f"{prefix}/{f.name.replace('_', '-')}")
-                                 for f in fields(ClusterSecrets)})
-
-    def validate(self, where: str) -> "ClusterSecrets":
-        for f in fields(self):
-            require_ref(getattr(self, f.name), where=where, field_name=f"secrets.{f.name}")
-        return self
-
-
-def _tls(directory: str, ca: SecretRef, cert: SecretRef | None, key: SecretRef | None) -> list[SecretFile]:
-    owner = service_user_of(f"{directory}/")
-    files = [SecretFile(ref=ca, path=f"{directory}/tls/ca.pem", mode="0644", owner=owner)]
-    if cert and key:
-        files += [SecretFile(ref=cert, path=f"{directory}/tls/cert.pem", mode="0644", owner=owner),
-                  SecretFile(ref=key, path=f"{directory}/tls/key.pem", mode="0600", owner=owner)]
-    return files
+def api_hostname(env: Environment, product: str) -> str:
+    """The DNS name of a product's API (from the environment's address), checked to lie in its domain."""
+    address = getattr(env, product).address
+    host = urlsplit(address).hostname or ""
+    if not (host == env.domain or host.endswith("." + env.domain)):
+        raise HashistackError(
+            f'environment "{env.name}": {product}.address = {address!r}: the API name must lie in the environment\'s '
+            f"domain {env.domain!r} (the cluster's private DNS zone), e.g. https://{product}.{env.domain}")
+    return host
 
 
 class HashiCluster(Construct):
-    """The cluster of one environment. ``secrets`` defaults to ``/hashistack/<env>/...``."""
+    """The cluster of one environment. ``secrets`` defaults to ``/hashistack/<env>/...``
+    (:meth:`ClusterSecrets.under`); :attr:`boots` holds each node role's boot."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment,
                  secrets: ClusterSecrets | None = None) -> None:
         super().__init__(scope, id)
         env = environment
         self.secrets = s = (secrets or ClusterSecrets.under(f"/hashistack/{env.name}")).validate(self.node.path)
+        hostnames = {product: api_hostname(env, product) for product in _APIS}
         prefix = f"hashistack-{env.name}"
         self.network = Network(self, "network", environment=env)
         vpc_id = self.network.vpc.id
@@ -84,91 +77,71 @@ class HashiCluster(Construct):
             name: InternalApiLoadBalancer(self, f"{name}-api", name=f"hs-{env.name}-{name}", endpoint=endpoint,
                                           vpc_id=vpc_id, subnet_ids=private, security_group_id=sg[Role.LOAD_BALANCER],
                                           deletion_protection=env.tier is not Tier.DEVELOPMENT)
-            for name, endpoint in (
-                ("nomad", ApiEndpoint(name="nomad", port=4646)),
-                ("consul", ApiEndpoint(name="consul", port=8501)),
-                ("vault", ApiEndpoint(name="vault", port=8200, health_protocol="HTTPS",
-                                      health_path="/v1/sys/health?standbyok=true&perfstandbyok=true")),
-            )
+            for name, (_, endpoint) in _APIS.items()
         }
 
+        # The private zone: nomad/consul/vault.<domain> name the internal load balancers.
+        self.zone = Route53Zone(self, "zone", name=env.domain, comment=f"hashistack {env.name} cluster APIs",
+                                vpc=[Route53ZoneVpc(vpc_id=vpc_id)], force_destroy=env.tier is Tier.DEVELOPMENT)
+        for name, balancer in self.load_balancers.items():
+            Route53Record(self, f"{name}-record", zone_id=self.zone.zone_id, name=hostnames[name], type="A",
+                          alias=Route53RecordAlias(name=balancer.lb.dns_name, zone_id=balancer.lb.zone_id,
+                                                   evaluate_target_health=True))
+
+        if env.ami_id:
+            image_id, root_device = env.ami_id, "/dev/xvda"
+        else:
+            image = env.machine_image
+            self.image = DataAwsAmi(self, "image", most_recent=True, owners=list(image.owners), filter=[
+                DataAwsAmiFilter(name="name", values=[image.name]),
+                DataAwsAmiFilter(name="architecture", values=[image.architecture]),
+                DataAwsAmiFilter(name="virtualization-type", values=["hvm"]),
+                DataAwsAmiFilter(name="root-device-type", values=["ebs"]),
+            ])
+            image_id, root_device = self.image.id, self.image.root_device_name
+
         region, account = env.region, env.account_id
-        join = {role: f"{env.name}-{role.value}" for role in Role}
-        consul_join = join[Role.CONSUL_SERVER]
-
-        def consul_agent(server: bool, count: int = 1) -> ConfigFile:
-            return ConfigFile(path=f"{CONSUL_DIR}/consul.hcl", content=ConsulAgentConfig(
-                server=server, datacenter=env.consul.datacenter, aws_region=region, join_tag_key=JOIN_TAG_KEY,
-                join_tag_value=consul_join, bootstrap_expect=count).render())
-
-        def ssm_read(files: list[SecretFile], gossip: list[SecretRef]) -> dict:
-            params = sorted({f.ref.parameter for f in files} | {g.parameter for g in gossip})
-            return {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
-                    "Resource": [f"arn:aws:ssm:{region}:{account}:parameter{p}" for p in params]}
-
+        self.boots: dict[Role, NodeBoot] = node_boots(env, s)
         describe = {"Sid": "CloudAutoJoin", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"}
         ssm_kms = {"Sid": "DecryptSecureStrings", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
                    "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}}}
 
-        def group(role: Role, *, instance_type: str, size: tuple[int, int, int], packages: tuple[str, ...],
-                  services: tuple[str, ...], files: list[ConfigFile], secret_files: list[SecretFile],
-                  gossip: list[tuple[str, str, SecretRef]], extra: Sequence[dict] = (), lb: str | None = None,
-                  vault_node: bool = False) -> NodeGroup:
-            boot = CloudInit(aws_region=region, packages=packages, services=services, files=tuple(files),
-                             secrets=tuple(secret_files), gossip=tuple(gossip), swap_off=vault_node,
-                             substitute_private_ip=(f"{VAULT_DIR}/vault.hcl",) if vault_node else ())
+        def group(role: Role, *, instance_type: str, size: tuple[int, int, int], extra: Sequence[dict] = (),
+                  lb: str | None = None) -> NodeGroup:
+            boot = self.boots[role]
+            name = asg_name(env, role)
+            params = sorted(spec.parameter for spec in s.read_by(role))
+            read = {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+                    "Resource": [f"arn:aws:ssm:{region}:{account}:parameter{p}" for p in params]}
+            lifecycle = {"Sid": "CompleteOwnLifecycleHooks", "Effect": "Allow",
+                         "Action": ["autoscaling:CompleteLifecycleAction"],
+                         "Resource": [f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:"
+                                      f"autoScalingGroupName/{name}"]}
             lo, hi, desired = size
             return NodeGroup(
                 self, role.value,
-                spec=NodeGroupSpec(name=f"{prefix}-{role.value}", instance_type=instance_type, ami_id=env.ami_id,
-                                   min_size=lo, max_size=hi, desired=desired, join_tag_value=join[role],
-                                   user_data=boot.render()),
+                spec=NodeGroupSpec(name=name, instance_type=instance_type, ami_id=image_id,
+                                   root_device_name=root_device, min_size=lo, max_size=hi, desired=desired,
+                                   join_tag_value=f"{env.name}-{role.value}", user_data=boot.cloud_init.render(),
+                                   volumes=tuple((v.device, v.size_gib) for v in boot.volumes),
+                                   drain_hook=DRAIN_HOOK if "terminate" in boot.lifecycle_hooks else None,
+                                   instance_refresh=role is Role.NOMAD_CLIENT),
                 subnet_ids=private, security_group_id=sg[role],
-                policy_statements=[describe, ssm_read(secret_files, [g[2] for g in gossip]), ssm_kms, *extra],
+                policy_statements=[describe, read, ssm_kms, lifecycle, *extra],
                 target_group_arns=[self.load_balancers[lb].target_group.arn] if lb else (),
             )
 
-        # Consul client with its gossip key on every node that is not a Consul server.
-        consul_gossip = (f"{CONSUL_DIR}/gossip.hcl", "", s.consul_gossip_key)
-        consul_ca = _tls(CONSUL_DIR, s.ca_cert, None, None)
-        vault_ca = [SecretFile(ref=s.ca_cert, path=f"{VAULT_DIR}/tls/ca.pem", mode="0644", owner="root")]
-        n, c, v = env.nomad, env.consul, env.vault
-
-        def nomad(server: bool) -> ConfigFile:
-            return ConfigFile(path=f"{NOMAD_DIR}/nomad.hcl", content=NomadAgentConfig(
-                server=server, region=n.region, datacenter=n.datacenter, aws_region=region,
-                join_tag_key=JOIN_TAG_KEY, join_tag_value=join[Role.NOMAD_SERVER], vault_address=v.address,
-                bootstrap_expect=n.server_count).render())
-
-        self.nomad_servers = group(
-            Role.NOMAD_SERVER, instance_type=n.instance_type, size=(n.server_count,) * 3,
-            packages=("nomad", "consul"), services=("consul", "nomad"),
-            files=[nomad(True), consul_agent(False)],
-            secret_files=_tls(NOMAD_DIR, s.ca_cert, s.nomad_server_cert, s.nomad_server_key) + consul_ca + vault_ca,
-            gossip=[(f"{NOMAD_DIR}/gossip.hcl", "server", s.nomad_gossip_key), consul_gossip], lb="nomad")
-        pool = env.clients
+        n, c, v, pool = env.nomad, env.consul, env.vault, env.clients
+        self.nomad_servers = group(Role.NOMAD_SERVER, instance_type=n.instance_type, size=(n.server_count,) * 3,
+                                   lb="nomad")
+        # A client reads its own lifecycle state to notice a scale-in (AWS allows no narrower resource).
         self.nomad_clients = group(
             Role.NOMAD_CLIENT, instance_type=pool.instance_type, size=(pool.min_size, pool.max_size, pool.desired),
-            packages=("nomad", "consul", "docker.io"), services=("docker", "consul", "nomad"),
-            files=[nomad(False), consul_agent(False)],
-            secret_files=_tls(NOMAD_DIR, s.ca_cert, s.nomad_client_cert, s.nomad_client_key) + consul_ca + vault_ca,
-            gossip=[consul_gossip])
-        self.consul_servers = group(
-            Role.CONSUL_SERVER, instance_type=c.instance_type, size=(c.server_count,) * 3,
-            packages=("consul",), services=("consul",),
-            files=[ConfigFile(path=f"{CONSUL_DIR}/consul.hcl", content=ConsulAgentConfig(
-                server=True, datacenter=c.datacenter, aws_region=region, join_tag_key=JOIN_TAG_KEY,
-                join_tag_value=consul_join, bootstrap_expect=c.server_count).render())],
-            secret_files=_tls(CONSUL_DIR, s.ca_cert, s.consul_server_cert, s.consul_server_key),
-            gossip=[consul_gossip], lb="consul")
+            extra=[{"Sid": "NoticeScaleIn", "Effect": "Allow", "Action": ["autoscaling:DescribeAutoScalingInstances"],
+                    "Resource": "*"}])
+        self.consul_servers = group(Role.CONSUL_SERVER, instance_type=c.instance_type, size=(c.server_count,) * 3,
+                                    lb="consul")
         unseal = {"Sid": "AutoUnseal", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
                   "Resource": [self.unseal.key.arn]}
-        self.vault_servers = group(
-            Role.VAULT_SERVER, instance_type=v.instance_type, size=(v.server_count,) * 3,
-            packages=("vault", "consul"), services=("consul", "vault"),
-            files=[ConfigFile(path=f"{VAULT_DIR}/vault.hcl", content=VaultServerConfig(
-                aws_region=region, kms_key_id=self.unseal.alias_name, join_tag_key=JOIN_TAG_KEY,
-                join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=f"vault.{env.domain}").render()),
-                   consul_agent(False)],
-            secret_files=_tls(VAULT_DIR, s.ca_cert, s.vault_cert, s.vault_key) + consul_ca,
-            gossip=[consul_gossip], extra=[unseal], lb="vault", vault_node=True)
+        self.vault_servers = group(Role.VAULT_SERVER, instance_type=v.instance_type, size=(v.server_count,) * 3,
+                                   extra=[unseal], lb="vault")

@@ -8,11 +8,9 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
+from .boot import unseal_alias
+
 __all__ = ["UnsealKey", "unseal_alias"]
-
-
-def unseal_alias(environment_name: str) -> str:
-    return f"alias/hashistack-{environment_name}-vault-unseal"
 
 
 class UnsealKey(Construct):

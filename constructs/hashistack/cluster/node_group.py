@@ -1,5 +1,7 @@
 """A node group: launch template + autoscaling group, hardened (IMDSv2 only with hop limit 1,
-encrypted volumes, no public IPs, least-privilege instance profile, auto-join tags)."""
+encrypted volumes, no public IPs, least-privilege instance profile, auto-join tags), whose boot
+Terraform can see: new instances wait in a launch lifecycle hook that the boot completes (or
+abandons), and the group waits for healthy capacity, so a broken boot fails the apply."""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ from typing import Sequence
 
 from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroup,
+    AutoscalingGroupInitialLifecycleHook,
+    AutoscalingGroupInstanceRefresh,
+    AutoscalingGroupInstanceRefreshPreferences,
     AutoscalingGroupLaunchTemplate,
     AutoscalingGroupTag,
 )
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.launch_template import (
     LaunchTemplate,
     LaunchTemplateBlockDeviceMappings,
@@ -26,16 +32,31 @@ from cdktf_cdktf_provider_aws.launch_template import (
     LaunchTemplateNetworkInterfaces,
     LaunchTemplateTagSpecifications,
 )
+from cdktf import Token
 from constructs import Construct
 
+from .boot import JOIN_TAG_KEY
+from .cloud_init import LIFECYCLE_HOOK
 
-__all__ = ["JOIN_TAG_KEY", "NodeGroup", "NodeGroupSpec"]
+__all__ = ["JOIN_TAG_KEY", "NodeGroup", "NodeGroupSpec", "SSM_MANAGED_POLICY"]
 
-JOIN_TAG_KEY = "hashistack-join"
+SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+"""Session Manager, the break-glass path to a node (no SSH, no port 22)."""
+
+BOOT_TIMEOUT_S = 900
+"""How long a new instance may take to boot before the autoscaling group abandons it."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class NodeGroupSpec:
+    """:param name: the autoscaling group's name (fixed: the boot completes its lifecycle hook by it).
+    :param ami_id: the image id (a literal or the AMI data source's id).
+    :param root_device_name: the image's root device (the data source's ``root_device_name``).
+    :param volumes: extra EBS volumes as (device name, GiB), formatted and mounted by the boot.
+    :param drain_hook: a terminate lifecycle hook of this name, completed by the node after draining.
+    :param instance_refresh: replace instances one by one when the launch template changes.
+    """
+
     name: str
     instance_type: str
     ami_id: str
@@ -44,8 +65,11 @@ class NodeGroupSpec:
     desired: int
     join_tag_value: str
     user_data: str
+    root_device_name: str = "/dev/xvda"
     root_volume_gib: int = 30
-    data_volume_gib: int = 50
+    volumes: tuple[tuple[str, int], ...] = (("/dev/sdf", 50),)
+    drain_hook: str | None = None
+    instance_refresh: bool = False
 
 
 class NodeGroup(Construct):
@@ -63,6 +87,7 @@ class NodeGroup(Construct):
                            "Action": "sts:AssumeRole"}]}, sort_keys=True))
         IamRolePolicy(self, "policy", role=self.role.id, name="least-privilege",
                       policy=json.dumps({"Version": "2012-10-17", "Statement": policy_statements}))
+        IamRolePolicyAttachment(self, "session-manager", role=self.role.name, policy_arn=SSM_MANAGED_POLICY)
         profile = IamInstanceProfile(self, "profile", name_prefix=f"{spec.name[:30]}-", role=self.role.name)
         tags = {"Name": spec.name, JOIN_TAG_KEY: spec.join_tag_value}
         self.launch_template = LaunchTemplate(
@@ -81,12 +106,9 @@ class NodeGroup(Construct):
                 associate_public_ip_address="false", security_groups=[security_group_id],
                 delete_on_termination="true", device_index=0)],
             block_device_mappings=[
-                LaunchTemplateBlockDeviceMappings(device_name="/dev/sda1", ebs=LaunchTemplateBlockDeviceMappingsEbs(
-                    volume_size=spec.root_volume_gib, volume_type="gp3", encrypted="true",
-                    delete_on_termination="true")),
-                LaunchTemplateBlockDeviceMappings(device_name="/dev/sdf", ebs=LaunchTemplateBlockDeviceMappingsEbs(
-                    volume_size=spec.data_volume_gib, volume_type="gp3", encrypted="true",
-                    delete_on_termination="true")),
+                LaunchTemplateBlockDeviceMappings(device_name=device, ebs=LaunchTemplateBlockDeviceMappingsEbs(
+                    volume_size=size, volume_type="gp3", encrypted="true", delete_on_termination="true"))
+                for device, size in ((spec.root_device_name, spec.root_volume_gib), *spec.volumes)
             ],
             # base64 text holds no '${', so Terraform reads it as is
             user_data=base64.b64encode(spec.user_data.encode()).decode(),
@@ -94,14 +116,32 @@ class NodeGroup(Construct):
                                 for kind in ("instance", "volume")],
             tags=tags,
         )
+        hooks = [AutoscalingGroupInitialLifecycleHook(
+            name=LIFECYCLE_HOOK, lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING", default_result="ABANDON",
+            heartbeat_timeout=BOOT_TIMEOUT_S)]
+        if spec.drain_hook:
+            hooks.append(AutoscalingGroupInitialLifecycleHook(
+                name=spec.drain_hook, lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                default_result="CONTINUE", heartbeat_timeout=900))
         self.asg = AutoscalingGroup(
             self, "asg",
-            name_prefix=f"{spec.name}-",
+            name=spec.name,
             min_size=spec.min_size, max_size=spec.max_size, desired_capacity=spec.desired,
             vpc_zone_identifier=list(subnet_ids),
-            launch_template=AutoscalingGroupLaunchTemplate(id=self.launch_template.id, version="$Latest"),
+            # The template's latest version by number, so a changed template is a change of the group
+            # (and, with instance refresh, rolls the instances).
+            launch_template=AutoscalingGroupLaunchTemplate(
+                id=self.launch_template.id, version=Token.as_string(self.launch_template.latest_version)),
             target_group_arns=list(target_group_arns) or None,
-            health_check_type="EC2", health_check_grace_period=300,
-            wait_for_capacity_timeout="0",
+            # The load balancer's health check where there is one: an agent that does not answer is
+            # replaced, and `terraform apply` waits until every instance is healthy.
+            health_check_type="ELB" if target_group_arns else "EC2", health_check_grace_period=BOOT_TIMEOUT_S,
+            wait_for_capacity_timeout=f"{BOOT_TIMEOUT_S // 60 + 5}m",
+            wait_for_elb_capacity=spec.desired if target_group_arns else None,
+            initial_lifecycle_hook=hooks,
+            instance_refresh=AutoscalingGroupInstanceRefresh(
+                strategy="Rolling", preferences=AutoscalingGroupInstanceRefreshPreferences(
+                    min_healthy_percentage=90, instance_warmup="300", auto_rollback=True))
+            if spec.instance_refresh else None,
             tag=[AutoscalingGroupTag(key=k, value=v, propagate_at_launch=True) for k, v in sorted(tags.items())],
         )

@@ -56,8 +56,10 @@ def _pairs(sources: Iterable[Role], targets: Iterable[Role]) -> tuple[tuple[Role
 
 
 PORT_MATRIX: tuple[PortSpec, ...] = (
+    # Vault -> Nomad 4646: Vault's JWT auth fetches Nomad's JWKS (https://nomad.<domain>/.well-known/
+    # jwks.json) through the load balancer, which must therefore admit the Vault servers.
     PortSpec(product="nomad", name="http api and ui", from_port=4646, to_port=4646, protocols=("tcp",),
-             peers=_pairs((LB,), (NS,)), lb_listener=True),
+             peers=_pairs((LB,), (NS,)) + _pairs((VS,), (LB,)), lb_listener=True),
     PortSpec(product="nomad", name="rpc", from_port=4647, to_port=4647, protocols=("tcp",),
              peers=_pairs((NC, NS), (NS,))),
     PortSpec(product="nomad", name="serf", from_port=4648, to_port=4648, protocols=("tcp", "udp"),
@@ -76,8 +78,9 @@ PORT_MATRIX: tuple[PortSpec, ...] = (
              peers=()),
     PortSpec(product="consul", name="dns (local resolver)", from_port=8600, to_port=8600, protocols=("tcp", "udp"),
              peers=()),
+    # Nomad servers and clients reach Vault as vault.<domain>, the load balancer (and directly).
     PortSpec(product="vault", name="api", from_port=8200, to_port=8200, protocols=("tcp",),
-             peers=_pairs((LB, NS, NC, VS), (VS,)), lb_listener=True),
+             peers=_pairs((LB, NS, NC, VS), (VS,)) + _pairs((NS, NC), (LB,)), lb_listener=True),
     PortSpec(product="vault", name="cluster (raft, forwarding)", from_port=8201, to_port=8201, protocols=("tcp",),
              peers=_pairs((VS,), (VS,))),
 )

@@ -1,0 +1,266 @@
+"""What each node type boots, as plain Python: :func:`node_boots` turns an environment and its
+:class:`ClusterSecrets` into one :class:`CloudInit` per node role. The cluster construct renders
+these into the launch templates; the tests boot the same objects in a sandbox.
+
+Per role (every node also runs a Consul client agent, except Consul servers, which run the server):
+
+============== ======================== ============================= ==============================
+role           agents                   data volume (/dev/sdf)        more
+============== ======================== ============================= ==============================
+nomad-server   nomad (server), consul   /opt/nomad/data               behind nomad.<domain>
+nomad-client   nomad (client), consul,  /opt/nomad/data               drains itself on scale-in
+               docker
+consul-server  consul (server)          /opt/consul/data              behind consul.<domain>
+vault-server   vault, consul            /opt/vault/data               audit log on /dev/sdg at
+                                                                      /var/log/vault (logrotate,
+                                                                      SIGHUP); behind vault.<domain>
+============== ======================== ============================= ==============================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..environment import Environment
+from .agents import (
+    CONSUL_DATA,
+    CONSUL_DIR,
+    NOMAD_DATA,
+    NOMAD_DIR,
+    VAULT_AUDIT_DIR,
+    VAULT_DATA,
+    VAULT_DIR,
+    ConsulAgentConfig,
+    NomadAgentConfig,
+    VaultServerConfig,
+)
+from .cloud_init import CloudInit, ConfigFile, Directory, SecretFile, Volume
+from .ports import Role
+from .secrets import ClusterSecrets
+
+__all__ = ["AUDIT_DEVICE", "DATA_DEVICE", "JOIN_TAG_KEY", "NodeBoot", "asg_name", "node_boots", "unseal_alias"]
+
+JOIN_TAG_KEY = "hashistack-join"
+DATA_DEVICE = "/dev/sdf"
+AUDIT_DEVICE = "/dev/sdg"
+DRAIN_HOOK = "hashistack-drain"
+"""The terminate lifecycle hook of the client pool: a client drains itself, then completes it."""
+
+# What Debian's archive adds on every node: the AWS CLI (SSM, lifecycle), the udev rules that
+# name NVMe EBS volumes by their attachment (/dev/sdf), systemd-resolved for Consul DNS.
+OS_PACKAGES = ("awscli", "amazon-ec2-utils", "systemd-resolved", "ca-certificates", "curl", "gnupg")
+
+RESOLVED_DROP_IN = "/etc/systemd/resolved.conf.d/consul.conf"
+RESOLVED_CONF = """# *.consul names resolve through the local Consul agent's DNS interface.
+[Resolve]
+DNS=127.0.0.1:8600
+DNSSEC=false
+Domains=~consul
+"""
+
+VAULT_LOGROTATE = "/etc/logrotate.d/vault-audit"
+VAULT_LOGROTATE_CONF = f"""# Vault's file audit device: rotated daily or past 512 MiB; Vault reopens the file on SIGHUP.
+{VAULT_AUDIT_DIR}/audit.log {{
+  daily
+  maxsize 512M
+  rotate 14
+  compress
+  delaycompress
+  missingok
+  notifempty
+  create 0600 vault vault
+  sharedscripts
+  postrotate
+    systemctl kill --signal=HUP --kill-whom=main vault.service >/dev/null 2>&1 || true
+  endscript
+}}
+"""
+
+DRAIN_SCRIPT = "/usr/local/sbin/hashistack-drain"
+
+
+def unseal_alias(environment_name: str) -> str:
+    """The KMS alias of the environment's Vault unseal key (the Vault config names it)."""
+    return f"alias/hashistack-{environment_name}-vault-unseal"
+
+
+def ssm_agent_url(region: str) -> str:
+    """AWS's Debian package of the SSM agent, from the region's own bucket (AWS's documented source)."""
+    return f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}/latest/debian_amd64/amazon-ssm-agent.deb"
+
+
+def asg_name(environment: Environment, role: Role) -> str:
+    """The node group's autoscaling group name (fixed, so the boot can complete its lifecycle hook)."""
+    return f"hashistack-{environment.name}-{role.value}"
+
+
+def _drain_script(region: str, asg: str, token_parameter: str) -> str:
+    return f"""#!/bin/bash
+# Scale-in of the Nomad client pool: when the autoscaling group holds this instance in
+# Terminating:Wait, drain its allocations to other clients, then let the group terminate it.
+# The drain token is read from SSM here, not at boot: the day-0 bootstrap can create it only
+# once the Nomad servers run (Nomad picks a token's secret), after the first clients booted.
+set -euo pipefail
+REGION={region}
+ASG_NAME={asg}
+HOOK={DRAIN_HOOK}
+imds_token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
+instance_id=$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" http://169.254.169.254/latest/meta-data/instance-id)
+state=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance_id" \\
+  --query 'AutoScalingInstances[0].LifecycleState' --output text)
+[ "$state" = "Terminating:Wait" ] || exit 0
+NOMAD_TOKEN=$(aws ssm get-parameter --region "$REGION" --with-decryption --name {token_parameter} \\
+  --query Parameter.Value --output text)
+export NOMAD_TOKEN NOMAD_ADDR=https://127.0.0.1:4646 NOMAD_CACERT={NOMAD_DIR}/tls/ca.pem
+nomad node drain -self -enable -deadline 10m -yes
+aws autoscaling complete-lifecycle-action --region "$REGION" --auto-scaling-group-name "$ASG_NAME" \\
+  --lifecycle-hook-name "$HOOK" --instance-id "$instance_id" --lifecycle-action-result CONTINUE
+"""
+
+
+DRAIN_SERVICE = f"""[Unit]
+Description=Drain this Nomad client when its autoscaling group scales it in
+After=nomad.service
+
+[Service]
+Type=oneshot
+ExecStart={DRAIN_SCRIPT}
+"""
+
+DRAIN_TIMER = """[Unit]
+Description=Look for a scale-in of this Nomad client every 20 seconds
+
+[Timer]
+OnBootSec=60s
+OnUnitActiveSec=20s
+
+[Install]
+WantedBy=timers.target
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeBoot:
+    """One node role's boot and what its node group needs for it."""
+
+    role: Role
+    cloud_init: CloudInit
+    volumes: tuple[Volume, ...]
+    lifecycle_hooks: tuple[str, ...]
+
+
+def _tls(directory: str, owner: str, s: ClusterSecrets, cert, key) -> list[SecretFile]:
+    files = [SecretFile(ref=s.ca_cert, path=f"{directory}/tls/ca.pem", mode="0644", owner=owner)]
+    if cert is not None:
+        files += [SecretFile(ref=cert, path=f"{directory}/tls/cert.pem", mode="0644", owner=owner),
+                  SecretFile(ref=key, path=f"{directory}/tls/key.pem", mode="0600", owner=owner)]
+    return files
+
+
+def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot]:
+    """Every node role's boot for ``env``: agents, secrets, volumes, units."""
+    region, pk = env.region, env.packages
+    join = {role: f"{env.name}-{role.value}" for role in Role}
+    n, c, v = env.nomad, env.consul, env.vault
+    vault_address = f"https://vault.{env.domain}:8200"
+
+    def consul_files(role: Role, server: bool, count: int = 1) -> tuple[list[ConfigFile], list[SecretFile],
+                                                                          list[Directory]]:
+        config = ConfigFile(path=f"{CONSUL_DIR}/consul.hcl", owner="consul", content=ConsulAgentConfig(
+            server=server, datacenter=c.datacenter, aws_region=region, join_tag_key=JOIN_TAG_KEY,
+            join_tag_value=join[Role.CONSUL_SERVER], bootstrap_expect=count).render())
+        secret_files = _tls(CONSUL_DIR, "consul", secrets, secrets.consul_server_cert if server else None,
+                            secrets.consul_server_key if server else None) + [
+            SecretFile(ref=secrets.consul_gossip_key, path=f"{CONSUL_DIR}/gossip.hcl", mode="0640", owner="consul",
+                       template='encrypt = "%s"\n'),
+            SecretFile(ref=secrets.agent_token(role), path=f"{CONSUL_DIR}/acl-agent-token.hcl", mode="0640",
+                       owner="consul", template='acl {\n  tokens {\n    agent = "%s"\n  }\n}\n'),
+            SecretFile(ref=secrets.consul_dns_token, path=f"{CONSUL_DIR}/acl-default-token.hcl", mode="0640",
+                       owner="consul", template='acl {\n  tokens {\n    default = "%s"\n  }\n}\n'),
+        ]
+        dirs = [Directory(path=CONSUL_DIR, owner="consul", mode="0750"),
+                Directory(path=f"{CONSUL_DIR}/tls", owner="consul", mode="0750")]
+        if not server:
+            dirs.append(Directory(path=CONSUL_DATA, owner="consul", mode="0750"))
+        return [config], secret_files, dirs
+
+    resolved = ConfigFile(path=RESOLVED_DROP_IN, content=RESOLVED_CONF, mode="0644")
+
+    def nomad_files(server: bool) -> tuple[list[ConfigFile], list[SecretFile], list[Directory]]:
+        config = ConfigFile(path=f"{NOMAD_DIR}/nomad.hcl", content=NomadAgentConfig(
+            server=server, region=n.region, datacenter=n.datacenter, aws_region=region,
+            join_tag_key=JOIN_TAG_KEY, join_tag_value=join[Role.NOMAD_SERVER], vault_address=vault_address,
+            bootstrap_expect=n.server_count).render())
+        cert, key = ((secrets.nomad_server_cert, secrets.nomad_server_key) if server
+                     else (secrets.nomad_client_cert, secrets.nomad_client_key))
+        token = secrets.nomad_server_consul_token if server else secrets.nomad_client_consul_token
+        secret_files = _tls(NOMAD_DIR, "root", secrets, cert, key) + [
+            SecretFile(ref=token, path=f"{NOMAD_DIR}/consul-token.hcl", template='consul {\n  token = "%s"\n}\n')]
+        if server:
+            secret_files.append(SecretFile(ref=secrets.nomad_gossip_key, path=f"{NOMAD_DIR}/gossip.hcl",
+                                           template='server {\n  encrypt = "%s"\n}\n'))
+        dirs = [Directory(path=f"{NOMAD_DIR}/tls", owner="root", mode="0750")]
+        return [config], secret_files, dirs
+
+    def boot(role: Role, *, products: tuple[str, ...], os_extra: tuple[str, ...] = (), files, secret_files, dirs,
+             volumes: tuple[Volume, ...], services: tuple[str, ...], substitute=(), swap_off=False,
+             commands: tuple[str, ...] = ()) -> CloudInit:
+        return CloudInit(
+            role=role.value, aws_region=region, asg_name=asg_name(env, role), repository_url=pk.repository_url,
+            key_url=pk.signing_key_url, key_fingerprint=pk.key_fingerprint,
+            products=tuple((p, pk.version_of(p)) for p in products), os_packages=OS_PACKAGES + os_extra,
+            ssm_agent_url=ssm_agent_url(region),
+            directories=tuple(dirs), volumes=volumes, secrets=tuple(secret_files), files=tuple(files) + (resolved,),
+            substitute_private_ip=substitute, swap_off=swap_off,
+            services=services + ("systemd-resolved", "amazon-ssm-agent"),
+            commands=commands)
+
+    boots: dict[Role, NodeBoot] = {}
+
+    # Nomad servers
+    nf, ns, nd = nomad_files(True)
+    cf, cs, cd = consul_files(Role.NOMAD_SERVER, False)
+    vol: tuple[Volume, ...] = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0700", size_gib=50),)
+    boots[Role.NOMAD_SERVER] = NodeBoot(role=Role.NOMAD_SERVER, volumes=vol, lifecycle_hooks=("launch",), cloud_init=boot(
+        Role.NOMAD_SERVER, products=("consul", "nomad"), files=nf + cf, secret_files=ns + cs, dirs=nd + cd,
+        volumes=vol, services=("consul", "nomad")))
+
+    # Nomad clients: docker, and a timer that drains the client on scale-in.
+    nf, ns, nd = nomad_files(False)
+    cf, cs, cd = consul_files(Role.NOMAD_CLIENT, False)
+    drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(
+        region, asg_name(env, Role.NOMAD_CLIENT), secrets.nomad_client_drain_token.parameter)),
+             ConfigFile(path="/etc/systemd/system/hashistack-drain.service", mode="0644", content=DRAIN_SERVICE),
+             ConfigFile(path="/etc/systemd/system/hashistack-drain.timer", mode="0644", content=DRAIN_TIMER)]
+    vol = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0711", size_gib=100),)
+    boots[Role.NOMAD_CLIENT] = NodeBoot(role=Role.NOMAD_CLIENT, volumes=vol, lifecycle_hooks=("launch", "terminate"),
+                                        cloud_init=boot(
+        Role.NOMAD_CLIENT, products=("consul", "nomad"), os_extra=("docker.io",), files=nf + cf + drain,
+        secret_files=ns + cs, dirs=nd + cd, volumes=vol,
+        services=("docker", "consul", "nomad", "hashistack-drain.timer")))
+
+    # Consul servers
+    cf, cs, cd = consul_files(Role.CONSUL_SERVER, True, c.server_count)
+    vol = (Volume(device=DATA_DEVICE, mount_point=CONSUL_DATA, owner="consul", mode="0750", size_gib=50),)
+    boots[Role.CONSUL_SERVER] = NodeBoot(role=Role.CONSUL_SERVER, volumes=vol, lifecycle_hooks=("launch",), cloud_init=boot(
+        Role.CONSUL_SERVER, products=("consul",), files=cf, secret_files=cs, dirs=cd, volumes=vol,
+        services=("consul",)))
+
+    # Vault servers: raft on the data volume, the file audit device on a volume of its own so
+    # a flood of audit entries can never fill raft's disk (Vault stops answering when it cannot
+    # write an audit entry; it must not also lose its storage).
+    cf, cs, cd = consul_files(Role.VAULT_SERVER, False)
+    vault_cfg = ConfigFile(path=f"{VAULT_DIR}/vault.hcl", owner="vault", content=VaultServerConfig(
+        aws_region=region, kms_key_id=unseal_alias(env.name), join_tag_key=JOIN_TAG_KEY,
+        join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=f"vault.{env.domain}").render())
+    vs = _tls(VAULT_DIR, "vault", secrets, secrets.vault_cert, secrets.vault_key)
+    vd = [Directory(path=VAULT_DIR, owner="vault", mode="0750"), Directory(path=f"{VAULT_DIR}/tls", owner="vault",
+                                                                           mode="0750")]
+    vol = (Volume(device=DATA_DEVICE, mount_point=VAULT_DATA, owner="vault", mode="0750", size_gib=50),
+           Volume(device=AUDIT_DEVICE, mount_point=VAULT_AUDIT_DIR, owner="vault", mode="0750", size_gib=20))
+    boots[Role.VAULT_SERVER] = NodeBoot(role=Role.VAULT_SERVER, volumes=vol, lifecycle_hooks=("launch",), cloud_init=boot(
+        Role.VAULT_SERVER, products=("consul", "vault"), os_extra=("logrotate",),
+        files=[vault_cfg, ConfigFile(path=VAULT_LOGROTATE, content=VAULT_LOGROTATE_CONF, mode="0644")] + cf,
+        secret_files=vs + cs, dirs=vd + cd, volumes=vol, services=("consul", "vault"),
+        substitute=(f"{VAULT_DIR}/vault.hcl",), swap_off=True))
+    return boots

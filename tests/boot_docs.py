@@ -1,0 +1,32 @@
+"""Helpers for the boot tests: the user data of each node role, decoded from the synthesized
+`<env>-infra` stacks."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hashistack.cluster import Role
+
+ROLES = tuple(r for r in Role if r is not Role.LOAD_BALANCER)
+
+
+def launch_templates(synth, env) -> dict[Role, dict]:
+    """The launch template of each node role, by the role its name prefix names."""
+    templates = synth.stack(f"{env.name}-infra")["resource"]["aws_launch_template"].values()
+    return {role: next(t for t in templates if t["name_prefix"] == f"hashistack-{env.name}-{role.value}-")
+            for role in ROLES}
+
+
+def user_data_text(template: dict) -> str:
+    return base64.b64decode(template["user_data"]).decode()
+
+
+def cloud_config(text: str) -> dict:
+    assert text.startswith("#cloud-config\n"), text[:40]
+    return json.loads(text.split("\n", 1)[1])
+
+
+def scripts(doc: dict) -> dict[str, str]:
+    """Every shell script the document writes (path -> content)."""
+    return {f["path"]: f["content"] for f in doc["write_files"] if f["content"].startswith("#!/bin/bash")}

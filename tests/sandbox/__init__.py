@@ -1,0 +1,1 @@
+"""The boot sandbox: cluster nodes' cloud-init executed for real in a Debian root filesystem."""

@@ -1,0 +1,200 @@
+"""Every node type of every environment boots for real in a sandbox (see tests/sandbox/).
+
+Per (environment, role): the node's cloud-config from the model that the launch template
+carries (checked equal to the synthesized user data), run in cloud-init's order in a Debian 13
+root with stand-in HashiCorp packages from a signed loopback repository, the SSM parameters in
+moto, IMDSv2 on 169.254.169.254. On the Vault node the real OpenBao server runs as the unit
+would run Vault. Then: the boot exits 0 and tells the autoscaling group CONTINUE; every file an
+agent reads exists and is readable by that agent's user; every secret landed non-empty; the
+products are installed at their pinned versions and held; volumes are formatted and mounted;
+the units are enabled and started one by one.
+
+And the failures: a missing SSM parameter stops the boot naming it and abandons the instance;
+the original order (configs written before the packages are installed) fails at dpkg's conffile
+prompt.
+
+What cannot run here: the real Consul and Nomad binaries (not obtainable offline). Their configs
+are checked instead by the model tests (tests/test_cluster.py) against the products' documented
+fields, and their units, users and conffiles by the stand-in packages' layout.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import time
+from dataclasses import replace
+
+import pytest
+
+from hashistack.cluster import Role
+from hashistack.cluster.cloud_init import STAGING
+from stacks.environments import DEV, ENVIRONMENTS
+
+from .boot_docs import ROLES, launch_templates, user_data_text
+from .hcl import parse
+from .sandbox import harness, rootfs
+
+pytestmark = pytest.mark.integration
+
+CASES = [(env, role) for env in ENVIRONMENTS for role in ROLES]
+IDS = [f"{env.name}-{role.value}" for env, role in CASES]
+WORKERS = 3
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    missing = harness.missing_tools()
+    if missing:
+        pytest.skip(f"boot sandbox needs {', '.join(missing)} (make test installs them: see the Makefile's apt-tools)")
+    started = time.monotonic()
+    work = tmp_path_factory.mktemp("sandbox")
+    base = rootfs.base_root()
+    pki = harness.Pki(work / "pki")
+    versions = {(p, env.packages.version_of(p)) for env in ENVIRONMENTS for p in ("consul", "nomad", "vault")}
+    repo = harness.build_repository(work / "repo", versions, {env.region for env in ENVIRONMENTS}, pki)
+    context = {"work": work, "base": base, "pki": pki, "repo": repo, "bao": harness.bao_binary(),
+               "setup_s": round(time.monotonic() - started, 1)}
+    envs = {}
+    for env in ENVIRONMENTS:
+        secrets, boots = harness.sandbox_boots(env, repo)
+        envs[env.name] = (secrets, boots, harness.parameter_values(env, secrets, pki))
+    context["envs"] = envs
+    return context
+
+
+def boot(sandbox, env, role, name: str, *, parameters=None, document=None) -> harness.BootResult:
+    secrets, boots, values = sandbox["envs"][env.name]
+    return harness.run_node(sandbox["work"] / name, base_root=sandbox["base"], env=env, boot=boots[role],
+                            parameters=values if parameters is None else parameters, repo=sandbox["repo"],
+                            pki=sandbox["pki"], document=document,
+                            bao=sandbox["bao"] if role is Role.VAULT_SERVER else None)
+
+
+@pytest.fixture(scope="module")
+def booted(sandbox):
+    """Every node of every environment, booted (a few at a time)."""
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        futures = {(env.name, role): pool.submit(boot, sandbox, env, role, f"{env.name}-{role.value}")
+                   for env, role in CASES}
+        results = {key: f.result() for key, f in futures.items()}
+    sandbox["boot_all_s"] = round(time.monotonic() - started, 1)
+    print(f"\nboot sandbox: setup {sandbox['setup_s']} s, {len(results)} node boots in {sandbox['boot_all_s']} s "
+          f"({WORKERS} at a time); boot scripts: "
+          + ", ".join(f"{env}-{role.value} {r['boot_s']} s" for (env, role), r in results.items()))
+    return results
+
+
+def test_sandbox_boots_what_the_launch_templates_carry(synth, sandbox):
+    """The sandbox runs the model's boot with one swap, the signing key's fingerprint; the
+    launch templates carry the same model with the pinned HashiCorp fingerprint."""
+    for env in ENVIRONMENTS:
+        templates = launch_templates(synth, env)
+        _, boots, _ = sandbox["envs"][env.name]
+        for role in ROLES:
+            deployed = user_data_text(templates[role])
+            sandboxed = boots[role].cloud_init.render()
+            assert env.packages.key_fingerprint in deployed
+            assert deployed.replace(env.packages.key_fingerprint, sandbox["repo"].fingerprint) == sandboxed
+
+
+@pytest.mark.parametrize("env, role", CASES, ids=IDS)
+def test_node_boots_to_its_agents(sandbox, booted, env, role):
+    result = booted[(env.name, role)]
+    secrets, boots, values = sandbox["envs"][env.name]
+    ci = boots[role].cloud_init
+    assert result["rc"] == 0, result["output"][-4000:]
+    assert "boot complete" in result["output"]
+    # the autoscaling group is told the boot succeeded, once
+    assert [(c["AutoScalingGroupName"], c["LifecycleHookName"], c["LifecycleActionResult"])
+            for c in result["lifecycle"]] == [(f"hashistack-{env.name}-{role.value}", "hashistack-boot", "CONTINUE")]
+    # packages at their pinned versions, held
+    for product, version in ci.products:
+        assert re.search(rf"^{product} {re.escape(version)} (install|hold) ok installed$", result["packages"], re.M)
+    assert sorted(result["holds"]) == sorted(p for p, _ in ci.products)
+    # every file an agent reads is readable by its user; every directory it writes, writable
+    denied = [a for a in result["access"] if not a[3]]
+    assert denied == [], denied
+    # every secret landed, non-empty, with the value from SSM, owned by the agent's user
+    users = result["users"]
+    for s in ci.secrets:
+        f = result["files"][s.path]
+        assert f is not None and f["size"] > 0, s.path
+        assert f["uid"] == users[s.owner] and f["mode"] == oct(int(s.mode, 8)), (s.path, f)
+        value = values[s.ref.parameter]
+        assert (s.template % value if s.template else value.rstrip("\n") + "\n") == f["text"], s.path
+    # configs are the model's, in place and parseable
+    for c in ci.files:
+        f = result["files"][c.path]
+        assert f is not None and f["text"] == c.content.replace("__PRIVATE_IP__", "127.0.0.1"), c.path
+        assert f["uid"] == users[c.owner]
+        if c.path.endswith(".hcl"):
+            parse(f["text"])
+    # data volumes formatted and mounted by UUID
+    for v in ci.volumes:
+        assert f"{v.mount_point} ext4" in result["mounts"]
+        assert re.search(rf"^UUID=\S+ {re.escape(v.mount_point)} ext4 ", result["fstab"], re.M)
+    # each unit enabled and started on its own
+    for unit in ci.services:
+        assert f"enable {unit}" in result["systemctl"] and f"restart {unit}" in result["systemctl"]
+    assert ("swapoff -a" in result["swapoff"]) is (role is Role.VAULT_SERVER)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_vault_node_runs_the_real_server_unsealed_as_the_vault_user(sandbox, booted, env):
+    result = booted[(env.name, Role.VAULT_SERVER)]
+    assert result["rc"] == 0, result["output"][-3000:]
+    # the rendered awskms stanza (swapped for a static seal in the sandbox): key alias, region,
+    # no static credentials
+    seal = {k: v for k, v in parse(result["vault_awskms_seal"])["seal"][0]["awskms"].items() if not k.startswith("__")}
+    assert seal == {"region": env.region, "kms_key_id": f"alias/hashistack-{env.name}-vault-unseal"}
+    assert result["vault_uid"] == result["users"]["vault"] != 0
+    assert result["vault_init"]["rc"] == 0 and result["vault_init"]["has_root_token"], result["vault_log"]
+    health = result["vault_health"]
+    assert health["status"] == 200 and health["initialized"] is True and health["sealed"] is False, result["vault_log"]
+    # the audit log directory is Vault's, on its own volume
+    assert ["vault", "/var/log/vault", "write", True] in result["access"]
+    assert "/var/log/vault ext4" in result["mounts"]
+
+
+def test_a_missing_ssm_parameter_stops_the_boot_and_names_it(sandbox):
+    secrets, boots, values = sandbox["envs"][DEV.name]
+    gone = secrets.agent_token(Role.CONSUL_SERVER).parameter
+    result = boot(sandbox, DEV, Role.CONSUL_SERVER, "missing-parameter",
+                  parameters={k: v for k, v in values.items() if k != gone})
+    assert result["rc"] != 0
+    assert f"FAILED: SSM parameter missing or empty: {gone}" in result["output"]
+    assert "boot complete" not in result["output"]
+    assert [c["LifecycleActionResult"] for c in result["lifecycle"]] == ["ABANDON"]
+    assert not any(line.startswith("enable ") for line in result["systemctl"])
+
+
+def test_the_original_order_writing_configs_before_install_fails(sandbox):
+    """The original boot wrote the agents' configs with write_files, i.e. before apt-get installed
+    the packages that own them as conffiles: dpkg stops at its conffile prompt and, with no
+    terminal, fails; `set -e` ends the boot."""
+    _, boots, _ = sandbox["envs"][DEV.name]
+    doc = boots[Role.CONSUL_SERVER].cloud_init.document()
+    early = [{**f, "path": f["path"].removeprefix(STAGING)} for f in doc["write_files"]
+             if f["path"].startswith(STAGING + "/etc/consul.d/")]
+    assert [f["path"] for f in early] == ["/etc/consul.d/consul.hcl"]
+    result = boot(sandbox, DEV, Role.CONSUL_SERVER, "original-order",
+                  document={**doc, "write_files": doc["write_files"] + early})
+    assert result["rc"] != 0
+    assert "conffile" in result["output"] and "/etc/consul.d/consul.hcl" in result["output"]
+    assert [c["LifecycleActionResult"] for c in result["lifecycle"]] == ["ABANDON"]
+
+
+def test_a_wrong_signing_key_fingerprint_stops_the_boot(sandbox):
+    secrets, _, values = sandbox["envs"][DEV.name]
+    env = replace(DEV, packages=replace(DEV.packages, key_fingerprint="0" * 40))
+    from hashistack.cluster import node_boots
+
+    wrong = node_boots(env, secrets)[Role.CONSUL_SERVER]
+    result = harness.run_node(sandbox["work"] / "wrong-key", base_root=sandbox["base"], env=env, boot=wrong,
+                              parameters=values, repo=sandbox["repo"], pki=sandbox["pki"])
+    assert result["rc"] != 0
+    assert f"does not hold the pinned key {'0' * 40} (it holds: " in result["output"]
+    assert sandbox["repo"].fingerprint in result["output"]
+    assert "consul" not in result["holds"]

@@ -1,0 +1,281 @@
+"""The node boot path, in plain Python and on the synthesized `<env>-infra` stacks: one test per
+blocker of a boot that never finished, plus the rules on the new settings.
+
+The sandbox (tests/test_boot_sandbox.py) executes these boots; these tests pin the decisions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+from hashistack import HashistackError, MachineImage, ProductPackages
+from hashistack.cluster import ClusterSecrets, Role, SecretRef, node_boots
+from hashistack.cluster.agents import CONSUL_DIR, VAULT_DIR
+from hashistack.cluster.boot import RESOLVED_DROP_IN, VAULT_LOGROTATE
+from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, SecretFile
+from hashistack.cluster.cluster import api_hostname
+from hashistack.environment import HASHICORP_APT_FINGERPRINT
+from stacks.environments import DEV, ENVIRONMENTS, PROD
+
+from .boot_docs import ROLES, cloud_config, launch_templates, user_data_text
+from .hcl import parse
+
+
+def boots(env=DEV):
+    return node_boots(env, ClusterSecrets.under(f"/hashistack/{env.name}"))
+
+
+def script(role: Role, env=DEV) -> str:
+    return boots(env)[role].cloud_init.script()
+
+
+# --- 1. packages before configs --------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value)
+def test_no_config_is_written_where_a_package_owns_it_before_install(role):
+    doc = boots()[role].cloud_init.document()
+    paths = [f["path"] for f in doc["write_files"]]
+    assert paths[0] == BOOT_SCRIPT and all(p.startswith(STAGING + "/") for p in paths[1:])
+    text = script(role)
+    install = text.index("apt-get install -y -q --no-install-recommends")
+    first_place = text.index("\nplace ")
+    first_secret = text.index("\nsecret ")
+    assert install < first_secret < first_place
+
+
+def test_products_are_pinned_and_held_and_the_repository_key_is_checked():
+    text = script(Role.VAULT_SERVER)
+    assert f"consul={DEV.packages.consul_version}" in text and f"vault={DEV.packages.vault_version}" in text
+    assert "apt-mark hold consul vault" in text
+    assert f"--list-keys {HASHICORP_APT_FINGERPRINT} >/dev/null" in text
+    assert f"--export {HASHICORP_APT_FINGERPRINT} > /usr/share/keyrings/hashicorp.gpg" in text
+    assert text.index("--export") < text.index("apt-get update")
+
+
+# --- 2. directories owned by the agents' users -----------------------------------------------------
+
+def test_every_directory_an_agent_reads_belongs_to_its_user():
+    vault = boots()[Role.VAULT_SERVER].cloud_init
+    dirs = {d.path: (d.owner, d.mode) for d in vault.directories}
+    assert dirs[f"{VAULT_DIR}/tls"] == ("vault", "0750") and dirs[f"{CONSUL_DIR}/tls"] == ("consul", "0750")
+    assert {s.owner for s in vault.secrets if s.path.startswith(VAULT_DIR)} == {"vault"}
+    assert {s.owner for s in vault.secrets if s.path.startswith(CONSUL_DIR)} == {"consul"}
+    text = vault.script()
+    assert f"install -d -m 0750 -o vault -g vault {VAULT_DIR}/tls" in text
+
+
+# --- 3. Consul ACL tokens ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value)
+def test_every_consul_agent_gets_its_agent_token_and_the_dns_token(role):
+    secrets = ClusterSecrets.under("/hashistack/dev")
+    files = {s.path: s for s in boots()[role].cloud_init.secrets}
+    agent = files[f"{CONSUL_DIR}/acl-agent-token.hcl"]
+    assert agent.ref == secrets.agent_token(role)
+    assert parse(agent.template % "t")["acl"][0]["tokens"][0]["agent"] == "t"
+    default = files[f"{CONSUL_DIR}/acl-default-token.hcl"]
+    assert default.ref == secrets.consul_dns_token and default.owner == "consul"
+
+
+def test_units_start_independently_and_any_failure_fails_the_boot():
+    text = script(Role.NOMAD_SERVER)
+    assert 'systemctl enable "$unit" || failed="$failed $unit"' in text
+    assert '[ -z "$failed" ] || die "units that did not start:$failed"' in text
+    assert "for unit in consul nomad systemd-resolved amazon-ssm-agent; do" in text
+
+
+# --- 4/5. reachability and Nomad's Consul token ------------------------------------------------------
+
+def test_consul_servers_serve_https_on_their_private_address():
+    server = next(f for f in boots()[Role.CONSUL_SERVER].cloud_init.files if f.path == f"{CONSUL_DIR}/consul.hcl")
+    assert parse(server.content)["addresses"][0]["https"] == "127.0.0.1 {{ GetPrivateIP }}"
+
+
+@pytest.mark.parametrize("role, token", [(Role.NOMAD_SERVER, "nomad_server_consul_token"),
+                                         (Role.NOMAD_CLIENT, "nomad_client_consul_token")])
+def test_nomad_gets_a_consul_token_at_boot(role, token):
+    files = {s.path: s for s in boots()[role].cloud_init.secrets}
+    f = files["/etc/nomad.d/consul-token.hcl"]
+    assert f.ref == getattr(ClusterSecrets.under("/hashistack/dev"), token) and f.mode == "0600"
+    assert parse(f.template % "t")["consul"][0]["token"] == "t"
+
+
+# --- 8. operations basics -------------------------------------------------------------------------
+
+def test_secret_fetch_fails_loudly_and_never_through_a_substitution_inside_printf():
+    text = script(Role.CONSUL_SERVER)
+    assert 'die "cannot read SSM parameters $*: $reply"' in text
+    assert 'die "SSM parameter missing or empty: $missing"' in text
+    params = sorted({s.ref.parameter for s in boots()[Role.CONSUL_SERVER].cloud_init.secrets})
+    assert "fetch " + " ".join(params) in text
+    assert not re.search(r'printf [^\n]*"\$\(', text), "a failed fetch inside printf's arguments is silent"
+
+
+def test_volumes_dns_forwarding_and_audit_log_rotation():
+    vault = boots()[Role.VAULT_SERVER]
+    assert [(v.device, v.mount_point, v.owner) for v in vault.volumes] == [
+        ("/dev/sdf", "/opt/vault/data", "vault"), ("/dev/sdg", "/var/log/vault", "vault")]
+    files = {f.path: f.content for f in vault.cloud_init.files}
+    assert "DNS=127.0.0.1:8600" in files[RESOLVED_DROP_IN] and "Domains=~consul" in files[RESOLVED_DROP_IN]
+    rotate = files[VAULT_LOGROTATE]
+    assert "/var/log/vault/audit.log {" in rotate and "--signal=HUP" in rotate and "create 0600 vault vault" in rotate
+    for role, boot in boots().items():
+        assert boot.volumes and boot.volumes[0].device == "/dev/sdf", role
+
+
+def test_every_agent_exports_prometheus_metrics():
+    for role, boot in boots().items():
+        for f in boot.cloud_init.files:
+            if f.path.endswith(".hcl"):
+                assert "telemetry" in parse(f.content), (role, f.path)
+
+
+def test_nomad_clients_drain_on_scale_in():
+    client = boots()[Role.NOMAD_CLIENT]
+    assert client.lifecycle_hooks == ("launch", "terminate")
+    files = {f.path: f.content for f in client.cloud_init.files}
+    drain = files["/usr/local/sbin/hashistack-drain"]
+    assert '[ "$state" = "Terminating:Wait" ] || exit 0' in drain and "nomad node drain -self -enable" in drain
+    assert "hashistack-drain.timer" in client.cloud_init.services
+
+
+# --- the secrets catalogue -------------------------------------------------------------------------
+
+def test_the_secrets_catalogue_names_every_parameter_its_content_and_its_readers():
+    secrets = ClusterSecrets.under("/hashistack/prod")
+    catalogue = secrets.catalogue()
+    assert len(catalogue) == len(dataclasses.fields(ClusterSecrets))
+    assert all(spec.parameter.startswith("/hashistack/prod/") and spec.holds and spec.readers for spec in catalogue)
+    # each role's boot fetches exactly its parameters read at boot; the rest are read when needed
+    boots = node_boots(PROD, secrets)
+    for role, boot in boots.items():
+        fetched = {s.ref.parameter for s in boot.cloud_init.secrets}
+        assert fetched == {spec.parameter for spec in secrets.read_by(role) if spec.at_boot}, role
+    later = [spec for spec in catalogue if not spec.at_boot]
+    assert [spec.field for spec in later] == ["nomad_client_drain_token"]
+    drain = next(f.content for f in boots[Role.NOMAD_CLIENT].cloud_init.files if f.path.endswith("hashistack-drain"))
+    assert f"--name {secrets.nomad_client_drain_token.parameter}" in drain
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_instance_roles_read_exactly_their_catalogued_parameters(synth, env):
+    r = synth.stack(f"{env.name}-infra")["resource"]
+    secrets = ClusterSecrets.under(f"/hashistack/{env.name}")
+    by_role = {}
+    for address, policy in r["aws_iam_role_policy"].items():
+        doc = json.loads(policy["policy"])
+        read = [s for s in doc["Statement"] if s.get("Sid") == "ReadOwnSecrets"]
+        if read:
+            role = next(role for role in ROLES if f"_{role.value}_" in address)
+            by_role[role] = {res.split(":parameter", 1)[1] for res in read[0]["Resource"]}
+    assert by_role == {role: {s.parameter for s in secrets.read_by(role)} for role in ROLES}
+
+
+# --- infra: names, reachability, boot that Terraform sees ----------------------------------------------
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_private_zone_names_the_three_apis(synth, env):
+    r = synth.stack(f"{env.name}-infra")["resource"]
+    (zone,) = r["aws_route53_zone"].values()
+    assert zone["name"] == env.domain and zone["vpc"][0]["vpc_id"].startswith("${aws_vpc.")
+    names = sorted(rec["name"] for rec in r["aws_route53_record"].values())
+    assert names == [f"{p}.{env.domain}" for p in ("consul", "nomad", "vault")]
+    assert all(rec["alias"]["name"].startswith("${aws_lb.") for rec in r["aws_route53_record"].values())
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_nodes_reach_the_apis_they_need_through_the_load_balancers(synth, env):
+    r = synth.stack(f"{env.name}-infra")["resource"]
+    groups = {g["name"].removeprefix(f"hashistack-{env.name}-"): f"${{aws_security_group.{k}.id}}"
+              for k, g in r["aws_security_group"].items()}
+    ingress = {(rule["security_group_id"], rule.get("referenced_security_group_id"), rule["from_port"])
+               for rule in r["aws_vpc_security_group_ingress_rule"].values()}
+    assert (groups["lb"], groups["vault-server"], 4646) in ingress  # Vault -> Nomad's JWKS
+    assert (groups["lb"], groups["nomad-server"], 8200) in ingress  # Nomad -> vault.<domain>
+    assert (groups["lb"], groups["nomad-client"], 8200) in ingress
+    assert (groups["nomad-server"], groups["lb"], 4646) in ingress
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_terraform_waits_for_booted_healthy_nodes(synth, env):
+    stack = synth.stack(f"{env.name}-infra")
+    r = stack["resource"]
+    (image,) = stack["data"]["aws_ami"].values()
+    assert image["owners"] == list(env.machine_image.owners) and image["most_recent"] is True
+    assert {"name": "name", "values": [env.machine_image.name]} in image["filter"]
+    for template in r["aws_launch_template"].values():
+        assert template["image_id"].startswith("${data.aws_ami.")
+        assert template["block_device_mappings"][0]["device_name"].endswith(".root_device_name}")
+    for name, asg in r["aws_autoscaling_group"].items():
+        assert asg["wait_for_capacity_timeout"] != "0"
+        hooks = {h["name"]: h for h in asg["initial_lifecycle_hook"]}
+        assert hooks["hashistack-boot"]["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+        assert hooks["hashistack-boot"]["default_result"] == "ABANDON"
+        assert asg["launch_template"]["version"].endswith(".latest_version}")
+        if asg.get("target_group_arns"):
+            assert asg["health_check_type"] == "ELB" and asg["wait_for_elb_capacity"] == asg["desired_capacity"]
+        client = asg["name"].endswith("nomad-client")
+        assert ("instance_refresh" in asg) is client
+        assert ("hashistack-drain" in hooks) is client
+    for tg in r["aws_lb_target_group"].values():
+        assert tg["health_check"]["protocol"] == "HTTPS" and tg["health_check"]["path"].startswith("/v1/")
+    # an uninitialised Vault stays in service: the operator initialises it through the load balancer
+    vault_tg = next(tg for tg in r["aws_lb_target_group"].values() if tg["port"] == 8200)
+    assert "uninitcode=200" in vault_tg["health_check"]["path"]
+    attached = [a["policy_arn"] for a in r["aws_iam_role_policy_attachment"].values()]
+    assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"] * 4
+
+
+# --- rules on the new settings -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    ({"consul_version": "latest"}, r"packages\.consul_version = 'latest': pin an exact apt package version"),
+    ({"nomad_version": "1.6.9-1"}, r"packages\.nomad_version = '1\.6\.9-1': use Nomad 1\.7 or later"),
+    ({"key_fingerprint": "798A EC65"}, r"packages\.key_fingerprint = '798A EC65': give the signing key's full "
+                                       r"fingerprint"),
+    ({"repository_url": "http://apt.example"}, r"packages\.repository_url = 'http://apt\.example': use an https:// "
+                                               r"URL naming a host.*\(a production environment fetches over TLS\)"),
+])
+def test_rejects_unpinned_or_unverified_packages(changes, message):
+    with pytest.raises(HashistackError, match=r'^environment "prod": ' + message):
+        dataclasses.replace(PROD, packages=ProductPackages(**changes))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"owners": ()}, r"machine_image\.owners = \(\): list the 12-digit AWS accounts"),
+    ({"name": "*"}, r"machine_image\.name = '\*': filter on an image name"),
+])
+def test_rejects_an_open_machine_image_filter(changes, message):
+    with pytest.raises(HashistackError, match=r'^environment "prod": ' + message):
+        dataclasses.replace(PROD, machine_image=MachineImage(**changes))
+
+
+def test_rejects_a_literal_placeholder_ami():
+    with pytest.raises(HashistackError, match=r"ami_id = 'ami-placeholder': use an AMI id"):
+        dataclasses.replace(PROD, ami_id="ami-placeholder")
+
+
+def test_rejects_an_api_name_outside_the_private_zone():
+    env = dataclasses.replace(DEV, vault=dataclasses.replace(DEV.vault, address="https://vault.other.example:8200"))
+    with pytest.raises(HashistackError, match=r'^environment "dev": vault\.address = \'https://vault\.other\.example:'
+                                              r'8200\': the API name must lie in the environment\'s domain'):
+        api_hostname(env, "vault")
+
+
+def test_rejects_a_secret_template_without_exactly_one_placeholder():
+    with pytest.raises(HashistackError, match=r"cloud-init x: template of /etc/a\.hcl = 'a = \"%s%s\"': use exactly "
+                                              r"one %s"):
+        CloudInit(role="x", aws_region="eu-west-1", asg_name="g", repository_url="https://r", key_url="https://r/k",
+                  key_fingerprint="A" * 40, products=(),
+                  secrets=(SecretFile(ref=SecretRef.ssm("/a"), path="/etc/a.hcl", template='a = "%s%s"'),))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_launch_templates_carry_the_model_boots(synth, env):
+    templates = launch_templates(synth, env)
+    expected = boots(env)
+    for role in ROLES:
+        assert cloud_config(user_data_text(templates[role])) == expected[role].cloud_init.document()
