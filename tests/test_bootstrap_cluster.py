@@ -9,38 +9,19 @@ tokens, the Nomad clients' drain token), so every kind of token is exercised.
 
 from __future__ import annotations
 
-from dataclasses import fields, make_dataclass
 
 import boto3
 import pytest
 
-from hashistack.bootstrap import catalogue as catalogue_module
 from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES
-from hashistack.cluster.cloud_init import SecretRef
-from hashistack.cluster.cluster import ClusterSecrets
 from stacks.environments import DEV
 from tests.bootstrap_helpers import aws_env, moto_for_account, run_bootstrap
 from tests.bootstrap_standins import ConsulStandIn, NomadStandIn
 
 pytestmark = pytest.mark.integration
 
-BOOT_TOKENS = ("consul_agent_token_nomad_server", "consul_agent_token_nomad_client",
-               "consul_agent_token_consul_server", "consul_agent_token_vault_server", "consul_dns_token",
-               "nomad_server_consul_token", "nomad_client_consul_token", "nomad_client_drain_token")
-
-
-def _boot_catalogue_secrets():
-    """``ClusterSecrets`` with the token fields the node boot reads, beside today's fields."""
-    names = [f.name for f in fields(ClusterSecrets)] + list(BOOT_TOKENS)
-    cls = make_dataclass("ClusterSecrets", [(n, SecretRef) for n in names], frozen=True, kw_only=True)
-    cls.under = staticmethod(lambda prefix: cls(**{n: SecretRef.ssm(f"{prefix}/{n.replace('_', '-')}")
-                                                   for n in names}))
-    return cls
-
-
 @pytest.fixture
 def aws(tmp_path, monkeypatch):
-    monkeypatch.setattr(catalogue_module, "ClusterSecrets", _boot_catalogue_secrets())
     with moto_for_account(DEV.account_id, tmp_path / "moto.log") as endpoint:
         env = aws_env(endpoint)
         for k, v in env.items():

@@ -67,7 +67,6 @@ QA = Environment(
     region="eu-central-1",
     account_id="444444444444",
     domain="qa.example.internal",
-    ami_id="ami-0a1b2c3d4e5f60718",
     tags={**_TAGS, "cost-center": "quality"},
     network=NetworkSettings(vpc_cidr="10.40.0.0/16", az_count=3, operator_cidrs=("10.200.0.0/24",)),
     nomad=NomadSettings(address="https://nomad.qa.example.internal:4646", server_count=3),

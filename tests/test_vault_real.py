@@ -601,12 +601,16 @@ def test_e_templates_render_with_bao_agent_and_the_service_token(applied, jwks, 
 
 def rendered_vault_config(infra: dict) -> str:
     """``/etc/vault.d/vault.hcl`` as the Vault nodes' cloud-init writes it: decoded from the
-    synthesized launch template's ``user_data`` (what ships), not re-rendered from Python."""
+    synthesized launch template's ``user_data`` (what ships), not re-rendered from Python.
+    cloud-init stages each config under ``STAGING``; the boot script installs it in place."""
+    from hashistack.cluster.cloud_init import STAGING
+
     found = []
     for lt in infra["resource"]["aws_launch_template"].values():
         text = base64.b64decode(lt["user_data"]).decode()
         doc = json.loads(text.split("\n", 1)[1]) if text.startswith("#cloud-config\n") else {}
-        found += [f["content"] for f in doc.get("write_files", []) if f["path"] == "/etc/vault.d/vault.hcl"]
+        found += [f["content"] for f in doc.get("write_files", [])
+                  if f["path"] in ("/etc/vault.d/vault.hcl", f"{STAGING}/etc/vault.d/vault.hcl")]
     assert len(found) == 1, f"{len(found)} launch templates write /etc/vault.d/vault.hcl"
     return found[0]
 
