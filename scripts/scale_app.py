@@ -29,7 +29,7 @@ def build(n: int, outdir: str) -> App:
                 config_files=[ConfigFile.inline(f"name = {name}\n", mount_at="/app/config/app.conf")],
                 secrets=[VaultSecret.kv(f"{name}/config", mount_at="/app/config/secrets.json")],
                 tls=Tls(mount_dir="/app/tls"),
-                health=HealthCheck.http("/health"),
+                health=HealthCheck.http("/health", tls="skip-verify"),
                 env={"LOG_LEVEL": "info"},
             )
     return app
