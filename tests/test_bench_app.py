@@ -15,8 +15,10 @@ def test_the_scale_app_synthesizes_one_service_per_environment(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.build(1, str(tmp_path)).synth()
+    from stacks.environments import ENVIRONMENTS
+
     stacks = sorted(p.name for p in (tmp_path / "stacks").iterdir())
-    assert stacks == ["dev", "prod", "uat"]
+    assert stacks == sorted(env.name for env in ENVIRONMENTS)
     for name in stacks:
         jobs = json.loads((tmp_path / "stacks" / name / "cdk.tf.json").read_text())["resource"]["nomad_job"]
         assert len(jobs) == 1
