@@ -5,51 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+
+from tests.terraform_tools import free_port, moto_server  # free_port: for the bootstrap tests
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def moto_for_account(account_id: str, log: Path) -> Iterator[str]:
-    """``python -m moto.server`` on 127.0.0.1 answering as ``account_id`` (moto's
-    ``MOTO_ACCOUNT_ID``); yields the endpoint URL."""
-    port = free_port()
-    env = {**os.environ, "MOTO_ACCOUNT_ID": account_id}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto server did not start; see {log}")
-                    time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def moto_for_account(account_id: str, log: Path) -> contextlib.AbstractContextManager[str]:
+    """``python -m moto.server`` on 127.0.0.1 answering as ``account_id``; yields the endpoint URL."""
+    return moto_server(log, account_id=account_id, managed_policies=False)
 
 
 def aws_env(endpoint: str) -> dict[str, str]:

@@ -80,19 +80,25 @@ def write_stack(stack: dict, workdir: Path) -> Path:
     return workdir
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 @contextlib.contextmanager
-def moto_server(log: Path, amis: list[dict] | None = None) -> Iterator[str]:
+def moto_server(log: Path, amis: list[dict] | None = None, *, account_id: str | None = None,
+                managed_policies: bool = True) -> Iterator[str]:
     """A moto server on 127.0.0.1 for the duration of the block; yields its endpoint URL.
-    ``amis`` replaces moto's built-in image list (moto's ``MOTO_AMIS_PATH``)."""
-    port = _free_port()
-    # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist only when moto loads them
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    ``amis`` replaces moto's built-in image list (moto's ``MOTO_AMIS_PATH``); ``account_id``
+    is the account it answers as (``MOTO_ACCOUNT_ID``); ``managed_policies`` loads AWS's managed
+    IAM policies (AmazonSSMManagedInstanceCore, ...), which exist in moto only when loaded."""
+    port = free_port()
+    env = dict(os.environ)
+    if managed_policies:
+        env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    if account_id is not None:
+        env["MOTO_ACCOUNT_ID"] = account_id
     if amis is not None:
         path = log.with_suffix(".amis.json")
         path.write_text(json.dumps(amis))
@@ -118,6 +124,7 @@ def moto_server(log: Path, amis: list[dict] | None = None) -> Iterator[str]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 AWS_SERVICES = ("autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "route53", "ssm", "sts")
