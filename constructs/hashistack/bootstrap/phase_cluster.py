@@ -26,6 +26,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 from typing import Iterator
 
@@ -185,22 +186,32 @@ class _Cluster:
 
     # -- Consul -----------------------------------------------------------------------------
 
+
+    def _acl_bootstrap(self, api, product: str, method: str, management: str, item: str,
+                       already_done: Callable[[int, str], bool]) -> bool:
+        """``<method> /v1/acl/bootstrap`` with the management token from SSM (Consul and Nomad take
+        it as ``BootstrapSecret``); an ACL system already bootstrapped with that same token is left
+        alone. False when the step cannot go on (another token, or the API refused)."""
+        what = f"{product}: ACL bootstrap"
+        status, body = api.call(method, "/v1/acl/bootstrap", body={"BootstrapSecret": management})
+        if status == 200:
+            self.report.note(what, "created", "with the management token from SSM")
+            return True
+        if not already_done(status, _text(body)):
+            self.report.note(what, "skipped", f"HTTP {status}: {_text(body)}")
+            return False
+        status, _ = api.call("GET", "/v1/acl/token/self", token=management)
+        if status != 200:
+            self.report.note(what, "refused", "already bootstrapped with another token; put that management token "
+                             f"in {self.items[item].parameter} and run again")
+            return False
+        self.report.note(what, "unchanged", "already bootstrapped with the token from SSM")
+        return True
     def consul(self) -> None:
         api = Api(self.endpoints.consul, ca_file=self.ca_file, token_header="X-Consul-Token")
         management = self.need("consul_management_token")
-        status, body = api.call("PUT", "/v1/acl/bootstrap", body={"BootstrapSecret": management})
-        if status == 200:
-            self.report.note("consul: ACL bootstrap", "created", "with the management token from SSM")
-        elif status == 403 and "no longer allowed" in _text(body):
-            status, _ = api.call("GET", "/v1/acl/token/self", token=management)
-            if status != 200:
-                self.report.note("consul: ACL bootstrap", "refused",
-                                 "already bootstrapped with another token; put that management token in "
-                                 f"{self.items['consul_management_token'].parameter} and run again")
-                return
-            self.report.note("consul: ACL bootstrap", "unchanged", "already bootstrapped with the token from SSM")
-        else:
-            self.report.note("consul: ACL bootstrap", "skipped", f"HTTP {status}: {_text(body)}")
+        if not self._acl_bootstrap(api, "consul", "PUT", management, "consul_management_token",
+                                   lambda status, body: status == 403 and "no longer allowed" in body):
             return
         tokens = [i for i in self.items.values() if i.kind is Kind.CONSUL_TOKEN and i.name in CONSUL_TOKEN_POLICY]
         for policy in sorted({CONSUL_TOKEN_POLICY[i.name] for i in tokens}):
@@ -256,19 +267,8 @@ class _Cluster:
             # Stored before it is used, so a failure after the bootstrap never loses it.
             self.put("nomad_management_token", str(uuid.uuid4()), "before the ACL bootstrap")
         management = self.values["nomad_management_token"]
-        status, body = api.call("POST", "/v1/acl/bootstrap", body={"BootstrapSecret": management})
-        if status == 200:
-            self.report.note("nomad: ACL bootstrap", "created", "with the management token in SSM")
-        elif status in (400, 500) and "already done" in _text(body):
-            status, _ = api.call("GET", "/v1/acl/token/self", token=management)
-            if status != 200:
-                self.report.note("nomad: ACL bootstrap", "refused",
-                                 "already bootstrapped with another token; put that management token in "
-                                 f"{self.items['nomad_management_token'].parameter} and run again")
-                return
-            self.report.note("nomad: ACL bootstrap", "unchanged", "already bootstrapped with the token from SSM")
-        else:
-            self.report.note("nomad: ACL bootstrap", "skipped", f"HTTP {status}: {_text(body)}")
+        if not self._acl_bootstrap(api, "nomad", "POST", management, "nomad_management_token",
+                                   lambda status, body: status in (400, 500) and "already done" in body):
             return
         tokens = [i for i in self.items.values() if i.name in NOMAD_TOKEN_POLICY]
         for policy in ["operator", *sorted({NOMAD_TOKEN_POLICY[i.name] for i in tokens})]:
