@@ -6,6 +6,7 @@ from hashistack import (
     ClientPool,
     ConsulSettings,
     Environment,
+    IngressSettings,
     LocalState,
     NetworkSettings,
     NomadSettings,
@@ -17,6 +18,13 @@ from hashistack.vault import LoginMethod, LoginRole
 
 _TAGS = {"owner": "platform-team", "managed-by": "hashistack-cdk"}
 _CA_ORG = "Example Org"
+# The company network, from which the internal load balancers of dev and uat are reached.
+_COMPANY_CIDRS = ("10.200.0.0/16",)
+
+
+def _certificate(account: str, cert_id: str) -> str:
+    """The ACM certificate for ``*.<public_domain>`` in the environment's account."""
+    return f"arn:aws:acm:eu-west-1:{account}:certificate/{cert_id}"
 
 
 def _logins(env: str) -> tuple[LoginMethod, ...]:
@@ -59,6 +67,8 @@ DEV = Environment(
                         nomad_ca_pem_path="stacks/pki/dev-cluster-ca.pem", login_methods=(LoginMethod.userpass(),)),
     clients=ClientPool(instance_type="t3.large", min_size=1, max_size=3),
     state=LocalState(),
+    ingress=IngressSettings(public_domain="dev.example.com", internet_facing=False, allowed_cidrs=_COMPANY_CIDRS,
+                            certificate_arn=_certificate("111111111111", "0a1b2c3d-4e5f-4a0b-8c9d-0e1f2a3b4c5d")),
 )
 
 UAT = Environment(
@@ -76,6 +86,8 @@ UAT = Environment(
                         nomad_ca_pem_path="stacks/pki/uat-cluster-ca.pem", login_methods=_logins("uat")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=6),
     state=S3State(bucket="example-tfstate-uat", lock_table="example-tfstate-lock-uat"),
+    ingress=IngressSettings(public_domain="uat.example.com", internet_facing=False, allowed_cidrs=_COMPANY_CIDRS,
+                            certificate_arn=_certificate("222222222222", "1b2c3d4e-5f6a-4b1c-9d0e-1f2a3b4c5d6e")),
 )
 
 PROD = Environment(
@@ -95,6 +107,8 @@ PROD = Environment(
                         login_methods=_logins("prod")),
     clients=ClientPool(instance_type="m6i.xlarge", min_size=3, max_size=12, desired_size=4),
     state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock-prod"),
+    ingress=IngressSettings(public_domain="example.com",
+                            certificate_arn=_certificate("333333333333", "2c3d4e5f-6a7b-4c2d-8e1f-2a3b4c5d6e7f")),
 )
 
 ENVIRONMENTS: tuple[Environment, ...] = (DEV, UAT, PROD)

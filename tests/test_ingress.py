@@ -10,7 +10,7 @@ import cdktf
 import pytest
 
 from hashistack import HashistackError
-from hashistack.cluster.ingress_settings import IngressSettings
+from hashistack import IngressSettings
 from hashistack.errors import Checker
 
 from .terraform_tools import Terraform, require_terraform, write_stack

@@ -51,7 +51,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from ..errors import Checker
-from .ingress_settings import IngressSettings
+from ..environment import IngressSettings
 
 __all__ = ["IngressLoadBalancer"]
 

@@ -6,13 +6,15 @@ and Vault providers) is imported on first use, so model-only code and tests stay
 
 from typing import Any
 
-from .options import ConfigFile, HealthCheck, Logs, OnChange, RegistryAuth, Tls, Update, VaultSecret
+from ..consul.intentions import Upstream
+from .options import ConfigFile, HealthCheck, Ingress, Logs, OnChange, RegistryAuth, Tls, Update, VaultSecret
 from .plan import ServicePlan, ServiceSpec, plan_service
 
 __all__ = [
     "ConfigFile",
     "GoService",
     "HealthCheck",
+    "Ingress",
     "Logs",
     "OnChange",
     "RegistryAuth",
@@ -20,6 +22,7 @@ __all__ = [
     "ServiceSpec",
     "Tls",
     "Update",
+    "Upstream",
     "VaultSecret",
     "plan_service",
 ]

@@ -14,7 +14,8 @@ from ..environment import Environment
 from ..errors import HashistackError
 from ..terraform_escape import escape
 from ..nomad import RestartPolicy
-from .options import ConfigFile, HealthCheck, Logs, RegistryAuth, Tls, Update, VaultSecret
+from ..consul.intentions import Upstream
+from .options import ConfigFile, HealthCheck, Ingress, Logs, RegistryAuth, Tls, Update, VaultSecret
 from .plan import ServicePlan, ServiceSpec, plan_service
 
 __all__ = ["GoService", "ServiceVaultAccess"]
@@ -77,6 +78,11 @@ class GoService(Construct):
     - ``logs``, ``kill_signal`` (SIGTERM), ``kill_timeout_s`` (30, at most the clients'
       ``max_kill_timeout`` and the progress deadline), ``shutdown_delay_s`` (5),
       ``restart`` (2 attempts in 30 min), ``spread_across_azs`` (on when count > 1).
+    - ``upstreams``: :class:`~hashistack.consul.Upstream` list, the services this one calls
+      through the mesh (``Upstream("ledger", local_port=9091)``: the app dials
+      ``127.0.0.1:9091``). The environment's intentions allow exactly these calls.
+    - ``ingress``: an :class:`Ingress` (``Ingress.https(host="payments.example.com")``) through
+      which users reach the service from outside. Default: none (reachable in the cluster only).
     - ``environment``: defaults to the enclosing :class:`~hashistack.stack.EnvironmentStack`'s.
     - ``vault_access``: emit the service's Vault policy, JWT role and PKI role beside the job
       (default ``True``). ``False`` emits the job alone; the access is then a
@@ -120,6 +126,8 @@ class GoService(Construct):
         spread_across_azs: bool = True,
         user: str | None = None,
         reloads_on: str | None = None,
+        upstreams: Sequence[Upstream] = (),
+        ingress: Ingress | None = None,
         environment: Environment | None = None,
         vault_access: bool = True,
         **unknown: Never,
@@ -129,7 +137,7 @@ class GoService(Construct):
             raise HashistackError(f"{where}: {prop} = {unknown[prop]!r}: not a GoService prop; "
                                   f"use one of {sorted(_SPEC_FIELDS | {'image', 'environment', 'vault_access'})}")
         given = {name: value for name, value in locals().items() if name in _SPEC_FIELDS and value is not None}
-        for key in ("config_files", "secrets", "args", "tags"):
+        for key in ("config_files", "secrets", "args", "tags", "upstreams"):
             if key in given:
                 given[key] = tuple(given[key])
         self._build(scope, id, ServiceSpec(name=id, **given), environment, vault_access)

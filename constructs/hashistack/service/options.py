@@ -17,6 +17,7 @@ from ..errors import HashistackError
 __all__ = [
     "ConfigFile",
     "HealthCheck",
+    "Ingress",
     "Logs",
     "OnChange",
     "RegistryAuth",
@@ -299,3 +300,30 @@ class RegistryAuth:
     @staticmethod
     def from_vault(path: str, *, username_key: str = "username", password_key: str = "password") -> "RegistryAuth":
         return RegistryAuth(path=path, username_key=username_key, password_key=password_key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ingress:
+    """How users outside the cluster reach the service: the Kubernetes Ingress equivalent.
+
+    The environment's load balancer (:class:`~hashistack.IngressSettings`) terminates TLS for its
+    public domain and hands requests to the ingress proxy on the Nomad clients, which routes
+    ``host`` + ``path`` (a path prefix) to the service's healthy allocations, found in the
+    service catalogue.
+
+    Build with :meth:`https` (users connect over HTTPS) or :meth:`http` (plain HTTP, development
+    only). ``host`` must lie under the environment's public domain, and the service's
+    certificate (``tls=``) may carry it.
+    """
+
+    host: str
+    path: str = "/"
+    tls: bool = True
+
+    @staticmethod
+    def https(host: str, *, path: str = "/") -> "Ingress":
+        return Ingress(host=host, path=path, tls=True)
+
+    @staticmethod
+    def http(host: str, *, path: str = "/") -> "Ingress":
+        return Ingress(host=host, path=path, tls=False)

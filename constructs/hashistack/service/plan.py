@@ -22,9 +22,11 @@ from ..nomad.interpolation import unknown_interpolations
 from ..vault.jwt import WORKLOAD_AUDIENCE, JwtRole
 from ..vault.pki import PkiRole
 from ..vault.policy import Policy, Rule
+from ..consul.intentions import Upstream
 from .options import (
     ConfigFile,
     HealthCheck,
+    Ingress,
     Logs,
     OnChange,
     RegistryAuth,
@@ -77,6 +79,8 @@ class ServiceSpec:
     spread_across_azs: bool = True
     user: str | None = None
     reloads_on: str | None = None
+    upstreams: tuple[Upstream, ...] = ()
+    ingress: Ingress | None = None
 
 
 def _checked_init(init):
