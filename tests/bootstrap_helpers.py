@@ -1,5 +1,6 @@
 """What the bootstrap tests share: a moto server on loopback that answers as the environment's
-account, and a way to run the bootstrap's entry point in-process with its output captured."""
+account (the session's, emptied per test, or one of its own for the opt-in end-to-end test), and a
+way to run the bootstrap's entry point in-process with its output captured."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.terraform_tools import free_port, moto_server  # free_port: for the bootstrap tests
+from tests.terraform_tools import MotoServers, free_port, moto_server  # free_port: for the bootstrap tests
+
+
+def fresh_account(moto_servers: MotoServers, account_id: str) -> str:
+    """The endpoint of the session's moto server answering as ``account_id``, emptied for the
+    calling test (no managed IAM policies: the bootstrap uses none)."""
+    return moto_servers.fresh(account_id=account_id, managed_policies=False)
 
 
 def moto_for_account(account_id: str, log: Path) -> contextlib.AbstractContextManager[str]:

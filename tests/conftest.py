@@ -21,6 +21,8 @@ import pytest  # noqa: E402
 
 from stacks.app import build_app, stack_names  # noqa: E402
 
+from .terraform_tools import MotoServers  # noqa: E402
+
 # seconds per test group after the run (see tests/timing.py)
 from .timing import (  # noqa: E402,F401
     pytest_runtest_logreport,
@@ -57,6 +59,16 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     result = synthesize(tmp_path_factory.mktemp("synth"))
     record_session_setup("synth of the app", time.perf_counter() - start)
     return result
+
+
+@pytest.fixture(scope="session")
+def moto_servers(tmp_path_factory: pytest.TempPathFactory):
+    """The session's moto servers (one per configuration, per pytest-xdist worker): a test that
+    talks to AWS calls ``moto_servers.fresh(account_id=..., managed_policies=..., amis=...)`` and
+    gets the endpoint of an emptied server. See :class:`tests.terraform_tools.MotoServers`."""
+    servers = MotoServers(tmp_path_factory.mktemp("moto"))
+    yield servers
+    servers.close()
 
 
 ALL_STACKS = stack_names()

@@ -127,6 +127,54 @@ def moto_server(log: Path, amis: list[dict] | None = None, *, account_id: str | 
                 proc.wait()
 
 
+class MotoServers:
+    """Moto servers shared by a test session: one ``python -m moto.server`` per configuration
+    (account, managed policies, image list), started on first use and reset to an empty account
+    (moto's ``POST /moto-api/reset``) each time a test asks for it, so every test still starts
+    from nothing while the server's start-up (3-10 s of imports and first-request warm-up per
+    server on these machines) is paid once per pytest-xdist worker instead of once per test.
+
+    Every test that talks to AWS through moto takes the session fixture ``moto_servers``
+    (tests/conftest.py) and calls :meth:`fresh`::
+
+        def test_something(moto_servers):
+            url = moto_servers.fresh(account_id=DEV.account_id, managed_policies=False)
+
+    A reset empties every service of every account and region the server holds, and puts back
+    what moto loads on its own (the image list, the managed IAM policies when asked for), so
+    data set up before ``fresh`` (an imported certificate, a seeded parameter) must be set up
+    after it. One test at a time uses a server: pytest-xdist workers each have their own."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self._stack = contextlib.ExitStack()
+        self._servers: dict[tuple, str] = {}
+
+    def fresh(self, *, account_id: str | None = None, managed_policies: bool = True,
+              amis: list[dict] | None = None) -> str:
+        """The endpoint URL of a server answering as ``account_id``, with nothing in it but
+        what moto loads itself (see :func:`moto_server` for the options)."""
+        images = json.dumps(amis, sort_keys=True) if amis is not None else None
+        key = (account_id, managed_policies, images)
+        url = self._servers.get(key)
+        if url is None:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            log = self.logdir / f"moto-{len(self._servers)}.log"
+            url = self._stack.enter_context(moto_server(log, amis, account_id=account_id,
+                                                        managed_policies=managed_policies))
+            self._servers[key] = url
+        else:
+            request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                if reply.status != 200:
+                    raise RuntimeError(f"moto reset at {url} answered {reply.status}")
+        return url
+
+    def close(self) -> None:
+        self._stack.close()
+        self._servers.clear()
+
+
 AWS_SERVICES = ("autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "route53", "ssm", "sts")
 
 

@@ -15,18 +15,17 @@ import pytest
 
 from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES
 from stacks.environments import DEV
-from tests.bootstrap_helpers import aws_env, moto_for_account, run_bootstrap
+from tests.bootstrap_helpers import aws_env, fresh_account, run_bootstrap
 from tests.bootstrap_standins import ConsulStandIn, NomadStandIn
 
 pytestmark = pytest.mark.integration
 
 @pytest.fixture
-def aws(tmp_path, monkeypatch):
-    with moto_for_account(DEV.account_id, tmp_path / "moto.log") as endpoint:
-        env = aws_env(endpoint)
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        yield env
+def aws(moto_servers, monkeypatch):
+    env = aws_env(fresh_account(moto_servers, DEV.account_id))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
 
 
 @pytest.fixture

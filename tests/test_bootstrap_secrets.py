@@ -29,7 +29,7 @@ from hashistack.bootstrap.phase_secrets import run_secrets
 from hashistack.bootstrap.report import Report
 from hashistack.bootstrap.store import ParameterStore
 from stacks.environments import DEV
-from tests.bootstrap_helpers import aws_env, moto_for_account, run_bootstrap
+from tests.bootstrap_helpers import aws_env, fresh_account, run_bootstrap
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +45,11 @@ EXPECTED_NAMES = {
 
 
 @pytest.fixture
-def aws(tmp_path, monkeypatch):
-    with moto_for_account(DEV.account_id, tmp_path / "moto.log") as endpoint:
-        env = aws_env(endpoint)
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        yield env
+def aws(moto_servers, monkeypatch):
+    env = aws_env(fresh_account(moto_servers, DEV.account_id))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
 
 
 def ssm():
@@ -254,9 +253,8 @@ def test_refuses_to_rotate_the_ca_or_an_unknown_item(aws, monkeypatch):
     assert stored() == {}, "a refused rotation writes nothing"
 
 
-def test_refuses_another_account(tmp_path, monkeypatch):
-    with moto_for_account("999999999999", tmp_path / "moto.log") as endpoint:
-        run = secrets(aws_env(endpoint), monkeypatch)
+def test_refuses_another_account(moto_servers, monkeypatch):
+    run = secrets(aws_env(fresh_account(moto_servers, "999999999999")), monkeypatch)
     assert run.code == 2
     assert ('error: environment "dev": account_id = \'111111111111\': the AWS credentials in use belong to account '
             "999999999999") in run.stderr

@@ -26,7 +26,7 @@ from hashistack.bootstrap.report import Report
 from hashistack.bootstrap.store import ParameterStore
 from stacks.environments import DEV, UAT
 from tests.bootstrap_bao import BaoServer
-from tests.bootstrap_helpers import aws_env, moto_for_account, run_bootstrap
+from tests.bootstrap_helpers import aws_env, fresh_account, run_bootstrap
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,11 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def aws(tmp_path, monkeypatch):
-    with moto_for_account(DEV.account_id, tmp_path / "moto.log") as endpoint:
-        env = aws_env(endpoint)
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        yield env
+def aws(moto_servers, monkeypatch):
+    env = aws_env(fresh_account(moto_servers, DEV.account_id))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
 
 
 def ssm():
