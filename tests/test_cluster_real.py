@@ -1,8 +1,15 @@
 """Real Terraform on the synthesized E-infra stacks: `terraform validate` of every environment
 with the offline AWS provider mirror, and an apply/destroy of dev-infra against a moto server on
-127.0.0.1, asserting on the resources it really created."""
+127.0.0.1, asserting on the resources it really created.
+
+The apply spends most of its minutes in the AWS provider's fixed waits (a load balancer is
+polled only after 30 s, a Route 53 change after 10 s), so it is started in the background as
+soon as this module's first test asks for it (fixture ``dev_infra_apply``) and the validations
+run meanwhile; the apply test then waits for it and asserts on what it created."""
 
 from __future__ import annotations
+
+import concurrent.futures
 
 import pytest
 
@@ -10,140 +17,184 @@ from stacks.environments import DEV, ENVIRONMENTS
 
 from hashistack import MachineImage
 
-from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, moto_server, require_terraform, write_stack
+from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, require_terraform, write_stack
 
 pytestmark = pytest.mark.integration
 
 
+def moto_images() -> list[dict]:
+    """moto's image list, replaced by one image matching the environment's filter (moto ships no
+    Debian image) next to one of another owner with the same name, which must not be chosen."""
+    image = DEV.machine_image
+    return [{"ami_id": ami, "state": "available", "public": True, "owner_id": owner, "image_location": "x",
+             "root_device_type": "ebs", "root_device_name": "/dev/xvda", "description": "Debian 13",
+             "image_type": "machine", "platform": None, "architecture": "x86_64",
+             "name": "debian-13-amd64-20261101-2100", "virtualization_type": "hvm", "hypervisor": "xen"}
+            for ami, owner in (("ami-0d1e2b3a4c5d6e7f8", image.owners[0]), ("ami-0badbadbadbadbad0", "999999999999"))]
+
+
+class BackgroundApply:
+    """``terraform init`` + ``apply`` of dev-infra against moto, running in a thread; ``result()``
+    waits for it (re-raising its failure); ``destroy()`` waits for it, then destroys, once."""
+
+    def __init__(self, tf: Terraform, url: str) -> None:
+        self.tf, self.url, self.destroyed = tf, url, None
+        self._pool = concurrent.futures.ThreadPoolExecutor(1)
+        self.future = self._pool.submit(self._apply)
+
+    def _apply(self):
+        self.tf.run("init", "-input=false")
+        return self.tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20")
+
+    def result(self):
+        return self.future.result()
+
+    def destroy(self):
+        # what was just applied is what the state says: no refresh (180 reads) before deleting
+        if self.destroyed is None:
+            concurrent.futures.wait([self.future])
+            self.destroyed = self.tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20",
+                                         "-refresh=false")
+        return self.destroyed
+
+    def close(self) -> None:
+        """Waits for the apply (the moto server is emptied for its next user anyway)."""
+        concurrent.futures.wait([self.future])
+        self._pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def dev_infra_apply(synth, moto_servers, tmp_path_factory):
+    terraform, mirror = require_terraform()
+    pytest.importorskip("boto3", reason="boto3 (with moto[server]) is needed for the apply test")
+    pytest.importorskip("moto.server", reason="moto[server] is needed for the apply test")
+    assert DEV.machine_image == MachineImage()
+    url = moto_servers.fresh(amis=moto_images())
+    workdir = tmp_path_factory.mktemp("dev-infra-apply")
+    tf = Terraform(write_stack(against_moto(synth.stack("dev-infra"), url), workdir), terraform, mirror)
+    apply = BackgroundApply(tf, url)
+    yield apply
+    apply.close()
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
-def test_infra_stack_passes_terraform_validate(synth, tmp_path, env):
+def test_infra_stack_passes_terraform_validate(synth, tmp_path, env, dev_infra_apply):
+    # dev_infra_apply: the apply runs in the background meanwhile (see the module's docstring)
     terraform, mirror = require_terraform()
     tf = Terraform(write_stack(synth.stack(f"{env.name}-infra"), tmp_path), terraform, mirror)
     tf.run("init", "-backend=false", "-input=false")
     assert "The configuration is valid" in tf.run("validate").stdout
 
 
-def test_dev_infra_applies_and_destroys_against_moto(synth, tmp_path):
-    terraform, mirror = require_terraform()
-    boto3 = pytest.importorskip("boto3", reason="boto3 (with moto[server]) is needed for the apply test")
-    pytest.importorskip("moto.server", reason="moto[server] is needed for the apply test")
-    # moto's image list, replaced by one image matching the environment's filter (moto ships no
-    # Debian image) next to one of another owner with the same name, which must not be chosen.
-    image = DEV.machine_image
-    assert image == MachineImage()
-    amis = [{"ami_id": ami, "state": "available", "public": True, "owner_id": owner, "image_location": "x",
-             "root_device_type": "ebs", "root_device_name": "/dev/xvda", "description": "Debian 13",
-             "image_type": "machine", "platform": None, "architecture": "x86_64",
-             "name": "debian-13-amd64-20261101-2100", "virtualization_type": "hvm", "hypervisor": "xen"}
-            for ami, owner in (("ami-0d1e2b3a4c5d6e7f8", image.owners[0]), ("ami-0badbadbadbadbad0", "999999999999"))]
-    with moto_server(tmp_path / "moto.log", amis=amis) as url:
-        tf = Terraform(write_stack(against_moto(synth.stack("dev-infra"), url), tmp_path / "stack"), terraform, mirror)
-        tf.run("init", "-input=false")
-        try:
-            applied = tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20")
-            assert "Apply complete!" in applied.stdout
+def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
+    import boto3
 
-            def client(service):
-                return boto3.client(service, region_name=DEV.region, endpoint_url=url,
-                                    aws_access_key_id="testing", aws_secret_access_key="testing")
+    url = dev_infra_apply.url
+    try:
+        applied = dev_infra_apply.result()
+        assert "Apply complete!" in applied.stdout
 
-            ec2 = client("ec2")
-            vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [DEV.network.vpc_cidr]}])["Vpcs"]
-            assert len(vpcs) == 1
-            vpc_id = vpcs[0]["VpcId"]
-            subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-            private, public = DEV.network.subnet_plan()
-            assert sorted(s["CidrBlock"] for s in subnets) == sorted(private + public)
-            assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
+        def client(service):
+            return boto3.client(service, region_name=DEV.region, endpoint_url=url,
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
 
-            groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
-                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
-            ids = {name.removeprefix("hashistack-dev-"): g["GroupId"] for name, g in groups.items()
-                   if name.startswith("hashistack-dev-")}
-            assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb"}
-            rules = ec2.describe_security_group_rules(
-                Filters=[{"Name": "group-id", "Values": list(ids.values())}])["SecurityGroupRules"]
-            ingress = [r for r in rules if not r["IsEgress"]]
+        ec2 = client("ec2")
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [DEV.network.vpc_cidr]}])["Vpcs"]
+        assert len(vpcs) == 1
+        vpc_id = vpcs[0]["VpcId"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        private, public = DEV.network.subnet_plan()
+        assert sorted(s["CidrBlock"] for s in subnets) == sorted(private + public)
+        assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
 
-            def reaches(source, target, port, proto="tcp"):
-                return any(r["GroupId"] == ids[target] and r["FromPort"] <= port <= r["ToPort"]
-                           and r["IpProtocol"] == proto
-                           and r.get("ReferencedGroupInfo", {}).get("GroupId") == ids[source] for r in ingress)
+        groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
+        ids = {name.removeprefix("hashistack-dev-"): g["GroupId"] for name, g in groups.items()
+               if name.startswith("hashistack-dev-")}
+        assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb"}
+        rules = ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": list(ids.values())}])["SecurityGroupRules"]
+        ingress = [r for r in rules if not r["IsEgress"]]
 
-            assert reaches("nomad-client", "nomad-server", 4647)
-            assert reaches("nomad-server", "nomad-server", 4648, "udp")
-            assert reaches("vault-server", "vault-server", 8201)
-            assert reaches("nomad-client", "consul-server", 8301, "udp")
-            assert reaches("lb", "vault-server", 8200)
-            # Vault fetches Nomad's JWKS through nomad.<domain>; Nomad nodes reach vault.<domain>
-            assert reaches("vault-server", "lb", 4646)
-            assert reaches("nomad-server", "lb", 8200) and reaches("nomad-client", "lb", 8200)
-            assert not reaches("nomad-client", "vault-server", 8201)
-            assert not reaches("nomad-client", "nomad-server", 4646)
-            world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
-            assert world == []
-            operator = [r for r in ingress if r.get("CidrIpv4")]
-            assert {r["GroupId"] for r in operator} == {ids["lb"]}
-            assert sorted(r["FromPort"] for r in operator) == [4646, 8200, 8501]
+        def reaches(source, target, port, proto="tcp"):
+            return any(r["GroupId"] == ids[target] and r["FromPort"] <= port <= r["ToPort"]
+                       and r["IpProtocol"] == proto
+                       and r.get("ReferencedGroupInfo", {}).get("GroupId") == ids[source] for r in ingress)
 
-            templates = ec2.describe_launch_templates()["LaunchTemplates"]
-            assert len(templates) == 4
-            for t in templates:
-                data = ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
-                    "LaunchTemplateVersions"][0]["LaunchTemplateData"]
-                assert data["MetadataOptions"]["HttpTokens"] == "required"
-                assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
-                assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
-                assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
-                assert data["ImageId"] == "ami-0d1e2b3a4c5d6e7f8"
-                assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
+        assert reaches("nomad-client", "nomad-server", 4647)
+        assert reaches("nomad-server", "nomad-server", 4648, "udp")
+        assert reaches("vault-server", "vault-server", 8201)
+        assert reaches("nomad-client", "consul-server", 8301, "udp")
+        assert reaches("lb", "vault-server", 8200)
+        # Vault fetches Nomad's JWKS through nomad.<domain>; Nomad nodes reach vault.<domain>
+        assert reaches("vault-server", "lb", 4646)
+        assert reaches("nomad-server", "lb", 8200) and reaches("nomad-client", "lb", 8200)
+        assert not reaches("nomad-client", "vault-server", 8201)
+        assert not reaches("nomad-client", "nomad-server", 4646)
+        world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
+        assert world == []
+        operator = [r for r in ingress if r.get("CidrIpv4")]
+        assert {r["GroupId"] for r in operator} == {ids["lb"]}
+        assert sorted(r["FromPort"] for r in operator) == [4646, 8200, 8501]
 
-            asgs = {g["AutoScalingGroupName"]: g
-                    for g in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]}
-            assert {name: (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for name, g in asgs.items()} == {
-                "hashistack-dev-nomad-server": (1, 1, 1),
-                "hashistack-dev-consul-server": (1, 1, 1),
-                "hashistack-dev-vault-server": (1, 1, 1),
-                "hashistack-dev-nomad-client": (DEV.clients.min_size, DEV.clients.max_size, DEV.clients.desired),
-            }
-            assert asgs["hashistack-dev-vault-server"]["HealthCheckType"] == "ELB"
-            assert asgs["hashistack-dev-nomad-client"]["HealthCheckType"] == "EC2"
-            hooks = client("autoscaling").describe_lifecycle_hooks(
-                AutoScalingGroupName="hashistack-dev-nomad-client")["LifecycleHooks"]
-            assert {(h["LifecycleHookName"], h["LifecycleTransition"], h["DefaultResult"]) for h in hooks} == {
-                ("hashistack-boot", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
-                ("hashistack-drain", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE")}
-            join_tags_roles = ("nomad-server", "nomad-client", "consul-server", "vault-server")
-            join_tags = {t["Value"] for g in asgs.values() for t in g["Tags"] if t["Key"] == "hashistack-join"}
-            assert join_tags == {"dev-nomad-server", "dev-consul-server", "dev-vault-server", "dev-nomad-client"}
+        templates = ec2.describe_launch_templates()["LaunchTemplates"]
+        assert len(templates) == 4
+        for t in templates:
+            data = ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
+                "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+            assert data["MetadataOptions"]["HttpTokens"] == "required"
+            assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+            assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
+            assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+            assert data["ImageId"] == "ami-0d1e2b3a4c5d6e7f8"
+            assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
 
-            kms = client("kms")
-            aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
-            key_id = aliases["alias/hashistack-dev-vault-unseal"]["TargetKeyId"]
-            assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+        asgs = {g["AutoScalingGroupName"]: g
+                for g in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]}
+        assert {name: (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for name, g in asgs.items()} == {
+            "hashistack-dev-nomad-server": (1, 1, 1),
+            "hashistack-dev-consul-server": (1, 1, 1),
+            "hashistack-dev-vault-server": (1, 1, 1),
+            "hashistack-dev-nomad-client": (DEV.clients.min_size, DEV.clients.max_size, DEV.clients.desired),
+        }
+        assert asgs["hashistack-dev-vault-server"]["HealthCheckType"] == "ELB"
+        assert asgs["hashistack-dev-nomad-client"]["HealthCheckType"] == "EC2"
+        hooks = client("autoscaling").describe_lifecycle_hooks(
+            AutoScalingGroupName="hashistack-dev-nomad-client")["LifecycleHooks"]
+        assert {(h["LifecycleHookName"], h["LifecycleTransition"], h["DefaultResult"]) for h in hooks} == {
+            ("hashistack-boot", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+            ("hashistack-drain", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE")}
+        join_tags_roles = ("nomad-server", "nomad-client", "consul-server", "vault-server")
+        join_tags = {t["Value"] for g in asgs.values() for t in g["Tags"] if t["Key"] == "hashistack-join"}
+        assert join_tags == {"dev-nomad-server", "dev-consul-server", "dev-vault-server", "dev-nomad-client"}
 
-            lbs = client("elbv2").describe_load_balancers()["LoadBalancers"]
-            assert sorted(lb["LoadBalancerName"] for lb in lbs) == ["hs-dev-consul", "hs-dev-nomad", "hs-dev-vault"]
-            assert {lb["Scheme"] for lb in lbs} == {"internal"}
+        kms = client("kms")
+        aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
+        key_id = aliases["alias/hashistack-dev-vault-unseal"]["TargetKeyId"]
+        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
 
-            roles = client("iam").list_roles()["Roles"]
-            assert MOTO_ACCOUNT in roles[0]["Arn"]
-            node_roles = [r["RoleName"] for r in roles
-                          if r["RoleName"].startswith(tuple(f"hashistack-dev-{n}-" for n in join_tags_roles))]
-            assert len(node_roles) == 4
-            for role in node_roles:
-                attached = client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
-                assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+        lbs = client("elbv2").describe_load_balancers()["LoadBalancers"]
+        assert sorted(lb["LoadBalancerName"] for lb in lbs) == ["hs-dev-consul", "hs-dev-nomad", "hs-dev-vault"]
+        assert {lb["Scheme"] for lb in lbs} == {"internal"}
 
-            route53 = client("route53")
-            (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]
-            # (that the zone is private, i.e. bound to the VPC, is asserted on the synthesized stack:
-            # moto 5.2.5 keeps neither the VPC nor PrivateZone of a zone created with a VPC alone)
-            records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
-                "ResourceRecordSets"] if r["Type"] == "A"}
-            assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
-            lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}
-            assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
-        finally:
-            destroyed = tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20")
-        assert "Destroy complete!" in destroyed.stdout
+        roles = client("iam").list_roles()["Roles"]
+        assert MOTO_ACCOUNT in roles[0]["Arn"]
+        node_roles = [r["RoleName"] for r in roles
+                      if r["RoleName"].startswith(tuple(f"hashistack-dev-{n}-" for n in join_tags_roles))]
+        assert len(node_roles) == 4
+        for role in node_roles:
+            attached = client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+            assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+
+        route53 = client("route53")
+        (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]
+        # (that the zone is private, i.e. bound to the VPC, is asserted on the synthesized stack:
+        # moto 5.2.5 keeps neither the VPC nor PrivateZone of a zone created with a VPC alone)
+        records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
+            "ResourceRecordSets"] if r["Type"] == "A"}
+        assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
+        lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}
+        assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
+    finally:
+        destroyed = dev_infra_apply.destroy()
+    assert "Destroy complete!" in destroyed.stdout
