@@ -43,31 +43,33 @@ WORKERS = 3
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
+def sandbox(tmp_path_factory, moto_servers):
     missing = harness.missing_tools()
     if missing:
         pytest.skip(f"boot sandbox needs {', '.join(missing)} (make test installs them: see the Makefile's apt-tools)")
     started = time.monotonic()
     work = tmp_path_factory.mktemp("sandbox")
+    moto = harness.SharedMoto(moto_servers.fresh(managed_policies=False), work / "moto.sock")
     base = rootfs.base_root()
     pki = harness.Pki(work / "pki")
     versions = {(p, env.packages.version_of(p)) for env in ENVIRONMENTS for p in ("consul", "nomad", "vault")}
     repo = harness.build_repository(work / "repo", versions, {env.region for env in ENVIRONMENTS}, pki)
-    context = {"work": work, "base": base, "pki": pki, "repo": repo, "bao": harness.bao_binary(),
+    context = {"work": work, "base": base, "pki": pki, "repo": repo, "bao": harness.bao_binary(), "moto": moto,
                "setup_s": round(time.monotonic() - started, 1)}
     envs = {}
     for env in ENVIRONMENTS:
         secrets, boots = harness.sandbox_boots(env, repo)
         envs[env.name] = (secrets, boots, harness.parameter_values(env, secrets, pki))
     context["envs"] = envs
-    return context
+    yield context
+    moto.close()
 
 
 def boot(sandbox, env, role, name: str, *, parameters=None, document=None) -> harness.BootResult:
     secrets, boots, values = sandbox["envs"][env.name]
     return harness.run_node(sandbox["work"] / name, base_root=sandbox["base"], env=env, boot=boots[role],
                             parameters=values if parameters is None else parameters, repo=sandbox["repo"],
-                            pki=sandbox["pki"], document=document,
+                            pki=sandbox["pki"], moto=sandbox["moto"], document=document,
                             bao=sandbox["bao"] if role is Role.VAULT_SERVER else None)
 
 
@@ -193,7 +195,7 @@ def test_a_wrong_signing_key_fingerprint_stops_the_boot(sandbox):
 
     wrong = node_boots(env, secrets)[Role.CONSUL_SERVER]
     result = harness.run_node(sandbox["work"] / "wrong-key", base_root=sandbox["base"], env=env, boot=wrong,
-                              parameters=values, repo=sandbox["repo"], pki=sandbox["pki"])
+                              parameters=values, repo=sandbox["repo"], pki=sandbox["pki"], moto=sandbox["moto"])
     assert result["rc"] != 0
     assert f"does not hold the pinned key {'0' * 40} (it holds: " in result["output"]
     assert sandbox["repo"].fingerprint in result["output"]

@@ -9,9 +9,14 @@ import datetime
 import ipaddress
 import json
 import os
+import itertools
 import shutil
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
+import urllib.parse
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -175,16 +180,79 @@ def access_checks(boot: NodeBoot) -> list[list[str]]:
     return checks
 
 
+class SharedMoto:
+    """The moto server every node boot talks to (the session's, see ``moto_servers`` in
+    tests/conftest.py), reached from inside each node's network namespace through a Unix socket
+    bridged to its TCP port, each boot in a moto account of its own (moto's ``x-moto-account-id``
+    header, which the node's proxy adds), so that boots running at the same time do not see each
+    other's parameters. One server for all the boots: moto's start-up and first-request warm-up
+    (seconds each) are paid once, not once per boot."""
+
+    def __init__(self, url: str, socket_path: Path) -> None:
+        self.url, self.socket_path = url, socket_path
+        parsed = urllib.parse.urlsplit(url)
+        upstream = (parsed.hostname, parsed.port)
+
+        class Bridge(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with socket.create_connection(upstream, timeout=120) as remote:
+                    def pump(src: socket.socket, dst: socket.socket) -> None:
+                        try:
+                            while data := src.recv(65536):
+                                dst.sendall(data)
+                        except OSError:
+                            pass
+                        finally:
+                            try:
+                                dst.shutdown(socket.SHUT_WR)
+                            except OSError:
+                                pass
+
+                    out = threading.Thread(target=pump, args=(self.request, remote), daemon=True)
+                    out.start()
+                    pump(remote, self.request)
+                    out.join(timeout=120)
+
+        self.server = socketserver.ThreadingUnixStreamServer(str(socket_path), Bridge)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._accounts = itertools.count(200000000001)
+        self._lock = threading.Lock()
+
+    def new_account(self, region: str, parameters: dict[str, str]) -> str:
+        """A fresh account holding ``parameters`` as SecureStrings in ``region``."""
+        import boto3
+
+        with self._lock:
+            account = f"{next(self._accounts):012d}"
+        ssm = boto3.client("ssm", region_name=region, endpoint_url=self.url,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        ssm.meta.events.register("before-sign.ssm.*", lambda request, **_: request.headers.__setitem__(
+            "x-moto-account-id", account))
+        for name, value in parameters.items():
+            ssm.put_parameter(Name=name, Value=value, Type="SecureString")
+        return account
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.socket_path.unlink(missing_ok=True)
+
+
 def run_node(workdir: Path, *, base_root: Path, env: Environment, boot: NodeBoot, parameters: dict[str, str],
-             repo: Repository, pki: Pki, document: dict | None = None, bao: str | None = None) -> BootResult:
-    """Boot one node in fresh namespaces and return what :mod:`tests.sandbox.node` reports."""
+             repo: Repository, pki: Pki, moto: SharedMoto, document: dict | None = None,
+             bao: str | None = None) -> BootResult:
+    """Boot one node in fresh namespaces, its SSM parameters in an account of its own on
+    ``moto``, and return what :mod:`tests.sandbox.node` reports."""
     workdir.mkdir(parents=True)
+    account = moto.new_account(env.region, parameters)
     doc = document or boot.cloud_init.document()
     ci = boot.cloud_init
     inspect = sorted({s.path for s in ci.secrets} | {f.path for f in ci.files} | {d.path for d in ci.directories}
                      | {v.mount_point for v in ci.volumes})
     spec = {
-        "base_root": str(base_root), "workdir": str(workdir), "region": env.region, "parameters": parameters,
+        "base_root": str(base_root), "workdir": str(workdir), "region": env.region,
+        "moto_socket": str(moto.socket_path), "account_id": account,
         "files_root": str(repo.files_root), "tls_cert": str(repo.tls_cert), "tls_key": str(repo.tls_key),
         "ca_pem": str(pki.ca_path), "hostnames": ["apt.releases.hashicorp.com", f"s3.{env.region}.amazonaws.com"],
         "volumes": [v.device for v in ci.volumes], "write_files": doc["write_files"], "runcmd": doc["runcmd"],

@@ -3,8 +3,11 @@
 below listens on the namespace's own loopback and every mount vanishes with it.
 
 In the namespace:
-- a moto server (AWS) seeded with the environment's SSM parameters, behind a small proxy that
-  answers ``CompleteLifecycleAction`` (moto does not implement it) and records each call;
+- a small proxy for AWS that answers ``CompleteLifecycleAction`` (moto does not implement it) and
+  records each call, and forwards everything else to the test's moto server (outside the
+  namespace, through the Unix socket the spec names: a pathname socket is reachable from any
+  network namespace), in the boot's own moto account, which the test seeded with the
+  environment's SSM parameters (:class:`tests.sandbox.harness.SharedMoto`);
 - an HTTPS file server on 127.0.0.1:443 for ``apt.releases.hashicorp.com`` (the signed stand-in
   repository) and the region's S3 bucket (the stand-in SSM agent), with a certificate from a
   test CA the node trusts; the node's ``/etc/hosts`` points those names at 127.0.0.1;
@@ -35,7 +38,7 @@ from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-MOTO_PORT, PROXY_PORT = 5000, 4566
+PROXY_PORT = 4566
 INSTANCE_ID = "i-0123456789abcdef0"
 IMDS_TOKEN = "sandbox-imds-token"
 
@@ -71,8 +74,22 @@ class _Quiet:
         pass
 
 
-def lifecycle_proxy(calls: list[dict]) -> ThreadingHTTPServer:
-    """Forwards to moto; answers CompleteLifecycleAction itself and records it."""
+class UnixHTTPConnection(HTTPConnection):
+    """HTTP over a Unix socket (the test's moto server, through its bridge)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def lifecycle_proxy(calls: list[dict], moto_socket: str, account_id: str) -> ThreadingHTTPServer:
+    """Forwards to moto, in the boot's account; answers CompleteLifecycleAction itself and
+    records it."""
 
     class Handler(_Quiet, BaseHTTPRequestHandler):
         def _forward(self) -> None:
@@ -89,8 +106,9 @@ def lifecycle_proxy(calls: list[dict]) -> ThreadingHTTPServer:
                 self.end_headers()
                 self.wfile.write(reply)
                 return
-            conn = HTTPConnection("127.0.0.1", MOTO_PORT, timeout=60)
-            conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+            conn = UnixHTTPConnection(moto_socket, timeout=60)
+            conn.request(self.command, self.path, body=body,
+                         headers={**dict(self.headers), "x-moto-account-id": account_id})
             resp = conn.getresponse()
             data = resp.read()
             self.send_response(resp.status)
@@ -151,15 +169,6 @@ def https_files(root: str, cert: str, key: str) -> ThreadingHTTPServer:
 
 def serve(server: ThreadingHTTPServer) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
-
-
-def seed_ssm(region: str, parameters: dict[str, str]) -> None:
-    import boto3
-
-    ssm = boto3.client("ssm", region_name=region, endpoint_url=f"http://127.0.0.1:{MOTO_PORT}",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    for name, value in parameters.items():
-        ssm.put_parameter(Name=name, Value=value, Type="SecureString")
 
 
 def prepare_root(spec: dict, work: Path) -> tuple[Path, list[str]]:
@@ -324,12 +333,8 @@ def main(spec_path: str, out_path: str) -> int:
     result: dict = {"lifecycle": []}
     _run("ip", "link", "set", "lo", "up")
     _run("ip", "addr", "add", "169.254.169.254/32", "dev", "lo")
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
-    moto.start()
-    seed_ssm(spec["region"], spec["parameters"])
-    for server in (lifecycle_proxy(result["lifecycle"]), imds_server("127.0.0.1"),
+    for server in (lifecycle_proxy(result["lifecycle"], spec["moto_socket"], spec["account_id"]),
+                   imds_server("127.0.0.1"),
                    https_files(spec["files_root"], spec["tls_cert"], spec["tls_key"])):
         serve(server)
     root, loops = prepare_root(spec, work)
@@ -351,7 +356,6 @@ def main(spec_path: str, out_path: str) -> int:
         subprocess.run(["umount", "-R", "-l", str(root)], capture_output=True)
         for loop in loops:
             subprocess.run(["losetup", "-d", loop], capture_output=True)
-        moto.stop()
     Path(out_path).write_text(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
