@@ -99,7 +99,7 @@ deploy diff: setup
 # engine started per environment) runs once. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 test: setup $(STAMP_CHECKOV) apt-tools
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: setup $(STAMP_CHECKOV)
 	$(PY) scripts/bench.py $(BENCH_ARGS)

@@ -1,9 +1,12 @@
-"""Shared fixtures: the app is synthesized once per session (jsii start-up dominates)."""
+"""Shared fixtures: the app is synthesized once per run (jsii start-up dominates), moto servers
+are started once per session and emptied per test."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +58,21 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The whole app, synthesized once per run: under pytest-xdist the first worker that needs it
+    synthesizes into the run's shared temporary directory while the others wait for it (a file
+    lock), so the 2 cores do one synth instead of one per worker. The output is only read."""
     start = time.perf_counter()
-    result = synthesize(tmp_path_factory.mktemp("synth"))
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    outdir, done = shared / "synth-app", shared / "synth-app.done"
+    with open(shared / "synth-app.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(outdir, ignore_errors=True)  # a worker that failed half-way
+            synthesize(outdir)
+            done.touch()
     record_session_setup("synth of the app", time.perf_counter() - start)
-    return result
+    return Synth(outdir)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +83,24 @@ def moto_servers(tmp_path_factory: pytest.TempPathFactory):
     servers = MotoServers(tmp_path_factory.mktemp("moto"))
     yield servers
     servers.close()
+
+
+# The test modules that take longest in `make test` (real engines and tools, copies of the project
+# run end to end), longest first, as tests/timing.py reported them. pytest-xdist hands whole modules
+# to its workers in collection order (`make test` passes --no-loadscope-reorder), so these start
+# first and the short modules fill the workers up around them. A module not listed keeps its place
+# after them.
+SLOW_MODULES = (
+    "test_cluster_real.py", "test_extending.py", "test_boot_sandbox.py", "test_plan_report.py",
+    "test_bootstrap_vault.py", "test_bootstrap_secrets.py", "test_errors.py", "test_vault_real.py",
+    "test_bootstrap_cluster.py", "test_types.py", "test_cluster_boot.py", "test_go_service.py",
+    "test_checkov.py", "test_stack_selection.py", "test_ingress.py", "test_boot_tools.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay whole
 
 
 ALL_STACKS = stack_names()

@@ -2,8 +2,9 @@
 (marker ``integration``: a real tool or engine), printed after the run and, when ``HASHISTACK_TEST_TIMES`` names a file, written there as JSON (``make bench`` reads it).
 
 Session-wide set-up (the shared synth) is reported on its own line rather than billed to
-whichever test needed it first. Under pytest-xdist the groups are summed over the workers (each
-worker synthesizes once), so the sum can exceed the wall time; the wall time is given too.
+whichever test needed it first. Under pytest-xdist the groups are summed over the workers (the
+synth line counts each worker's wait for the one synth too), so the sum can exceed the wall
+time; the wall time is given too.
 """
 
 from __future__ import annotations
