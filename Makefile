@@ -33,7 +33,7 @@ help:
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
 	@echo "make deploy ENV=<stack> [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it"
 	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
-	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=2 pytest-xdist workers; 0 for one process)"
+	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=3 pytest-xdist workers; 0 for one process)"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
 	@echo "make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>] [BOOTSTRAP_ARGS=...]   day-0 secrets in SSM / ACL bootstrap and Vault init"
 	@echo "make e2e     opt-in: the whole bootstrap against local -dev agents (needs nomad, consul, vault on PATH)"
@@ -94,10 +94,13 @@ deploy diff: setup
 	fi
 	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
-# Two pytest-xdist workers (each synthesizes the app once) let the real-tool tests overlap with
-# the rest on the 2 cores; whole test modules go to one worker, so module-scoped set-up (an
-# engine started per environment) runs once. TEST_WORKERS=0 runs the suite in one process.
-TEST_WORKERS ?= 2
+# Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
+# (the dev-infra apply against moto mostly sits in the AWS provider's fixed polling delays), and
+# a third worker keeps both cores busy meanwhile. The app is synthesized once for all workers
+# (tests/conftest.py). Whole test modules go to one worker, so module-scoped set-up (an engine
+# started per environment) runs once; --no-loadscope-reorder hands them out in collection order,
+# which conftest makes longest first. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 3
 test: setup $(STAMP_CHECKOV) apt-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
