@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .cache import cached_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 SKIPS = Path(__file__).with_name("checkov_skips.txt")
 
@@ -38,16 +40,33 @@ def checkov_binary() -> str | None:
     return candidate if Path(candidate).is_file() else None
 
 
+CHECKOV_ARGS = ("--framework", "terraform_json", "--skip-download", "--quiet", "--compact", "-o", "json")
+
+
+def checkov_report(checkov: str, stacks: Path) -> Path:
+    """checkov's JSON report on ``stacks``, kept in the test set-up cache (tests/cache.py) keyed by
+    everything it depends on: the synthesized stacks' bytes, the pinned checkov
+    (requirements-checkov.txt), which binary ran, and the arguments. A warm run with unchanged
+    stacks reads the report checkov wrote for the very same input; any change to the stacks runs
+    checkov again. Only a run that completed (exit 0: no finding, 1: findings) is kept."""
+
+    def scan(into: Path) -> None:
+        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_FILE": "1", "LOG_LEVEL": "WARNING"}
+        result = subprocess.run([checkov, "-d", str(stacks), *CHECKOV_ARGS], capture_output=True, text=True,
+                                env=env, timeout=600)
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        json.loads(result.stdout)  # a report, not a crash's output
+        (into / "report.json").write_text(result.stdout)
+
+    return cached_dir("checkov-report", inputs=["checkov report v1", checkov, *CHECKOV_ARGS,
+                                                ROOT / "requirements-checkov.txt", stacks], build=scan)
+
+
 def test_checkov_finds_nothing_outside_the_skip_list(synth):
     checkov = checkov_binary()
     if not checkov:
         pytest.skip("checkov not installed (make test installs it into .venv-checkov; or set CHECKOV)")
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_FILE": "1", "LOG_LEVEL": "WARNING"}
-    result = subprocess.run(
-        [checkov, "-d", str(synth.outdir / "stacks"), "--framework", "terraform_json", "--skip-download",
-         "--quiet", "--compact", "-o", "json"], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode in (0, 1), result.stderr[-2000:]
-    reports = json.loads(result.stdout)
+    reports = json.loads((checkov_report(checkov, synth.outdir / "stacks") / "report.json").read_text())
     reports = reports if isinstance(reports, list) else [reports]
     assert reports and sum(r["summary"]["passed"] for r in reports) > 1000
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
