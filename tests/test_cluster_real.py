@@ -10,6 +10,7 @@ run meanwhile; the apply test then waits for it and asserts on what it created."
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 
 import pytest
 
@@ -45,6 +46,15 @@ class BackgroundApply:
     def _apply(self):
         self.tf.run("init", "-input=false")
         return self.tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20")
+
+    @contextlib.contextmanager
+    def attached(self):
+        """The moto endpoint, for the block that asserts on what the apply created; when the
+        block is left, the background work has finished."""
+        try:
+            yield self.url
+        finally:
+            concurrent.futures.wait([self.future])
 
     def result(self):
         return self.future.result()
@@ -89,112 +99,112 @@ def test_infra_stack_passes_terraform_validate(synth, tmp_path, env, dev_infra_a
 def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
     import boto3
 
-    url = dev_infra_apply.url
-    try:
-        applied = dev_infra_apply.result()
-        assert "Apply complete!" in applied.stdout
+    with dev_infra_apply.attached() as url:
+        try:
+            applied = dev_infra_apply.result()
+            assert "Apply complete!" in applied.stdout
 
-        def client(service):
-            return boto3.client(service, region_name=DEV.region, endpoint_url=url,
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
+            def client(service):
+                return boto3.client(service, region_name=DEV.region, endpoint_url=url,
+                                    aws_access_key_id="testing", aws_secret_access_key="testing")
 
-        ec2 = client("ec2")
-        vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [DEV.network.vpc_cidr]}])["Vpcs"]
-        assert len(vpcs) == 1
-        vpc_id = vpcs[0]["VpcId"]
-        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-        private, public = DEV.network.subnet_plan()
-        assert sorted(s["CidrBlock"] for s in subnets) == sorted(private + public)
-        assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
+            ec2 = client("ec2")
+            vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [DEV.network.vpc_cidr]}])["Vpcs"]
+            assert len(vpcs) == 1
+            vpc_id = vpcs[0]["VpcId"]
+            subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+            private, public = DEV.network.subnet_plan()
+            assert sorted(s["CidrBlock"] for s in subnets) == sorted(private + public)
+            assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
 
-        groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
-        ids = {name.removeprefix("hashistack-dev-"): g["GroupId"] for name, g in groups.items()
-               if name.startswith("hashistack-dev-")}
-        assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb"}
-        rules = ec2.describe_security_group_rules(
-            Filters=[{"Name": "group-id", "Values": list(ids.values())}])["SecurityGroupRules"]
-        ingress = [r for r in rules if not r["IsEgress"]]
+            groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
+                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
+            ids = {name.removeprefix("hashistack-dev-"): g["GroupId"] for name, g in groups.items()
+                   if name.startswith("hashistack-dev-")}
+            assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb"}
+            rules = ec2.describe_security_group_rules(
+                Filters=[{"Name": "group-id", "Values": list(ids.values())}])["SecurityGroupRules"]
+            ingress = [r for r in rules if not r["IsEgress"]]
 
-        def reaches(source, target, port, proto="tcp"):
-            return any(r["GroupId"] == ids[target] and r["FromPort"] <= port <= r["ToPort"]
-                       and r["IpProtocol"] == proto
-                       and r.get("ReferencedGroupInfo", {}).get("GroupId") == ids[source] for r in ingress)
+            def reaches(source, target, port, proto="tcp"):
+                return any(r["GroupId"] == ids[target] and r["FromPort"] <= port <= r["ToPort"]
+                           and r["IpProtocol"] == proto
+                           and r.get("ReferencedGroupInfo", {}).get("GroupId") == ids[source] for r in ingress)
 
-        assert reaches("nomad-client", "nomad-server", 4647)
-        assert reaches("nomad-server", "nomad-server", 4648, "udp")
-        assert reaches("vault-server", "vault-server", 8201)
-        assert reaches("nomad-client", "consul-server", 8301, "udp")
-        assert reaches("lb", "vault-server", 8200)
-        # Vault fetches Nomad's JWKS through nomad.<domain>; Nomad nodes reach vault.<domain>
-        assert reaches("vault-server", "lb", 4646)
-        assert reaches("nomad-server", "lb", 8200) and reaches("nomad-client", "lb", 8200)
-        assert not reaches("nomad-client", "vault-server", 8201)
-        assert not reaches("nomad-client", "nomad-server", 4646)
-        world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
-        assert world == []
-        operator = [r for r in ingress if r.get("CidrIpv4")]
-        assert {r["GroupId"] for r in operator} == {ids["lb"]}
-        assert sorted(r["FromPort"] for r in operator) == [4646, 8200, 8501]
+            assert reaches("nomad-client", "nomad-server", 4647)
+            assert reaches("nomad-server", "nomad-server", 4648, "udp")
+            assert reaches("vault-server", "vault-server", 8201)
+            assert reaches("nomad-client", "consul-server", 8301, "udp")
+            assert reaches("lb", "vault-server", 8200)
+            # Vault fetches Nomad's JWKS through nomad.<domain>; Nomad nodes reach vault.<domain>
+            assert reaches("vault-server", "lb", 4646)
+            assert reaches("nomad-server", "lb", 8200) and reaches("nomad-client", "lb", 8200)
+            assert not reaches("nomad-client", "vault-server", 8201)
+            assert not reaches("nomad-client", "nomad-server", 4646)
+            world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
+            assert world == []
+            operator = [r for r in ingress if r.get("CidrIpv4")]
+            assert {r["GroupId"] for r in operator} == {ids["lb"]}
+            assert sorted(r["FromPort"] for r in operator) == [4646, 8200, 8501]
 
-        templates = ec2.describe_launch_templates()["LaunchTemplates"]
-        assert len(templates) == 4
-        for t in templates:
-            data = ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
-                "LaunchTemplateVersions"][0]["LaunchTemplateData"]
-            assert data["MetadataOptions"]["HttpTokens"] == "required"
-            assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
-            assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
-            assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
-            assert data["ImageId"] == "ami-0d1e2b3a4c5d6e7f8"
-            assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
+            templates = ec2.describe_launch_templates()["LaunchTemplates"]
+            assert len(templates) == 4
+            for t in templates:
+                data = ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
+                    "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+                assert data["MetadataOptions"]["HttpTokens"] == "required"
+                assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+                assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
+                assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+                assert data["ImageId"] == "ami-0d1e2b3a4c5d6e7f8"
+                assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
 
-        asgs = {g["AutoScalingGroupName"]: g
-                for g in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]}
-        assert {name: (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for name, g in asgs.items()} == {
-            "hashistack-dev-nomad-server": (1, 1, 1),
-            "hashistack-dev-consul-server": (1, 1, 1),
-            "hashistack-dev-vault-server": (1, 1, 1),
-            "hashistack-dev-nomad-client": (DEV.clients.min_size, DEV.clients.max_size, DEV.clients.desired),
-        }
-        assert asgs["hashistack-dev-vault-server"]["HealthCheckType"] == "ELB"
-        assert asgs["hashistack-dev-nomad-client"]["HealthCheckType"] == "EC2"
-        hooks = client("autoscaling").describe_lifecycle_hooks(
-            AutoScalingGroupName="hashistack-dev-nomad-client")["LifecycleHooks"]
-        assert {(h["LifecycleHookName"], h["LifecycleTransition"], h["DefaultResult"]) for h in hooks} == {
-            ("hashistack-boot", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
-            ("hashistack-drain", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE")}
-        join_tags_roles = ("nomad-server", "nomad-client", "consul-server", "vault-server")
-        join_tags = {t["Value"] for g in asgs.values() for t in g["Tags"] if t["Key"] == "hashistack-join"}
-        assert join_tags == {"dev-nomad-server", "dev-consul-server", "dev-vault-server", "dev-nomad-client"}
+            asgs = {g["AutoScalingGroupName"]: g
+                    for g in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]}
+            assert {name: (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for name, g in asgs.items()} == {
+                "hashistack-dev-nomad-server": (1, 1, 1),
+                "hashistack-dev-consul-server": (1, 1, 1),
+                "hashistack-dev-vault-server": (1, 1, 1),
+                "hashistack-dev-nomad-client": (DEV.clients.min_size, DEV.clients.max_size, DEV.clients.desired),
+            }
+            assert asgs["hashistack-dev-vault-server"]["HealthCheckType"] == "ELB"
+            assert asgs["hashistack-dev-nomad-client"]["HealthCheckType"] == "EC2"
+            hooks = client("autoscaling").describe_lifecycle_hooks(
+                AutoScalingGroupName="hashistack-dev-nomad-client")["LifecycleHooks"]
+            assert {(h["LifecycleHookName"], h["LifecycleTransition"], h["DefaultResult"]) for h in hooks} == {
+                ("hashistack-boot", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+                ("hashistack-drain", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE")}
+            join_tags_roles = ("nomad-server", "nomad-client", "consul-server", "vault-server")
+            join_tags = {t["Value"] for g in asgs.values() for t in g["Tags"] if t["Key"] == "hashistack-join"}
+            assert join_tags == {"dev-nomad-server", "dev-consul-server", "dev-vault-server", "dev-nomad-client"}
 
-        kms = client("kms")
-        aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
-        key_id = aliases["alias/hashistack-dev-vault-unseal"]["TargetKeyId"]
-        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+            kms = client("kms")
+            aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
+            key_id = aliases["alias/hashistack-dev-vault-unseal"]["TargetKeyId"]
+            assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
 
-        lbs = client("elbv2").describe_load_balancers()["LoadBalancers"]
-        assert sorted(lb["LoadBalancerName"] for lb in lbs) == ["hs-dev-consul", "hs-dev-nomad", "hs-dev-vault"]
-        assert {lb["Scheme"] for lb in lbs} == {"internal"}
+            lbs = client("elbv2").describe_load_balancers()["LoadBalancers"]
+            assert sorted(lb["LoadBalancerName"] for lb in lbs) == ["hs-dev-consul", "hs-dev-nomad", "hs-dev-vault"]
+            assert {lb["Scheme"] for lb in lbs} == {"internal"}
 
-        roles = client("iam").list_roles()["Roles"]
-        assert MOTO_ACCOUNT in roles[0]["Arn"]
-        node_roles = [r["RoleName"] for r in roles
-                      if r["RoleName"].startswith(tuple(f"hashistack-dev-{n}-" for n in join_tags_roles))]
-        assert len(node_roles) == 4
-        for role in node_roles:
-            attached = client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
-            assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+            roles = client("iam").list_roles()["Roles"]
+            assert MOTO_ACCOUNT in roles[0]["Arn"]
+            node_roles = [r["RoleName"] for r in roles
+                          if r["RoleName"].startswith(tuple(f"hashistack-dev-{n}-" for n in join_tags_roles))]
+            assert len(node_roles) == 4
+            for role in node_roles:
+                attached = client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+                assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
 
-        route53 = client("route53")
-        (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]
-        # (that the zone is private, i.e. bound to the VPC, is asserted on the synthesized stack:
-        # moto 5.2.5 keeps neither the VPC nor PrivateZone of a zone created with a VPC alone)
-        records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
-            "ResourceRecordSets"] if r["Type"] == "A"}
-        assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
-        lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}
-        assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
-    finally:
-        destroyed = dev_infra_apply.destroy()
-    assert "Destroy complete!" in destroyed.stdout
+            route53 = client("route53")
+            (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]
+            # (that the zone is private, i.e. bound to the VPC, is asserted on the synthesized stack:
+            # moto 5.2.5 keeps neither the VPC nor PrivateZone of a zone created with a VPC alone)
+            records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
+                "ResourceRecordSets"] if r["Type"] == "A"}
+            assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
+            lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}
+            assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
+        finally:
+            destroyed = dev_infra_apply.destroy()
+        assert "Destroy complete!" in destroyed.stdout
