@@ -28,6 +28,8 @@ from .terraform_tools import MotoServers  # noqa: E402
 
 # seconds per test group after the run (see tests/timing.py)
 from .timing import (  # noqa: E402,F401
+    MODULE_SECONDS_KEY,
+    group_of,
     pytest_runtest_logreport,
     pytest_runtest_makereport,
     pytest_sessionstart,
@@ -87,9 +89,10 @@ def moto_servers(tmp_path_factory: pytest.TempPathFactory):
 
 # The test modules that take longest in `make test` (real engines and tools, copies of the project
 # run end to end), longest first, as tests/timing.py reported them. pytest-xdist hands whole modules
-# to its workers in collection order (`make test` passes --no-loadscope-reorder), so these start
-# first and the short modules fill the workers up around them. A module not listed keeps its place
-# after them.
+# to its workers in collection order (`make test` passes --no-loadscope-reorder), so the slow ones
+# start first and the short modules fill the workers up around them. Once a run has measured them,
+# the seconds per module that tests/timing.py keeps in pytest's cache decide the order; this list
+# stands in for modules not measured yet (a fresh clone).
 SLOW_MODULES = (
     "test_cluster_real.py", "test_extending.py", "test_boot_sandbox.py", "test_plan_report.py",
     "test_bootstrap_vault.py", "test_bootstrap_secrets.py", "test_errors.py", "test_vault_real.py",
@@ -99,8 +102,16 @@ SLOW_MODULES = (
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
-    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay whole
+    cache = getattr(config, "cache", None)
+    measured = cache.get(MODULE_SECONDS_KEY, {}) if cache is not None else {}
+    # a module not measured yet: a listed one counts as a minute (in the list's order), another as 0
+    listed = {name: 60.0 - i / 100 for i, name in enumerate(SLOW_MODULES)}
+
+    def seconds(item) -> float:
+        name = group_of(item.nodeid)
+        return measured[name] if name in measured else listed.get(item.path.name, 0.0)
+
+    items.sort(key=lambda item: -seconds(item))  # stable: a module's tests stay together, in order
 
 
 ALL_STACKS = stack_names()

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 TIMES_VARIABLE = "HASHISTACK_TEST_TIMES"
+MODULE_SECONDS_KEY = "hashistack/module-seconds"
+"""pytest's cache entry (.pytest_cache) holding the last measured seconds per test module, which
+tests/conftest.py uses to hand out the slowest modules first."""
 
 _pending: list[tuple[str, float]] = []  # session set-ups finished in this process, not yet reported
 _groups: dict[str, float] = defaultdict(float)
@@ -79,6 +82,10 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         terminalreporter.write_line(f"integration tests ({len(integration) - len(slow)} more under 1 s):")
         for name, seconds in slow:
             terminalreporter.write_line(f"{seconds:8.1f}    {name}")
+    cache = getattr(config, "cache", None)
+    if cache is not None:  # merged, so that a run of a few modules keeps the others' figures
+        cache.set(MODULE_SECONDS_KEY, {**cache.get(MODULE_SECONDS_KEY, {}),
+                                       **{n: round(s, 1) for n, s in rows}})
     target = os.environ.get(TIMES_VARIABLE)
     if target:
         Path(target).write_text(json.dumps({
