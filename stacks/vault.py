@@ -1,4 +1,5 @@
-"""`<env>-vault`: the Vault platform layer, and every service's Vault access."""
+"""`<env>-vault`: the access layer. Vault (the platform's mounts and policies, every service's Vault
+access) and Consul (workload-identity login for Nomad's jobs, the mesh's intentions)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from constructs import Construct
 
 from hashistack import Environment, HashistackError, Tier
+from hashistack.consul import NomadWorkloadsAuth, mesh_intentions
 from hashistack.service import plan_service
 from hashistack.service.go_service import ServiceVaultAccess
 from hashistack.stack import EnvironmentStack
@@ -29,14 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 class VaultStack(EnvironmentStack):
     """KV v2 for service secrets, the two-tier PKI, Nomad workload-identity auth, the operators'
     and CI's login methods, the platform policies (operator, CI deployer, auditor), the audit
-    devices, and each service's own policy, JWT role and PKI role.
+    devices, and each service's own policy, JWT role and PKI role. In Consul: the auth method
+    ``nomad-workloads`` through which Nomad's sidecars and tasks get their Consul tokens, and the
+    intentions (default deny, plus exactly the declared upstream and ingress edges).
 
     Applied by operators (never by the CI identity that deploys jobs): it decides what every
-    identity may read and issue."""
+    identity may read and issue, and which service may call which."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_vault_provider()
+        self.add_consul_provider()
         env, vault = environment, environment.vault
         for kind in vault.audit_devices:
             AuditDevice(self, f"audit-{kind}", kind=kind)
@@ -62,6 +67,20 @@ class VaultStack(EnvironmentStack):
                                jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
             for spec in specs
         ]
+        self._consul_access(env, specs)
+
+    def _consul_access(self, env: Environment, specs: list) -> None:
+        """Consul's side: the workload-identity auth method (the same JWKS and CA as Vault's) and
+        the intentions derived from the services' upstreams and ingresses."""
+        from hashistack.consul import NomadWorkloadsAuthMethod, ServiceIntentions
+
+        services_stack = env.stack_names[2]
+        namespaces = sorted({plan_service(s, env, where=f"{services_stack}/{s.name}").job.namespace for s in specs})
+        self.consul_auth = NomadWorkloadsAuthMethod(self, "consul-auth", auth=NomadWorkloadsAuth(
+            nomad_address=env.nomad.address, jwks_ca_pem=_read_pem(env.vault.nomad_ca_pem_path, self.node.id),
+            namespaces=tuple(namespaces) or ("default",)))
+        self.intentions = ServiceIntentions(self, "intentions", intentions=mesh_intentions(
+            specs, ingress_enabled=env.ingress is not None, where=self.node.id))
 
 
 def _read_pem(path: str | None, stack: str) -> str | None:
