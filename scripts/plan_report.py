@@ -35,6 +35,7 @@ from hashistack.terraform_escape import unescape  # noqa: E402
 
 NO_CHANGE, CHANGED, ERROR = 0, 2, 1
 _SG_RULES = ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+_INTENTIONS = "consul_config_entry_service_intentions."
 LARGE = 25
 """A new stack, or one that gains more resources than this, is summarised per type."""
 
@@ -120,6 +121,8 @@ class StackChange:
     changed: dict[str, list[str]] = field(default_factory=dict)  # address -> Markdown lines
     rules_added: list[str] = field(default_factory=list)
     rules_removed: list[str] = field(default_factory=list)
+    intentions_added: list[str] = field(default_factory=list)  # "source → destination (action)"
+    intentions_removed: list[str] = field(default_factory=list)
     details: dict[str, list[str]] = field(default_factory=dict)  # added address -> Markdown lines
     labels: dict[str, str] = field(default_factory=dict)  # added job or policy address -> its own name
     new: bool = False  # the stack did not exist before
@@ -160,6 +163,19 @@ def _rule_text(address: str, config: dict, resources: dict[str, dict] | None = N
     on = f" on {group}" if group else ""
     return f"{'ingress' if ingress else 'egress'} {ports}/{config.get('ip_protocol')}{on} " \
            f"{'from' if ingress else 'to'} {peer}: {config.get('description', '')}"
+
+
+def intentions(resources: dict[str, dict]) -> set[tuple[str, str, str]]:
+    """Every (source, destination, action) of a stack's ``service-intentions`` config entries: one
+    entry per destination holds its sources, so an edge is a source within an entry."""
+    return {(src.get("name", "?"), config.get("name", "?"), src.get("action", "?"))
+            for address, config in resources.items() if address.startswith(_INTENTIONS)
+            for src in config.get("sources") or []}
+
+
+def _intention_text(edge: tuple[str, str, str]) -> str:
+    source, destination, action = edge
+    return f"`{source}` → `{destination}` ({action})"
 
 
 _VAULT_READS = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
@@ -289,6 +305,9 @@ def compare_stack(stack: str, before: dict[str, dict], after: dict[str, dict]) -
         change.removed.append(address)
         if address.startswith(_SG_RULES):
             change.rules_removed.append(_rule_text(address, before[address], before))
+    old_edges, new_edges = intentions(before), intentions(after)
+    change.intentions_added = [_intention_text(e) for e in sorted(new_edges - old_edges)]
+    change.intentions_removed = [_intention_text(e) for e in sorted(old_edges - new_edges)]
     for address in sorted(set(before) & set(after)):
         if before[address] == after[address]:
             continue
@@ -366,6 +385,10 @@ def render(changes: list[StackChange], *, base: str, head: str) -> str:
             out += ["", "**Removed**", *[f"- `{a}`" for a in c.removed if not a.startswith(_SG_RULES)]]
         if c.rules_removed and len(c.removed) <= LARGE:
             out += ["", "**Security group rules removed**", *[f"- {r}" for r in c.rules_removed]]
+        if c.intentions_added:
+            out += ["", "**Intentions added** (source → destination)", *[f"- {i}" for i in c.intentions_added]]
+        if c.intentions_removed:
+            out += ["", "**Intentions removed** (source → destination)", *[f"- {i}" for i in c.intentions_removed]]
         for address, lines in c.changed.items():
             out += ["", f"**Changed** `{address}`", *lines]
     return "\n".join(out) + "\n"
