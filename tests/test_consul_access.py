@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import cdktf
@@ -237,3 +238,11 @@ def test_the_intentions_construct_orders_the_deny_after_the_allows():
     ServiceIntentions(stack, "intentions", intentions=intentions_for({"web": [], "ledger": []}))
     (deny,) = json.loads(cdktf.Testing.synth(stack))["resource"]["consul_config_entry_service_intentions"].values()
     assert deny["name"] == "*" and "depends_on" not in deny
+
+
+def test_the_readme_quotes_the_unknown_upstream_error_as_the_code_words_it():
+    (quoted,) = re.findall(r"^  `(dev-vault: payments\.upstreams\[legder\][^`]*)`\.$",
+                           (ROOT / "README.md").read_text(), flags=re.M)
+    with pytest.raises(HashistackError) as error:
+        intentions_for({"payments": [Upstream("legder", 9091)], "ledger": [], "my-go-app": []}, where="dev-vault")
+    assert str(error.value) == quoted
