@@ -230,6 +230,32 @@ def test_an_upstream_no_service_provides_fails_synth(tmp_path, monkeypatch):
                                 f"of this environment is named 'payments'; use one of {names}")
 
 
+def test_declared_upstreams_and_ingresses_become_exactly_their_intentions(tmp_path, monkeypatch):
+    # Given two services of the app in the mesh, the first calling the second and published
+    # through the ingress, when the access layer is built, then its intentions are those two
+    # edges on the default deny, each allow described by what declared it.
+    from hashistack.service import Ingress
+    from stacks.app import build_app
+
+    env = next(e for e in ENVIRONMENTS if e.ingress is not None)
+    modules = [m for m in service_modules() if m.service(env).registration == "consul"]
+    if len(modules) < 2:
+        pytest.fail("the app needs two services registered in Consul for this test")
+    first, second = modules[0], modules[1]
+    source, target = (m.service(env).service_name or m.service(env).name for m in (first, second))
+    original = first.service
+    monkeypatch.setattr(first, "service", lambda e: dataclasses.replace(
+        original(e), upstreams=(Upstream(target, 19091),),
+        ingress=Ingress.https(f"{source}.{e.ingress.public_domain}")))
+    build_app(outdir=str(tmp_path), stacks=env.stack_names[1]).synth()
+    stack = json.loads((tmp_path / "stacks" / env.stack_names[1] / "cdk.tf.json").read_text())
+    entries = {e["name"]: e["sources"] for e in resources(stack, "consul_config_entry_service_intentions").values()}
+    assert {(s["name"], dst, s["action"]) for dst, sources in entries.items() for s in sources} == {
+        ("*", "*", "deny"), (source, target, "allow"), (INGRESS_PROXY, source, "allow")}
+    assert entries[target][0]["description"] == f"{source} declares {target} as an upstream"
+    assert entries[source][0]["description"] == f"{source} declares an ingress: the ingress proxy routes to it"
+
+
 def test_the_intentions_construct_orders_the_deny_after_the_allows():
     from hashistack.consul import ServiceIntentions
 
