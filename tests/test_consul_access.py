@@ -47,6 +47,15 @@ def test_the_auth_method_config_is_nomads():
         "JWTSupportedAlgs": ["RS256"],
     }
     assert json.loads(auth.config_json()) == auth.config()
+    # written as the provider writes it back to the state (Go's json.Marshal), so no perpetual diff
+    assert auth.config_json().startswith('{"BoundAudiences":["consul.io"],"ClaimMappings":{"consul_namespace":')
+    assert ", " not in auth.config_json() and '": ' not in auth.config_json()
+
+
+def test_go_json_escapes_as_go_marshal_does():
+    from hashistack.consul.workload_identity import go_json
+
+    assert go_json({"b": "<a&b>\u2028é\n", "a": [1, "x"]}) == '{"a":[1,"x"],"b":"\\u003ca\\u0026b\\u003e\\u2028é\\n"}'
     assert "JWKSCACert" not in NomadWorkloadsAuth(nomad_address="http://127.0.0.1:4646").config()
 
 
@@ -254,6 +263,14 @@ def test_declared_upstreams_and_ingresses_become_exactly_their_intentions(tmp_pa
         ("*", "*", "deny"), (source, target, "allow"), (INGRESS_PROXY, source, "allow")}
     assert entries[target][0]["description"] == f"{source} declares {target} as an upstream"
     assert entries[source][0]["description"] == f"{source} declares an ingress: the ingress proxy routes to it"
+
+
+def test_precedence_is_what_consul_computes_in_the_default_namespace():
+    # agent/structs/config_entry_intentions.go, computeIntentionPrecedence: exact/exact 9,
+    # */exact 8, */* 5 (an exact namespace); the allows outrank the catch-all deny.
+    from hashistack.consul import precedence
+
+    assert (precedence("web", "ledger"), precedence("*", "ledger"), precedence("*", "*")) == (9, 8, 5)
 
 
 def test_the_intentions_construct_orders_the_deny_after_the_allows():

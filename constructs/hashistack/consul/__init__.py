@@ -9,7 +9,16 @@ Constructs (loaded on first use): :class:`ServiceIntentions`, :class:`NomadWorkl
 
 from typing import Any
 
-from .intentions import DEFAULT_DENY, INGRESS_PROXY, Intentions, MeshService, Upstream, intentions_for, mesh_intentions
+from .intentions import (
+    DEFAULT_DENY,
+    INGRESS_PROXY,
+    Intentions,
+    MeshService,
+    Upstream,
+    intentions_for,
+    mesh_intentions,
+    precedence,
+)
 from .workload_identity import (
     AUTH_METHOD,
     CLAIM_MAPPINGS,
@@ -39,6 +48,7 @@ __all__ = [
     "Upstream",
     "intentions_for",
     "mesh_intentions",
+    "precedence",
     *_CONSTRUCTS,
 ]
 

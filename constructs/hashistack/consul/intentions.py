@@ -13,8 +13,12 @@ commit 05f6de6, the 1.21 line): an entry's ``Name`` and a source's ``Name`` may 
 wildcard ``*`` but never a partial one (``validateIntentionWildcards``); an entry needs at least
 one source ("At least one source is required"), so a service nobody calls gets no entry of its
 own; and the precedence of an exact destination with an exact source (9) is above that of ``*``
-to ``*`` (3) (``computeIntentionPrecedence``), so each declared edge's allow wins over the
-catch-all deny.
+to ``*`` in the default namespace (5) (``computeIntentionPrecedence``), so each declared edge's
+allow wins over the catch-all deny. Consul recomputes ``Precedence`` on every write and returns
+it on read; the provider (terraform-provider-consul v2.22.1,
+``consul/resource_consul_config_entry_service_intentions.go``) stores what it reads in an
+optional, not computed, attribute, so the entries state the value Consul will compute
+(:func:`precedence`) and a plan after an apply shows no change.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .._validate import RFC1123_HINT, is_rfc1123_label
 from ..errors import Checker
 
 __all__ = ["DEFAULT_DENY", "INGRESS_PROXY", "Intentions", "MeshService", "Upstream", "intentions_for",
-           "mesh_intentions"]
+           "mesh_intentions", "precedence"]
 
 DEFAULT_DENY = "*"
 """The name of the catch-all intention entry (destination ``*``, source ``*``, deny)."""
@@ -34,6 +38,17 @@ DEFAULT_DENY = "*"
 INGRESS_PROXY = "ingress-proxy"
 """The Consul service name of the ingress proxy (the Nomad system job ``ingress-proxy``): the
 source of the intention to every service that declares an ``ingress``."""
+
+
+def precedence(source: str, destination: str) -> int:
+    """The precedence Consul gives a source within a destination's entry, both in the default
+    namespace: ``computeIntentionPrecedence`` with an exact namespace, where an exact name counts
+    2 and ``*`` counts 1 (9 for two exact names, 8 for any source to an exact destination, 5 for
+    ``*`` to ``*``)."""
+    def exact(name: str) -> int:
+        return 1 if name == DEFAULT_DENY else 2
+
+    return {2: 9, 1: 6}[exact(destination)] - (2 - exact(source))
 
 
 @dataclass(frozen=True)

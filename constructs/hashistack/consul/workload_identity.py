@@ -79,6 +79,16 @@ _SERVICE_SELECTOR = '"nomad_service" in value'
 _TASK_SELECTOR = '"nomad_service" not in value'
 
 
+def go_json(value: object) -> str:
+    """JSON as Go's ``encoding/json`` ``Marshal`` writes a map: keys sorted, no spaces, UTF-8 as
+    is, and ``<``, ``>``, ``&``, U+2028 and U+2029 escaped (its HTML-safe default)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
 def task_role_name(namespace: str) -> str:
     """The role the tasks of a Nomad namespace get (``nomad-<namespace>-tasks``)."""
     return f"nomad-{namespace}-tasks"
@@ -153,8 +163,11 @@ class NomadWorkloadsAuth:
         return config
 
     def config_json(self) -> str:
-        """:meth:`config` as canonical JSON (sorted keys)."""
-        return json.dumps(self.config(), sort_keys=True)
+        """:meth:`config` as the provider writes it back to the state, so that a plan after an
+        apply shows no change: the provider stores the auth method's config as read from Consul
+        through Go's ``json.Marshal`` (hashicorp/terraform-provider-consul v2.22.1,
+        ``consul/resource_provider.go``, ``setJson``), and compares that string with this one."""
+        return go_json(self.config())
 
     @property
     def binding_rules(self) -> tuple[BindingRule, BindingRule]:
