@@ -505,9 +505,11 @@ def test_rejects_two_upstreams_on_one_local_port_in_a_group():
                                                 ConsulUpstream(destination_name="ledger", local_bind_port=9092)))))
 
 
-def test_rejects_address_modes_nomad_does_not_know_or_cannot_serve():
-    rejects(r'check\[alive\]\.address_mode = \'auto\': use \'host\', \'alloc\' or \'driver\'',
-            make_job(checks=(Check(name="alive", type="tcp", port="http", address_mode="auto"),)))  # type: ignore[arg-type]
+@pytest.mark.parametrize("mode", ["auto", "driver"])
+def test_rejects_address_modes_nomad_does_not_know_or_cannot_serve(mode):
+    rejects(rf'check\[alive\]\.address_mode = \'{mode}\': use \'host\' or \'alloc\' \(or leave it unset: \'host\'\); '
+            r'a group service\'s check has no driver address',
+            make_job(checks=(Check(name="alive", type="tcp", port="http", address_mode=mode),)))  # type: ignore[arg-type]
     rejects(r'service\[web\]\.check\[alive\]\.address_mode = \'alloc\': the allocation has its own address only in '
             r'a bridge network', make_job(checks=(Check(name="alive", type="tcp", port="http", address_mode="alloc"),)))
 
@@ -517,13 +519,10 @@ def test_rejects_docker_ports_in_a_bridge_network():
             r'docker\'s ports list is ignored', mesh_job(driver_ports=("expose-health",)))
 
 
-def test_rejects_expose_and_the_driver_address_in_nomads_own_catalogue():
+def test_rejects_expose_in_nomads_own_catalogue():
     rejects(r'service\[web\]\.check\[alive\]\.expose = True: expose is a Consul Connect feature',
             make_job(services=(Service(name="web", port="http", provider="nomad", checks=(
                 Check(name="alive", type="http", port="http", path="/h", expose=True),)),)))
-    rejects(r'check\[alive\]\.address_mode = \'driver\': Nomad\'s own checks cannot use the driver address',
-            make_job(services=(Service(name="web", port="http", provider="nomad", checks=(
-                Check(name="alive", type="tcp", port="http", address_mode="driver"),)),)))
 
 
 def test_rejects_two_ports_reserving_one_static_host_port():

@@ -214,9 +214,10 @@ class Check:
     on a literal port number (``"8443"``) inside the allocation's network namespace.
 
     :param address_mode: where the Consul agent connects: ``host`` (Nomad's default: the node's
-        address and the label's host port), ``alloc`` (the allocation's own address in its
+        address and the label's host port) or ``alloc`` (the allocation's own address in its
         bridge network and the label's ``to`` port, or the literal port: reachable from the
-        node only), ``driver`` (the address the task driver reports).
+        node only). ``driver`` is for checks of task-level services, which this model does not
+        build (its services are the group's).
     :param expose: let Nomad generate a Connect ``expose`` path for this check (http/grpc with a
         path, on a Connect service). The service plan writes its expose paths explicitly
         (:class:`ExposePath`) instead; this flag is modelled so its rules are checked.
@@ -225,7 +226,7 @@ class Check:
     name: str
     type: Literal["http", "tcp", "grpc"]
     port: str
-    address_mode: Literal["host", "driver", "alloc"] | None = None
+    address_mode: Literal["host", "alloc"] | None = None
     expose: bool = False
     path: str | None = None
     protocol: Literal["http", "https"] | None = None
@@ -262,9 +263,13 @@ class Check:
         check.require(self.port in labels or is_port_number(self.port), "port", self.port,
                       f"the check names a port label the group does not define; defined: {labels}")
         # nomad/structs/services.go, ServiceCheck.validateCommon: address_mode is "", host, driver,
-        # alloc (or alloc_ipv6); "auto" is for services only.
-        check.require(self.address_mode in (None, "host", "driver", "alloc"), "address_mode", self.address_mode,
-                      "use 'host', 'alloc' or 'driver' (or leave it unset: 'host')")
+        # alloc (or alloc_ipv6); "auto" is for services only. nomad/structs/structs.go,
+        # TaskGroup.validateServices: "cannot use address_mode=\"driver\", only checks defined in a
+        # \"task\" service block can use this mode" (and a group service has no driver network,
+        # client/serviceregistration/address.go).
+        check.require(self.address_mode in (None, "host", "alloc"), "address_mode", self.address_mode,
+                      "use 'host' or 'alloc' (or leave it unset: 'host'); a group service's check has no driver "
+                      "address")
         if self.expose:
             # nomad/structs/services.go, ServiceCheck.validateConsul: "expose may only be set on
             # HTTP or gRPC checks"; job_endpoint_hook_expose_check.go, checkIsExposable: a path
@@ -510,12 +515,9 @@ class Service:
                 check.require(not (c.check_restart and c.check_restart.ignore_warnings),
                               f"check[{c.name}].check_restart.ignore_warnings", True,
                               "Nomad's own checks have no warning state: drop ignore_warnings or register in Consul")
-                # ServiceCheck.validateNomad: "expose may only be set for Consul service checks",
-                # "address_mode = driver may only be set for Consul service checks".
+                # ServiceCheck.validateNomad: "expose may only be set for Consul service checks".
                 check.require(not c.expose, f"check[{c.name}].expose", True,
                               "expose is a Consul Connect feature: register in Consul or drop expose")
-                check.require(c.address_mode != "driver", f"check[{c.name}].address_mode", c.address_mode,
-                              "Nomad's own checks cannot use the driver address: use 'host' or 'alloc'")
 
 
 # --- rollout and placement --------------------------------------------------------------------
