@@ -213,6 +213,7 @@ def _check_text(check: dict) -> str:
     kind = check.get("Type", "?")
     target = {"http": check.get("Path"), "grpc": check.get("GRPCService")}.get(kind)
     text = f"{kind}" + (f" {target}" if target else "") + f" on `{check.get('PortLabel')}`" \
+        + (f" ({check['AddressMode']} address)" if check.get("AddressMode") else "") \
         + f" every {duration(check.get('Interval'))}, timeout {duration(check.get('Timeout'))}"
     restart = check.get("CheckRestart") or {}
     if restart.get("Limit"):
@@ -232,15 +233,25 @@ def job_essentials(job: dict) -> list[str]:
         if group.get("Update"):
             lines.append(f"  - update: {_update_text(group['Update'])}")
         for network in group.get("Networks", []):
-            ports = [f"`{p.get('Label')}` → {p.get('To') or 'same'} (dynamic)"
+            # To 0 (unset) or -1 maps the host port to the same number inside the allocation.
+            ports = [f"`{p.get('Label')}` → {p['To'] if (p.get('To') or 0) > 0 else 'same'} (dynamic)"
                      for p in network.get("DynamicPorts", [])]
             ports += [f"`{p.get('Label')}` {p.get('Value')} (static)" for p in network.get("ReservedPorts", [])]
-            if ports:
-                lines.append(f"  - ports ({network.get('Mode', 'host')}): {', '.join(ports)}")
+            mode = network.get("Mode", "host")
+            lines.append(f"  - ports ({mode}): {', '.join(ports)}" if ports else f"  - network ({mode}), no host port")
         for service in group.get("Services", []):
             lines.append(f"  - service `{service.get('Name')}` on `{service.get('PortLabel')}` "
                          f"({service.get('Provider', 'consul')}), tags {json.dumps(service.get('Tags', []))}")
             lines += [f"    - check {_check_text(check)}" for check in service.get("Checks", [])]
+            sidecar = (service.get("Connect") or {}).get("SidecarService")
+            if sidecar is not None:
+                proxy = sidecar.get("Proxy") or {}
+                ups = [f"`{u.get('DestinationName')}` on 127.0.0.1:{u.get('LocalBindPort')}"
+                       for u in proxy.get("Upstreams", [])]
+                exposed = [f"{e.get('Path')} on `{e.get('ListenerPort')}`"
+                           for e in (proxy.get("Expose") or {}).get("Paths", [])]
+                lines.append("    - Connect sidecar: upstreams " + (", ".join(ups) or "none")
+                             + (f"; exposes {', '.join(exposed)}" if exposed else ""))
         for spread in group.get("Spreads", []):
             lines.append(f"  - spread over `{spread.get('Attribute')}`")
         for task in group.get("Tasks", []):

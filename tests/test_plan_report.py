@@ -131,9 +131,14 @@ def test_an_added_job_shows_its_decoded_essentials(synth):
     assert "- group `ledger`: count 2" in lines
     assert ("  - update: canary 2 (auto-promote), max_parallel 2, auto_revert true, health from checks, "
             "min_healthy 10s, healthy_deadline 5m, progress_deadline 10m") in lines
-    assert "  - ports (host): `grpc` → 9090 (dynamic)" in lines
-    assert '  - service `ledger` on `grpc` (consul), tags ["grpc", "env-prod"]' in lines
-    assert ("    - check grpc ledger.v1.Ledger on `grpc` every 5s, timeout 1s, restart after 3 failures") in lines
+    assert "  - network (bridge), no host port" in lines
+    assert '  - service `ledger` on `9090` (consul), tags ["grpc", "env-prod"]' in lines
+    assert ("    - check grpc ledger.v1.Ledger on `9090` (alloc address) every 5s, timeout 1s, restart after 3 "
+            "failures") in lines
+    assert "    - Connect sidecar: upstreams none" in lines
+    address, config = real_job(synth, "prod", "my-go-app")
+    (app,) = compare({"prod": EXISTING}, {"prod": {**EXISTING, address: config}})
+    assert "    - Connect sidecar: upstreams `ledger` on 127.0.0.1:9091" in app.details[address]
     assert "  - task `ledger` (docker): image `registry.example.com/platform/ledger:0.9.3`" in lines
     assert "    - resources: cpu 1000 MHz, memory 1024 MiB" in lines
     assert "    - Vault role `ledger`" in lines
@@ -368,3 +373,15 @@ def test_make_plan_report_prints_only_the_report_and_fails_only_on_error(synth, 
     error = make(f"--base-dir {synth.outdir}")
     assert error.returncode != 0 and "plan report failed: --base-dir and --head-dir go together" in error.stderr
     assert error.stdout == ""
+
+
+def test_a_jobs_essentials_show_its_expose_paths():
+    from hashistack.service import HealthCheck, ServiceSpec, plan_service
+    from scripts.plan_report import job_essentials
+    from stacks.environments import DEV
+
+    plan = plan_service(ServiceSpec(name="web", image="example/web:1.0", health=HealthCheck.http("/health")), DEV)
+    lines = job_essentials(plan.job.to_api())
+    assert "  - ports (bridge): `expose-health` → same (dynamic)" in lines
+    assert "    - Connect sidecar: upstreams none; exposes /health on `expose-health`" in lines
+    assert "    - check http /health on `expose-health` every 10s, timeout 2s, restart after 3 failures" in lines
