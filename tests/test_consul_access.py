@@ -231,12 +231,11 @@ def test_an_upstream_no_service_provides_fails_synth(tmp_path, monkeypatch):
     original = module.service
     monkeypatch.setattr(module, "service", lambda e: dataclasses.replace(
         original(e), upstreams=(*original(e).upstreams, Upstream("payments", 19091))))
-    names = sorted(s.service_name or s.name for s in service_specs(env) if s.registration == "consul")
-    name = module.service(env).service_name or module.service(env).name
+    registered = sorted(m.service(env).service_name or m.service(env).name for m in service_modules())
     with pytest.raises(HashistackError) as error:
         build_app(outdir=str(tmp_path), stacks=env.stack_names[1])
-    assert str(error.value) == (f"{env.stack_names[1]}: {name}.upstreams[payments].service = 'payments': no service "
-                                f"of this environment is named 'payments'; use one of {names}")
+    assert str(error.value) == (f"{env.name}/{module.NAME}: upstreams[payments].service = 'payments': no service "
+                                f"of environment {env.name!r} is registered under this name; use one of {registered}")
 
 
 def test_declared_upstreams_and_ingresses_become_exactly_their_intentions(tmp_path, monkeypatch):
@@ -263,8 +262,9 @@ def test_declared_upstreams_and_ingresses_become_exactly_their_intentions(tmp_pa
     edges = {(s["name"], dst, s["action"]) for dst, sources in entries.items() for s in sources}
     assert {(source, target, "allow"), (INGRESS_PROXY, source, "allow"), ("*", "*", "deny")} <= edges
     assert edges == {("*", "*", "deny")} | {(s, d, "allow") for s, d in declared_edges(env)}
-    assert entries[target][0]["description"] == f"{source} declares {target} as an upstream"
-    assert entries[source][0]["description"] == f"{source} declares an ingress: the ingress proxy routes to it"
+    described = {(src["name"], dst): src["description"] for dst, sources in entries.items() for src in sources}
+    assert described[(source, target)] == f"{source} declares {target} as an upstream"
+    assert described[(INGRESS_PROXY, source)] == f"{source} declares an ingress: the ingress proxy routes to it"
 
 
 def test_precedence_is_what_consul_computes_in_the_default_namespace():
@@ -285,9 +285,14 @@ def test_the_intentions_construct_orders_the_deny_after_the_allows():
     assert deny["name"] == "*" and "depends_on" not in deny
 
 
-def test_the_readme_quotes_the_unknown_upstream_error_as_the_code_words_it():
-    (quoted,) = re.findall(r"^  `(dev-vault: payments\.upstreams\[legder\][^`]*)`\.$",
-                           (ROOT / "README.md").read_text(), flags=re.M)
+def test_the_readme_quotes_the_unknown_upstream_error_as_the_app_words_it(monkeypatch):
+    ((quoted, env_name, service),) = re.findall(r"^  `((\w+)/([\w-]+): upstreams\[legder\][^`]*)`\.$",
+                                                 (ROOT / "README.md").read_text(), flags=re.M)
+    env = next(e for e in ENVIRONMENTS if e.name == env_name)
+    module = next(m for m in service_modules() if m.NAME == service)
+    original = module.service
+    monkeypatch.setattr(module, "service", lambda e: dataclasses.replace(
+        original(e), upstreams=(*original(e).upstreams, Upstream("legder", 19091))))
     with pytest.raises(HashistackError) as error:
-        intentions_for({"payments": [Upstream("legder", 9091)], "ledger": [], "my-go-app": []}, where="dev-vault")
+        service_specs(env)
     assert str(error.value) == quoted
