@@ -309,16 +309,24 @@ def test_each_environment_deploys_every_service_with_its_vault_access(synth, env
     assert roles["my-go-app"]["token_policies"] == ["svc-my-go-app"] and roles["ledger"]["token_type"] == "service"
     assert roles["my-go-app"]["backend"].startswith("${vault_jwt_auth_backend.nomad-auth_backend_")
     pki = {r["name"]: r for r in resources["vault_pki_secret_backend_role"].values()}
-    # The certificate may carry the public host the ingress proxy verifies it by.
-    assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}",
-                                                   f"my-go-app.{env.ingress.public_domain}"]
-    # Both services are in the mesh: bridge network, no host port, a sidecar; my-go-app calls
-    # ledger through it. No intention or Consul ACL is written by the stack that deploys jobs.
+    # The certificate may carry the public host the ingress proxy verifies it by (where the
+    # environment has an ingress tier).
+    public = [f"my-go-app.{env.ingress.public_domain}"] if env.ingress else []
+    assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}", *public]
+    # Every Consul-registered service is in the mesh: bridge network, a sidecar, and no host port
+    # but its checks' expose listeners; my-go-app calls ledger through it. No intention or Consul
+    # ACL is written by the stack that deploys jobs.
     for _, doc in jobs.values():
         group = doc["TaskGroups"][0]
-        assert group["Networks"] == [{"Mode": "bridge"}] and "ports" not in group["Tasks"][0]["Config"]
+        if group["Services"][0].get("Provider", "consul") != "consul":
+            continue
+        (network,) = group["Networks"]
+        assert network["Mode"] == "bridge" and "ports" not in group["Tasks"][0]["Config"], doc["ID"]
+        assert "ReservedPorts" not in network, doc["ID"]
+        assert all(port["Label"].startswith("expose-") for port in network.get("DynamicPorts", [])), doc["ID"]
         assert "SidecarService" in group["Services"][0]["Connect"]
-        assert group["Services"][0]["Checks"][0]["AddressMode"] == "alloc"
+    for name in ("my-go-app", "ledger"):  # both serve TLS themselves: checked at the allocation's address
+        assert jobs[name][1]["TaskGroups"][0]["Services"][0]["Checks"][0]["AddressMode"] == "alloc"
     upstreams = jobs["my-go-app"][1]["TaskGroups"][0]["Services"][0]["Connect"]["SidecarService"]["Proxy"]["Upstreams"]
     assert upstreams == [{"DestinationName": "ledger", "LocalBindPort": 9091}]
     assert not any(kind.startswith("consul_") for kind in synth.stack(env.name)["resource"])
