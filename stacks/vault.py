@@ -9,6 +9,7 @@ from constructs import Construct
 
 from hashistack import Environment, HashistackError, Tier
 from hashistack.consul import NomadWorkloadsAuth, mesh_intentions
+from hashistack.ingress import with_ingress_proxy
 from hashistack.service import plan_service
 from hashistack.service.go_service import ServiceVaultAccess
 from hashistack.stack import EnvironmentStack
@@ -58,14 +59,15 @@ class VaultStack(EnvironmentStack):
             VaultLogin(self, f"login-{method.path.replace('/', '-')}", method=method,
                        development=env.tier is Tier.DEVELOPMENT)
         specs = service_specs(env)
-        for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in specs]), auditor_policy(vault)):
+        deployed = with_ingress_proxy(env, specs)  # the services and, with ingress settings, the ingress proxy
+        for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in deployed]), auditor_policy(vault)):
             VaultPolicy(self, f"policy-{policy.name}", policy=policy)
         services_stack = env.stack_names[2]
         self.services = [
             ServiceVaultAccess(self, f"service-{spec.name}",
                                plan=plan_service(spec, env, where=f"{services_stack}/{spec.name}"), environment=env,
                                jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
-            for spec in specs
+            for spec in deployed
         ]
         self._consul_access(env, specs)
 

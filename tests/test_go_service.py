@@ -21,8 +21,9 @@ from hashistack.service import (
     VaultSecret,
     plan_service,
 )
+from hashistack.ingress import with_ingress_proxy
 from hashistack.terraform_escape import unescape
-from stacks.apps import service_names
+from stacks.apps import service_specs
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 from .hcl import policy_paths
@@ -297,12 +298,13 @@ def decoded_jobs(resources):
 def test_each_environment_deploys_every_service_with_its_vault_access(synth, env):
     resources = services_in(synth, env)
     jobs = decoded_jobs(resources)
-    assert sorted(jobs) == sorted(service_names())
+    names = [spec.name for spec in with_ingress_proxy(env, service_specs(env))]
+    assert sorted(jobs) == sorted(names)
     for resource, doc in jobs.values():
         assert resource["json"] is True and resource["deregister_on_destroy"] is True
         assert resource["detach"] is (not env.awaits_deployments)
         assert api_field_problems({"Job": doc}) == []
-    assert sorted(p["name"] for p in resources["vault_policy"].values()) == sorted(f"svc-{n}" for n in service_names())
+    assert sorted(p["name"] for p in resources["vault_policy"].values()) == sorted(f"svc-{n}" for n in names)
     roles = {r["role_name"]: r for r in resources["vault_jwt_auth_backend_role"].values()}
     assert roles["my-go-app"]["bound_audiences"] == ["vault.io"]
     assert roles["my-go-app"]["bound_claims"] == {"nomad_job_id": "my-go-app", "nomad_namespace": "default"}
