@@ -245,7 +245,8 @@ def test_rejects_a_service_named_like_the_proxy_and_an_environment_without_ingre
         proxy_spec(dataclasses.replace(DEV, ingress=None), [])
 
 
-@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if SYSTEM_JOBS or not e.is_production], ids=lambda e: e.name)
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.ingress and (SYSTEM_JOBS or not e.is_production)],
+                         ids=lambda e: e.name)
 def test_proxy_job_renders_the_entrypoint_port_image_check_and_templates(env):
     domain = env.ingress.public_domain
     plan = plan_service(proxy_spec(env, [*service_specs(env), web("shop", f"shop.{domain}", tls=True)]), env)
