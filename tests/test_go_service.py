@@ -21,7 +21,7 @@ from hashistack.service import (
     VaultSecret,
     plan_service,
 )
-from hashistack.ingress import with_ingress_proxy
+from hashistack.ingress import PROXY_NAME, with_ingress_proxy
 from hashistack.terraform_escape import unescape
 from stacks.apps import service_specs
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
@@ -316,15 +316,17 @@ def test_each_environment_deploys_every_service_with_its_vault_access(synth, env
     public = [f"my-go-app.{env.ingress.public_domain}"] if env.ingress else []
     assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}", *public]
     # Every Consul-registered service is in the mesh: bridge network, a sidecar, and no host port
-    # but its checks' expose listeners; my-go-app calls ledger through it. No intention or Consul
-    # ACL is written by the stack that deploys jobs.
-    for _, doc in jobs.values():
+    # but its checks' expose listeners (and, for the ingress proxy alone, the static port the load
+    # balancer sends requests to); my-go-app calls ledger through it. No intention or Consul ACL is
+    # written by the stack that deploys jobs.
+    for name, (_, doc) in jobs.items():
         group = doc["TaskGroups"][0]
         if group["Services"][0].get("Provider", "consul") != "consul":
             continue
         (network,) = group["Networks"]
         assert network["Mode"] == "bridge" and "ports" not in group["Tasks"][0]["Config"], doc["ID"]
-        assert "ReservedPorts" not in network, doc["ID"]
+        assert network.get("ReservedPorts", []) == ([] if name != PROXY_NAME else [
+            {"Label": "https", "To": env.ingress.proxy_port, "Value": env.ingress.proxy_port}]), doc["ID"]
         assert all(port["Label"].startswith("expose-") for port in network.get("DynamicPorts", [])), doc["ID"]
         assert "SidecarService" in group["Services"][0]["Connect"]
     for name in ("my-go-app", "ledger"):  # both serve TLS themselves: checked at the allocation's address
@@ -373,7 +375,7 @@ def test_environments_differ_where_a_real_platform_differs(synth):
 
 def test_run_time_interpolations_reach_nomad_literally(synth):
     raw = synth.stack("prod")["resource"]["nomad_job"]
-    jobspec = next(v["jobspec"] for v in raw.values() if '"my-go-app"' in v["jobspec"])
+    jobspec = next(v["jobspec"] for v in raw.values() if '"ID":"my-go-app"' in v["jobspec"])
     assert "$${NOMAD_ALLOC_ID}" in jobspec and "$${attr.unique.hostname}" in jobspec
     assert re.search(r"(?<!\$)\$\{", jobspec) is None
     doc = json.loads(unescape(jobspec))["Job"]

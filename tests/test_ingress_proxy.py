@@ -17,7 +17,6 @@ from hashistack.ingress import (
     PROXY_NAME,
     PROXY_USER,
     STATIC_FILE,
-    SYSTEM_JOBS,
     TRAEFIK_IMAGE,
     Route,
     TraefikPaths,
@@ -47,6 +46,7 @@ def web(name: str, host: str | None = None, *, path: str = "/", tls: bool | Tls 
         props["tls"] = Tls(alt_names=(host,))
     elif isinstance(tls, Tls):
         props["tls"] = tls
+    props.setdefault("health", HealthCheck.http("/health", tls="skip-verify" if tls else None))
     return ServiceSpec(name=name, image=IMAGE, ingress=Ingress.https(host, path=path), **props)
 
 
@@ -85,40 +85,41 @@ def test_base_lies_outside_agent_ports_nomads_dynamic_range_and_envoys_listeners
     assert 8600 < routes_module.LOCAL_PORT_BASE < routes_module.LOCAL_PORT_CEILING <= 19000 < 20000
 
 
+@pytest.mark.parametrize("path", ["/a`)||Host(`evil.dev.example.com", "//a", "/a/./b", "/a\\b", "/a\"b"])
+def test_rejects_a_path_that_is_not_safe_in_a_traefik_rule(path):
+    # the service's own plan accepts these paths; inside Traefik's rule a backtick would end the
+    # string and add a matcher of the path's own
+    with pytest.raises(HashistackError) as error:
+        ingress_routes([web("shop", path=path)], DEV)
+    assert str(error.value) == (
+        f"dev/shop: ingress.path = {path!r}: use an absolute path prefix of URL-safe characters such as '/' or "
+        "'/api' (no '..', '//' or backticks)")
+
+
 @pytest.mark.parametrize("spec, env, message", [
     (web("shop"), dataclasses.replace(DEV, ingress=None),
-     "dev/shop: ingress = 'shop.dev.example.com': environment 'dev' declares no ingress "
-     "(Environment(ingress=IngressSettings(...))), so no load balancer or proxy reaches the service: declare one, "
-     "or drop ingress= in this environment"),
+     "dev/shop: ingress = 'shop.dev.example.com': environment 'dev' has no ingress tier"),
     (web("shop", "shop.example.org"), DEV,
      "dev/shop: ingress.host = 'shop.example.org': use a lowercase host name under the environment's public domain "
-     "'dev.example.com', e.g. 'shop.dev.example.com' (the load balancer's certificate covers that domain)"),
-    (web("shop", "*.dev.example.com"), DEV, "dev/shop: ingress.host = '*.dev.example.com': use a lowercase host name"),
-    (web("shop", "Shop.dev.example.com"), DEV, "dev/shop: ingress.host = 'Shop.dev.example.com': use a lowercase"),
-    (web("shop", "evildev.example.com"), DEV, "dev/shop: ingress.host = 'evildev.example.com': use a lowercase"),
-    (web("shop", path="api"), DEV,
-     "dev/shop: ingress.path = 'api': use an absolute path prefix of URL-safe characters such as '/' or '/api' "
-     "(no '..', '//' or backticks)"),
-    (web("shop", path="/a/../admin"), DEV, "dev/shop: ingress.path = '/a/../admin': use an absolute path prefix"),
-    (web("shop", path="/a`) || Host(`x"), DEV, "dev/shop: ingress.path = '/a`) || Host(`x': use an absolute path"),
-    (web("shop", path="//a"), DEV, "dev/shop: ingress.path = '//a': use an absolute path prefix"),
-    (dataclasses.replace(web("shop", "shop.uat.example.com"), ingress=Ingress.http("shop.uat.example.com")), UAT,
-     "uat/shop: ingress.tls = False: Ingress.http(...) is for development; a staging environment publishes services "
-     "over HTTPS only: use Ingress.https(host)"),
+     "'dev.example.com'"),
     (dataclasses.replace(web("shop", "shop.example.com"), ingress=Ingress.http("shop.example.com")), PROD,
-     "prod/shop: ingress.tls = False: Ingress.http(...) is for development; a production environment"),
-    (web("shop", registration="nomad"), DEV,
-     "dev/shop: registration = 'nomad': the ingress proxy reaches a service through its Connect sidecar, which needs "
-     "the service in Consul: use registration='consul' (the default) or drop ingress="),
-    (web("shop", tls=Tls()), DEV,
-     "dev/shop: tls.alt_names = (): the ingress proxy verifies the service's certificate for its ingress host "
-     "'shop.dev.example.com', which the certificate does not carry (['shop.service.consul']): add it, "
-     "Tls(alt_names=(..., 'shop.dev.example.com'))"),
+     "prod/shop: ingress = \"Ingress.http(host='shop.example.com')\": plain HTTP from users is for development only"),
+    (web("shop", registration="nomad"), DEV, "dev/shop: ingress = 'shop.dev.example.com': the ingress proxy reaches "
+                                             "services through Consul's service mesh"),
 ])
-def test_rejects_a_bad_ingress(spec, env, message):
+def test_routes_are_refused_with_the_service_plans_own_message(spec, env, message):
+    # the service's plan validates its ingress; the proxy's routes fail the same way
     with pytest.raises(HashistackError) as error:
         ingress_routes([spec], env)
     assert str(error.value).startswith(message)
+    with pytest.raises(HashistackError) as planned:
+        plan_service(spec, env)
+    assert str(planned.value) == str(error.value)
+
+
+def test_a_tls_service_without_its_ingress_host_is_verified_by_its_common_name():
+    (route,) = ingress_routes([web("shop", tls=Tls())], DEV)
+    assert (route.app_tls, route.server_name) == (True, "shop.service.consul")
 
 
 def test_accepts_plain_http_ingress_in_development_and_the_apex_host():
@@ -217,15 +218,13 @@ def test_proxy_spec_is_traefik_on_the_proxy_port_with_upstreams_for_the_routes()
     assert (spec.name, spec.image, spec.static_port, spec.port, spec.port_label) == (
         PROXY_NAME, TRAEFIK_IMAGE, 8443, 8443, "https")
     assert re.fullmatch(r"traefik:v\d+\.\d+\.\d+", spec.image)
-    assert spec.upstreams == (Upstream("shop", LOCAL_PORT_BASE),)
+    # the app's published my-go-app and the test's shop, in name order
+    assert spec.upstreams == (Upstream("my-go-app", LOCAL_PORT_BASE), Upstream("shop", LOCAL_PORT_BASE + 1))
     assert spec.user == PROXY_USER and not spec.user.startswith("0")
     assert spec.tls == Tls(mount_dir="/etc/traefik/tls", bundle_name="bundle.pem", ttl_h=72)
     assert spec.health == HealthCheck.http("/ping", tls="skip-verify", interval_s=10, timeout_s=2)
     assert spec.args == (f"--configFile={STATIC_FILE}",)
-    if SYSTEM_JOBS:
-        assert spec.job_type == "system"  # type: ignore[attr-defined]
-    else:
-        assert spec.count == 1
+    assert spec.job_type == "system" and spec.count is None
     files = {cfg.mount_at: cfg for cfg in spec.config_files}
     body = "".join(line + "\n" for line in files[STATIC_FILE].content.splitlines() if not line.startswith("#"))
     assert body == render_yaml(static_config(proxy_port=8443, trusted_cidrs=(DEV.network.vpc_cidr,)))
@@ -245,8 +244,7 @@ def test_rejects_a_service_named_like_the_proxy_and_an_environment_without_ingre
         proxy_spec(dataclasses.replace(DEV, ingress=None), [])
 
 
-@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.ingress and (SYSTEM_JOBS or not e.is_production)],
-                         ids=lambda e: e.name)
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.ingress], ids=lambda e: e.name)
 def test_proxy_job_renders_the_entrypoint_port_image_check_and_templates(env):
     domain = env.ingress.public_domain
     plan = plan_service(proxy_spec(env, [*service_specs(env), web("shop", f"shop.{domain}", tls=True)]), env)
@@ -258,8 +256,15 @@ def test_proxy_job_renders_the_entrypoint_port_image_check_and_templates(env):
     (service,) = group["Services"]
     assert service["Name"] == PROXY_NAME and service["Provider"] == "consul"
     (check,) = service["Checks"]
-    assert {k: check[k] for k in ("Type", "Path", "Protocol", "TLSSkipVerify", "PortLabel")} == {
-        "Type": "http", "Path": "/ping", "Protocol": "https", "TLSSkipVerify": True, "PortLabel": "https"}
+    # Traefik serves TLS itself: Consul's agent checks it at the allocation's address, in the mesh
+    assert {k: check[k] for k in ("Type", "Path", "Protocol", "TLSSkipVerify", "AddressMode", "PortLabel")} == {
+        "Type": "http", "Path": "/ping", "Protocol": "https", "TLSSkipVerify": True, "AddressMode": "alloc",
+        "PortLabel": str(env.ingress.proxy_port)}
+    # the sidecar carries the proxy's calls to the routed services: no Consul or Nomad token in Traefik
+    upstreams = service["Connect"]["SidecarService"]["Proxy"]["Upstreams"]
+    assert upstreams == [{"DestinationName": r.service, "LocalBindPort": r.local_port}
+                         for r in ingress_routes([*service_specs(env), web("shop", f"shop.{domain}", tls=True)], env)]
+    assert job["Type"] == "system" and group["Networks"][0]["Mode"] == "bridge"
     assert group["Update"]["MaxParallel"] == 1 and group["Update"]["Canary"] == 0 and group["Update"]["AutoRevert"]
     (task,) = group["Tasks"]
     assert task["Config"]["image"] == TRAEFIK_IMAGE and task["Config"]["args"] == [f"--configFile={STATIC_FILE}"]
@@ -286,11 +291,7 @@ def test_with_ingress_proxy_adds_the_proxy_where_the_environment_has_ingress():
     specs = service_specs(DEV)
     assert with_ingress_proxy(DEV, specs) == (*specs, proxy_spec(DEV, specs))
     assert with_ingress_proxy(dataclasses.replace(DEV, ingress=None), specs) == tuple(specs)
-    with pytest.raises(HashistackError, match=r"^dev/shop: ingress = 'shop.dev.example.com': environment 'dev' "
-                                              r"declares no ingress"):
-        with_ingress_proxy(dataclasses.replace(DEV, ingress=None), [*specs, web("shop")])
-    # production runs the proxy as a system job, which the job model must plan
-    assert (PROXY_NAME in [s.name for s in with_ingress_proxy(PROD, service_specs(PROD))]) is SYSTEM_JOBS
+    assert with_ingress_proxy(PROD, service_specs(PROD))[-1].name == PROXY_NAME
 
 
 # --- the synthesized stacks --------------------------------------------------------------------
@@ -299,7 +300,7 @@ def test_with_ingress_proxy_adds_the_proxy_where_the_environment_has_ingress():
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_synthesized_stacks_deploy_the_proxy_and_grant_its_certificate(synth, env):
     deployed = PROXY_NAME in [s.name for s in with_ingress_proxy(env, service_specs(env))]
-    assert deployed is (env.ingress is not None and (SYSTEM_JOBS or not env.is_production))
+    assert deployed is (env.ingress is not None)
     jobs = {}
     for resource in synth.stack(env.name)["resource"]["nomad_job"].values():
         job = json.loads(unescape(resource["jobspec"]))["Job"]

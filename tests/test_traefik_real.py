@@ -10,9 +10,11 @@ servers stand in for the services behind the proxy's sidecar. Then:
 
 - ``/ping`` answers 200 over HTTPS, with the proxy's certificate even without SNI (the load
   balancer sends none);
-- a request for a route's host (and path) reaches its service: over HTTPS verified for the
-  ingress host against the PKI CA for a service with ``tls=``, over HTTP for one without;
-- a service whose certificate lacks the ingress host is refused by the proxy (502);
+- a request for each route's host (and path), the app's own services' included, reaches its
+  service: over HTTPS verified for the route's server name against the PKI CA for a service with
+  ``tls=``, over HTTP for one without;
+- a service whose certificate lacks the name the proxy verifies is refused by the proxy (500);
+- an encoded slash in a path is refused (400), and a shutting-down proxy answers /ping with 503;
 - an unknown host gets 404;
 - Traefik logs no configuration error.
 """
@@ -40,9 +42,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hashistack.ingress import TRAEFIK_VERSION, TraefikPaths, proxy_spec
+from hashistack.ingress import TRAEFIK_VERSION, TraefikPaths, ingress_routes, proxy_spec
 from hashistack.ingress.proxy import STATIC_FILE
-from hashistack.service import Ingress, ServiceSpec, Tls
+from hashistack.service import HealthCheck, Ingress, ServiceSpec, Tls
 from stacks.apps import service_specs
 from stacks.environments import ENVIRONMENTS
 
@@ -163,12 +165,14 @@ def _specs(env) -> list[ServiceSpec]:
     the same host, and a TLS service whose stand-in will present a certificate without its host."""
     domain = env.ingress.public_domain
     shop = f"shop.{domain}"
+    tls_check = HealthCheck.http("/health", tls="skip-verify")
     return [
         *service_specs(env),
-        ServiceSpec(name="shop", image="registry.example.com/shop:1.0.0",
+        ServiceSpec(name="shop", image="registry.example.com/shop:1.0.0", health=tls_check,
                     tls=Tls(alt_names=(shop,)), ingress=Ingress.https(shop)),
-        ServiceSpec(name="docs", image="registry.example.com/docs:1.0.0", ingress=Ingress.https(shop, path="/docs")),
-        ServiceSpec(name="pay", image="registry.example.com/pay:1.0.0",
+        ServiceSpec(name="docs", image="registry.example.com/docs:1.0.0", health=HealthCheck.http("/health"),
+                    ingress=Ingress.https(shop, path="/docs")),
+        ServiceSpec(name="pay", image="registry.example.com/pay:1.0.0", health=tls_check,
                     tls=Tls(alt_names=(f"pay.{domain}",)), ingress=Ingress.https(f"pay.{domain}")),
     ]
 
@@ -201,12 +205,19 @@ def test_real_traefik_serves_the_environment_routes(env, tmp_path):
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
     (tls_dir / "bundle.pem").write_bytes(pki.bundle("ingress-proxy.service.consul"))
-    (tmp_path / "shop.pem").write_bytes(pki.bundle("shop.service.consul", f"shop.{env.ingress.public_domain}"))
-    # pay's stand-in presents a certificate without pay's ingress host: the proxy must refuse it
-    (tmp_path / "pay.pem").write_bytes(pki.bundle("pay.service.consul"))
-
-    backends = {up.service: _backend(up.service, None if up.service == "docs" else tmp_path / f"{up.service}.pem")
-                for up in spec.upstreams}
+    routes = {route.service: route for route in ingress_routes(_specs(env), env)}
+    assert {r.service: r.local_port for r in routes.values()} == {up.service: up.local_port for up in spec.upstreams}
+    backends = {}
+    for route in routes.values():
+        bundle = None
+        if route.app_tls:
+            # each TLS stand-in presents a certificate for the name the proxy verifies, except pay's,
+            # which lacks pay's ingress host: the proxy must refuse it
+            names = (f"{route.service}.service.consul",) if route.service == "pay" else (
+                f"{route.service}.service.consul", route.host)
+            bundle = tmp_path / f"{route.service}.pem"
+            bundle.write_bytes(pki.bundle(*names))
+        backends[route.service] = _backend(route.service, bundle)
     proxy_port = _free_port()
     try:
         # Only paths and ports change: the container paths and the proxy and loopback ports.
@@ -240,6 +251,12 @@ def test_real_traefik_serves_the_environment_routes(env, tmp_path):
             while (code := _request(proxy_port, f"shop.{domain}", "/", ca=ca)[0]) == 404 \
                     and time.monotonic() < deadline:
                 time.sleep(0.05)
+            # every route of the environment, its own services' included, reaches its stand-in
+            for route in routes.values():
+                if route.service != "pay":
+                    code, body, _ = _request(proxy_port, route.host, route.path, ca=ca)
+                    assert (code, json.loads(body)["backend"]) == (200, route.service), body
+            assert "my-go-app" in routes  # the app's own published service
             code, body, peer = _request(proxy_port, f"shop.{domain}", "/cart?id=1", ca=ca)
             assert code == 200, body
             assert json.loads(body) == {"backend": "shop", "path": "/cart?id=1", "host": f"shop.{domain}",
@@ -286,7 +303,7 @@ def test_real_traefik_serves_the_environment_routes(env, tmp_path):
     assert all(w.startswith("Traefik can reject some encoded characters") for w in warnings), warnings
     # access logs are JSON on stdout, with the router that served each request
     routed = {e.get("RouterName") for e in entries if "RouterName" in e}
-    assert {"shop@file", "docs@file", "pay@file"} <= routed
+    assert {f"{name}@file" for name in routes} <= routed
 
 
 def _wait_for_ping(port: int, ca: Path, proc: subprocess.Popen, log: Path) -> int:

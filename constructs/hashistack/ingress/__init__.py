@@ -7,7 +7,7 @@ Plain Python: :func:`ingress_routes` turns the services' declarations into :clas
 environment's service stack deploys like any service (:func:`with_ingress_proxy`).
 """
 
-from .proxy import PROXY_USER, STATIC_FILE, SYSTEM_JOBS, proxy_spec, with_ingress_proxy
+from .proxy import PROXY_USER, STATIC_FILE, proxy_spec, with_ingress_proxy
 from .routes import LOCAL_PORT_BASE, LOCAL_PORT_CEILING, PROXY_NAME, Route, ingress_routes
 from .traefik import TRAEFIK_IMAGE, TRAEFIK_VERSION, TraefikPaths, dynamic_config, render_yaml, static_config
 
@@ -18,7 +18,6 @@ __all__ = [
     "PROXY_USER",
     "Route",
     "STATIC_FILE",
-    "SYSTEM_JOBS",
     "TRAEFIK_IMAGE",
     "TRAEFIK_VERSION",
     "TraefikPaths",

@@ -13,11 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from .._validate import is_dns_name
-from ..environment import Environment, Tier
+from ..environment import Environment
 from ..errors import Checker
-from ..service.options import Ingress
-from ..service.plan import ServiceSpec
+from ..service.plan import IngressRoute, ServiceSpec, plan_service
 
 __all__ = ["LOCAL_PORT_BASE", "LOCAL_PORT_CEILING", "PROXY_NAME", "Route", "ingress_routes"]
 
@@ -50,7 +48,8 @@ class Route:
     :param app_tls: the service serves TLS itself (``tls=``): the proxy speaks HTTPS to it, through
         the sidecar, and verifies its certificate against the Vault PKI CA and ``server_name``.
     :param server_name: the name the proxy verifies (and sends as SNI) when ``app_tls``: the
-        ingress host, which the service's certificate carries. ``None`` for plain HTTP.
+        ingress host when the service's certificate carries it, else the certificate's common
+        name (both issued only to that service). ``None`` for plain HTTP.
     """
 
     service: str
@@ -71,66 +70,37 @@ class Route:
         return f"Host(`{self.host}`) && PathPrefix(`{self.path}`)"
 
 
-def _certificate_names(spec: ServiceSpec, service: str) -> tuple[str, ...]:
-    tls = spec.tls
-    if tls is None:
-        return ()
-    return (tls.common_name or f"{service}.service.consul", *tls.alt_names)
-
-
-def _check_ingress(spec: ServiceSpec, service: str, env: Environment, check: Checker) -> Ingress:
-    ingress = spec.ingress
-    check.require(isinstance(ingress, Ingress), "ingress", ingress,
-                  "use Ingress.https(host, path='/') (or Ingress.http(...) in development)")
-    assert isinstance(ingress, Ingress)
-    settings = env.ingress
-    if settings is None:
-        check.fail("ingress", ingress.host,
-                   f"environment {env.name!r} declares no ingress (Environment(ingress=IngressSettings(...))), so no "
-                   "load balancer or proxy reaches the service: declare one, or drop ingress= in this environment")
-    domain = settings.public_domain
-    check.require(is_dns_name(ingress.host) and "*" not in ingress.host
-                  and (ingress.host == domain or ingress.host.endswith(f".{domain}")),
-                  "ingress.host", ingress.host,
-                  f"use a lowercase host name under the environment's public domain {domain!r}, "
-                  f"e.g. '{service}.{domain}' (the load balancer's certificate covers that domain)")
-    check.require(isinstance(ingress.path, str) and bool(_PATH.match(ingress.path)) and "//" not in ingress.path
-                  and not any(seg in (".", "..") for seg in ingress.path.split("/")),
-                  "ingress.path", ingress.path,
-                  "use an absolute path prefix of URL-safe characters such as '/' or '/api' (no '..', '//' or "
-                  "backticks)")
-    check.require(ingress.tls is True or env.tier is Tier.DEVELOPMENT, "ingress.tls", ingress.tls,
-                  f"Ingress.http(...) is for development; a {env.tier.value} environment publishes services over "
-                  "HTTPS only: use Ingress.https(host)")
-    check.require(spec.registration == "consul", "registration", spec.registration,
-                  "the ingress proxy reaches a service through its Connect sidecar, which needs the service in "
-                  "Consul: use registration='consul' (the default) or drop ingress=")
-    names = _certificate_names(spec, service)
-    if names:
-        # The proxy verifies the service's certificate against the ingress host (its serverName).
-        check.require(ingress.host in names, "tls.alt_names", tuple(spec.tls.alt_names) if spec.tls else (),
-                      f"the ingress proxy verifies the service's certificate for its ingress host "
-                      f"{ingress.host!r}, which the certificate does not carry ({list(names)}): add it, "
-                      f"Tls(alt_names=(..., {ingress.host!r}))")
-    return ingress
+def _check_path(route: IngressRoute, where: str) -> None:
+    """The path goes into a Traefik rule between backticks: only URL-safe characters, so a path
+    can never end the string and add a matcher of its own (``/a`) || Host(`other``)."""
+    path = route.path
+    Checker(where).require(bool(_PATH.match(path)) and "//" not in path
+                           and not any(seg in (".", "..") for seg in path.split("/")),
+                           "ingress.path", path,
+                           "use an absolute path prefix of URL-safe characters such as '/' or '/api' (no '..', '//' "
+                           "or backticks)")
 
 
 def ingress_routes(specs: Iterable[ServiceSpec], env: Environment) -> tuple[Route, ...]:
     """The routes of ``env``: one per service that declares ``ingress=``, sorted by service name,
     with loopback ports from :data:`LOCAL_PORT_BASE` in that order.
 
-    Refuses (``HashistackError``) an ingress in an environment without
-    :class:`~hashistack.IngressSettings`, a host outside its public domain, a bad path,
-    ``Ingress.http`` outside development, an ingress on a service registered in Nomad's own
-    catalogue, a TLS service whose certificate lacks its ingress host, and two services on the
-    same host and path (naming both)."""
-    declared: list[tuple[str, ServiceSpec, Ingress]] = []
+    Each service's ingress is the one its own plan validated
+    (:attr:`~hashistack.service.ServicePlan.ingress`: the host under the public domain, HTTPS
+    outside development, Consul registration, the name the proxy verifies its certificate
+    against), so a bad declaration fails here with the same message as in the service's stack.
+    On top of that the proxy refuses (``HashistackError``) a path that is not safe inside a
+    Traefik rule, two services on the same host and path (naming both), two routed services under
+    one Consul name, and more routed services than loopback ports."""
+    declared: list[tuple[str, ServiceSpec, IngressRoute]] = []
     for spec in specs:
         if spec.ingress is None:
             continue
-        service = spec.service_name or spec.name
-        check = Checker(f"{env.name}/{spec.name}")
-        declared.append((service, spec, _check_ingress(spec, service, env, check)))
+        where = f"{env.name}/{spec.name}"
+        route = plan_service(spec, env, where=where).ingress
+        assert route is not None  # a plan keeps the ingress of a spec that declares one
+        _check_path(route, where)
+        declared.append((route.service, spec, route))
     declared.sort(key=lambda item: item[0])
 
     owners: dict[tuple[str, str], str] = {}
@@ -159,5 +129,5 @@ def ingress_routes(specs: Iterable[ServiceSpec], env: Environment) -> tuple[Rout
                 f"more services declare ingress= than the proxy has loopback ports for its upstreams "
                 f"({LOCAL_PORT_BASE}-{LOCAL_PORT_CEILING - 1}): run a second environment or fewer routed services")
         routes.append(Route(service=service, host=ingress.host, path=ingress.path, local_port=port,
-                            app_tls=spec.tls is not None, server_name=ingress.host if spec.tls is not None else None))
+                            app_tls=ingress.backend_tls, server_name=ingress.server_name))
     return tuple(routes)
