@@ -163,9 +163,11 @@ def test_a_new_environment_is_summarised_per_stack_and_type(synth):
     assert f"**Added** {len(infra.added)} resources (a new stack), summarised per type:" in text
     assert f"| `aws_vpc_security_group_ingress_rule` | {rules} |" in text
     assert "- ingress " not in text  # not one line per rule
-    from stacks.apps import service_names
+    from hashistack.ingress import with_ingress_proxy
+    from stacks.apps import service_specs
 
-    assert f"Nomad jobs: {', '.join(f'`{n}`' for n in sorted(service_names()))}" in text
+    jobs = sorted(spec.name for spec in with_ingress_proxy(env, service_specs(env)))  # the services and the proxy
+    assert f"Nomad jobs: {', '.join(f'`{n}`' for n in jobs)}" in text
     assert "Vault policies: `" in text
     assert "- job `" not in text and "```hcl" not in text
     assert len(text.splitlines()) < 120
