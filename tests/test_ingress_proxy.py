@@ -31,7 +31,7 @@ from hashistack.ingress import routes as routes_module
 from hashistack.service import HealthCheck, Ingress, ServiceSpec, Tls, Upstream, plan_service
 from hashistack.terraform_escape import unescape
 from stacks.apps import service_specs
-from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
+from stacks.environments import DEV, ENVIRONMENTS, PROD
 
 from .nomad_api import api_field_problems
 
