@@ -50,7 +50,10 @@ class VaultStack(EnvironmentStack):
              delete_version_after_s=vault.kv_delete_version_after_s)
         pki = VaultPki(self, "pki", hierarchy=vault.pki, vault_address=vault.address,
                        common_name=vault.pki_ca_common_name or env.domain, organization=vault.pki_ca_organization,
-                       permitted_dns_domains=(env.domain, "service.consul", *vault.pki_permitted_domains),
+                       # A service's certificate may carry its ingress host (the proxy verifies it by that name).
+                       permitted_dns_domains=(env.domain, "service.consul",
+                                              *((env.ingress.public_domain,) if env.ingress else ()),
+                                              *vault.pki_permitted_domains),
                        prevent_destroy=vault.pki_prevent_destroy)
         auth = NomadWorkloadIdentityAuth(self, "nomad-auth", auth=WorkloadIdentityAuth(
             path=vault.jwt_auth_path, nomad_address=env.nomad.address, supported_algs=vault.jwt_supported_algs,
