@@ -114,8 +114,8 @@ CONNECT_CA_SCRIPT_TEXT = f"""#!/bin/bash
 # local Consul agent's gRPC TLS certificate with them (auto-encrypt gets that certificate from the
 # servers, signed by the Connect CA, which no file holds at boot). Read from the local agent on
 # loopback (Consul's /v1/connect/ca/roots needs no ACL token); written when they change, so a
-# rotated CA reaches new sidecars. Until the agent
-# answers, or the CA is initialised, it leaves the file as it is and tries again later.
+# rotated CA reaches new sidecars. Until the agent answers, or the CA is initialised, it leaves
+# the file as it is and tries again later.
 set -euo pipefail
 OUT={CONSUL_CONNECT_CA}
 if ! reply=$(curl -fsS --max-time 5 http://127.0.0.1:8500/v1/connect/ca/roots); then
