@@ -129,6 +129,10 @@ def group_ref(r: dict, name: str) -> str:
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_each_environment_puts_its_ingress_load_balancer_in_front_of_the_clients(synth, env):
     r = synth.stack(f"{env.name}-infra")["resource"]
+    if env.ingress is None:  # no ingress, no load balancer, bucket or attachment for it
+        assert [x for x in r["aws_lb"].values() if x["load_balancer_type"] == "application"] == []
+        assert "aws_s3_bucket" not in r and "aws_autoscaling_attachment" not in r
+        return
     (lb,) = [x for x in r["aws_lb"].values() if x["load_balancer_type"] == "application"]
     assert lb["internal"] is (not env.ingress.internet_facing)
     # internet-facing in the public subnets, internal in the private ones, one per zone
@@ -157,6 +161,9 @@ def test_the_ingress_load_balancer_reaches_the_clients_proxy_port_and_nothing_el
     """The synthesized rules: the load balancer's group reaches exactly the clients' proxy port,
     and nothing else reaches that port or admits the load balancer anywhere."""
     r = synth.stack(f"{env.name}-infra")["resource"]
+    if env.ingress is None:  # no ingress: no load balancer group, and nothing but peers on the clients
+        assert not [g for g in r["aws_security_group"].values() if g["name"].endswith("-ingress-lb")]
+        return
     lb = group_ref(r, f"hashistack-{env.name}-ingress-lb")
     clients = group_ref(r, f"hashistack-{env.name}-nomad-client")
     ingress = list(r["aws_vpc_security_group_ingress_rule"].values())

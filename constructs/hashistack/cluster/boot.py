@@ -90,59 +90,43 @@ DRAIN_SCRIPT = "/usr/local/sbin/hashistack-drain"
 CLIENT_OS_PACKAGES = ("docker.io", "containernetworking-plugins", "kmod")
 CNI_PLUGINS = ("bridge", "firewall", "host-local", "loopback", "portmap")
 BRIDGE_MODULES = "/etc/modules-load.d/hashistack-bridge.conf"
-BRIDGE_MODULES_CONF = """# Nomad bridge networking: iptables must see bridged traffic (net.bridge.* sysctls).
-br_netfilter
-"""
+BRIDGE_MODULES_CONF = "br_netfilter\n"
 BRIDGE_SYSCTL = "/etc/sysctl.d/60-hashistack-bridge.conf"
-BRIDGE_SYSCTL_CONF = """# Nomad bridge networking (Connect sidecars): iptables processes bridged traffic.
-net.bridge.bridge-nf-call-arptables = 1
+BRIDGE_SYSCTL_CONF = """net.bridge.bridge-nf-call-arptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
 net.bridge.bridge-nf-call-iptables = 1
 """
 BRIDGE_COMMANDS = (
-    "# Bridge networking: netfilter on bridges, and the CNI plugins Nomad's bridge network runs.",
+    "# Bridge networking (Connect sidecars)",
     "modprobe br_netfilter",
     f"sysctl -q -p {BRIDGE_SYSCTL}",
     f"for plugin in {' '.join(CNI_PLUGINS)}; do",
-    f'  [ -x "{CNI_PATH}/$plugin" ] || die "CNI plugin {CNI_PATH}/$plugin missing (containernetworking-plugins)"',
+    f'  [ -x "{CNI_PATH}/$plugin" ] || die "CNI plugin {CNI_PATH}/$plugin missing"',
     "done",
 )
 
 CONNECT_CA_SCRIPT = "/usr/local/sbin/hashistack-consul-connect-ca"
+# Consul's Connect CA roots for Nomad's consul.grpc_ca_file: Envoy sidecars verify the local
+# agent's gRPC TLS certificate with them (auto-encrypt gets it from the servers, signed by the
+# Connect CA, which no file holds at boot). Read from the local agent on loopback as a PEM chain
+# (/v1/connect/ca/roots?pem=true, which needs no ACL token) and rewritten when it changes, so a
+# rotated CA reaches new sidecars; until the agent answers with a root, the file is left alone.
 CONNECT_CA_SCRIPT_TEXT = f"""#!/bin/bash
-# The roots of Consul's Connect CA, for Nomad's consul.grpc_ca_file: Envoy sidecars verify the
-# local Consul agent's gRPC TLS certificate with them (auto-encrypt gets that certificate from the
-# servers, signed by the Connect CA, which no file holds at boot). Read from the local agent on
-# loopback (Consul's /v1/connect/ca/roots needs no ACL token); written when they change, so a
-# rotated CA reaches new sidecars. Until the agent answers, or the CA is initialised, it leaves
-# the file as it is and tries again later.
+# Consul Connect CA roots for Nomad's consul.grpc_ca_file (Envoy sidecars), from the local agent.
 set -euo pipefail
 OUT={CONSUL_CONNECT_CA}
-if ! reply=$(curl -fsS --max-time 5 http://127.0.0.1:8500/v1/connect/ca/roots); then
-  echo "local Consul agent not answering yet"
-  exit 0
-fi
-pems=$(printf '%s' "$reply" | python3 -c '
-import json, sys
-roots = json.load(sys.stdin).get("Roots") or []
-sys.stdout.write("".join(r["RootCert"].strip() + "\\n" for r in roots))
-')
-if [ -z "$pems" ]; then
-  echo "Consul's Connect CA has no roots yet"
-  exit 0
-fi
-if [ -f "$OUT" ] && [ "$(cat "$OUT")" = "$pems" ]; then
-  exit 0
-fi
+pem=$(curl -fsS --max-time 5 'http://127.0.0.1:8500/v1/connect/ca/roots?pem=true') || exit 0
+case "$pem" in -----BEGIN*) ;; *) exit 0 ;; esac  # a PEM chain, or no root yet
+if [ -f "$OUT" ] && [ "$(cat "$OUT")" = "$pem" ]; then exit 0; fi
 tmp=$(mktemp "$OUT.XXXXXX")
-printf '%s\\n' "$pems" > "$tmp"
+printf '%s\\n' "$pem" > "$tmp"
 chmod 0644 "$tmp"
 mv -f "$tmp" "$OUT"
 echo "wrote the Connect CA roots to $OUT"
 """
 
 CONNECT_CA_SERVICE = f"""[Unit]
-Description=Keep the Consul Connect CA roots for Envoy sidecars in {CONSUL_CONNECT_CA}
+Description=Consul Connect CA roots for Envoy sidecars
 After=consul.service
 
 [Service]
@@ -151,7 +135,7 @@ ExecStart={CONNECT_CA_SCRIPT}
 """
 
 CONNECT_CA_TIMER = """[Unit]
-Description=Refresh the Consul Connect CA roots every 2 minutes
+Description=Refresh the Consul Connect CA roots
 
 [Timer]
 OnBootSec=20s
