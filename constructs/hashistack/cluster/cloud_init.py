@@ -395,9 +395,10 @@ class CloudInit:
         return {"write_files": [boot, *staged], "runcmd": [[BOOT_SCRIPT]]}
 
     def render(self) -> str:
-        """``#cloud-config`` user data (JSON is valid YAML), deterministic, without whitespace
-        between tokens: EC2 takes at most 16 KiB of user data."""
-        text = "#cloud-config\n" + json.dumps(self.document(), separators=(",", ":"), sort_keys=True) + "\n"
+        """``#cloud-config`` user data (JSON is valid YAML), deterministic: one key per line (so a
+        diff of it shows the file that changed), indented by one space, as EC2 takes at most
+        16 KiB of user data."""
+        text = "#cloud-config\n" + json.dumps(self.document(), indent=1, sort_keys=True) + "\n"
         size = len(text.encode())
         if size > USER_DATA_LIMIT:
             raise HashistackError(
