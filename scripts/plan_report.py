@@ -35,6 +35,7 @@ from hashistack.terraform_escape import unescape  # noqa: E402
 
 NO_CHANGE, CHANGED, ERROR = 0, 2, 1
 _SG_RULES = ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+_INTENTIONS = "consul_config_entry_service_intentions."
 LARGE = 25
 """A new stack, or one that gains more resources than this, is summarised per type."""
 
@@ -120,6 +121,8 @@ class StackChange:
     changed: dict[str, list[str]] = field(default_factory=dict)  # address -> Markdown lines
     rules_added: list[str] = field(default_factory=list)
     rules_removed: list[str] = field(default_factory=list)
+    intentions_added: list[str] = field(default_factory=list)  # "source → destination (action)"
+    intentions_removed: list[str] = field(default_factory=list)
     details: dict[str, list[str]] = field(default_factory=dict)  # added address -> Markdown lines
     labels: dict[str, str] = field(default_factory=dict)  # added job or policy address -> its own name
     new: bool = False  # the stack did not exist before
@@ -162,6 +165,19 @@ def _rule_text(address: str, config: dict, resources: dict[str, dict] | None = N
            f"{'from' if ingress else 'to'} {peer}: {config.get('description', '')}"
 
 
+def intentions(resources: dict[str, dict]) -> set[tuple[str, str, str]]:
+    """Every (source, destination, action) of a stack's ``service-intentions`` config entries: one
+    entry per destination holds its sources, so an edge is a source within an entry."""
+    return {(src.get("name", "?"), config.get("name", "?"), src.get("action", "?"))
+            for address, config in resources.items() if address.startswith(_INTENTIONS)
+            for src in config.get("sources") or []}
+
+
+def _intention_text(edge: tuple[str, str, str]) -> str:
+    source, destination, action = edge
+    return f"`{source}` → `{destination}` ({action})"
+
+
 _VAULT_READS = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
 
 
@@ -197,6 +213,7 @@ def _check_text(check: dict) -> str:
     kind = check.get("Type", "?")
     target = {"http": check.get("Path"), "grpc": check.get("GRPCService")}.get(kind)
     text = f"{kind}" + (f" {target}" if target else "") + f" on `{check.get('PortLabel')}`" \
+        + (f" ({check['AddressMode']} address)" if check.get("AddressMode") else "") \
         + f" every {duration(check.get('Interval'))}, timeout {duration(check.get('Timeout'))}"
     restart = check.get("CheckRestart") or {}
     if restart.get("Limit"):
@@ -216,15 +233,25 @@ def job_essentials(job: dict) -> list[str]:
         if group.get("Update"):
             lines.append(f"  - update: {_update_text(group['Update'])}")
         for network in group.get("Networks", []):
-            ports = [f"`{p.get('Label')}` → {p.get('To') or 'same'} (dynamic)"
+            # To 0 (unset) or -1 maps the host port to the same number inside the allocation.
+            ports = [f"`{p.get('Label')}` → {p['To'] if (p.get('To') or 0) > 0 else 'same'} (dynamic)"
                      for p in network.get("DynamicPorts", [])]
             ports += [f"`{p.get('Label')}` {p.get('Value')} (static)" for p in network.get("ReservedPorts", [])]
-            if ports:
-                lines.append(f"  - ports ({network.get('Mode', 'host')}): {', '.join(ports)}")
+            mode = network.get("Mode", "host")
+            lines.append(f"  - ports ({mode}): {', '.join(ports)}" if ports else f"  - network ({mode}), no host port")
         for service in group.get("Services", []):
             lines.append(f"  - service `{service.get('Name')}` on `{service.get('PortLabel')}` "
                          f"({service.get('Provider', 'consul')}), tags {json.dumps(service.get('Tags', []))}")
             lines += [f"    - check {_check_text(check)}" for check in service.get("Checks", [])]
+            sidecar = (service.get("Connect") or {}).get("SidecarService")
+            if sidecar is not None:
+                proxy = sidecar.get("Proxy") or {}
+                ups = [f"`{u.get('DestinationName')}` on 127.0.0.1:{u.get('LocalBindPort')}"
+                       for u in proxy.get("Upstreams", [])]
+                exposed = [f"{e.get('Path')} on `{e.get('ListenerPort')}`"
+                           for e in (proxy.get("Expose") or {}).get("Paths", [])]
+                lines.append("    - Connect sidecar: upstreams " + (", ".join(ups) or "none")
+                             + (f"; exposes {', '.join(exposed)}" if exposed else ""))
         for spread in group.get("Spreads", []):
             lines.append(f"  - spread over `{spread.get('Attribute')}`")
         for task in group.get("Tasks", []):
@@ -289,6 +316,9 @@ def compare_stack(stack: str, before: dict[str, dict], after: dict[str, dict]) -
         change.removed.append(address)
         if address.startswith(_SG_RULES):
             change.rules_removed.append(_rule_text(address, before[address], before))
+    old_edges, new_edges = intentions(before), intentions(after)
+    change.intentions_added = [_intention_text(e) for e in sorted(new_edges - old_edges)]
+    change.intentions_removed = [_intention_text(e) for e in sorted(old_edges - new_edges)]
     for address in sorted(set(before) & set(after)):
         if before[address] == after[address]:
             continue
@@ -366,6 +396,10 @@ def render(changes: list[StackChange], *, base: str, head: str) -> str:
             out += ["", "**Removed**", *[f"- `{a}`" for a in c.removed if not a.startswith(_SG_RULES)]]
         if c.rules_removed and len(c.removed) <= LARGE:
             out += ["", "**Security group rules removed**", *[f"- {r}" for r in c.rules_removed]]
+        if c.intentions_added:
+            out += ["", "**Intentions added** (source → destination)", *[f"- {i}" for i in c.intentions_added]]
+        if c.intentions_removed:
+            out += ["", "**Intentions removed** (source → destination)", *[f"- {i}" for i in c.intentions_removed]]
         for address, lines in c.changed.items():
             out += ["", f"**Changed** `{address}`", *lines]
     return "\n".join(out) + "\n"

@@ -11,7 +11,8 @@ from hashistack.stack import EnvironmentStack
 
 class InfraStack(EnvironmentStack):
     """The environment's cluster on AWS: VPC, security groups from the port matrix, Nomad,
-    Consul and Vault servers, Nomad clients, the Vault unseal key and the API load balancers."""
+    Consul and Vault servers, Nomad clients, the Vault unseal key, the API load balancers and,
+    when the environment sets ``ingress``, the ingress load balancer with its access-log bucket."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment,
                  secrets: ClusterSecrets | None = None) -> None:

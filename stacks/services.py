@@ -5,6 +5,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from hashistack import Environment
+from hashistack.ingress import with_ingress_proxy
 from hashistack.service.go_service import GoService
 from hashistack.stack import EnvironmentStack
 
@@ -13,7 +14,8 @@ from .apps import service_specs
 
 class ServicesStack(EnvironmentStack):
     """The environment's service layer, deployed daily with ``cdktf deploy <env>``: the Nomad job
-    of every module of ``stacks/apps``. It holds no Vault resource: each service's Vault access
+    of every module of ``stacks/apps``, and the ingress proxy (``ingress-proxy``, Traefik) where
+    the environment declares ingress settings. It holds no Vault resource: each service's Vault access
     is applied by operators with ``<env>-vault``, so the identity that deploys jobs cannot change
     what any identity may read or issue.
 
@@ -37,4 +39,5 @@ class ServicesStack(EnvironmentStack):
                 self, "scheduler-config", memory_oversubscription_enabled=True, scheduler_algorithm="binpack",
                 preemption_config={"batch_scheduler_enabled": False, "service_scheduler_enabled": False,
                                    "sysbatch_scheduler_enabled": False, "system_scheduler_enabled": True})
-        self.services = [GoService.from_spec(self, spec, vault_access=False) for spec in service_specs(environment)]
+        self.services = [GoService.from_spec(self, spec, vault_access=False)
+                         for spec in with_ingress_proxy(environment, service_specs(environment))]

@@ -1,4 +1,5 @@
-"""`<env>-vault`: the Vault platform layer, and every service's Vault access."""
+"""`<env>-vault`: the access layer. Vault (the platform's mounts and policies, every service's Vault
+access) and Consul (workload-identity login for Nomad's jobs, the mesh's intentions)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from constructs import Construct
 
 from hashistack import Environment, HashistackError, Tier
+from hashistack.consul import NomadWorkloadsAuth, mesh_intentions
+from hashistack.ingress import with_ingress_proxy
 from hashistack.service import plan_service
 from hashistack.service.go_service import ServiceVaultAccess
 from hashistack.stack import EnvironmentStack
@@ -29,14 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 class VaultStack(EnvironmentStack):
     """KV v2 for service secrets, the two-tier PKI, Nomad workload-identity auth, the operators'
     and CI's login methods, the platform policies (operator, CI deployer, auditor), the audit
-    devices, and each service's own policy, JWT role and PKI role.
+    devices, and each service's own policy, JWT role and PKI role. In Consul: the auth method
+    ``nomad-workloads`` through which Nomad's sidecars and tasks get their Consul tokens, and the
+    intentions (default deny, plus exactly the declared upstream and ingress edges).
 
     Applied by operators (never by the CI identity that deploys jobs): it decides what every
-    identity may read and issue."""
+    identity may read and issue, and which service may call which."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_vault_provider()
+        self.add_consul_provider()
         env, vault = environment, environment.vault
         for kind in vault.audit_devices:
             AuditDevice(self, f"audit-{kind}", kind=kind)
@@ -44,7 +50,10 @@ class VaultStack(EnvironmentStack):
              delete_version_after_s=vault.kv_delete_version_after_s)
         pki = VaultPki(self, "pki", hierarchy=vault.pki, vault_address=vault.address,
                        common_name=vault.pki_ca_common_name or env.domain, organization=vault.pki_ca_organization,
-                       permitted_dns_domains=(env.domain, "service.consul", *vault.pki_permitted_domains),
+                       # A service's certificate may carry its ingress host (the proxy verifies it by that name).
+                       permitted_dns_domains=(env.domain, "service.consul",
+                                              *((env.ingress.public_domain,) if env.ingress else ()),
+                                              *vault.pki_permitted_domains),
                        prevent_destroy=vault.pki_prevent_destroy)
         auth = NomadWorkloadIdentityAuth(self, "nomad-auth", auth=WorkloadIdentityAuth(
             path=vault.jwt_auth_path, nomad_address=env.nomad.address, supported_algs=vault.jwt_supported_algs,
@@ -53,15 +62,30 @@ class VaultStack(EnvironmentStack):
             VaultLogin(self, f"login-{method.path.replace('/', '-')}", method=method,
                        development=env.tier is Tier.DEVELOPMENT)
         specs = service_specs(env)
-        for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in specs]), auditor_policy(vault)):
+        deployed = with_ingress_proxy(env, specs)  # the services and, with ingress settings, the ingress proxy
+        for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in deployed]), auditor_policy(vault)):
             VaultPolicy(self, f"policy-{policy.name}", policy=policy)
         services_stack = env.stack_names[2]
         self.services = [
             ServiceVaultAccess(self, f"service-{spec.name}",
                                plan=plan_service(spec, env, where=f"{services_stack}/{spec.name}"), environment=env,
                                jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
-            for spec in specs
+            for spec in deployed
         ]
+        self._consul_access(env, specs)
+
+    def _consul_access(self, env: Environment, specs: list) -> None:
+        """Consul's side: the workload-identity auth method (the same JWKS and CA as Vault's) and
+        the intentions derived from the services' upstreams and ingresses."""
+        from hashistack.consul import NomadWorkloadsAuthMethod, ServiceIntentions
+
+        services_stack = env.stack_names[2]
+        namespaces = sorted({plan_service(s, env, where=f"{services_stack}/{s.name}").job.namespace for s in specs})
+        self.consul_auth = NomadWorkloadsAuthMethod(self, "consul-auth", auth=NomadWorkloadsAuth(
+            nomad_address=env.nomad.address, jwks_ca_pem=_read_pem(env.vault.nomad_ca_pem_path, self.node.id),
+            namespaces=tuple(namespaces) or ("default",)))
+        self.intentions = ServiceIntentions(self, "intentions", intentions=mesh_intentions(
+            specs, ingress_enabled=env.ingress is not None, where=self.node.id))
 
 
 def _read_pem(path: str | None, stack: str) -> str | None:

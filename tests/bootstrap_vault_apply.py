@@ -6,7 +6,8 @@ providers' discovery replaced by the harness's loopback stand-in, as the real-en
 
 Usage: ``python tests/bootstrap_vault_apply.py RECORD [STACK_JSON | --fail]``. It runs as the
 bootstrap runs ``cdktf deploy``: VAULT_ADDR, VAULT_TOKEN (the initial root token) and
-VAULT_CACERT come from the environment. RECORD receives the token it was given, so that the test
+VAULT_CACERT come from the environment, with CONSUL_HTTP_TOKEN and CONSUL_CACERT for the stack's
+Consul half (not applied here: no Consul engine runs offline). RECORD receives the token it was given, so that the test
 can check afterwards that the bootstrap revoked it (a test-only file in the test's temp
 directory). ``--fail`` exits 3 after recording, as a failed apply would.
 """
@@ -30,7 +31,8 @@ def main(record: str, stack_json: str | None = None) -> int:
     if stack_json is None:
         return 0
     if stack_json == "--fail":
-        print(f"failing on purpose; token {token}", file=sys.stderr)
+        print(f"failing on purpose; token {token}; consul token {os.environ.get('CONSUL_HTTP_TOKEN')}; "
+              f"consul CA {'given' if os.environ.get('CONSUL_CACERT') else 'absent'}", file=sys.stderr)
         return 3
     ca_file = os.environ.get("VAULT_CACERT")
     if ca_file:  # hvac's child-token client verifies with requests' default bundle: make it the cluster CA

@@ -175,7 +175,7 @@ class MotoServers:
         self._servers.clear()
 
 
-AWS_SERVICES = ("autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "route53", "ssm", "sts")
+AWS_SERVICES = ("acm", "autoscaling", "cloudwatchlogs", "ec2", "elbv2", "iam", "kms", "route53", "s3", "ssm", "sts")
 
 
 def against_moto(stack: dict, endpoint: str) -> dict:
@@ -189,6 +189,8 @@ def against_moto(stack: dict, endpoint: str) -> dict:
             "skip_credentials_validation": True, "skip_metadata_api_check": True,
             "skip_requesting_account_id": False, "skip_region_validation": True,
             "allowed_account_ids": [MOTO_ACCOUNT],
+            # bucket names in the path: moto answers on one host, not per-bucket hostnames
+            "s3_use_path_style": True,
             "endpoints": [{service: endpoint for service in AWS_SERVICES}],
         })
     return local

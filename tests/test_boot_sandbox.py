@@ -13,6 +13,12 @@ And the failures: a missing SSM parameter stops the boot naming it and abandons 
 the original order (configs written before the packages are installed) fails at dpkg's conffile
 prompt.
 
+The mesh prerequisites of the Nomad clients: Debian's real containernetworking-plugins package is
+not in the sandbox root; the sandbox's repository serves it, so the CNI plugins Nomad's bridge
+network runs exist on a client only because its boot installed them (and on no other node).
+br_netfilter and the bridge sysctls are recorded (they are the host kernel's), after their files
+are in place.
+
 What cannot run here: the real Consul and Nomad binaries (not obtainable offline). Their configs
 are checked instead by the model tests (tests/test_cluster.py) against the products' documented
 fields, and their units, users and conffiles by the stand-in packages' layout.
@@ -28,6 +34,8 @@ from dataclasses import replace
 import pytest
 
 from hashistack.cluster import Role
+from hashistack.cluster.agents import CNI_PATH, CONSUL_CONNECT_CA
+from hashistack.cluster.boot import BRIDGE_SYSCTL, CNI_PLUGINS
 from hashistack.cluster.cloud_init import STAGING
 from stacks.environments import DEV, ENVIRONMENTS
 
@@ -53,7 +61,8 @@ def sandbox(tmp_path_factory, moto_servers):
     base = rootfs.base_root()
     pki = harness.Pki(work / "pki")
     versions = {(p, env.packages.version_of(p)) for env in ENVIRONMENTS for p in ("consul", "nomad", "vault")}
-    repo = harness.build_repository(work / "repo", versions, {env.region for env in ENVIRONMENTS}, pki)
+    repo = harness.build_repository(work / "repo", versions, {env.region for env in ENVIRONMENTS}, pki,
+                                    debian_debs=rootfs.boot_debs(base))
     context = {"work": work, "base": base, "pki": pki, "repo": repo, "bao": harness.bao_binary(), "moto": moto,
                "setup_s": round(time.monotonic() - started, 1)}
     envs = {}
@@ -70,7 +79,10 @@ def boot(sandbox, env, role, name: str, *, parameters=None, document=None) -> ha
     return harness.run_node(sandbox["work"] / name, base_root=sandbox["base"], env=env, boot=boots[role],
                             parameters=values if parameters is None else parameters, repo=sandbox["repo"],
                             pki=sandbox["pki"], moto=sandbox["moto"], document=document,
-                            bao=sandbox["bao"] if role is Role.VAULT_SERVER else None)
+                            bao=sandbox["bao"] if role is Role.VAULT_SERVER else None, executables=PLUGIN_PATHS)
+
+
+PLUGIN_PATHS = tuple(f"{CNI_PATH}/{plugin}" for plugin in CNI_PLUGINS)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +153,34 @@ def test_node_boots_to_its_agents(sandbox, booted, env, role):
     for unit in ci.services:
         assert f"enable {unit}" in result["systemctl"] and f"restart {unit}" in result["systemctl"]
     assert ("swapoff -a" in result["swapoff"]) is (role is Role.VAULT_SERVER)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_nomad_clients_get_the_mesh_prerequisites_from_their_boot(sandbox, booted, env):
+    """CNI plugins installed by the boot itself (the root does not hold them), br_netfilter loaded
+    before the bridge sysctls are applied, and the agents configured for Connect sidecars."""
+    client = booted[(env.name, Role.NOMAD_CLIENT)]
+    assert client["rc"] == 0, client["output"][-4000:]
+    assert re.search(r"^containernetworking-plugins \S+ install ok installed$", client["packages"], re.M)
+    assert client["executables"] == {path: True for path in PLUGIN_PATHS}
+    assert client["kernel"] == ["modprobe br_netfilter", f"sysctl -p {BRIDGE_SYSCTL}"]
+    assert "net.bridge.bridge-nf-call-iptables = 1" in client["files"][BRIDGE_SYSCTL]["text"]
+    assert "enable hashistack-consul-connect-ca.timer" in client["systemctl"]
+    nomad = parse(client["files"]["/etc/nomad.d/nomad.hcl"]["text"])
+    assert nomad["client"][0]["cni_path"] == CNI_PATH
+    consul = nomad["consul"][0]
+    assert (consul["grpc_address"], consul["grpc_ca_file"]) == ("127.0.0.1:8503", CONSUL_CONNECT_CA)
+    agent = parse(client["files"]["/etc/consul.d/consul.hcl"]["text"])
+    assert agent["ports"][0]["grpc_tls"] == 8503 and agent["tls"][0]["grpc"][0]["use_auto_cert"] is True
+    for role in (Role.NOMAD_SERVER, Role.CONSUL_SERVER, Role.VAULT_SERVER):
+        other = booted[(env.name, role)]
+        assert other["rc"] == 0 and other["kernel"] == []
+        assert other["executables"] == {path: False for path in PLUGIN_PATHS}, role
+        assert "containernetworking-plugins" not in other["packages"]
+    server = parse(booted[(env.name, Role.NOMAD_SERVER)]["files"]["/etc/nomad.d/nomad.hcl"]["text"])["consul"][0]
+    assert server["service_identity"][0]["aud"] == ["consul.io"] and server["task_identity"][0]["aud"] == ["consul.io"]
+    consul_server = parse(booted[(env.name, Role.CONSUL_SERVER)]["files"]["/etc/consul.d/consul.hcl"]["text"])
+    assert consul_server["connect"][0]["enabled"] is True and consul_server["ports"][0]["grpc_tls"] == 8503
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

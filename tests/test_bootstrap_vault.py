@@ -122,6 +122,10 @@ def test_a_failed_first_apply_still_revokes_the_root_token(aws, monkeypatch, tmp
         assert bao.get("auth/token/lookup-self", token=root).status_code == 403
         assert root not in run.output, "the apply's output is relayed with the root token masked"
         assert "failing on purpose; token <initial root token>" in run.stderr
+        # the stack's Consul half is applied with the management token phase consul bootstrapped with
+        management = value("dev", "consul_management_token")
+        assert management and management not in run.output
+        assert "consul token <consul management token>; consul CA given" in run.stderr
     finally:
         bao.stop()
 

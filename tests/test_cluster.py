@@ -58,6 +58,30 @@ def test_operators_reach_only_the_load_balancer_api_ports():
     assert sorted(r.from_port for r in rules) == [4646, 8200, 8501]
 
 
+def test_consul_servers_fetch_nomads_jwks_through_its_load_balancer():
+    """Consul's nomad-workloads JWT auth method reads https://nomad.<domain>:4646/.well-known/jwks.json
+    on the Consul servers; like Vault's, the call goes through Nomad's internal load balancer."""
+    rules = peer_rules()
+    assert {r.source for r in rules if r.from_port == 4646 and r.target is Role.LOAD_BALANCER} == {
+        Role.VAULT_SERVER, Role.CONSUL_SERVER}
+    # the servers' API itself only from the load balancer
+    assert {r.source for r in rules if r.from_port == 4646 and r.target is Role.NOMAD_SERVER} == {Role.LOAD_BALANCER}
+
+
+def test_connect_sidecars_reach_each_other_on_nomads_dynamic_ports_between_clients_only():
+    """A sidecar's public listener is a dynamic port (20000-32000 by default, nomad/structs/network.go
+    v1.10.2); upstreams on one client dial sidecars on another."""
+    sidecar = [(r.source, r.target, r.from_port, r.to_port, r.protocol) for r in peer_rules()
+               if r.from_port <= 21000 <= r.to_port or r.from_port <= 31999 <= r.to_port]
+    assert sidecar == [(Role.NOMAD_CLIENT, Role.NOMAD_CLIENT, 20000, 32000, "tcp")]
+
+
+def test_envoy_reaches_the_consul_grpc_tls_port_on_loopback_only():
+    (spec,) = [s for s in PORT_MATRIX if s.from_port == 8503]
+    assert spec.peers == () and not spec.lb_listener
+    assert not [r for r in peer_rules() + cidr_rules(("10.200.0.0/24",)) if r.from_port <= 8503 <= r.to_port]
+
+
 @pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0", "10.0.0.1/24", "not-a-cidr"])
 def test_rejects_world_open_or_invalid_cidr_on_agent_ports(cidr):
     with pytest.raises(HashistackError, match=rf"port matrix: operator cidr = {re.escape(repr(cidr))}: agent and API "
@@ -94,6 +118,68 @@ def test_nomad_client_config_denies_raw_exec():
     plugins = {next(iter(p)): p[next(iter(p))] for p in cfg["plugin"]}
     assert plugins["raw_exec"]["config"][0]["enabled"] is False
     assert plugins["docker"]["config"][0]["allow_privileged"] is False
+
+
+# Nomad's agent configuration keys, as decoded by Nomad v1.10.2 (mapstructure tags of ConsulConfig in
+# nomad/structs/config/consul.go and of WorkloadIdentityConfig in nomad/structs/config/workload_id.go).
+# Nomad's HCL decoder reports unknown keys, but only when the agent starts on a node; here a
+# misspelt key fails the test instead.
+NOMAD_CONSUL_KEYS = {
+    "name", "server_service_name", "server_http_check_name", "server_serf_check_name", "server_rpc_check_name",
+    "server_failures_before_critical", "server_failures_before_warning", "client_service_name",
+    "client_http_check_name", "client_failures_before_critical", "client_failures_before_warning", "tags",
+    "auto_advertise", "checks_use_advertise", "address", "grpc_address", "timeout", "token", "auth", "ssl",
+    "share_ssl", "verify_ssl", "grpc_ca_file", "ca_file", "cert_file", "key_file", "server_auto_join",
+    "client_auto_join", "namespace", "service_identity", "service_auth_method", "task_identity", "task_auth_method",
+}
+NOMAD_IDENTITY_KEYS = {"aud", "env", "file", "filepath", "ttl", "extra_claims"}
+
+
+def keys(block: dict) -> set[str]:
+    return {k for k in block if not k.startswith("__")}  # python-hcl2 adds __start_line__ and such
+
+
+def nomad_config(server: bool) -> dict:
+    return parse(NomadAgentConfig(
+        server=server, region="global", datacenter="dc1", aws_region="eu-west-1", join_tag_key="k",
+        join_tag_value="v", vault_address="https://vault:8200", bootstrap_expect=3).render())
+
+
+def test_nomad_servers_sign_consul_workload_identities():
+    consul = nomad_config(True)["consul"][0]
+    assert keys(consul) <= NOMAD_CONSUL_KEYS
+    for block in ("service_identity", "task_identity"):
+        (identity,) = consul[block]
+        assert {k: v for k, v in identity.items() if not k.startswith("__")} == {"aud": ["consul.io"], "ttl": "1h"}
+        assert keys(identity) <= NOMAD_IDENTITY_KEYS
+    assert "grpc_address" not in consul  # servers run no sidecars
+
+
+def test_nomad_clients_bootstrap_envoy_from_the_local_consul_agent_and_run_debians_cni_plugins():
+    cfg = nomad_config(False)
+    consul = cfg["consul"][0]
+    assert keys(consul) <= NOMAD_CONSUL_KEYS
+    assert consul["grpc_address"] == "127.0.0.1:8503"
+    assert consul["grpc_ca_file"] == "/etc/nomad.d/tls/consul-connect-ca.pem"
+    assert consul["service_auth_method"] == consul["task_auth_method"] == "nomad-workloads"
+    assert "service_identity" not in consul  # signed by the servers
+    assert cfg["client"][0]["cni_path"] == "/usr/lib/cni"
+
+
+@pytest.mark.parametrize("server", [True, False])
+def test_consul_agents_serve_grpc_tls_for_envoy_and_servers_enable_connect(server):
+    cfg = parse(ConsulAgentConfig(server=server, datacenter="dc1", aws_region="eu-west-1",
+                                  join_tag_key="k", join_tag_value="v", bootstrap_expect=3).render())
+    assert cfg["ports"][0]["grpc_tls"] == 8503 and cfg["ports"][0]["grpc"] == -1
+    grpc = cfg["tls"][0]["grpc"][0]
+    assert grpc["verify_incoming"] is False  # Envoy presents no client certificate
+    if server:
+        assert cfg["connect"][0]["enabled"] is True  # the built-in CA: no ca_provider set
+        assert "ca_provider" not in cfg["connect"][0]
+        assert "use_auto_cert" not in grpc and cfg["tls"][0]["defaults"][0]["cert_file"]
+    else:
+        # a client agent's only certificate is auto-encrypt's: without use_auto_cert, no listener
+        assert grpc["use_auto_cert"] is True and "connect" not in cfg
 
 
 @pytest.mark.parametrize("server", [True, False])
@@ -209,10 +295,19 @@ def test_network_spans_the_azs_with_private_nodes(synth, env):
     assert list(r["aws_flow_log"].values())[0]["traffic_type"] == "ALL"
 
 
+def ingress_lb_group(r: dict) -> str | None:
+    """The reference to the ingress load balancer's security group (none without ``ingress``)."""
+    found = [f"${{aws_security_group.{a}.id}}" for a, g in r["aws_security_group"].items()
+             if g["name"].endswith("-ingress-lb")]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_security_rules_have_descriptions_and_nothing_is_world_open_on_a_cluster_port(synth, env):
     r = infra(synth, env)
-    ingress = list(r["aws_vpc_security_group_ingress_rule"].values())
+    users = ingress_lb_group(r)
+    ingress = [x for x in r["aws_vpc_security_group_ingress_rule"].values() if x["security_group_id"] != users]
     egress = list(r["aws_vpc_security_group_egress_rule"].values())
     assert all(rule["description"] for rule in ingress + egress)
     assert not any(rule.get("cidr_ipv4") == "0.0.0.0/0" or rule.get("cidr_ipv6") == "::/0" for rule in ingress)
@@ -220,6 +315,11 @@ def test_security_rules_have_descriptions_and_nothing_is_world_open_on_a_cluster
     assert world_egress == {(443, 443), (80, 80)}
     cidr_in = [rule for rule in ingress if rule.get("cidr_ipv4")]
     assert {rule["cidr_ipv4"] for rule in cidr_in} == set(env.network.operator_cidrs)
+    # users reach the ingress load balancer on 443 and 80 only, from the environment's allowed ranges
+    assert (users is None) is (env.ingress is None)
+    to_users = [x for x in r["aws_vpc_security_group_ingress_rule"].values() if x["security_group_id"] == users]
+    assert sorted((x["from_port"], x["to_port"], x["cidr_ipv4"]) for x in to_users) == sorted(
+        (port, port, cidr) for port in (80, 443) for cidr in (env.ingress.allowed_cidrs if env.ingress else ()))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
@@ -242,9 +342,9 @@ def test_node_groups_are_hardened_and_sized_from_the_environment(synth, env):
     log_group = list(r["aws_cloudwatch_log_group"].values())[0]
     assert log_group["retention_in_days"] >= 365 and log_group["kms_key_id"].startswith("${aws_kms_key.")
     assert {lb["enable_deletion_protection"] for lb in r["aws_lb"].values()} == {env.tier is not Tier.DEVELOPMENT}
-    assert sorted(lb["name"] for lb in r["aws_lb"].values()) == [f"hs-{env.name}-{n}" for n in ("consul", "nomad",
-                                                                                                  "vault")]
-    assert {lb["internal"] for lb in r["aws_lb"].values()} == {True}
+    apis = [lb for lb in r["aws_lb"].values() if lb["load_balancer_type"] == "network"]
+    assert sorted(lb["name"] for lb in apis) == [f"hs-{env.name}-{n}" for n in ("consul", "nomad", "vault")]
+    assert {lb["internal"] for lb in apis} == {True}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

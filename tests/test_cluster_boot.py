@@ -15,7 +15,7 @@ from hashistack import HashistackError, MachineImage, ProductPackages
 from hashistack.cluster import ClusterSecrets, Role, SecretRef, node_boots
 from hashistack.cluster.agents import CONSUL_DIR, VAULT_DIR
 from hashistack.cluster.boot import RESOLVED_DROP_IN, VAULT_LOGROTATE
-from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, SecretFile
+from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, ConfigFile, SecretFile
 from hashistack.cluster.cluster import api_hostname
 from hashistack.environment import HASHICORP_APT_FINGERPRINT
 from stacks.environments import DEV, ENVIRONMENTS, PROD
@@ -142,6 +142,85 @@ def test_nomad_clients_drain_on_scale_in():
     assert "hashistack-drain.timer" in client.cloud_init.services
 
 
+def test_nomad_clients_install_cni_plugins_and_load_bridge_netfilter_before_their_units():
+    """Bridge networking for Connect sidecars: Debian's CNI reference plugins (Nomad's cni_path
+    points at them), br_netfilter, then the bridge sysctls, all before Docker and Nomad start;
+    the boot stops if a plugin Nomad's bridge network runs is missing."""
+    client = boots()[Role.NOMAD_CLIENT].cloud_init
+    assert {"containernetworking-plugins", "kmod", "docker.io"} <= set(client.os_packages)
+    files = {f.path: f.content for f in client.files}
+    assert files["/etc/modules-load.d/hashistack-bridge.conf"].splitlines()[-1] == "br_netfilter"
+    sysctl = files["/etc/sysctl.d/60-hashistack-bridge.conf"]
+    for key in ("arptables", "ip6tables", "iptables"):
+        assert f"net.bridge.bridge-nf-call-{key} = 1" in sysctl
+    text = client.script()
+    order = [text.index(step) for step in (
+        "apt-get install -y -q --no-install-recommends", "place /etc/sysctl.d/60-hashistack-bridge.conf",
+        "modprobe br_netfilter", "sysctl -q -p /etc/sysctl.d/60-hashistack-bridge.conf",
+        'die "CNI plugin /usr/lib/cni/$plugin missing', "systemctl daemon-reload")]
+    assert order == sorted(order)
+    assert "for plugin in bridge firewall host-local loopback portmap; do" in text
+    for role in (Role.NOMAD_SERVER, Role.CONSUL_SERVER, Role.VAULT_SERVER):
+        other = boots()[role].cloud_init
+        assert "containernetworking-plugins" not in other.os_packages and "modprobe" not in other.script()
+
+
+def test_nomad_clients_keep_the_connect_ca_roots_for_envoy():
+    """The Connect CA signs the client agents' gRPC TLS certificate; a timer keeps its roots where
+    Nomad's grpc_ca_file points, read from the local agent on loopback."""
+    client = boots()[Role.NOMAD_CLIENT].cloud_init
+    files = {f.path: f for f in client.files}
+    script_text = files["/usr/local/sbin/hashistack-consul-connect-ca"].content
+    assert "'http://127.0.0.1:8500/v1/connect/ca/roots?pem=true'" in script_text
+    assert "OUT=/etc/nomad.d/tls/consul-connect-ca.pem" in script_text
+    assert files["/usr/local/sbin/hashistack-consul-connect-ca"].mode == "0755"
+    assert "OnUnitActiveSec=" in files["/etc/systemd/system/hashistack-consul-connect-ca.timer"].content
+    assert "hashistack-consul-connect-ca.timer" in client.services
+
+
+def test_the_connect_ca_script_writes_the_roots_it_reads_and_waits_for_the_agent(tmp_path):
+    """The script run with curl answering as the local agent would, then not answering."""
+    import os
+    import subprocess
+
+    client = boots()[Role.NOMAD_CLIENT].cloud_init
+    text = next(f.content for f in client.files if f.path == "/usr/local/sbin/hashistack-consul-connect-ca")
+    out = tmp_path / "ca.pem"
+    script = tmp_path / "script"
+    script.write_text(text.replace("OUT=/etc/nomad.d/tls/consul-connect-ca.pem", f"OUT={out}"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    reply = tmp_path / "reply.pem"
+    (bin_dir / "curl").write_text(f'#!/bin/sh\n[ -e {reply} ] || exit 7\ncat {reply}\n')
+    (bin_dir / "curl").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def run() -> str:
+        return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True).stdout
+
+    assert run() == "" and not out.exists()  # the agent does not answer yet
+    reply.write_text("")
+    assert run() == "" and not out.exists()  # no root yet
+    roots = ("-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n"
+             "-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n")
+    reply.write_text(roots)
+    assert "wrote" in run()
+    assert out.read_text() == roots and oct(out.stat().st_mode & 0o777) == "0o644"
+    assert run() == ""  # unchanged: left alone
+    reply.write_text(roots.replace("BBB", "CCC"))
+    assert "wrote" in run() and "CCC" in out.read_text()  # a rotated root replaces the file
+
+
+def test_rejects_user_data_over_ec2s_limit():
+    client = boots()[Role.NOMAD_CLIENT].cloud_init
+    assert len(client.render().encode()) <= 16384
+    big = dataclasses.replace(client, files=client.files + (
+        ConfigFile(path="/etc/hashistack/padding", content="x" * 16384),))
+    with pytest.raises(HashistackError, match=r"^cloud-init nomad-client: user data = \d+ bytes: EC2 takes at most "
+                                              r"16384; ship less in the boot"):
+        big.render()
+
+
 # --- the secrets catalogue -------------------------------------------------------------------------
 
 def test_the_secrets_catalogue_names_every_parameter_its_content_and_its_readers():
@@ -221,7 +300,9 @@ def test_terraform_waits_for_booted_healthy_nodes(synth, env):
         assert ("instance_refresh" in asg) is client
         assert ("hashistack-drain" in hooks) is client
     for tg in r["aws_lb_target_group"].values():
-        assert tg["health_check"]["protocol"] == "HTTPS" and tg["health_check"]["path"].startswith("/v1/")
+        # the APIs' health endpoints, and the ingress proxy's /ping on its own port
+        path = "/ping" if env.ingress and tg["port"] == env.ingress.proxy_port else "/v1/"
+        assert tg["health_check"]["protocol"] == "HTTPS" and tg["health_check"]["path"].startswith(path)
     # an uninitialised Vault stays in service: the operator initialises it through the load balancer
     vault_tg = next(tg for tg in r["aws_lb_target_group"].values() if tg["port"] == 8200)
     assert "uninitcode=200" in vault_tg["health_check"]["path"]

@@ -1,6 +1,8 @@
 """Real Terraform on the synthesized E-infra stacks: `terraform validate` of every environment
 with the offline AWS provider mirror, and an apply/destroy of dev-infra against a moto server on
-127.0.0.1, asserting on the resources it really created.
+127.0.0.1, asserting on the resources it really created (the ingress load balancer included: its
+listener's certificate is a self-signed one imported into moto's ACM first, whose ARN replaces
+the environment's).
 
 The apply spends most of its minutes in the AWS provider's fixed waits (a load balancer is
 polled only after 30 s, a Route 53 change after 10 s), so it is started in the background as
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import datetime
+import json
 
 import pytest
 
@@ -80,8 +84,21 @@ def dev_infra_apply(synth, moto_servers, tmp_path_factory):
     pytest.importorskip("moto.server", reason="moto[server] is needed for the apply test")
     assert DEV.machine_image == MachineImage()
     url = moto_servers.fresh(amis=moto_images())
+    # the ingress listener's certificate: imported into moto's ACM (after the reset above), its ARN
+    # in place of the environment's (the stack names it by ARN; moto refuses a listener whose
+    # certificate it lacks)
+    import boto3
+
+    assert DEV.ingress is not None
+    cert_pem, key_pem = self_signed_certificate(DEV.ingress.public_domain)
+    acm = boto3.client("acm", region_name=DEV.region, endpoint_url=url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    cert_arn = acm.import_certificate(Certificate=cert_pem.encode(), PrivateKey=key_pem.encode())["CertificateArn"]
+    text = json.dumps(against_moto(synth.stack("dev-infra"), url))
+    assert text.count(DEV.ingress.certificate_arn) == 1
+    stack = json.loads(text.replace(DEV.ingress.certificate_arn, cert_arn))
     workdir = tmp_path_factory.mktemp("dev-infra-apply")
-    tf = Terraform(write_stack(against_moto(synth.stack("dev-infra"), url), workdir), terraform, mirror)
+    tf = Terraform(write_stack(stack, workdir), terraform, mirror)
     apply = BackgroundApply(tf, url)
     yield apply
     apply.close()
@@ -96,17 +113,38 @@ def test_infra_stack_passes_terraform_validate(synth, tmp_path, env, dev_infra_a
     assert "The configuration is valid" in tf.run("validate").stdout
 
 
+def self_signed_certificate(domain: str) -> tuple[str, str]:
+    """(certificate, key) PEM for ``*.<domain>``, as ACM would import it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"*.{domain}")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"*.{domain}"), x509.DNSName(domain)]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
 def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
     import boto3
 
     with dev_infra_apply.attached() as url:
+        def client(service):
+            return boto3.client(service, region_name=DEV.region, endpoint_url=url,
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+
         try:
             applied = dev_infra_apply.result()
             assert "Apply complete!" in applied.stdout
-
-            def client(service):
-                return boto3.client(service, region_name=DEV.region, endpoint_url=url,
-                                    aws_access_key_id="testing", aws_secret_access_key="testing")
 
             ec2 = client("ec2")
             vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [DEV.network.vpc_cidr]}])["Vpcs"]
@@ -121,7 +159,7 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
                 Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
             ids = {name.removeprefix("hashistack-dev-"): g["GroupId"] for name, g in groups.items()
                    if name.startswith("hashistack-dev-")}
-            assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb"}
+            assert set(ids) == {"nomad-server", "nomad-client", "consul-server", "vault-server", "lb", "ingress-lb"}
             rules = ec2.describe_security_group_rules(
                 Filters=[{"Name": "group-id", "Values": list(ids.values())}])["SecurityGroupRules"]
             ingress = [r for r in rules if not r["IsEgress"]]
@@ -137,15 +175,24 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             assert reaches("nomad-client", "consul-server", 8301, "udp")
             assert reaches("lb", "vault-server", 8200)
             # Vault fetches Nomad's JWKS through nomad.<domain>; Nomad nodes reach vault.<domain>
-            assert reaches("vault-server", "lb", 4646)
+            assert reaches("vault-server", "lb", 4646) and reaches("consul-server", "lb", 4646)
             assert reaches("nomad-server", "lb", 8200) and reaches("nomad-client", "lb", 8200)
             assert not reaches("nomad-client", "vault-server", 8201)
             assert not reaches("nomad-client", "nomad-server", 4646)
             world = [r for r in ingress if r.get("CidrIpv4") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
             assert world == []
-            operator = [r for r in ingress if r.get("CidrIpv4")]
+            operator = [r for r in ingress if r.get("CidrIpv4") and r["GroupId"] != ids["ingress-lb"]]
             assert {r["GroupId"] for r in operator} == {ids["lb"]}
             assert sorted(r["FromPort"] for r in operator) == [4646, 8200, 8501]
+            # the ingress load balancer: users on 443/80 from the company range; it reaches the
+            # clients' proxy port, and nothing admits it anywhere else
+            users = [r for r in ingress if r["GroupId"] == ids["ingress-lb"]]
+            assert sorted((r["FromPort"], r["CidrIpv4"]) for r in users) == sorted(
+                (port, cidr) for port in (80, 443) for cidr in DEV.ingress.allowed_cidrs)
+            from_ingress = [(r["GroupId"], r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in ingress
+                            if r.get("ReferencedGroupInfo", {}).get("GroupId") == ids["ingress-lb"]]
+            proxy = DEV.ingress.proxy_port
+            assert from_ingress == [(ids["nomad-client"], "tcp", proxy, proxy)]
 
             templates = ec2.describe_launch_templates()["LaunchTemplates"]
             assert len(templates) == 4
@@ -183,9 +230,54 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             key_id = aliases["alias/hashistack-dev-vault-unseal"]["TargetKeyId"]
             assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
 
-            lbs = client("elbv2").describe_load_balancers()["LoadBalancers"]
+            elbv2 = client("elbv2")
+            all_lbs = elbv2.describe_load_balancers()["LoadBalancers"]
+            lbs = [lb for lb in all_lbs if lb["Type"] == "network"]
             assert sorted(lb["LoadBalancerName"] for lb in lbs) == ["hs-dev-consul", "hs-dev-nomad", "hs-dev-vault"]
             assert {lb["Scheme"] for lb in lbs} == {"internal"}
+
+            # the ingress load balancer, as declared: internal (dev), in the private subnets
+            (alb,) = [lb for lb in all_lbs if lb["Type"] == "application"]
+            assert alb["LoadBalancerName"] == "hashistack-dev-ingress" and alb["Scheme"] == "internal"
+            private_ids = {s["SubnetId"] for s in subnets if s["CidrBlock"] in private}
+            assert {z["SubnetId"] for z in alb["AvailabilityZones"]} == private_ids
+            assert alb["SecurityGroups"] == [ids["ingress-lb"]]
+            attributes = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+                LoadBalancerArn=alb["LoadBalancerArn"])["Attributes"]}
+            assert attributes["access_logs.s3.enabled"] == "true"
+            assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+            assert attributes["deletion_protection.enabled"] == "false"  # development
+            listeners = {x["Port"]: x for x in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])[
+                "Listeners"]}
+            assert sorted(listeners) == [80, 443]
+            https = listeners[443]
+            assert https["Protocol"] == "HTTPS" and https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+            assert [c["CertificateArn"] for c in https["Certificates"]] == [cert_arn]
+            (redirect,) = listeners[80]["DefaultActions"]
+            assert listeners[80]["Protocol"] == "HTTP" and redirect["Type"] == "redirect"
+            assert (redirect["RedirectConfig"]["Protocol"], redirect["RedirectConfig"]["Port"],
+                    redirect["RedirectConfig"]["StatusCode"]) == ("HTTPS", "443", "HTTP_301")
+            (group,) = elbv2.describe_target_groups(LoadBalancerArn=alb["LoadBalancerArn"])["TargetGroups"]
+            assert (group["Protocol"], group["Port"], group["HealthCheckProtocol"], group["HealthCheckPath"]) == (
+                "HTTPS", DEV.ingress.proxy_port, "HTTPS", "/ping")
+            assert https["DefaultActions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
+            assert asgs["hashistack-dev-nomad-client"]["TargetGroupARNs"] == [group["TargetGroupArn"]]
+
+            # its access-log bucket, as declared: private, encrypted, versioned, expiring, TLS only
+            s3 = client("s3")
+            (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]
+                         if b["Name"].startswith("hashistack-dev-ingress-logs-")]
+            assert attributes["access_logs.s3.bucket"] == bucket
+            sse = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+            assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+            assert all(block[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                                          "RestrictPublicBuckets"))
+            assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+            (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+            assert rule["Expiration"]["Days"] == DEV.ingress.access_log_days
+            policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+            assert {s["Sid"] for s in policy["Statement"]} == {"LoadBalancerLogDelivery", "TlsOnly"}
 
             roles = client("iam").list_roles()["Roles"]
             assert MOTO_ACCOUNT in roles[0]["Arn"]
@@ -203,7 +295,7 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
                 "ResourceRecordSets"] if r["Type"] == "A"}
             assert set(records) == {f"{name}.{DEV.domain}." for name in ("nomad", "consul", "vault")}
-            lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}
+            lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}  # the API load balancers only
             assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
         finally:
             destroyed = dev_infra_apply.destroy()

@@ -21,8 +21,9 @@ from hashistack.service import (
     VaultSecret,
     plan_service,
 )
+from hashistack.ingress import PROXY_NAME, with_ingress_proxy
 from hashistack.terraform_escape import unescape
-from stacks.apps import service_names
+from stacks.apps import service_specs
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 from .hcl import policy_paths
@@ -58,9 +59,10 @@ def group_of(plan):
 def test_a_ten_line_service_gives_a_complete_job():
     plan = plan_service(spec(), DEV)
     task, group = task_of(plan), group_of(plan)
-    assert group.network.ports[0].label == "http" and group.network.ports[0].to == 8080
-    assert group.network.ports[0].static is None
-    assert task.config.ports == ("http",)
+    # In the mesh: a bridge network, no host port for the app (its sidecar is the way in).
+    assert group.network.mode == "bridge" and group.network.ports == ()
+    assert task.config.ports == ()
+    assert group.services[0].port == "8080" and group.services[0].connect is not None
     assert task.vault.role == "payments"
     assert [i.audience for i in task.identities] == [("vault.io",)]
     assert group.services[0].checks[0].check_restart.limit == 3
@@ -167,9 +169,10 @@ def test_grpc_and_tcp_checks():
     grpc = group_of(plan_service(spec(port_label="grpc", health=HealthCheck.grpc("pay.v1.Pay", tls="skip-verify")),
                                  DEV))
     check = grpc.services[0].checks[0]
-    assert (check.type, check.grpc_service, check.grpc_use_tls, check.port) == ("grpc", "pay.v1.Pay", True, "grpc")
-    tcp = group_of(plan_service(spec(health=HealthCheck.tcp(), tls=None), DEV)).services[0].checks[0]
-    assert (tcp.type, tcp.path, tcp.protocol) == ("tcp", None, None)
+    assert (check.type, check.grpc_service, check.grpc_use_tls, check.port, check.address_mode) == (
+        "grpc", "pay.v1.Pay", True, "8080", "alloc")
+    tcp = group_of(plan_service(spec(health=HealthCheck.tcp(), tls=None, registration="nomad"), DEV)).services[0].checks[0]
+    assert (tcp.type, tcp.path, tcp.protocol, tcp.port) == ("tcp", None, None, "http")
 
 
 def test_native_service_registration_and_tags():
@@ -295,19 +298,42 @@ def decoded_jobs(resources):
 def test_each_environment_deploys_every_service_with_its_vault_access(synth, env):
     resources = services_in(synth, env)
     jobs = decoded_jobs(resources)
-    assert sorted(jobs) == sorted(service_names())
+    names = [spec.name for spec in with_ingress_proxy(env, service_specs(env))]
+    assert sorted(jobs) == sorted(names)
     for resource, doc in jobs.values():
         assert resource["json"] is True and resource["deregister_on_destroy"] is True
         assert resource["detach"] is (not env.awaits_deployments)
         assert api_field_problems({"Job": doc}) == []
-    assert sorted(p["name"] for p in resources["vault_policy"].values()) == sorted(f"svc-{n}" for n in service_names())
+    assert sorted(p["name"] for p in resources["vault_policy"].values()) == sorted(f"svc-{n}" for n in names)
     roles = {r["role_name"]: r for r in resources["vault_jwt_auth_backend_role"].values()}
     assert roles["my-go-app"]["bound_audiences"] == ["vault.io"]
     assert roles["my-go-app"]["bound_claims"] == {"nomad_job_id": "my-go-app", "nomad_namespace": "default"}
     assert roles["my-go-app"]["token_policies"] == ["svc-my-go-app"] and roles["ledger"]["token_type"] == "service"
     assert roles["my-go-app"]["backend"].startswith("${vault_jwt_auth_backend.nomad-auth_backend_")
     pki = {r["name"]: r for r in resources["vault_pki_secret_backend_role"].values()}
-    assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}"]
+    # The certificate may carry the public host the ingress proxy verifies it by (where the
+    # environment has an ingress tier).
+    public = [f"my-go-app.{env.ingress.public_domain}"] if env.ingress else []
+    assert pki["my-go-app"]["allowed_domains"] == ["my-go-app.service.consul", f"my-go-app.{env.domain}", *public]
+    # Every Consul-registered service is in the mesh: bridge network, a sidecar, and no host port
+    # but its checks' expose listeners (and, for the ingress proxy alone, the static port the load
+    # balancer sends requests to); my-go-app calls ledger through it. No intention or Consul ACL is
+    # written by the stack that deploys jobs.
+    for name, (_, doc) in jobs.items():
+        group = doc["TaskGroups"][0]
+        if group["Services"][0].get("Provider", "consul") != "consul":
+            continue
+        (network,) = group["Networks"]
+        assert network["Mode"] == "bridge" and "ports" not in group["Tasks"][0]["Config"], doc["ID"]
+        assert network.get("ReservedPorts", []) == ([] if name != PROXY_NAME else [
+            {"Label": "https", "To": env.ingress.proxy_port, "Value": env.ingress.proxy_port}]), doc["ID"]
+        assert all(port["Label"].startswith("expose-") for port in network.get("DynamicPorts", [])), doc["ID"]
+        assert "SidecarService" in group["Services"][0]["Connect"]
+    for name in ("my-go-app", "ledger"):  # both serve TLS themselves: checked at the allocation's address
+        assert jobs[name][1]["TaskGroups"][0]["Services"][0]["Checks"][0]["AddressMode"] == "alloc"
+    upstreams = jobs["my-go-app"][1]["TaskGroups"][0]["Services"][0]["Connect"]["SidecarService"]["Proxy"]["Upstreams"]
+    assert upstreams == [{"DestinationName": "ledger", "LocalBindPort": 9091}]
+    assert not any(kind.startswith("consul_") for kind in synth.stack(env.name)["resource"])
     assert pki["my-go-app"]["allow_any_name"] is False and pki["my-go-app"]["enforce_hostnames"] is True
     assert pki["my-go-app"]["backend"].startswith("${vault_mount.pki_intermediate-mount_")
 
@@ -349,7 +375,7 @@ def test_environments_differ_where_a_real_platform_differs(synth):
 
 def test_run_time_interpolations_reach_nomad_literally(synth):
     raw = synth.stack("prod")["resource"]["nomad_job"]
-    jobspec = next(v["jobspec"] for v in raw.values() if '"my-go-app"' in v["jobspec"])
+    jobspec = next(v["jobspec"] for v in raw.values() if '"ID":"my-go-app"' in v["jobspec"])
     assert "$${NOMAD_ALLOC_ID}" in jobspec and "$${attr.unique.hostname}" in jobspec
     assert re.search(r"(?<!\$)\$\{", jobspec) is None
     doc = json.loads(unescape(jobspec))["Job"]
@@ -597,3 +623,223 @@ def test_runtime_variables_follow_the_nomad_version():
     assert unknown_interpolations("${NOMAD_UNIX_ADDR}", version="1.10") == []
     assert unknown_interpolations("${node.unique.name}-${meta.rack}-${NOMAD_HOST_PORT_http}", version="1.9") == []
     assert unknown_interpolations("${node.hostname}", version="1.11") == ["node.hostname"]
+
+
+# --- the service mesh and the ingress route --------------------------------------------------------
+
+from hashistack.nomad import SAME_AS_HOST  # noqa: E402
+from hashistack.service import Ingress, IngressRoute, Upstream  # noqa: E402
+from hashistack.service.plan import GRPC_HEALTH_PATH, HEALTH_LISTENER, allowed_tls_names  # noqa: E402
+
+
+def test_a_plain_http_check_reaches_the_app_through_an_expose_path_of_its_sidecar():
+    plan = plan_service(spec(tls=None, health=HealthCheck.http("/health")), DEV)
+    group = group_of(plan)
+    assert plan.mesh is True
+    assert group.network.mode == "bridge"
+    # The only host port is the sidecar's listener for the check; the app's port has none.
+    assert [(p.label, p.to, p.static) for p in group.network.ports] == [(HEALTH_LISTENER, SAME_AS_HOST, None)]
+    service = group.services[0]
+    (check,) = service.checks
+    assert (check.port, check.path, check.address_mode, check.expose) == (HEALTH_LISTENER, "/health", None, False)
+    (path,) = service.connect.expose
+    assert (path.path, path.protocol, path.local_path_port, path.listener_port) == (
+        "/health", "http", 8080, HEALTH_LISTENER)
+    assert api_field_problems(plan.job.to_api()) == []
+
+
+def test_a_plain_grpc_check_exposes_the_grpc_health_method_over_http2():
+    plan = plan_service(spec(tls=None, port=9090, port_label="grpc", health=HealthCheck.grpc("pay.v1.Pay")), DEV)
+    (path,) = group_of(plan).services[0].connect.expose
+    assert (path.path, path.protocol, path.local_path_port) == (GRPC_HEALTH_PATH, "http2", 9090)
+    check = group_of(plan).services[0].checks[0]
+    assert (check.type, check.grpc_service, check.port, check.grpc_use_tls) == ("grpc", "pay.v1.Pay", HEALTH_LISTENER,
+                                                                                False)
+
+
+def test_a_check_that_speaks_tls_connects_to_the_allocations_own_address():
+    plan = plan_service(spec(health=HealthCheck.http("/health", tls="verify")), DEV)
+    service = group_of(plan).services[0]
+    (check,) = service.checks
+    assert (check.address_mode, check.port, check.protocol, check.tls_server_name) == (
+        "alloc", "8080", "https", "payments.service.consul")
+    assert service.connect.expose == () and group_of(plan).network.ports == ()
+    # A plain check on another port of a TLS service goes through the sidecar to that port.
+    plan = plan_service(spec(extra_ports={"admin": 9000}, health=HealthCheck.http("/ready", port="admin", tls="plain")),
+                        DEV)
+    (path,) = group_of(plan).services[0].connect.expose
+    assert (path.local_path_port, path.path) == (9000, "/ready")
+
+
+def test_rejects_a_tcp_check_in_the_mesh():
+    plan_fails(r"^dev/payments: health = 'HealthCheck.tcp\(\)': a service in the Consul mesh listens only inside its "
+               r"allocation, and Nomad refuses tcp checks on Connect services: use HealthCheck.http",
+               tls=None, health=HealthCheck.tcp())
+
+
+def test_a_service_in_nomads_catalogue_stays_outside_the_mesh():
+    plan = plan_service(spec(registration="nomad", tls=None, health=HealthCheck.http("/health")), DEV)
+    group = group_of(plan)
+    assert plan.mesh is False and group.network.mode == "host" and group.services[0].connect is None
+    assert [(p.label, p.to) for p in group.network.ports] == [("http", 8080)] and task_of(plan).config.ports == ("http",)
+
+
+def test_upstreams_become_the_sidecars_upstreams():
+    plan = plan_service(spec(upstreams=(Upstream("ledger", local_port=9091), Upstream("fx", local_port=9092))), DEV)
+    ups = group_of(plan).services[0].connect.upstreams
+    assert [(u.destination_name, u.local_bind_port) for u in ups] == [("ledger", 9091), ("fx", 9092)]
+    assert plan.upstreams == (Upstream("ledger", local_port=9091), Upstream("fx", local_port=9092))
+    # The job carries no intention and no Consul token: those are the access layer's.
+    assert "ntention" not in plan.jobspec and "Token" not in plan.jobspec
+
+
+@pytest.mark.parametrize("upstreams, pattern", [
+    ((Upstream("ledger", local_port=9091),),
+     r"upstreams = \['ledger'\]: services call each other through Consul's service mesh: register in Consul"),
+], ids=["nomad-registration"])
+def test_rejects_upstreams_outside_consul(upstreams, pattern):
+    plan_fails(pattern, upstreams=upstreams, registration="nomad", health=None, tls=None)
+
+
+@pytest.mark.parametrize("upstreams, pattern", [
+    ((Upstream("payments", local_port=9091),),
+     r"upstreams\[payments\]\.service = 'payments': a service reaches itself directly"),
+    ((Upstream("ledger", local_port=9091), Upstream("ledger", local_port=9092)),
+     r"upstreams\[ledger\]\.service = 'ledger': declare each upstream once"),
+    ((Upstream("ledger", local_port=9091), Upstream("fx", local_port=9091)),
+     r"upstreams\[fx\]\.local_port = 9091: already the local port of upstream 'ledger'"),
+    ((Upstream("ledger", local_port=8080),),
+     r"upstreams\[ledger\]\.local_port = 8080: the service itself listens on that port"),
+    ((Upstream("ledger", local_port=21000),),
+     r"upstreams\[ledger\]\.local_port = 21000: Nomad's dynamic ports \(20000-32000\) are where the sidecar's own "
+     r"listeners bind"),
+    ((Upstream("Ledger", local_port=9091),), r"upstreams\[Ledger\]\.service = 'Ledger'"),
+    ((Upstream("ledger", local_port=80),), r"upstreams\[ledger\]\.local_port = 80: use a loopback port from 1024"),
+])
+def test_rejects_bad_upstreams(upstreams, pattern):
+    plan_fails("^dev/payments: " + pattern, upstreams=upstreams)
+
+
+def test_rejects_an_app_port_in_nomads_dynamic_range_in_the_mesh():
+    plan_fails(r"port = 25000: inside the allocation, Nomad's dynamic ports \(20000-32000\) are where the sidecar's "
+               r"listeners bind", port=25000)
+
+
+def test_sidecar_resources_are_explicit_and_checked():
+    task = group_of(plan_service(spec(sidecar_cpu_mhz=100, sidecar_memory_mib=64), DEV)).services[0].connect.sidecar_task
+    assert (task.resources.cpu_mhz, task.resources.memory_mib) == (100, 64)
+    plan_fails(r"sidecar_memory_mib = 5: use a whole number: MHz above 0, MiB of at least 10", sidecar_memory_mib=5)
+
+
+def test_ingress_gives_the_proxy_a_typed_route_and_the_certificate_may_carry_the_host():
+    host = "payments.dev.example.com"
+    plan = plan_service(spec(tls=Tls(alt_names=(host,)), ingress=Ingress.https(host=host, path="/pay")), DEV)
+    assert plan.ingress == IngressRoute(service="payments", host=host, path="/pay", https=True, backend_tls=True,
+                                        server_name=host)
+    assert plan.pki_role.allowed_domains == ("payments.service.consul", host)
+    assert host in allowed_tls_names("payments", DEV, host) and host not in allowed_tls_names("payments", DEV)
+    # A certificate without the host is verified by its common name; a plain backend has none.
+    assert plan_service(spec(ingress=Ingress.https(host=host)), DEV).ingress.server_name == "payments.service.consul"
+    plain = plan_service(spec(tls=None, health=HealthCheck.http("/health"), ingress=Ingress.https(host=host)), DEV)
+    assert (plain.ingress.backend_tls, plain.ingress.server_name) == (False, None)
+    assert plan_service(spec(), DEV).ingress is None
+    # The apex of the public domain is a valid host too.
+    assert plan_service(spec(ingress=Ingress.https(host="example.com")), PROD).ingress.host == "example.com"
+
+
+def test_a_certificate_may_not_carry_an_ingress_host_the_service_does_not_declare():
+    plan_fails(r"tls\.alt_names = 'payments\.dev\.example\.com': a service's certificate carries only its own names",
+               tls=Tls(alt_names=("payments.dev.example.com",)))
+
+
+@pytest.mark.parametrize("ingress, env, pattern", [
+    (Ingress.https(host="payments.example.org"), DEV,
+     r"ingress\.host = 'payments\.example\.org': use a lowercase host name under the environment's public domain "
+     r"'dev\.example\.com', e\.g\. 'payments\.dev\.example\.com'"),
+    (Ingress.https(host="evil-dev.example.com"), DEV, r"ingress\.host = 'evil-dev\.example\.com': use a lowercase host"),
+    (Ingress.https(host="a.b.example.com"), PROD,
+     r"ingress\.host = 'a\.b\.example\.com': the load balancer's certificate is for \*\.example\.com, which covers one "
+     r"label below the domain: use e\.g\. 'b\.example\.com'"),
+    (Ingress.https(host="Payments.dev.example.com"), DEV, r"ingress\.host = 'Payments\.dev\.example\.com'"),
+    (Ingress.https(host="*.dev.example.com"), DEV, r"ingress\.host = '\*\.dev\.example\.com'"),
+    (Ingress.https(host="payments.dev.example.com", path="api"), DEV,
+     r"ingress\.path = 'api': use a path prefix starting with '/'"),
+    (Ingress.https(host="payments.dev.example.com", path="/a/../b"), DEV, r"ingress\.path = '/a/\.\./b'"),
+    (Ingress.http(host="payments.uat.example.com"), UAT,
+     r"ingress = \"Ingress\.http\(host='payments\.uat\.example\.com'\)\": plain HTTP from users is for development "
+     r"only; 'uat' is a staging environment: use Ingress\.https"),
+    (Ingress.http(host="payments.example.com"), PROD, r"ingress = .*: plain HTTP from users is for development only; "
+                                                       r"'prod' is a production environment"),
+], ids=["other-domain", "suffix-not-subdomain", "two-labels", "upper-case", "wildcard", "relative-path", "dot-dot",
+        "http-in-uat", "http-in-prod"])
+def test_rejects_bad_ingress(ingress, env, pattern):
+    plan_fails(f"^{env.name}/payments: " + pattern, env=env, ingress=ingress, count=2 if env is PROD else None)
+
+
+def test_plain_http_ingress_is_allowed_in_development():
+    route = plan_service(spec(ingress=Ingress.http(host="payments.dev.example.com")), DEV).ingress
+    assert route.https is False
+
+
+def test_rejects_ingress_where_the_environment_has_no_ingress_tier_or_outside_consul():
+    import dataclasses
+
+    internal = dataclasses.replace(DEV, ingress=None)
+    plan_fails(r"^dev/payments: ingress = 'payments\.dev\.example\.com': environment 'dev' has no ingress tier "
+               r"\(Environment\.ingress is None\)", env=internal, ingress=Ingress.https(host="payments.dev.example.com"))
+    plan_fails(r"^dev/payments: ingress = 'payments\.dev\.example\.com': the ingress proxy reaches services through "
+               r"Consul's service mesh: register in Consul", registration="nomad", tls=None, health=None,
+               ingress=Ingress.https(host="payments.dev.example.com"))
+
+
+# --- system jobs (the ingress proxy runs as one) -------------------------------------------------------
+
+def proxy_spec(**changes) -> ServiceSpec:
+    base = dict(name="edge", image="registry.example.com/edge:3.1.0", port=8443, port_label="https",
+                static_port=8443, job_type="system", health=HealthCheck.http("/ping", tls="skip-verify"),
+                tls=Tls(), upstreams=(Upstream("payments", local_port=10001),))
+    base.update(changes)
+    return ServiceSpec(**base)
+
+
+def test_a_system_job_runs_on_every_client_with_a_static_host_port_in_the_mesh():
+    plan = plan_service(proxy_spec(), PROD)
+    group = group_of(plan)
+    assert plan.job.type == "system" and group.count == 1 and group.spreads == ()
+    assert group.network.mode == "bridge"
+    assert [(p.label, p.static, p.to) for p in group.network.ports] == [("https", 8443, 8443)]
+    assert (group.update.canary, group.update.max_parallel, group.update.auto_promote) == (0, 1, False)
+    assert group.services[0].connect.upstreams[0].destination_name == "payments"
+    assert group.services[0].canary_tags == ()
+    assert plan.job.to_api()["Job"]["Type"] == "system"
+    assert api_field_problems(plan.job.to_api()) == []
+
+
+def test_rejects_in_a_system_job_a_count_and_canaries():
+    for pattern, changes in [
+        (r"^prod/edge: count = 3: a system job runs one allocation on every eligible client: drop count",
+         {"count": 3}),
+        (r"^prod/edge: update = 'Update\.canary\(\.\.\.\)': a system job runs on every node and rolls node by node",
+         {"update": Update.canary(1)}),
+        (r"^prod/edge: job_type = 'batch': use 'service' \(count allocations\) or 'system'", {"job_type": "batch"}),
+    ]:
+        with pytest.raises(HashistackError, match=pattern):
+            plan_service(proxy_spec(**changes), PROD)
+
+
+def test_an_upstream_must_be_a_consul_service_of_the_environment(monkeypatch):
+    import types
+
+    import stacks.apps as apps
+
+    caller, target = types.ModuleType("stacks.apps.a"), types.ModuleType("stacks.apps.b")
+    caller.service = lambda env: spec(name="a", upstreams=(Upstream("b", local_port=9091),))
+    target.service = lambda env: spec(name="b", registration="nomad", tls=None, health=None)
+    monkeypatch.setattr(apps, "service_modules", lambda: [caller, target])
+    with pytest.raises(HashistackError, match=r"^dev/a: upstreams\[b\]\.service = 'b': b is registered in Nomad's own "
+                                              r"catalogue \(registration='nomad'\), outside the mesh"):
+        apps.service_specs(DEV)
+    caller.service = lambda env: spec(name="a", upstreams=(Upstream("nope", local_port=9091),))
+    with pytest.raises(HashistackError, match=r"^dev/a: upstreams\[nope\]\.service = 'nope': no service of environment "
+                                              r"'dev' is registered under this name; use one of \['a', 'b'\]"):
+        apps.service_specs(DEV)

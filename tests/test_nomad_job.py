@@ -9,10 +9,14 @@ import pytest
 
 from hashistack import HashistackError
 from hashistack.nomad import (
+    SAME_AS_HOST,
     Check,
     CheckRestart,
+    Connect,
+    ConsulUpstream,
     DockerAuth,
     DockerConfig,
+    ExposePath,
     Job,
     Mount,
     Network,
@@ -20,6 +24,7 @@ from hashistack.nomad import (
     Resources,
     RestartPolicy,
     Service,
+    SidecarTask,
     Spread,
     Task,
     TaskGroup,
@@ -186,10 +191,12 @@ def test_rejects_static_port_with_count_above_one():
             make_job(count=2, ports=(Port(label="http", static=8080),), update=UpdateStrategy()))
 
 
-@pytest.mark.parametrize("port", [0, 65536, -1])
+@pytest.mark.parametrize("port", [0, 65536, -2])
 def test_rejects_port_outside_range(port):
-    rejects(rf'network\.port\[http\]\.to = {port}: use a port from 1 to 65535',
+    rejects(rf'network\.port\[http\]\.to = {port}: use a port from 1 to 65535 \(or -1: the host port\'s own number\)',
             make_job(ports=(Port(label="http", to=port),)))
+    rejects(rf'network\.port\[http\]\.static = {port}: use a port from 1 to 65535$',
+            make_job(ports=(Port(label="http", static=port),)))
 
 
 @pytest.mark.parametrize("bad", ["Web", "web_app", "-web", "a" * 64])
@@ -378,3 +385,168 @@ def test_templates_render_owned_by_the_given_user():
     job = make_job(templates=(Template(destination="local/a.conf", data="x", uid=65532, gid=65533),))
     template = job.validate().to_api()["Job"]["TaskGroups"][0]["Tasks"][0]["Templates"][0]
     assert (template["Uid"], template["Gid"]) == (65532, 65533)
+
+
+# --- Consul Connect (the service mesh) -----------------------------------------------------------
+
+def mesh_job(*, connect=None, checks=None, port="8080", ports=None, mode="bridge", provider="consul",
+             driver_ports=(), services=None, count=1, job_type="service", update=None, spreads=()) -> Job:
+    """A Connect service as the service plan builds one: bridge network, the app's port given as
+    a literal number, a plain http check through an expose path on a `to = -1` listener."""
+    connect = Connect(
+        upstreams=(ConsulUpstream(destination_name="ledger", local_bind_port=9091),),
+        expose=(ExposePath(path="/health", protocol="http", local_path_port=8080, listener_port="expose-health"),),
+        sidecar_task=SidecarTask(resources=Resources(cpu_mhz=250, memory_mib=128)),
+    ) if connect is None else connect
+    checks = (Check(name="alive", type="http", port="expose-health", path="/health"),) if checks is None else checks
+    ports = (Port(label="expose-health", to=SAME_AS_HOST),) if ports is None else ports
+    services = (Service(name="web", port=port, provider=provider, checks=checks, connect=connect),) \
+        if services is None else services
+    task = Task(name="web", config=DockerConfig(image="example/web:1.0", ports=driver_ports),
+                resources=Resources(cpu_mhz=500, memory_mib=256))
+    group = TaskGroup(name="web", count=count, tasks=(task,), network=Network(ports=ports, mode=mode),
+                      services=services, update=update or UpdateStrategy(), spreads=spreads)
+    return Job(id="web", groups=(group,), type=job_type)
+
+
+def test_renders_the_connect_block_and_a_bridge_network():
+    doc = mesh_job().validate().to_api()
+    group = doc["Job"]["TaskGroups"][0]
+    assert group["Networks"] == [{"DynamicPorts": [{"Label": "expose-health", "To": -1}], "Mode": "bridge"}]
+    service = group["Services"][0]
+    assert service["PortLabel"] == "8080"
+    assert service["Connect"] == {
+        "SidecarService": {"DisableDefaultTCPCheck": False, "Proxy": {
+            "Upstreams": [{"DestinationName": "ledger", "LocalBindPort": 9091}],
+            "Expose": {"Paths": [{"ListenerPort": "expose-health", "LocalPathPort": 8080, "Path": "/health",
+                                  "Protocol": "http"}]}}},
+        "SidecarTask": {"Resources": {"CPU": 250, "MemoryMB": 128}}}
+    from .nomad_api import api_field_problems_all_versions
+
+    assert api_field_problems_all_versions(doc) == {"1.9": [], "1.10": [], "1.11": []}
+
+
+def test_an_empty_sidecar_block_is_kept_and_a_portless_bridge_network_is_rendered():
+    job = mesh_job(connect=Connect(), ports=(), checks=(Check(name="alive", type="http", port="8080", path="/health",
+                                                               address_mode="alloc"),))
+    group = job.validate().to_api()["Job"]["TaskGroups"][0]
+    # Without it Nomad would register the service outside the mesh, silently.
+    assert group["Services"][0]["Connect"] == {"SidecarService": {"DisableDefaultTCPCheck": False}}
+    assert group["Networks"] == [{"Mode": "bridge"}]
+    assert group["Services"][0]["Checks"][0]["AddressMode"] == "alloc"
+
+
+def test_checks_render_expose_and_address_mode_and_decode_in_every_version():
+    from .nomad_api import api_field_problems_all_versions
+
+    job = mesh_job(checks=(Check(name="alive", type="grpc", port="expose-health", expose=True,
+                                 path="/grpc.health.v1.Health/Check"),))
+    doc = job.validate().to_api()
+    assert doc["Job"]["TaskGroups"][0]["Services"][0]["Checks"][0]["Expose"] is True
+    assert api_field_problems_all_versions(doc) == {"1.9": [], "1.10": [], "1.11": []}
+
+
+def test_rejects_connect_in_nomads_own_catalogue():
+    rejects(r'service\[web\]\.connect = \'sidecar\': Connect is Consul\'s service mesh: register the service in '
+            r'Consul', mesh_job(provider="nomad", checks=()))
+
+
+def test_rejects_connect_without_a_bridge_network():
+    rejects(r'service\[web\]\.port = \'8080\': a literal port number is a port inside the allocation\'s network '
+            r'namespace: use a bridge network', mesh_job(mode="host"))
+    rejects(r'service\[web\]\.connect = \'sidecar\': a Connect sidecar needs the group\'s network in bridge mode, '
+            r'not \'host\'', mesh_job(mode="host", port="http", ports=(Port(label="http", to=8080),),
+                                      connect=Connect(), checks=()))
+
+
+def test_rejects_a_tcp_check_on_a_connect_service():
+    rejects(r'service\[web\]\.check\[alive\]\.type = \'tcp\': Nomad refuses tcp checks on a Connect service',
+            mesh_job(checks=(Check(name="alive", type="tcp", port="8080", address_mode="alloc"),)))
+
+
+def test_rejects_expose_on_a_tcp_check_and_without_a_path():
+    rejects(r'check\[alive\]\.expose = True: expose works for http and grpc checks only, not \'tcp\'',
+            make_job(checks=(Check(name="alive", type="tcp", port="http", expose=True),)))
+    rejects(r'check\[alive\]\.path = None: an exposed check needs a path starting with \'/\'',
+            mesh_job(checks=(Check(name="alive", type="grpc", port="expose-health", expose=True),)))
+
+
+def test_rejects_an_exposed_check_without_a_sidecar_or_bridge_network_or_literal_port():
+    exposed = (Check(name="alive", type="http", port="http", path="/health", expose=True),)
+    rejects(r'service\[web\]\.check\[alive\]\.expose = True: an exposed check needs a Connect sidecar',
+            make_job(checks=exposed))
+    rejects(r'service\[web\]\.check\[alive\]\.expose = True: Nomad finds the port to expose from the service port: '
+            r'give it as the literal port', mesh_job(port="http", connect=Connect(), ports=(Port(label="http", to=8080),),
+                                                    checks=exposed))
+
+
+def test_rejects_expose_paths_on_an_undefined_listener_a_bad_protocol_or_a_label_service_port():
+    rejects(r'service\[web\]\.connect\.expose\[/health\]\.listener_port = \'health\': the sidecar listens on a '
+            r'port label of the group; defined: \[\'expose-health\'\]',
+            mesh_job(connect=Connect(expose=(ExposePath(path="/health", protocol="http", local_path_port=8080,
+                                                        listener_port="health"),))))
+    rejects(r'connect\.expose\[/health\]\.protocol = \'grpc\': use \'http\', or \'http2\' for a gRPC path',
+            mesh_job(connect=Connect(expose=(ExposePath(path="/health", protocol="grpc", local_path_port=8080,
+                                                        listener_port="expose-health"),))))
+    rejects(r'service\[web\]\.port = \'http\': with expose paths, give the service port as the literal port',
+            mesh_job(port="http", ports=(Port(label="http", to=8080), Port(label="expose-health", to=-1))))
+
+
+def test_rejects_two_upstreams_on_one_local_port_in_a_group():
+    def service(name, dest):
+        return Service(name=name, port="8080", checks=(), connect=Connect(
+            upstreams=(ConsulUpstream(destination_name=dest, local_bind_port=9091),)))
+
+    rejects(r'group "web": service\[api\]\.connect\.upstream\[billing\]\.local_bind_port = 9091: the upstream '
+            r'web -> ledger already listens on this local port',
+            mesh_job(services=(service("web", "ledger"), service("api", "billing")), ports=()))
+    rejects(r'service\[web\]\.connect\.upstream = \'ledger\': declare each upstream service once',
+            mesh_job(connect=Connect(upstreams=(ConsulUpstream(destination_name="ledger", local_bind_port=9091),
+                                                ConsulUpstream(destination_name="ledger", local_bind_port=9092)))))
+
+
+@pytest.mark.parametrize("mode", ["auto", "driver"])
+def test_rejects_address_modes_nomad_does_not_know_or_cannot_serve(mode):
+    rejects(rf'check\[alive\]\.address_mode = \'{mode}\': use \'host\' or \'alloc\' \(or leave it unset: \'host\'\); '
+            r'a group service\'s check has no driver address',
+            make_job(checks=(Check(name="alive", type="tcp", port="http", address_mode=mode),)))  # type: ignore[arg-type]
+    rejects(r'service\[web\]\.check\[alive\]\.address_mode = \'alloc\': the allocation has its own address only in '
+            r'a bridge network', make_job(checks=(Check(name="alive", type="tcp", port="http", address_mode="alloc"),)))
+
+
+def test_rejects_docker_ports_in_a_bridge_network():
+    rejects(r'task "web": config\.ports = \[\'expose-health\'\]: in a bridge network the group maps its ports and '
+            r'docker\'s ports list is ignored', mesh_job(driver_ports=("expose-health",)))
+
+
+def test_rejects_expose_in_nomads_own_catalogue():
+    rejects(r'service\[web\]\.check\[alive\]\.expose = True: expose is a Consul Connect feature',
+            make_job(services=(Service(name="web", port="http", provider="nomad", checks=(
+                Check(name="alive", type="http", port="http", path="/h", expose=True),)),)))
+
+
+def test_rejects_two_ports_reserving_one_static_host_port():
+    rejects(r'network\.port\[a\]\.static = 8443: another port label reserves the same static host port',
+            make_job(ports=(Port(label="http", to=8080), Port(label="a", static=8443), Port(label="b", static=8443))))
+
+
+# --- system jobs ------------------------------------------------------------------------------------
+
+def test_a_system_job_renders_its_type_and_may_hold_a_static_port():
+    job = mesh_job(job_type="system", ports=(Port(label="https", static=8443, to=8443),
+                                             Port(label="expose-health", to=SAME_AS_HOST)),
+                   update=UpdateStrategy(max_parallel=3))
+    doc = job.validate(production=True).to_api()["Job"]  # one allocation per node: no count/spread rules
+    assert doc["Type"] == "system"
+    assert {"Label": "https", "To": 8443, "Value": 8443} in doc["TaskGroups"][0]["Networks"][0]["ReservedPorts"]
+
+
+def test_rejects_in_a_system_job_a_count_above_one_a_spread_and_canaries():
+    rejects(r'group "web": count = 2: a system job runs one allocation on every eligible node: use count 1',
+            mesh_job(job_type="system", count=2))
+    rejects(r'group "web": spreads = \[\'x\'\]: a system job runs on every eligible node and may not spread',
+            mesh_job(job_type="system", spreads=(Spread(attribute="x"),)))
+    rejects(r'group "web": update\.canary = 1: a system job rolls node by node',
+            mesh_job(job_type="system", update=UpdateStrategy(canary=1)))
+    rejects(r'job "web": type = \'batch\': use \'service\' or \'system\'',
+            dataclasses.replace(mesh_job(), type="batch"))  # type: ignore[arg-type]

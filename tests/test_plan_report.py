@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,9 +131,14 @@ def test_an_added_job_shows_its_decoded_essentials(synth):
     assert "- group `ledger`: count 2" in lines
     assert ("  - update: canary 2 (auto-promote), max_parallel 2, auto_revert true, health from checks, "
             "min_healthy 10s, healthy_deadline 5m, progress_deadline 10m") in lines
-    assert "  - ports (host): `grpc` → 9090 (dynamic)" in lines
-    assert '  - service `ledger` on `grpc` (consul), tags ["grpc", "env-prod"]' in lines
-    assert ("    - check grpc ledger.v1.Ledger on `grpc` every 5s, timeout 1s, restart after 3 failures") in lines
+    assert "  - network (bridge), no host port" in lines
+    assert '  - service `ledger` on `9090` (consul), tags ["grpc", "env-prod"]' in lines
+    assert ("    - check grpc ledger.v1.Ledger on `9090` (alloc address) every 5s, timeout 1s, restart after 3 "
+            "failures") in lines
+    assert "    - Connect sidecar: upstreams none" in lines
+    address, config = real_job(synth, "prod", "my-go-app")
+    (app,) = compare({"prod": EXISTING}, {"prod": {**EXISTING, address: config}})
+    assert "    - Connect sidecar: upstreams `ledger` on 127.0.0.1:9091" in app.details[address]
     assert "  - task `ledger` (docker): image `registry.example.com/platform/ledger:0.9.3`" in lines
     assert "    - resources: cpu 1000 MHz, memory 1024 MiB" in lines
     assert "    - Vault role `ledger`" in lines
@@ -157,9 +163,11 @@ def test_a_new_environment_is_summarised_per_stack_and_type(synth):
     assert f"**Added** {len(infra.added)} resources (a new stack), summarised per type:" in text
     assert f"| `aws_vpc_security_group_ingress_rule` | {rules} |" in text
     assert "- ingress " not in text  # not one line per rule
-    from stacks.apps import service_names
+    from hashistack.ingress import with_ingress_proxy
+    from stacks.apps import service_specs
 
-    assert f"Nomad jobs: {', '.join(f'`{n}`' for n in sorted(service_names()))}" in text
+    jobs = sorted(spec.name for spec in with_ingress_proxy(env, service_specs(env)))  # the services and the proxy
+    assert f"Nomad jobs: {', '.join(f'`{n}`' for n in jobs)}" in text
     assert "Vault policies: `" in text
     assert "- job `" not in text and "```hcl" not in text
     assert len(text.splitlines()) < 120
@@ -191,6 +199,94 @@ def test_the_real_app_with_one_image_bump(synth, tmp_path, monkeypatch):
         assert lines == ['- `jobspec.Job.TaskGroups[my-go-app].Tasks[my-go-app].Config.image`: '
                          '"registry.example.com/platform/my-go-app:1.4.2" → "registry.example.com/platform/my-go-app:9.9.9"']
     assert main(["--base-dir", str(synth.outdir), "--head-dir", str(synth.outdir)]) == NO_CHANGE
+
+
+def intention_entry(destination: str, *sources: str, action: str = "allow") -> dict:
+    return {"name": destination, "sources": [{"name": s, "action": action, "description": "d"} for s in sources]}
+
+
+def test_intentions_added_and_removed_are_listed_as_edges():
+    # Given the access layer's entries (one per destination), when a source joins one entry, an
+    # entry appears and another goes, then the report lists the edges, not the entries.
+    before = {"dev-vault": {
+        "consul_config_entry_service_intentions.deny_1": intention_entry("*", "*", action="deny"),
+        "consul_config_entry_service_intentions.ledger_1": intention_entry("ledger", "web"),
+        "consul_config_entry_service_intentions.search_1": intention_entry("search", "web"),
+    }}
+    after = {"dev-vault": {
+        "consul_config_entry_service_intentions.deny_1": intention_entry("*", "*", action="deny"),
+        "consul_config_entry_service_intentions.ledger_1": intention_entry("ledger", "batch", "web"),
+        "consul_config_entry_service_intentions.web_1": intention_entry("web", "ingress-proxy"),
+    }}
+    (vault,) = compare(before, after)
+    assert vault.intentions_added == ["`batch` → `ledger` (allow)", "`ingress-proxy` → `web` (allow)"]
+    assert vault.intentions_removed == ["`web` → `search` (allow)"]
+    text = render([vault], base="a", head="b")
+    assert ("**Intentions added** (source → destination)\n- `batch` → `ledger` (allow)\n"
+            "- `ingress-proxy` → `web` (allow)") in text
+    assert "**Intentions removed** (source → destination)\n- `web` → `search` (allow)" in text
+    assert compare(before, before)[0].intentions_added == []
+
+
+TRIAL_UPSTREAM = """
+
+# The trial: one more upstream for this service, nothing else.
+_SERVICE_BEFORE_TRIAL = service
+
+
+def service(env):
+    import dataclasses
+
+    from hashistack.service import Upstream
+
+    spec = _SERVICE_BEFORE_TRIAL(env)
+    return dataclasses.replace(spec, upstreams=(*spec.upstreams, Upstream({target!r}, {port})))
+"""
+
+
+@pytest.mark.integration
+def test_adding_one_upstream_changes_exactly_one_intention_per_environment(synth, tmp_path):
+    # Given a copy of the project where one service module (the first in the mesh) declares one
+    # more upstream, a service of the app it does not call yet,
+    from stacks.apps import service_modules, service_specs
+
+    from .project_copy import copy_project, run
+
+    env = ENVIRONMENTS[0]
+    mesh = [m for m in service_modules() if m.service(env).registration == "consul"]
+    if len(mesh) < 2:
+        pytest.fail("the app needs two services registered in Consul for this trial")
+    module = mesh[0]
+    spec = module.service(env)
+    source = spec.service_name or spec.name
+    calls = {u.service for e in ENVIRONMENTS for u in module.service(e).upstreams}
+    target = next(s.service_name or s.name for s in service_specs(env)
+                  if s.registration == "consul" and (s.service_name or s.name) not in calls | {source})
+    taken = {spec.port, *spec.extra_ports.values(), *(u.local_port for u in spec.upstreams)}
+    port = next(p for p in range(19000, 20000) if p not in taken)
+    project = copy_project(tmp_path / "project")
+    path = project / "stacks" / "apps" / f"{module.__name__.rsplit('.', 1)[1]}.py"
+    path.write_text(path.read_text() + TRIAL_UPSTREAM.format(target=target, port=port))
+    # when the copy is synthesized and the plan report compares it with this checkout's synth,
+    out = tmp_path / "out"
+    synthesized = run([sys.executable, "main.py"], project, CDKTF_OUTDIR=str(out))
+    assert synthesized.returncode == 0, synthesized.stderr[-3000:]
+    report = run([sys.executable, "scripts/plan_report.py", "--base-dir", str(synth.outdir), "--head-dir", str(out)],
+                 project)
+    assert report.returncode == CHANGED, report.stderr[-2000:]
+    # then each environment's access layer gains exactly the one edge, and nothing else anywhere
+    # reads as an intention change.
+    edge = f"- `{source}` → `{target}` (allow)"
+    sections = re.split(r"^## ", report.stdout, flags=re.M)[1:]
+    intention_lines = {s.split(":", 1)[0].strip("`"): [line for line in s.splitlines() if " → `" in line]
+                       for s in sections}
+    assert {stack: lines for stack, lines in intention_lines.items() if lines} == {
+        e.stack_names[1]: [edge] for e in ENVIRONMENTS}
+    assert report.stdout.count("**Intentions added**") == len(ENVIRONMENTS)
+    assert "**Intentions removed**" not in report.stdout
+    changes = {c.stack: c for c in compare(load_stacks(synth.outdir), load_stacks(out))}
+    for e in ENVIRONMENTS:
+        assert changes[e.stack_names[1]].intentions_added == [edge[2:]]
 
 
 def test_bad_arguments_exit_1(capsys):
@@ -279,3 +375,15 @@ def test_make_plan_report_prints_only_the_report_and_fails_only_on_error(synth, 
     error = make(f"--base-dir {synth.outdir}")
     assert error.returncode != 0 and "plan report failed: --base-dir and --head-dir go together" in error.stderr
     assert error.stdout == ""
+
+
+def test_a_jobs_essentials_show_its_expose_paths():
+    from hashistack.service import HealthCheck, ServiceSpec, plan_service
+    from scripts.plan_report import job_essentials
+    from stacks.environments import DEV
+
+    plan = plan_service(ServiceSpec(name="web", image="example/web:1.0", health=HealthCheck.http("/health")), DEV)
+    lines = job_essentials(plan.job.to_api())
+    assert "  - ports (bridge): `expose-health` → same (dynamic)" in lines
+    assert "    - Connect sidecar: upstreams none; exposes /health on `expose-health`" in lines
+    assert "    - check http /health on `expose-health` every 10s, timeout 2s, restart after 3 failures" in lines

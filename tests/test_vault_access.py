@@ -12,6 +12,7 @@ import pytest
 
 from hashistack import HashistackError, Tier
 from hashistack.errors import Checker
+from hashistack.ingress import with_ingress_proxy
 from hashistack.service import ServiceSpec
 from hashistack.service.go_service import GoService
 from hashistack.stack import EnvironmentStack
@@ -102,7 +103,7 @@ def test_rejects_login_paths_that_collide():
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_every_service_access_lives_in_the_vault_layer(synth, env):
     vault = synth.stack(f"{env.name}-vault")["resource"]
-    names = apps.service_names(env)
+    names = [spec.name for spec in with_ingress_proxy(env, apps.service_specs(env))]  # the services and the proxy
     assert sorted(p["name"] for p in vault["vault_policy"].values() if p["name"].startswith("svc-")) == sorted(
         f"svc-{n}" for n in names)
     service_roles = {k: v for k, v in vault["vault_jwt_auth_backend_role"].items() if k.startswith("service-")}

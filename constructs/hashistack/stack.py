@@ -2,13 +2,15 @@
 
 Providers take addresses and regions from the environment; credentials never appear in code
 or in the synthesized JSON: they come from the standard variables at deploy time
-(``AWS_PROFILE``/``AWS_*``, ``VAULT_TOKEN``, ``NOMAD_TOKEN``, ``NOMAD_CACERT``, ``VAULT_CACERT``).
+(``AWS_PROFILE``/``AWS_*``, ``VAULT_TOKEN``, ``NOMAD_TOKEN``, ``CONSUL_HTTP_TOKEN``, ``NOMAD_CACERT``,
+``VAULT_CACERT``, ``CONSUL_CACERT``).
 Provider packages are imported where a provider is added, so a stack pays only for what it uses.
 """
 
 from __future__ import annotations
 
 import posixpath
+from urllib.parse import urlsplit
 
 from cdktf import LocalBackend, S3Backend, TerraformStack
 from constructs import Construct
@@ -70,3 +72,18 @@ class EnvironmentStack(TerraformStack):
 
         nomad = self.environment.nomad
         NomadProvider(self, "nomad", address=nomad.address, region=nomad.region)
+
+    def add_consul_provider(self) -> None:
+        """The Consul provider at the environment's address and datacenter.
+
+        The token comes from ``CONSUL_HTTP_TOKEN`` and the CA from ``CONSUL_CACERT`` in the
+        operator's environment: the provider starts from the Consul API client's
+        ``DefaultConfig()``, which reads both (hashicorp/terraform-provider-consul v2.22.1,
+        ``consul/config.go``; hashicorp/consul ``api/api.go``, ``defaultConfig``), so neither is in
+        the code or the state. The address's scheme is passed as ``scheme`` and the rest as
+        ``address`` (``host:port``), as the provider's schema has them."""
+        from cdktf_cdktf_provider_consul.provider import ConsulProvider
+
+        consul = self.environment.consul
+        url = urlsplit(consul.address)
+        ConsulProvider(self, "consul", address=url.netloc, scheme=url.scheme, datacenter=consul.datacenter)

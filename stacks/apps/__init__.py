@@ -60,7 +60,25 @@ def service_specs(env: Environment) -> list[ServiceSpec]:
         specs.append(spec)
     if missing:
         raise HashistackError(" | ".join(missing))
+    _check_upstreams(specs, env)
     return specs
+
+
+def _check_upstreams(specs: list[ServiceSpec], env: Environment) -> None:
+    """Every declared upstream is a service of this environment in Consul's mesh: a service
+    registered in Nomad's own catalogue (``registration="nomad"``) has no sidecar to accept it."""
+    registered = {spec.service_name or spec.name: spec for spec in specs}
+    for spec in specs:
+        for up in spec.upstreams:
+            where = f"{env.name}/{spec.name}: upstreams[{up.service}].service = {up.service!r}"
+            target = registered.get(up.service)
+            if target is None:
+                raise HashistackError(f"{where}: no service of environment {env.name!r} is registered under this "
+                                      f"name; use one of {sorted(registered)}")
+            if target.registration != "consul":
+                raise HashistackError(f"{where}: {target.name} is registered in Nomad's own catalogue "
+                                      "(registration='nomad'), outside the mesh, so it has no sidecar to accept "
+                                      "the call: register it in Consul (the default)")
 
 
 def service_names(env: Environment | None = None) -> list[str]:

@@ -1,6 +1,9 @@
 """ledger: a gRPC service whose database credentials arrive as environment variables and whose
 image comes from a private registry with credentials held in Vault. It registers in Consul: Nomad's
-own catalogue runs only http and tcp checks, and ledger's health is a gRPC check."""
+own catalogue runs only http and tcp checks, and ledger's health is a gRPC check.
+
+It is internal (no ingress): in the service mesh, reachable only through its sidecar by the
+services whose declared upstreams name it (my-go-app), as Consul's intentions allow."""
 
 from __future__ import annotations
 
@@ -45,7 +48,8 @@ def service(env: Environment) -> ServiceSpec:
         secrets=(VaultSecret.kv_env("ledger/database", env={"DB_USER": "username", "DB_PASSWORD": "password"}),),
         tls=Tls(ttl_h=48, mount_dir="/etc/ledger/tls"),
         # Consul's agents trust the cluster CA, not the Vault PKI that issues ledger's certificate:
-        # the check speaks TLS without verifying it (liveness, not identity).
+        # the check speaks TLS without verifying it (liveness, not identity), to ledger's own
+        # address in its allocation (the local Consul agent reaches it; it serves TLS itself).
         health=HealthCheck.grpc("ledger.v1.Ledger", interval_s=5, timeout_s=1, tls="skip-verify"),
         update=s.update,
         cpu_mhz=s.cpu_mhz, memory_mib=s.memory_mib,

@@ -1,5 +1,6 @@
 """my-go-app: the HTTP service from the migration questions (config file, Vault secrets, TLS,
-/health, rolling update with a canary)."""
+/health, rolling update with a canary). Users reach it at ``my-go-app.<public domain>`` through
+the ingress tier; it calls ledger through the mesh at ``127.0.0.1:9091`` (``LEDGER_ADDR``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from hashistack import Environment, Tier
 from hashistack.service import (
     ConfigFile,
     HealthCheck,
+    Ingress,
     Logs,
     ServiceSpec,
     Tls,
     Update,
     VaultSecret,
+    Upstream,
 )
 
 from ._settings import settings_for
@@ -55,8 +58,16 @@ SETTINGS = {
 }
 
 
+# ledger, reached through the sidecar: the app dials LEDGER_ADDR, the sidecar carries the call
+# over mutual TLS, and Consul's intention my-go-app -> ledger allows it.
+LEDGER = Upstream("ledger", local_port=9091)
+
+
 def service(env: Environment) -> ServiceSpec:
     s = settings_for(__name__, SETTINGS, env)
+    # Published at my-go-app.<public domain> where the environment has an ingress tier; an
+    # environment without one (Environment.ingress = None) keeps it internal.
+    public_host = f"my-go-app.{env.ingress.public_domain}" if env.ingress else None
     return ServiceSpec(
         name=NAME,
         image=IMAGE,
@@ -64,9 +75,14 @@ def service(env: Environment) -> ServiceSpec:
         count=s.count,
         config_files=(ConfigFile.from_path("services/my-go-app/app.conf", mount_at="/app/config/app.conf"),),
         secrets=(VaultSecret.kv("my-go-app/config", mount_at="/app/config/secrets.json"),),
-        tls=Tls(alt_names=(f"my-go-app.{env.domain}",), ttl_h=s.tls_ttl_h, mount_dir="/app/tls"),
-        # Consul's agents trust the cluster CA, not the Vault PKI: TLS without verification.
+        # The certificate also carries the public host: the ingress proxy verifies it by that name.
+        tls=Tls(alt_names=(f"my-go-app.{env.domain}", *((public_host,) if public_host else ())), ttl_h=s.tls_ttl_h,
+                mount_dir="/app/tls"),
+        # Consul's agents trust the cluster CA, not the Vault PKI: TLS without verification. The
+        # check reaches the app at its own address in the allocation (it serves TLS itself).
         health=HealthCheck.http("/health", tls="skip-verify"),
+        upstreams=(LEDGER,),
+        ingress=Ingress.https(host=public_host) if public_host else None,
         # The program reloads its config and certificate on SIGHUP (README: "Reloading on SIGHUP").
         reloads_on="SIGHUP",
         user="65532:65532",
@@ -80,6 +96,7 @@ def service(env: Environment) -> ServiceSpec:
             "FEATURE_NEW_CHECKOUT": str(s.new_checkout).lower(),
             "INSTANCE_ID": "${NOMAD_ALLOC_ID}",
             "NODE_NAME": "${attr.unique.hostname}",
+            "LEDGER_ADDR": f"127.0.0.1:{LEDGER.local_port}",
         },
         tags=s.tags,
         logs=Logs(max_files=s.log_files, max_file_size_mib=10),

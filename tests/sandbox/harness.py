@@ -128,10 +128,16 @@ class Repository:
     tls_key: Path
 
 
-def build_repository(workdir: Path, env_versions: set[tuple[str, str]], regions: set[str], pki: Pki) -> Repository:
+def build_repository(workdir: Path, env_versions: set[tuple[str, str]], regions: set[str], pki: Pki,
+                     debian_debs: list[Path] = ()) -> Repository:
+    """The stand-in packages of the products at ``env_versions``, and ``debian_debs`` (real Debian
+    packages the boot installs, see :data:`rootfs.BOOT_DEBS`), in one signed repository."""
     debs_dir = workdir / "debs"
     debs_dir.mkdir(parents=True)
     debs = [packages.product_deb(debs_dir / f"{p}-{v}", p, v) for p, v in sorted(env_versions)]
+    for deb in debian_debs:
+        shutil.copy2(deb, debs_dir / deb.name)
+        debs.append(debs_dir / deb.name)
     files_root = workdir / "www"
     key = packages.SigningKey(workdir / "gnupg")
     packages.build_repository(files_root, debs, key, rootfs.SUITE, packages.SigningKey(workdir / "gnupg-decoy"))
@@ -241,7 +247,7 @@ class SharedMoto:
 
 def run_node(workdir: Path, *, base_root: Path, env: Environment, boot: NodeBoot, parameters: dict[str, str],
              repo: Repository, pki: Pki, moto: SharedMoto, document: dict | None = None,
-             bao: str | None = None) -> BootResult:
+             bao: str | None = None, executables: tuple[str, ...] = ()) -> BootResult:
     """Boot one node in fresh namespaces, its SSM parameters in an account of its own on
     ``moto``, and return what :mod:`tests.sandbox.node` reports."""
     workdir.mkdir(parents=True)
@@ -257,6 +263,7 @@ def run_node(workdir: Path, *, base_root: Path, env: Environment, boot: NodeBoot
         "ca_pem": str(pki.ca_path), "hostnames": ["apt.releases.hashicorp.com", f"s3.{env.region}.amazonaws.com"],
         "volumes": [v.device for v in ci.volumes], "write_files": doc["write_files"], "runcmd": doc["runcmd"],
         "inspect": inspect, "access": access_checks(boot), "bao": bao, "bao_in_node": BAO_IN_NODE,
+        "executables": list(executables),
     }
     spec_path, out_path = workdir / "spec.json", workdir / "result.json"
     spec_path.write_text(json.dumps(spec))

@@ -13,6 +13,8 @@ In the namespace:
   test CA the node trusts; the node's ``/etc/hosts`` points those names at 127.0.0.1;
 - an IMDSv2 stand-in on 169.254.169.254:80 (token, instance id, private IP 127.0.0.1).
 
+``modprobe`` and ``sysctl`` are recorders too: modules and kernel parameters belong to the host.
+
 The node: an overlay on the cached Debian root, ``/proc``, a minimal ``/dev`` in which the data
 volumes are loop devices named as EC2 attaches them (``/dev/sdf`` -> ``/dev/loopN``), and
 ``systemctl`` / ``swapoff`` replaced by recorders. cloud-init's two stages run in cloud-init's
@@ -50,6 +52,13 @@ exit 0
 SWAPOFF = """#!/bin/sh
 # RECORDER (boot sandbox): swap is the host's; the call is logged, not made.
 echo "swapoff $*" >> /var/log/sandbox-swapoff.log
+"""
+KERNEL = """#!/bin/sh
+# RECORDER (boot sandbox): kernel modules and kernel parameters are the host's; the call is
+# logged, not made. A file named after -p must exist, as sysctl would read it.
+if [ "$1" = "-q" ]; then shift; fi
+if [ "$1" = "-p" ] && [ ! -r "$2" ]; then echo "sysctl: cannot open $2" >&2; exit 1; fi
+echo "$(basename "$0") $*" >> /var/log/sandbox-kernel.log
 """
 
 
@@ -206,7 +215,8 @@ def prepare_root(spec: dict, work: Path) -> tuple[Path, list[str]]:
     hosts.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in spec["hostnames"]))
     bundle = root / "etc/ssl/certs/ca-certificates.crt"
     bundle.write_text(bundle.read_text() + Path(spec["ca_pem"]).read_text())
-    for path, text in (("usr/local/bin/systemctl", SYSTEMCTL), ("usr/local/sbin/swapoff", SWAPOFF)):
+    for path, text in (("usr/local/bin/systemctl", SYSTEMCTL), ("usr/local/sbin/swapoff", SWAPOFF),
+                       ("usr/local/sbin/modprobe", KERNEL), ("usr/local/sbin/sysctl", KERNEL)):
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -318,7 +328,9 @@ def inspect(root: Path, spec: dict, result: dict) -> None:
     mounts = in_node(root, "/usr/bin/findmnt", "-rn", "-o", "TARGET,FSTYPE")
     result["mounts"] = mounts.stdout
     result["fstab"] = (root / "etc/fstab").read_text()
-    for name in ("systemctl", "swapoff"):
+    result["executables"] = {path: os.access(root / path.lstrip("/"), os.X_OK) and (root / path.lstrip("/")).is_file()
+                             for path in spec.get("executables", [])}
+    for name in ("systemctl", "swapoff", "kernel"):
         log = root / f"var/log/sandbox-{name}.log"
         result[name] = log.read_text().splitlines() if log.exists() else []
     dpkg = in_node(root, "/usr/bin/dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\\n")

@@ -8,7 +8,8 @@ working state through the products' HTTP APIs (the internal load balancers, or a
   policy, and the tokens only Nomad can mint (the clients' drain token) written to SSM.
 - Vault: ``sys/init`` with auto-unseal, recovery keys encrypted to the keyholders' PGP keys
   (refused outside development when none are listed), the first apply of ``<env>-vault`` with
-  the initial root token, then the root token revoked and checked dead.
+  the initial root token (and Consul's management token, for its Consul half), then the root
+  token revoked and checked dead.
 
 Each step looks first and reports what it found: a bootstrapped ACL system, an existing policy or
 token, an initialized Vault are left alone. Request and response bodies follow the products'
@@ -375,8 +376,13 @@ class _Cluster:
         stack = f"{self.env.name}-vault"
         argv = shlex.split((command or "cdktf deploy {stack} --auto-approve").replace("{stack}", stack))
         env = {**os.environ, "VAULT_ADDR": self.endpoints.vault, "VAULT_TOKEN": root}
+        # <env>-vault also writes Consul's auth method and intentions: with the management token
+        # phase consul bootstrapped, the same way it reaches Consul.
+        consul = self.values.get("consul_management_token")
+        if consul:
+            env["CONSUL_HTTP_TOKEN"] = consul
         if self.ca_file:
-            env["VAULT_CACERT"] = self.ca_file
+            env["VAULT_CACERT"] = env["CONSUL_CACERT"] = self.ca_file
         self.report.progress(f"vault: first apply of {stack} with the initial root token: {' '.join(argv)}")
         retry = ("the root token is revoked all the same: make a new one with `vault operator generate-root` and a "
                  "quorum of recovery keys, then apply again")
@@ -387,7 +393,8 @@ class _Cluster:
         except OSError as e:
             self.report.note(f"vault: first apply of {stack}", "refused", f"cannot run {argv[0]}: {e.strerror}; {retry}")
             return
-        self.report.stream.write(result.stdout.replace(root, "<initial root token>"))
+        output = result.stdout.replace(root, "<initial root token>")
+        self.report.stream.write(output.replace(consul, "<consul management token>") if consul else output)
         if result.returncode != 0:
             self.report.note(f"vault: first apply of {stack}", "refused", f"exit {result.returncode}; {retry}")
             return

@@ -13,6 +13,7 @@ from .ports import PORT_MATRIX, PortSpec, Role, SgRule, cidr_rules, peer_rules
 
 _CONSTRUCTS = {
     "ClusterSecurityGroups": "security",
+    "IngressLoadBalancer": "ingress",
     "InternalApiLoadBalancer": "load_balancer",
     "Network": "network",
     "NodeGroup": "node_group",

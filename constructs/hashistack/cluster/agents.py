@@ -20,12 +20,26 @@ from ..hcl import Attr, Block, render
 from ..vault.jwt import WORKLOAD_AUDIENCE
 from .cloud_init import PRIVATE_IP
 
-__all__ = ["ConsulAgentConfig", "NomadAgentConfig", "PRIVATE_IP", "VaultServerConfig", "auto_join"]
+__all__ = ["CNI_PATH", "CONSUL_CONNECT_CA", "ConsulAgentConfig", "NomadAgentConfig", "PRIVATE_IP", "VaultServerConfig",
+           "auto_join"]
 
 NOMAD_DIR, CONSUL_DIR, VAULT_DIR = "/etc/nomad.d", "/etc/consul.d", "/etc/vault.d"
 NOMAD_DATA, CONSUL_DATA, VAULT_DATA = "/opt/nomad/data", "/opt/consul/data", "/opt/vault/data"
 VAULT_AUDIT_DIR = "/var/log/vault"
 CONSUL_LOCAL_HTTP = "127.0.0.1:8500"
+CONSUL_GRPC_TLS_PORT = 8503
+CONSUL_LOCAL_GRPC_TLS = f"127.0.0.1:{CONSUL_GRPC_TLS_PORT}"
+CONSUL_CONNECT_CA = f"{NOMAD_DIR}/tls/consul-connect-ca.pem"
+"""The roots of Consul's Connect CA on a Nomad client, which sign its Consul agent's gRPC TLS
+certificate (auto-encrypt); written and refreshed from the local agent by the client's boot units."""
+CNI_PATH = "/usr/lib/cni"
+"""Where Debian's ``containernetworking-plugins`` installs the CNI reference plugins."""
+CONSUL_AUDIENCE = "consul.io"
+"""The audience of the workload identities Nomad signs for Consul; Consul's ``nomad-workloads``
+JWT auth method is bound to it."""
+CONSUL_AUTH_METHOD = "nomad-workloads"
+"""Consul's JWT auth method for Nomad workload identities (Nomad's default name,
+``ConsulWorkloadsDefaultAuthMethodName`` in nomad/structs/consul.go, v1.10.2)."""
 
 
 def auto_join(region: str, tag_key: str, tag_value: str) -> str:
@@ -43,8 +57,18 @@ class NomadAgentConfig:
     """A Nomad server (``server=True``) or client agent.
 
     Servers: ``bootstrap_expect`` servers joined by AWS tags, ACLs and mTLS on, Vault integration
-    by workload identity (``default_identity`` with audience ``vault.io``). Clients: the docker
-    driver only, ``raw_exec`` off, Vault and Consul reached over TLS.
+    by workload identity (``default_identity`` with audience ``vault.io``), Consul integration by
+    workload identity (``service_identity`` and ``task_identity`` with audience ``consul.io``).
+    Clients: the docker driver only, ``raw_exec`` off, Vault reached over TLS, Envoy sidecars
+    bootstrapped from the local Consul agent's gRPC TLS port, bridge networking through the CNI
+    plugins in ``/usr/lib/cni``.
+
+    Field names are Nomad's agent configuration as decoded in v1.10.2: the ``consul`` block is
+    ``ConsulConfig`` (nomad/structs/config/consul.go: ``grpc_address``, ``grpc_ca_file``,
+    ``service_identity``, ``task_identity``, ``service_auth_method``, ``task_auth_method``), an
+    identity is ``WorkloadIdentityConfig`` (nomad/structs/config/workload_id.go: ``aud``,
+    ``ttl``), and ``cni_path`` is ``ClientConfig.CNIPath`` (command/agent/config.go, default
+    ``/opt/cni/bin``).
     """
 
     server: bool
@@ -77,7 +101,7 @@ class NomadAgentConfig:
                 Attr("verify_server_hostname", True), Attr("verify_https_client", False),
             )),
             # The local Consul agent on loopback; its ACL token arrives at boot in consul-token.hcl.
-            Block("consul", body=(Attr("address", CONSUL_LOCAL_HTTP), Attr("ssl", False))),
+            self._consul(),
             Block("telemetry", body=(
                 Attr("collection_interval", "10s"), Attr("disable_hostname", True), Attr("prometheus_metrics", True),
                 Attr("publish_allocation_metrics", True), Attr("publish_node_metrics", True),
@@ -97,6 +121,8 @@ class NomadAgentConfig:
                 Block("client", body=(
                     Attr("enabled", True), join,
                     Attr("options", {"driver.allowlist": "docker"}),
+                    # bridge networking (Connect sidecars) runs the CNI reference plugins from here
+                    Attr("cni_path", CNI_PATH),
                 )),
                 Block("vault", body=(Attr("enabled", True), Attr("address", self.vault_address),
                                      Attr("ca_file", tls["ca_file"]))),
@@ -108,6 +134,21 @@ class NomadAgentConfig:
             ]
         return items
 
+    def _consul(self) -> Block:
+        items: list = [Attr("address", CONSUL_LOCAL_HTTP), Attr("ssl", False)]
+        if self.server:
+            # Nomad servers sign a workload identity for every Consul service and for every task
+            # with a Consul template; clients log in with it through Consul's JWT auth method and
+            # hand the token to the service registration, the Envoy sidecar or the template.
+            identity = (Attr("aud", [CONSUL_AUDIENCE]), Attr("ttl", "1h"))
+            items += [Block("service_identity", body=identity), Block("task_identity", body=identity)]
+        else:
+            # Envoy sidecars are bootstrapped against the local agent's gRPC TLS listener, whose
+            # certificate (auto-encrypt) is signed by Consul's Connect CA.
+            items += [Attr("grpc_address", CONSUL_LOCAL_GRPC_TLS), Attr("grpc_ca_file", CONSUL_CONNECT_CA),
+                      Attr("service_auth_method", CONSUL_AUTH_METHOD), Attr("task_auth_method", CONSUL_AUTH_METHOD)]
+        return Block("consul", body=tuple(items))
+
     def render(self) -> str:
         return render(self.body())
 
@@ -116,7 +157,15 @@ class NomadAgentConfig:
 class ConsulAgentConfig:
     """A Consul server (``server=True``) or client agent: ACLs default deny, TLS verified both
     ways with server hostnames checked, auto-encrypt, script checks off, HTTP on loopback only,
-    HTTPS and gRPC-TLS on."""
+    HTTPS and gRPC-TLS on. Servers enable Connect with its built-in CA.
+
+    gRPC TLS (8503, for Envoy sidecars): a server serves it with its own certificate
+    (``tls.defaults``); a client agent holds no certificate file, only the one auto-encrypt gets
+    from the servers, and serves the listener only with ``tls.grpc.use_auto_cert = true``
+    (Consul v1.21: ``GRPCServerUseTLS`` in tlsutil/config.go; without a certificate
+    ``BuildExternalGRPCServers`` in agent/grpc-external/server.go logs an error and starts no
+    listener). Incoming gRPC is not verified: Envoy presents no client certificate (Nomad's
+    documentation for ``grpc_ca_file``, v1.10.2; Consul issue 13088)."""
 
     server: bool
     datacenter: str
@@ -145,8 +194,8 @@ class ConsulAgentConfig:
             Attr("enable_local_script_checks", False),
             Attr("disable_update_check", True),
             Block("addresses", body=(Attr("http", "127.0.0.1"), Attr("https", https_bind))),
-            Block("ports", body=(Attr("http", 8500), Attr("https", 8501), Attr("grpc", -1), Attr("grpc_tls", 8503),
-                                 Attr("dns", 8600))),
+            Block("ports", body=(Attr("http", 8500), Attr("https", 8501), Attr("grpc", -1),
+                                 Attr("grpc_tls", CONSUL_GRPC_TLS_PORT), Attr("dns", 8600))),
             # The agent token and the default (DNS) token arrive at boot in acl-tokens.hcl.
             Block("acl", body=(Attr("enabled", True), Attr("default_policy", "deny"),
                                Attr("enable_token_persistence", True))),
@@ -155,12 +204,16 @@ class ConsulAgentConfig:
                 Block("internal_rpc", body=(Attr("verify_incoming", self.server),
                                             Attr("verify_server_hostname", True))),
                 Block("https", body=(Attr("verify_incoming", False),)),
+                Block("grpc", body=(Attr("verify_incoming", False),)
+                      + (() if self.server else (Attr("use_auto_cert", True),))),
             )),
             Block("telemetry", body=(Attr("disable_hostname", True), Attr("prometheus_retention_time", "60s"))),
             Block("auto_encrypt", body=((Attr("allow_tls", True),) if self.server else (Attr("tls", True),))),
         ]
         if self.server:
-            items += [Attr("bootstrap_expect", self.bootstrap_expect), Block("ui_config", body=(Attr("enabled", True),))]
+            items += [Attr("bootstrap_expect", self.bootstrap_expect), Block("ui_config", body=(Attr("enabled", True),)),
+                      # the service mesh, with Consul's built-in CA (the default provider)
+                      Block("connect", body=(Attr("enabled", True),))]
         return items
 
     def render(self) -> str:

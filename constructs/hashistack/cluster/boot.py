@@ -8,8 +8,9 @@ Per role (every node also runs a Consul client agent, except Consul servers, whi
 role           agents                   data volume (/dev/sdf)        more
 ============== ======================== ============================= ==============================
 nomad-server   nomad (server), consul   /opt/nomad/data               behind nomad.<domain>
-nomad-client   nomad (client), consul,  /opt/nomad/data               drains itself on scale-in
-               docker
+nomad-client   nomad (client), consul,  /opt/nomad/data               drains itself on scale-in;
+               docker                                                 CNI plugins and bridge
+                                                                      netfilter for Connect sidecars
 consul-server  consul (server)          /opt/consul/data              behind consul.<domain>
 vault-server   vault, consul            /opt/vault/data               audit log on /dev/sdg at
                                                                       /var/log/vault (logrotate,
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 from ..environment import Environment
 from .agents import (
+    CNI_PATH,
+    CONSUL_CONNECT_CA,
     CONSUL_DATA,
     CONSUL_DIR,
     NOMAD_DATA,
@@ -77,6 +80,70 @@ VAULT_LOGROTATE_CONF = f"""# Vault's file audit device: rotated daily or past 51
 """
 
 DRAIN_SCRIPT = "/usr/local/sbin/hashistack-drain"
+
+# Bridge networking on Nomad clients (the group network of every Connect service): Debian's CNI
+# reference plugins, and iptables seeing bridged traffic. The plugins Nomad's bridge network
+# runs are those of its conflist (client/allocrunner/cni/bridge.go, v1.10.2; consul-cni only for
+# transparent proxy, which is not used). The bridge-nf-call sysctls are Nomad's documented
+# prerequisite (website/content/partials/install/bridge-iptables.mdx, v1.10.2); they exist only
+# once br_netfilter is loaded, so the module is loaded first, now and at every boot.
+CLIENT_OS_PACKAGES = ("docker.io", "containernetworking-plugins", "kmod")
+CNI_PLUGINS = ("bridge", "firewall", "host-local", "loopback", "portmap")
+BRIDGE_MODULES = "/etc/modules-load.d/hashistack-bridge.conf"
+BRIDGE_MODULES_CONF = "br_netfilter\n"
+BRIDGE_SYSCTL = "/etc/sysctl.d/60-hashistack-bridge.conf"
+BRIDGE_SYSCTL_CONF = """net.bridge.bridge-nf-call-arptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+net.bridge.bridge-nf-call-iptables = 1
+"""
+BRIDGE_COMMANDS = (
+    "# Bridge networking (Connect sidecars)",
+    "modprobe br_netfilter",
+    f"sysctl -q -p {BRIDGE_SYSCTL}",
+    f"for plugin in {' '.join(CNI_PLUGINS)}; do",
+    f'  [ -x "{CNI_PATH}/$plugin" ] || die "CNI plugin {CNI_PATH}/$plugin missing"',
+    "done",
+)
+
+CONNECT_CA_SCRIPT = "/usr/local/sbin/hashistack-consul-connect-ca"
+# Consul's Connect CA roots for Nomad's consul.grpc_ca_file: Envoy sidecars verify the local
+# agent's gRPC TLS certificate with them (auto-encrypt gets it from the servers, signed by the
+# Connect CA, which no file holds at boot). Read from the local agent on loopback as a PEM chain
+# (/v1/connect/ca/roots?pem=true, which needs no ACL token) and rewritten when it changes, so a
+# rotated CA reaches new sidecars; until the agent answers with a root, the file is left alone.
+CONNECT_CA_SCRIPT_TEXT = f"""#!/bin/bash
+# Consul Connect CA roots for Nomad's consul.grpc_ca_file (Envoy sidecars), from the local agent.
+set -euo pipefail
+OUT={CONSUL_CONNECT_CA}
+pem=$(curl -fsS --max-time 5 'http://127.0.0.1:8500/v1/connect/ca/roots?pem=true') || exit 0
+case "$pem" in -----BEGIN*) ;; *) exit 0 ;; esac  # a PEM chain, or no root yet
+if [ -f "$OUT" ] && [ "$(cat "$OUT")" = "$pem" ]; then exit 0; fi
+tmp=$(mktemp "$OUT.XXXXXX")
+printf '%s\\n' "$pem" > "$tmp"
+chmod 0644 "$tmp"
+mv -f "$tmp" "$OUT"
+echo "wrote the Connect CA roots to $OUT"
+"""
+
+CONNECT_CA_SERVICE = f"""[Unit]
+Description=Consul Connect CA roots for Envoy sidecars
+After=consul.service
+
+[Service]
+Type=oneshot
+ExecStart={CONNECT_CA_SCRIPT}
+"""
+
+CONNECT_CA_TIMER = """[Unit]
+Description=Refresh the Consul Connect CA roots
+
+[Timer]
+OnBootSec=20s
+OnUnitActiveSec=120s
+
+[Install]
+WantedBy=timers.target
+"""
 
 
 def unseal_alias(environment_name: str) -> str:
@@ -225,19 +292,27 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
         Role.NOMAD_SERVER, products=("consul", "nomad"), files=nf + cf, secret_files=ns + cs, dirs=nd + cd,
         volumes=vol, services=("consul", "nomad")))
 
-    # Nomad clients: docker, and a timer that drains the client on scale-in.
+    # Nomad clients: docker, bridge networking for Connect sidecars (CNI plugins, br_netfilter,
+    # the Connect CA roots kept fresh), and a timer that drains the client on scale-in.
     nf, ns, nd = nomad_files(False)
     cf, cs, cd = consul_files(Role.NOMAD_CLIENT, False)
     drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(
         region, asg_name(env, Role.NOMAD_CLIENT), secrets.nomad_client_drain_token.parameter)),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.service", mode="0644", content=DRAIN_SERVICE),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.timer", mode="0644", content=DRAIN_TIMER)]
+    mesh = [ConfigFile(path=BRIDGE_MODULES, mode="0644", content=BRIDGE_MODULES_CONF),
+            ConfigFile(path=BRIDGE_SYSCTL, mode="0644", content=BRIDGE_SYSCTL_CONF),
+            ConfigFile(path=CONNECT_CA_SCRIPT, mode="0755", content=CONNECT_CA_SCRIPT_TEXT),
+            ConfigFile(path="/etc/systemd/system/hashistack-consul-connect-ca.service", mode="0644",
+                       content=CONNECT_CA_SERVICE),
+            ConfigFile(path="/etc/systemd/system/hashistack-consul-connect-ca.timer", mode="0644",
+                       content=CONNECT_CA_TIMER)]
     vol = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0711", size_gib=100),)
     boots[Role.NOMAD_CLIENT] = NodeBoot(role=Role.NOMAD_CLIENT, volumes=vol, lifecycle_hooks=("launch", "terminate"),
                                         cloud_init=boot(
-        Role.NOMAD_CLIENT, products=("consul", "nomad"), os_extra=("docker.io",), files=nf + cf + drain,
-        secret_files=ns + cs, dirs=nd + cd, volumes=vol,
-        services=("docker", "consul", "nomad", "hashistack-drain.timer")))
+        Role.NOMAD_CLIENT, products=("consul", "nomad"), os_extra=CLIENT_OS_PACKAGES, files=nf + cf + drain + mesh,
+        secret_files=ns + cs, dirs=nd + cd, volumes=vol, commands=BRIDGE_COMMANDS,
+        services=("docker", "consul", "nomad", "hashistack-consul-connect-ca.timer", "hashistack-drain.timer")))
 
     # Consul servers
     cf, cs, cd = consul_files(Role.CONSUL_SERVER, True, c.server_count)

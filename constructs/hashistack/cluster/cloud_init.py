@@ -37,6 +37,8 @@ STAGING = "/var/lib/hashistack/staged"
 
 BOOT_SCRIPT = "/usr/local/sbin/hashistack-boot"
 BOOT_LOG = "/var/log/hashistack-boot.log"
+USER_DATA_LIMIT = 16384
+"""EC2's limit on user data, in bytes before base64."""
 LIFECYCLE_HOOK = "hashistack-boot"
 """The launch lifecycle hook every node group holds new instances in until their boot completes."""
 
@@ -128,7 +130,18 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-# The boot script's fixed part: helpers, written once, checked by shellcheck with the rest.
+# The boot script's fixed part: helpers, written once, checked by shellcheck with the rest. Their
+# documentation stays here rather than in the script, which every node carries in its user data
+# (EC2 takes at most 16 KiB):
+# - lifecycle RESULT: tell the autoscaling group how the boot ended; it keeps a new instance out of
+#   service until then, and `terraform apply` waits for healthy capacity (on_exit abandons).
+# - fetch PARAMETER...: the parameters' values in one call (SSM takes up to 10 names), each into
+#   $SECRETS/<parameter name>; a missing or empty parameter stops the boot, naming it. awscli
+#   brings python3, which splits the reply.
+# - secret PARAMETER PATH OWNER MODE [FORMAT]: a fetched value into PATH (through the printf
+#   FORMAT, whose one %s takes the value, when given; such values must be plain tokens).
+# - place PATH OWNER MODE: a staged file to its place, once its package has created the user.
+# - volume DEVICE MOUNT_POINT OWNER MODE: format on first boot, mount by UUID, survive reboots.
 _PRELUDE = r'''set -euo pipefail
 umask 022
 export DEBIAN_FRONTEND=noninteractive
@@ -146,8 +159,6 @@ imds() {
   curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/$1"
 }
 
-# Tell the autoscaling group how the boot ended: it keeps a new instance out of service until
-# then, and `terraform apply` waits for healthy capacity.
 lifecycle() {
   local instance_id
   instance_id=$(imds meta-data/instance-id) || return 1
@@ -164,9 +175,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# fetch PARAMETER...: the parameters' values in one call (SSM takes up to 10 names), each into
-# $SECRETS/<parameter name>; a missing or empty parameter stops the boot, naming it. awscli
-# brings python3, which splits the reply.
 SECRETS=/run/hashistack-secrets
 SPLIT='
 import json, os, sys
@@ -192,8 +200,6 @@ fetch() {
   [ -z "$missing" ] || die "SSM parameter missing or empty: $missing"
 }
 
-# secret PARAMETER PATH OWNER MODE [FORMAT]: a fetched value into PATH (through the printf
-# FORMAT, whose one %s takes the value, when given; such values must be plain tokens).
 secret() {
   local value
   [ -s "$SECRETS$1" ] || die "SSM parameter $1 was not fetched"
@@ -212,12 +218,10 @@ secret() {
   fi
 }
 
-# place PATH OWNER MODE: a staged file to its place, once its package has created the user.
 place() {
   install -D -m "$3" -o "$2" -g "$2" "$STAGING$1" "$1"
 }
 
-# volume DEVICE MOUNT_POINT OWNER MODE: format on first boot, mount by UUID, survive reboots.
 volume() {
   local device=$1 uuid i
   for i in $(seq 1 60); do
@@ -391,5 +395,13 @@ class CloudInit:
         return {"write_files": [boot, *staged], "runcmd": [[BOOT_SCRIPT]]}
 
     def render(self) -> str:
-        """``#cloud-config`` user data (JSON is valid YAML), deterministic."""
-        return "#cloud-config\n" + json.dumps(self.document(), indent=2, sort_keys=True) + "\n"
+        """``#cloud-config`` user data (JSON is valid YAML), deterministic: one key per line (so a
+        diff of it shows the file that changed), indented by one space, as EC2 takes at most
+        16 KiB of user data."""
+        text = "#cloud-config\n" + json.dumps(self.document(), indent=1, sort_keys=True) + "\n"
+        size = len(text.encode())
+        if size > USER_DATA_LIMIT:
+            raise HashistackError(
+                f"cloud-init {self.role}: user data = {size} bytes: EC2 takes at most {USER_DATA_LIMIT}; ship less "
+                "in the boot (fewer or smaller files, or fetch them at boot)")
+        return text

@@ -1,8 +1,9 @@
 """HashiCluster: an environment's Nomad, Consul and Vault servers and Nomad clients on AWS.
 
 Network, security groups from the port matrix, the Vault unseal key, internal load balancers
-for the three APIs, and four node groups whose agents are configured from typed models and
-whose secrets are fetched at boot by their instance role.
+for the three APIs, four node groups whose agents are configured from typed models and whose
+secrets are fetched at boot by their instance role, and, when the environment sets ``ingress``,
+the ingress load balancer in front of the Nomad clients' proxy port.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from constructs import Construct
 from ..environment import Environment, Tier
 from ..errors import HashistackError
 from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
+from .ingress import IngressLoadBalancer
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
 from .network import Network
@@ -56,7 +58,8 @@ def api_hostname(env: Environment, product: str) -> str:
 
 class HashiCluster(Construct):
     """The cluster of one environment. ``secrets`` defaults to ``/hashistack/<env>/...``
-    (:meth:`ClusterSecrets.under`); :attr:`boots` holds each node role's boot."""
+    (:meth:`ClusterSecrets.under`); :attr:`boots` holds each node role's boot; :attr:`ingress`
+    is the ingress load balancer (``None`` when the environment sets no ``ingress``)."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment,
                  secrets: ClusterSecrets | None = None) -> None:
@@ -145,3 +148,14 @@ class HashiCluster(Construct):
                   "Resource": [self.unseal.key.arn]}
         self.vault_servers = group(Role.VAULT_SERVER, instance_type=v.instance_type, size=(v.server_count,) * 3,
                                    extra=[unseal], lb="vault")
+
+        # Users' traffic: an internet-facing load balancer sits in the public subnets, an internal
+        # one in the private subnets; either reaches the clients' proxy port and nothing else.
+        self.ingress: IngressLoadBalancer | None = None
+        if env.ingress is not None:
+            public = [sn.id for sn in self.network.public_subnets]
+            self.ingress = IngressLoadBalancer(
+                self, "ingress", settings=env.ingress, name_prefix=prefix, vpc_id=vpc_id,
+                subnet_ids=public if env.ingress.internet_facing else private,
+                target_security_group_id=sg[Role.NOMAD_CLIENT], target_asg_names=[self.nomad_clients.asg.name],
+                deletion_protection=env.tier is not Tier.DEVELOPMENT)

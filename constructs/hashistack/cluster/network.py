@@ -1,5 +1,5 @@
-"""The environment's VPC: private subnets for every node, public subnets only for NAT, flow logs,
-and the default security group closed."""
+"""The environment's VPC: private subnets for every node, public subnets only for NAT and an
+internet-facing ingress load balancer, flow logs, and the default security group closed."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ __all__ = ["Network"]
 
 class Network(Construct):
     """VPC over the environment's AZs. Nodes live in private subnets (no public IPs); public
-    subnets hold only the NAT gateways (one per AZ outside development, one in development).
+    subnets hold only the NAT gateways (one per AZ outside development, one in development) and an
+    internet-facing ingress load balancer.
     VPC flow logs go to a CloudWatch log group; the default security group has no rules."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:

@@ -56,16 +56,21 @@ def _pairs(sources: Iterable[Role], targets: Iterable[Role]) -> tuple[tuple[Role
 
 
 PORT_MATRIX: tuple[PortSpec, ...] = (
-    # Vault -> Nomad 4646: Vault's JWT auth fetches Nomad's JWKS (https://nomad.<domain>/.well-known/
-    # jwks.json) through the load balancer, which must therefore admit the Vault servers.
+    # Vault and Consul servers -> Nomad 4646: Vault's JWT auth and Consul's `nomad-workloads` JWT
+    # auth method fetch Nomad's JWKS (https://nomad.<domain>:4646/.well-known/jwks.json) through
+    # the load balancer, which must therefore admit them. (Consul validates a login on its
+    # servers: the auth method's JWKS is fetched there, never on client agents.)
     PortSpec(product="nomad", name="http api and ui", from_port=4646, to_port=4646, protocols=("tcp",),
-             peers=_pairs((LB,), (NS,)) + _pairs((VS,), (LB,)), lb_listener=True),
+             peers=_pairs((LB,), (NS,)) + _pairs((VS, CS), (LB,)), lb_listener=True),
     PortSpec(product="nomad", name="rpc", from_port=4647, to_port=4647, protocols=("tcp",),
              peers=_pairs((NC, NS), (NS,))),
     PortSpec(product="nomad", name="serf", from_port=4648, to_port=4648, protocols=("tcp", "udp"),
              peers=_pairs((NS,), (NS,))),
-    PortSpec(product="nomad", name="dynamic task ports", from_port=20000, to_port=32000, protocols=("tcp",),
-             peers=_pairs((NC,), (NC,))),
+    # Task ports and Connect sidecars' public listeners: Nomad gives each sidecar a dynamic port
+    # (min_dynamic_port..max_dynamic_port, 20000-32000 by default: nomad/structs/network.go, v1.10.2), and a
+    # service's upstreams (the ingress proxy's too) dial the sidecars of other clients there.
+    PortSpec(product="nomad", name="dynamic task ports and connect sidecars", from_port=20000, to_port=32000,
+             protocols=("tcp",), peers=_pairs((NC,), (NC,))),
     PortSpec(product="consul", name="server rpc", from_port=8300, to_port=8300, protocols=("tcp",),
              peers=_pairs(AGENTS, (CS,))),
     PortSpec(product="consul", name="lan serf", from_port=8301, to_port=8301, protocols=("tcp", "udp"),
@@ -74,8 +79,10 @@ PORT_MATRIX: tuple[PortSpec, ...] = (
              protocols=("tcp", "udp"), peers=()),
     PortSpec(product="consul", name="https api", from_port=8501, to_port=8501, protocols=("tcp",),
              peers=_pairs((LB,), (CS,)), lb_listener=True),
-    PortSpec(product="consul", name="grpc tls (local dataplane)", from_port=8503, to_port=8503, protocols=("tcp",),
-             peers=()),
+    # Envoy sidecars reach their own node's agent (through Nomad's alloc socket to 127.0.0.1:8503):
+    # loopback, no rule.
+    PortSpec(product="consul", name="grpc tls (local envoy sidecars)", from_port=8503, to_port=8503,
+             protocols=("tcp",), peers=()),
     PortSpec(product="consul", name="dns (local resolver)", from_port=8600, to_port=8600, protocols=("tcp", "udp"),
              peers=()),
     # Nomad servers and clients reach Vault as vault.<domain>, the load balancer (and directly).

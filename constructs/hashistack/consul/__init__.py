@@ -1,20 +1,61 @@
 """Consul building blocks.
 
-Model (plain Python): :class:`Upstream` (a service a service calls through Connect) and
-:func:`intentions_for` (the service-to-service allow list derived from declared upstreams,
-default deny). Construct (loaded on first use): :class:`ServiceIntentions`.
+Models (plain Python): :class:`Upstream` (a service a service calls through Connect),
+:func:`intentions_for` and :func:`mesh_intentions` (the service-to-service allow list derived
+from declared upstreams and ingresses, default deny), :class:`NomadWorkloadsAuth` (the JWT auth
+method for Nomad workload identities, its binding rules and the tasks' role).
+Constructs (loaded on first use): :class:`ServiceIntentions`, :class:`NomadWorkloadsAuthMethod`.
 """
 
 from typing import Any
 
-from .intentions import DEFAULT_DENY, Intentions, Upstream, intentions_for
+from .intentions import (
+    DEFAULT_DENY,
+    INGRESS_PROXY,
+    Intentions,
+    MeshService,
+    Upstream,
+    intentions_for,
+    mesh_intentions,
+    precedence,
+)
+from .workload_identity import (
+    AUTH_METHOD,
+    CLAIM_MAPPINGS,
+    CONSUL_AUDIENCE,
+    TASK_POLICY,
+    TASK_POLICY_RULES,
+    BindingRule,
+    ConsulRole,
+    NomadWorkloadsAuth,
+)
 
-__all__ = ["DEFAULT_DENY", "Intentions", "ServiceIntentions", "Upstream", "intentions_for"]
+_CONSTRUCTS = ("NomadWorkloadsAuthMethod", "ServiceIntentions")
+
+__all__ = [
+    "AUTH_METHOD",
+    "BindingRule",
+    "CLAIM_MAPPINGS",
+    "CONSUL_AUDIENCE",
+    "ConsulRole",
+    "DEFAULT_DENY",
+    "INGRESS_PROXY",
+    "Intentions",
+    "MeshService",
+    "NomadWorkloadsAuth",
+    "TASK_POLICY",
+    "TASK_POLICY_RULES",
+    "Upstream",
+    "intentions_for",
+    "mesh_intentions",
+    "precedence",
+    *_CONSTRUCTS,
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ServiceIntentions":
-        from .constructs import ServiceIntentions
+    if name in _CONSTRUCTS:
+        from . import constructs
 
-        return ServiceIntentions
+        return getattr(constructs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

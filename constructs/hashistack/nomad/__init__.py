@@ -1,11 +1,15 @@
 """The Nomad job model: plain Python dataclasses rendering canonical Nomad API JSON."""
 
 from .job import (
+    SAME_AS_HOST,
     Check,
     CheckRestart,
+    Connect,
     Constraint,
+    ConsulUpstream,
     DockerAuth,
     DockerConfig,
+    ExposePath,
     Identity,
     Job,
     LogConfig,
@@ -15,6 +19,7 @@ from .job import (
     Resources,
     RestartPolicy,
     Service,
+    SidecarTask,
     Spread,
     Task,
     TaskGroup,
@@ -25,11 +30,15 @@ from .job import (
 )
 
 __all__ = [
+    "SAME_AS_HOST",
     "Check",
     "CheckRestart",
+    "Connect",
     "Constraint",
+    "ConsulUpstream",
     "DockerAuth",
     "DockerConfig",
+    "ExposePath",
     "Identity",
     "Job",
     "LogConfig",
@@ -39,6 +48,7 @@ __all__ = [
     "Resources",
     "RestartPolicy",
     "Service",
+    "SidecarTask",
     "Spread",
     "Task",
     "TaskGroup",

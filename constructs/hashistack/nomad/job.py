@@ -25,11 +25,15 @@ from .._validate import RFC1123_HINT, is_rfc1123_label
 from ..errors import Checker
 
 __all__ = [
+    "SAME_AS_HOST",
     "Check",
     "CheckRestart",
+    "Connect",
     "Constraint",
+    "ConsulUpstream",
     "DockerAuth",
     "DockerConfig",
+    "ExposePath",
     "Identity",
     "Job",
     "LogConfig",
@@ -39,6 +43,7 @@ __all__ = [
     "Resources",
     "RestartPolicy",
     "Service",
+    "SidecarTask",
     "Spread",
     "Task",
     "TaskGroup",
@@ -67,6 +72,16 @@ def _dynamic_vault_read(data: str) -> str | None:
             return action.strip()
     return None
 TASK_DIRS = ("local", "secrets", "alloc")
+
+
+SAME_AS_HOST = -1
+"""``Port.to`` sentinel: the host port's number, inside the allocation's network namespace."""
+
+
+def is_port_number(value: object) -> bool:
+    """A service or check port given as a literal number ("8080") instead of a port label:
+    Nomad resolves it as that port (client/serviceregistration/address.go, GetAddress)."""
+    return isinstance(value, str) and value.isdigit() and not value.startswith("0") and 1 <= int(value) <= 65535
 
 
 def ns(seconds: float | None) -> int | None:
@@ -107,9 +122,13 @@ class Port:
     """A port label of the group's network.
 
     :param label: the name services, checks and the docker ``ports`` list refer to.
-    :param to: the container port the host port maps to. Defaults to the host port.
+    :param to: the container port the host port maps to. Defaults to the host port. ``-1``
+        (:data:`SAME_AS_HOST`) maps the host port to the same number inside the allocation's
+        network namespace, as Nomad does for the ports it adds for Connect sidecars and expose
+        listeners (nomad/job_endpoint_hook_connect.go, injectPort).
     :param static: a fixed host port. Defaults to none: Nomad picks a dynamic host port, which
-        lets several allocations share a node. Only valid with ``count = 1``.
+        lets several allocations share a node. Only valid with ``count = 1`` (or in a system job,
+        one allocation per node).
     """
 
     label: str
@@ -125,7 +144,11 @@ class Port:
         for name in ("to", "static"):
             value = getattr(self, name)
             if value is not None:
-                check.require(_is_int(value) and 1 <= value <= 65535, name, value, "use a port from 1 to 65535")
+                # nomad/structs/structs.go, TaskGroup.validateNetworks: To may be -1 ("same as the
+                # host port"), never below.
+                ok = _is_int(value) and (1 <= value <= 65535 or (name == "to" and value == SAME_AS_HOST))
+                check.require(ok, name, value,
+                              "use a port from 1 to 65535" + (" (or -1: the host port's own number)" if name == "to" else ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,17 +170,22 @@ class Network:
             "ReservedPorts": [p._api() for p in self.ports if p.static is not None],
         }
 
-    def _validate(self, check: Checker, count: int) -> None:
+    def _validate(self, check: Checker, count: int, job_type: str = "service") -> None:
         check.require(self.mode in ("host", "bridge"), "network.mode", self.mode, "use 'host' or 'bridge'")
         labels = self.labels
         for label in labels:
             check.require(labels.count(label) == 1, "network.port", label, "define each port label once")
+        statics = [p.static for p in self.ports if p.static is not None]
         for port in self.ports:
             port._validate(check.child(f"network.port[{port.label}]"))
             if port.static is not None:
-                check.require(count == 1, f"network.port[{port.label}].static", port.static,
+                # A system job places one allocation per node, so a static port never collides.
+                check.require(count == 1 or job_type == "system", f"network.port[{port.label}].static", port.static,
                               f"a static host port allows one allocation per node, but count = {count}; "
                               "drop `static` to get a dynamic port mapped to the container port")
+                # nomad/structs/structs.go, TaskGroup.validateNetworks: "Static port %d already reserved".
+                check.require(statics.count(port.static) == 1, f"network.port[{port.label}].static", port.static,
+                              "another port label reserves the same static host port: give each its own")
 
 
 # --- health -----------------------------------------------------------------------------------
@@ -182,11 +210,24 @@ class CheckRestart:
 
 @dataclass(frozen=True, kw_only=True)
 class Check:
-    """A service health check (``http``, ``tcp`` or ``grpc``) on a port label of the group."""
+    """A service health check (``http``, ``tcp`` or ``grpc``) on a port label of the group, or
+    on a literal port number (``"8443"``) inside the allocation's network namespace.
+
+    :param address_mode: where the Consul agent connects: ``host`` (Nomad's default: the node's
+        address and the label's host port) or ``alloc`` (the allocation's own address in its
+        bridge network and the label's ``to`` port, or the literal port: reachable from the
+        node only). ``driver`` is for checks of task-level services, which this model does not
+        build (its services are the group's).
+    :param expose: let Nomad generate a Connect ``expose`` path for this check (http/grpc with a
+        path, on a Connect service). The service plan writes its expose paths explicitly
+        (:class:`ExposePath`) instead; this flag is modelled so its rules are checked.
+    """
 
     name: str
     type: Literal["http", "tcp", "grpc"]
     port: str
+    address_mode: Literal["host", "alloc"] | None = None
+    expose: bool = False
     path: str | None = None
     protocol: Literal["http", "https"] | None = None
     method: str | None = None
@@ -203,6 +244,8 @@ class Check:
             "Name": self.name,
             "Type": self.type,
             "PortLabel": self.port,
+            "AddressMode": self.address_mode,
+            "Expose": self.expose or None,
             "Path": self.path,
             "Protocol": self.protocol,
             "Method": self.method,
@@ -217,8 +260,25 @@ class Check:
 
     def _validate(self, check: Checker, labels: list[str]) -> None:
         check.require(self.type in ("http", "tcp", "grpc"), "type", self.type, "use 'http', 'tcp' or 'grpc'")
-        check.require(self.port in labels, "port", self.port,
+        check.require(self.port in labels or is_port_number(self.port), "port", self.port,
                       f"the check names a port label the group does not define; defined: {labels}")
+        # nomad/structs/services.go, ServiceCheck.validateCommon: address_mode is "", host, driver,
+        # alloc (or alloc_ipv6); "auto" is for services only. nomad/structs/structs.go,
+        # TaskGroup.validateServices: "cannot use address_mode=\"driver\", only checks defined in a
+        # \"task\" service block can use this mode" (and a group service has no driver network,
+        # client/serviceregistration/address.go).
+        check.require(self.address_mode in (None, "host", "alloc"), "address_mode", self.address_mode,
+                      "use 'host' or 'alloc' (or leave it unset: 'host'); a group service's check has no driver "
+                      "address")
+        if self.expose:
+            # nomad/structs/services.go, ServiceCheck.validateConsul: "expose may only be set on
+            # HTTP or gRPC checks"; job_endpoint_hook_expose_check.go, checkIsExposable: a path
+            # starting with '/' (else no expose path is generated, silently).
+            check.require(self.type in ("http", "grpc"), "expose", self.expose,
+                          f"expose works for http and grpc checks only, not {self.type!r}: drop expose")
+            check.require(isinstance(self.path, str) and self.path.startswith("/"), "path", self.path,
+                          "an exposed check needs a path starting with '/' (for gRPC: '/grpc.health.v1.Health/Check'), "
+                          "or Nomad generates no expose path for it")
         if self.type == "http":
             check.require(isinstance(self.path, str) and self.path.startswith("/"), "path", self.path,
                           "an http check needs a path starting with '/', e.g. '/health'")
@@ -233,9 +293,130 @@ class Check:
             self.check_restart._validate(check.child("check_restart"))
 
 
+# --- Consul Connect (service mesh) --------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class ConsulUpstream:
+    """A service the task calls through its Connect sidecar: the sidecar listens on
+    ``127.0.0.1:<local_bind_port>`` inside the allocation's network namespace and carries each
+    connection over mutual TLS to a healthy instance of ``destination_name``."""
+
+    destination_name: str
+    local_bind_port: int
+
+    def _api(self) -> dict:
+        return {"DestinationName": self.destination_name, "LocalBindPort": self.local_bind_port}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(is_rfc1123_label(self.destination_name), "destination_name", self.destination_name,
+                      RFC1123_HINT)
+        check.require(_is_int(self.local_bind_port) and 1 <= self.local_bind_port <= 65535, "local_bind_port",
+                      self.local_bind_port, "use a port from 1 to 65535")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExposePath:
+    """An HTTP path the sidecar serves outside the mesh, without mutual TLS: how a Consul health
+    check reaches a service that listens only inside its network namespace.
+
+    :param path: the exact path exposed (``/health``; for gRPC ``/grpc.health.v1.Health/Check``).
+    :param protocol: ``http``, or ``http2`` for gRPC (Consul's expose path protocols).
+    :param local_path_port: the port the app serves ``path`` on inside the namespace.
+    :param listener_port: the group port label the sidecar listens on for it (a dynamic port with
+        ``to = -1``, so the host port and the listener agree).
+    """
+
+    path: str
+    protocol: Literal["http", "http2"]
+    local_path_port: int
+    listener_port: str
+
+    def _api(self) -> dict:
+        return {"Path": self.path, "Protocol": self.protocol, "LocalPathPort": self.local_path_port,
+                "ListenerPort": self.listener_port}
+
+    def _validate(self, check: Checker, labels: list[str]) -> None:
+        check.require(isinstance(self.path, str) and self.path.startswith("/") and not any(c.isspace() for c in self.path),
+                      "path", self.path, "use an absolute HTTP path such as '/health'")
+        # Consul's ExposePath: "Valid values are http and http2".
+        check.require(self.protocol in ("http", "http2"), "protocol", self.protocol,
+                      "use 'http', or 'http2' for a gRPC path")
+        check.require(_is_int(self.local_path_port) and 1 <= self.local_path_port <= 65535, "local_path_port",
+                      self.local_path_port, "use the port the app listens on inside the allocation, 1 to 65535")
+        # command/agent/consul/connect.go, connectExposePathPort: "No port of label %q defined".
+        check.require(self.listener_port in labels, "listener_port", self.listener_port,
+                      f"the sidecar listens on a port label of the group; defined: {labels}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SidecarTask:
+    """Overrides of the Envoy sidecar task Nomad adds for a Connect service (Nomad's defaults:
+    250 MHz and 128 MiB, nomad/job_endpoint_hook_connect.go, connectSidecarResources)."""
+
+    resources: "Resources"
+
+    def _api(self) -> dict:
+        return {"Resources": self.resources._api()}
+
+    def _validate(self, check: Checker) -> None:
+        self.resources._validate(check.child("resources"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connect:
+    """The service joins the Consul service mesh with an Envoy sidecar that Nomad injects
+    (``connect { sidecar_service { proxy { upstreams, expose } } sidecar_task { resources } }``).
+
+    Inbound: the sidecar accepts mutual-TLS connections that Consul's intentions allow and hands
+    them to the service's port inside the allocation's network namespace. Outbound: one local
+    listener per :class:`ConsulUpstream`. Needs a ``bridge`` network.
+    """
+
+    upstreams: tuple[ConsulUpstream, ...] = ()
+    expose: tuple[ExposePath, ...] = ()
+    sidecar_task: SidecarTask | None = None
+
+    def _api(self) -> dict:
+        return {
+            "SidecarService": {
+                # Explicit (Nomad's default): the block must stay in the job even when it is
+                # otherwise empty, and empty maps are pruned from the rendering.
+                "DisableDefaultTCPCheck": False,
+                "Proxy": {
+                    "Upstreams": [u._api() for u in self.upstreams],
+                    "Expose": {"Paths": [e._api() for e in self.expose]},
+                },
+            },
+            "SidecarTask": self.sidecar_task._api() if self.sidecar_task else None,
+        }
+
+    def _validate(self, check: Checker, labels: list[str]) -> None:
+        for up in self.upstreams:
+            up._validate(check.child(f"upstream[{up.destination_name}]"))
+        names = [u.destination_name for u in self.upstreams]
+        for name in names:
+            check.require(names.count(name) == 1, "upstream", name, "declare each upstream service once")
+        for e in self.expose:
+            e._validate(check.child(f"expose[{e.path}]"), labels)
+        paths = [(e.path, e.listener_port) for e in self.expose]
+        for e in self.expose:
+            check.require(paths.count((e.path, e.listener_port)) == 1, "expose", e.path,
+                          "expose each path once per listener")
+        if self.sidecar_task:
+            self.sidecar_task._validate(check.child("sidecar_task"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Service:
-    """A service registration (Consul by default, or Nomad's native catalogue)."""
+    """A service registration (Consul by default, or Nomad's native catalogue).
+
+    :param port: a port label of the group, or a literal port number (``"8080"``): the port
+        the service listens on inside the allocation's network namespace, which is how a
+        Connect service names its port when no host port maps to it (the sidecar connects to
+        it on 127.0.0.1; nomad/structs/services.go, ConsulSidecarService.Port: "a port label
+        or a literal port number").
+    :param connect: join the Consul service mesh with a sidecar (:class:`Connect`).
+    """
 
     name: str
     port: str
@@ -244,6 +425,7 @@ class Service:
     canary_tags: tuple[str, ...] = ()
     checks: tuple[Check, ...] = ()
     meta: Mapping[str, str] = field(default_factory=dict)
+    connect: Connect | None = None
 
     def _api(self) -> dict:
         return {
@@ -254,13 +436,38 @@ class Service:
             "CanaryTags": list(self.canary_tags),
             "Checks": [c._api() for c in self.checks],
             "Meta": dict(sorted(self.meta.items())),
+            "Connect": self.connect._api() if self.connect else None,
         }
 
-    def _validate(self, check: Checker, labels: list[str]) -> None:
+    def _validate(self, check: Checker, labels: list[str], network_mode: str = "host") -> None:
         check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
         check.require(self.provider in ("consul", "nomad"), "provider", self.provider, "use 'consul' or 'nomad'")
-        check.require(self.port in labels, "port", self.port,
+        check.require(self.port in labels or is_port_number(self.port), "port", self.port,
                       f"the service names a port label the group does not define; defined: {labels}")
+        if is_port_number(self.port):
+            # client/serviceregistration/address.go, GetAddress: a literal port is registered with
+            # the node's address in host mode, where no allocation listens on it unmapped.
+            check.require(network_mode == "bridge", "port", self.port,
+                          "a literal port number is a port inside the allocation's network namespace: use a bridge "
+                          "network, or name a port label of the group")
+        if self.connect:
+            # nomad/structs/services.go, Service.validateNomadService: "Service with provider nomad
+            # cannot include Connect blocks".
+            check.require(self.provider == "consul", "connect", "sidecar",
+                          "Connect is Consul's service mesh: register the service in Consul (provider 'consul')")
+            # nomad/job_endpoint_hook_connect.go, groupConnectSidecarValidate: "Consul Connect
+            # sidecar requires bridge network".
+            check.require(network_mode == "bridge", "connect", "sidecar",
+                          f"a Connect sidecar needs the group's network in bridge mode, not {network_mode!r}")
+            self.connect._validate(check.child("connect"), labels)
+            if self.connect.expose:
+                # The sidecar forwards an exposed path to the service's own port; a port label
+                # resolves to a host port, which nothing inside the namespace listens on
+                # (nomad/job_endpoint_hook_expose_check.go, exposePathForCheck, reads the
+                # service port the same way).
+                check.require(is_port_number(self.port), "port", self.port,
+                              "with expose paths, give the service port as the literal port the app listens on "
+                              "inside the allocation (e.g. '8080')")
         # While an allocation is a canary Nomad registers it with CanaryTags instead of Tags
         # (command/agent/consul/service_client.go and client/serviceregistration/nsd, 1.9-1.11):
         # canary tags that leave out the service's tags make canaries invisible to every query
@@ -274,6 +481,31 @@ class Service:
         for c in self.checks:
             check.require(names.count(c.name) == 1, "check", c.name, "give each check of a service its own name")
             c._validate(check.child(f"check[{c.name}]"), labels)
+            if self.connect:
+                # nomad/structs/services.go, Service.validateConsulService: "tcp checks are not
+                # valid for Connect enabled services" (the service listens inside the namespace).
+                check.require(c.type != "tcp", f"check[{c.name}].type", c.type,
+                              "Nomad refuses tcp checks on a Connect service: use an http or grpc check (through an "
+                              "expose path, or with address_mode 'alloc')")
+            if c.expose and self.provider == "consul":  # Nomad's own catalogue: refused below
+                # nomad/job_endpoint_hook_expose_check.go, tgValidateUseOfCheckExpose: "exposed service
+                # check ... requires use of sidecar_proxy"; tgValidateUseOfBridgeMode: "must use bridge
+                # network for exposing service check(s)".
+                check.require(self.connect is not None, f"check[{c.name}].expose", True,
+                              "an exposed check needs a Connect sidecar on the service (connect=Connect(...))")
+                check.require(network_mode == "bridge", f"check[{c.name}].expose", True,
+                              "an exposed check needs the group's network in bridge mode")
+                # exposePathForCheck: "unable to determine local service port" unless the service
+                # port is a static port or a literal number.
+                check.require(is_port_number(self.port), f"check[{c.name}].expose", True,
+                              "Nomad finds the port to expose from the service port: give it as the literal port "
+                              "the app listens on inside the allocation (e.g. '8080')")
+            if c.address_mode == "alloc":
+                # client/serviceregistration/address.go, GetAddress: "cannot use address_mode=\"alloc\":
+                # no allocation network status reported" without a network namespace.
+                check.require(network_mode == "bridge", f"check[{c.name}].address_mode", c.address_mode,
+                              "the allocation has its own address only in a bridge network: use bridge mode or "
+                              "address_mode 'host'")
             if self.provider == "nomad":
                 # nomad/structs/services.go, ServiceCheck.validateNomad: provider "nomad" allows
                 # only tcp and http checks, and no check_restart.ignore_warnings.
@@ -283,6 +515,9 @@ class Service:
                 check.require(not (c.check_restart and c.check_restart.ignore_warnings),
                               f"check[{c.name}].check_restart.ignore_warnings", True,
                               "Nomad's own checks have no warning state: drop ignore_warnings or register in Consul")
+                # ServiceCheck.validateNomad: "expose may only be set for Consul service checks".
+                check.require(not c.expose, f"check[{c.name}].expose", True,
+                              "expose is a Consul Connect feature: register in Consul or drop expose")
 
 
 # --- rollout and placement --------------------------------------------------------------------
@@ -709,7 +944,8 @@ class TaskGroup:
         return {
             "Name": self.name,
             "Count": self.count,
-            "Networks": [self.network._api()] if self.network.ports else [],
+            # A bridge network is rendered even without ports: Connect needs exactly one network.
+            "Networks": [self.network._api()] if self.network.ports or self.network.mode != "host" else [],
             "Services": [s._api() for s in self.services],
             "Tasks": [t._api() for t in self.tasks],
             "Update": self.update._api() if self.update else None,
@@ -720,20 +956,33 @@ class TaskGroup:
             "Meta": dict(sorted(self.meta.items())),
         }
 
-    def _validate(self, check: Checker, production: bool, max_kill_timeout_s: float = 30) -> None:
+    def _validate(self, check: Checker, production: bool, max_kill_timeout_s: float = 30,
+                  job_type: str = "service") -> None:
+        system = job_type == "system"
         check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
         check.require(_is_int(self.count) and self.count >= 0, "count", self.count, "use 0 or more allocations")
-        if production:
+        if system:
+            # nomad/structs/structs.go, Job.Validate: "Count cannot exceed 1 with system scheduler"
+            # (one allocation per eligible node).
+            check.require(self.count <= 1, "count", self.count,
+                          "a system job runs one allocation on every eligible node: use count 1")
+        elif production:
             check.require(self.count >= 2, "count", self.count,
                           "production runs at least 2 allocations so one can fail or roll without an outage")
         labels = self.network.labels
-        self.network._validate(check, self.count)
+        self.network._validate(check, self.count, job_type)
         check.require(bool(self.tasks), "tasks", [], "a group needs at least one task")
         names = [t.name for t in self.tasks]
         for t in self.tasks:
             check.require(names.count(t.name) == 1, "task", t.name, "give each task of a group its own name")
             task_check = Checker(f"{check.where} > task {t.name!r}".replace("'", '"'))
             t._validate(task_check, labels, max_kill_timeout_s)
+            if self.network.mode == "bridge":
+                # drivers/docker/driver.go, createContainerConfig: "Do not set up docker port
+                # mapping if shared alloc networking is used": the list would be ignored.
+                task_check.require(not t.config.ports, "config.ports", list(t.config.ports),
+                                   "in a bridge network the group maps its ports and docker's ports list is "
+                                   "ignored: drop it")
             # nomad/structs/structs.go, Task.Validate: "KillTimout (...) longer than the group's
             # ProgressDeadline" for service jobs.
             if self.update and self.update.progress_deadline_s:
@@ -741,35 +990,57 @@ class TaskGroup:
                                    t.kill_timeout_s, f"use at most the group's progress_deadline_s "
                                    f"({self.update.progress_deadline_s:g}s)")
         service_names = [s.name for s in self.services]
+        listeners: dict[int, str] = {}
         for s in self.services:
             check.require(service_names.count(s.name) == 1, "service", s.name, "register each service name once")
-            s._validate(check.child(f"service[{s.name}]"), labels)
+            s._validate(check.child(f"service[{s.name}]"), labels, self.network.mode)
             if production:
                 check.require(bool(s.checks), f"service[{s.name}].checks", [],
                               "production services need a health check (HealthCheck.http/.tcp/.grpc)")
+            for up in s.connect.upstreams if s.connect else ():
+                # nomad/job_endpoint_hook_connect.go, groupConnectUpstreamsValidate: "Consul Connect
+                # services %q and %q in group %q using same address for upstreams".
+                other = listeners.setdefault(up.local_bind_port, f"{s.name} -> {up.destination_name}")
+                check.require(other == f"{s.name} -> {up.destination_name}",
+                              f"service[{s.name}].connect.upstream[{up.destination_name}].local_bind_port",
+                              up.local_bind_port, f"the upstream {other} already listens on this local port: "
+                              "give each upstream of the group its own port")
         if self.update:
-            self.update._validate(check.child("update"), max(self.count, 1))
+            if system:
+                # A system job has no canaries in Nomad 1.9 and 1.10 (scheduler/scheduler_system.go
+                # ignores them); 1.11 reads `canary` as a percentage of the nodes. Neither means
+                # what it means for a service job, so it is refused.
+                check.require(self.update.canary == 0 and not self.update.auto_promote, "update.canary",
+                              self.update.canary, "a system job rolls node by node (max_parallel at a time): "
+                              "use a rolling update without canaries")
+            # max_parallel counts nodes in a system job, not allocations of count.
+            self.update._validate(check.child("update"), max(self.count, 1) if not system else 1 << 16)
             if production:
                 check.require(self.update.auto_revert, "update.auto_revert", self.update.auto_revert,
                               "production deployments revert automatically to the last healthy version")
         self.restart._validate(check.child("restart"))
+        if system:
+            # nomad/structs/structs.go, TaskGroup.Validate: "System jobs may not have a spread block".
+            check.require(not self.spreads, "spreads", [s.attribute for s in self.spreads],
+                          "a system job runs on every eligible node and may not spread: drop the spread")
         for i, spread in enumerate(self.spreads):
             spread._validate(check.child(f"spread[{i}]"))
-        if production and self.count > 1:
+        if production and self.count > 1 and not system:
             check.require(bool(self.spreads), "spreads", [],
                           "production spreads allocations across availability zones")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """A Nomad service job."""
+    """A Nomad job: a ``service`` job (``count`` allocations per group, placed by the
+    scheduler) or a ``system`` job (one allocation of each group on every eligible client)."""
 
     id: str
     groups: tuple[TaskGroup, ...]
     datacenters: tuple[str, ...] = ("dc1",)
     region: str = "global"
     namespace: str = "default"
-    type: Literal["service"] = "service"
+    type: Literal["service", "system"] = "service"
     priority: int = 50
     meta: Mapping[str, str] = field(default_factory=dict)
 
@@ -791,7 +1062,8 @@ class Job:
 
         :param where: a prefix for messages, such as the construct path.
         :param production: also enforce the production rules (2+ allocations, a health check on
-            every service, auto-revert, spread across availability zones).
+            every service, auto-revert, spread across availability zones; a system job runs on
+            every node and is exempt from the count and spread rules).
         :param max_kill_timeout_s: the clients' ``max_kill_timeout`` (Nomad's default: 30 s).
         """
         prefix = f"{where}: " if where else ""
@@ -799,11 +1071,12 @@ class Job:
         check.require(is_rfc1123_label(self.id), "id", self.id, RFC1123_HINT)
         check.require(bool(self.groups), "groups", [], "a job needs at least one task group")
         check.require(_is_int(self.priority) and 1 <= self.priority <= 100, "priority", self.priority, "use 1 to 100")
+        check.require(self.type in ("service", "system"), "type", self.type, "use 'service' or 'system'")
         names = [g.name for g in self.groups]
         for g in self.groups:
             check.require(names.count(g.name) == 1, "group", g.name, "give each group its own name")
             g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production,
-                        max_kill_timeout_s)
+                        max_kill_timeout_s, self.type)
         return self
 
     def to_api(self) -> dict:

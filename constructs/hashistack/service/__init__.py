@@ -8,13 +8,14 @@ from typing import Any
 
 from ..consul.intentions import Upstream
 from .options import ConfigFile, HealthCheck, Ingress, Logs, OnChange, RegistryAuth, Tls, Update, VaultSecret
-from .plan import ServicePlan, ServiceSpec, plan_service
+from .plan import IngressRoute, ServicePlan, ServiceSpec, plan_service
 
 __all__ = [
     "ConfigFile",
     "GoService",
     "HealthCheck",
     "Ingress",
+    "IngressRoute",
     "Logs",
     "OnChange",
     "RegistryAuth",

@@ -45,10 +45,18 @@ class GoService(Construct):
     default described here; the same props, frozen, are a :class:`~hashistack.service.ServiceSpec`):
 
     - ``image``: the docker image. ``command``/``args``: override the entrypoint. Default: the image's.
-    - ``port``: the container port, mapped from a dynamic host port labelled ``port_label``
-      (default ``http``). ``static_port``: a fixed host port instead (count 1 only).
-      ``extra_ports``: more ``{label: container_port}``.
+    - ``port``: the port the app listens on (default 8080). In the mesh (every service registered
+      in Consul, the default) no host port maps to it: the group has a bridge network, the service
+      is registered with that port number and is reached only through its Connect sidecar, with
+      mutual TLS and Consul's intentions. Registered in Nomad's catalogue
+      (``registration="nomad"``), a dynamic host port labelled ``port_label`` (default ``http``)
+      maps to it. ``static_port``: a fixed host port mapped to ``port`` (count 1 or a system job),
+      which also bypasses the mesh: meant for the ingress proxy. ``extra_ports``: more
+      ``{label: container_port}``, each mapped from a dynamic host port (outside the mesh).
     - ``count``: allocations. Default: 2 in production, 1 elsewhere.
+    - ``job_type``: ``"service"`` (default) or ``"system"``: one allocation on every eligible
+      client (no ``count``, no spread, a rolling update node by node without canaries), as the
+      ingress proxy runs.
     - ``image``: outside development it must carry a version tag or digest (not ``:latest``).
     - ``config_files``: :class:`ConfigFile` list. ``secrets``: :class:`VaultSecret` list from KV v2
       at ``<kv>/data/<env>/<path>``. Files are mounted by directory (the directory of each
@@ -63,7 +71,13 @@ class GoService(Construct):
     - ``tls``: a :class:`Tls` certificate from the environment's PKI intermediate, for the
       service's own names only. Default: none.
     - ``health``: a :class:`HealthCheck`. Default: none (production refuses that). With ``tls``, an
-      http/grpc check says how it connects (``tls="verify"|"skip-verify"|"plain"``).
+      http/grpc check says how it connects (``tls="verify"|"skip-verify"|"plain"``). In the mesh a
+      plain http/grpc check goes through an ``expose`` path of the sidecar (a listener labelled
+      ``expose-health`` that lets exactly the check's path through: the http path, or
+      ``/grpc.health.v1.Health/Check``); a check that speaks TLS to the app uses
+      ``address_mode = "alloc"`` (the local Consul agent connects to the allocation's bridge
+      address; the app must listen on all its interfaces, not only 127.0.0.1). Nomad refuses tcp
+      checks on a service in the mesh.
     - ``update``: an :class:`Update`. Default: an auto-promoted canary of 1 in production, a
       rolling update elsewhere. Manual promotion is refused where ``terraform apply`` waits
       (staging and production), and the ``nomad_job`` waits past the progress deadline.
@@ -80,9 +94,22 @@ class GoService(Construct):
       ``restart`` (2 attempts in 30 min), ``spread_across_azs`` (on when count > 1).
     - ``upstreams``: :class:`~hashistack.consul.Upstream` list, the services this one calls
       through the mesh (``Upstream("ledger", local_port=9091)``: the app dials
-      ``127.0.0.1:9091``). The environment's intentions allow exactly these calls.
+      ``127.0.0.1:9091`` and its sidecar carries the call over mutual TLS). Each local port is
+      used once, is not the app's own port and lies outside Nomad's dynamic range (20000-32000);
+      each upstream must be a Consul-registered service of the environment. The environment's
+      intentions (default deny, applied by operators in ``<env>-vault``) allow exactly these
+      calls; the job itself carries no intention and no Consul ACL. Refused with
+      ``registration="nomad"``.
     - ``ingress``: an :class:`Ingress` (``Ingress.https(host="payments.example.com")``) through
-      which users reach the service from outside. Default: none (reachable in the cluster only).
+      which users reach the service from outside, via the environment's load balancer and the
+      ingress proxy (which calls the service through the mesh). The host is the environment's
+      ``ingress.public_domain`` or one label below it; the service's certificate may carry it
+      (``Tls(alt_names=(host,))``; the proxy then verifies that name). :meth:`Ingress.http` is
+      refused outside development; any ingress is refused where the environment has no ingress
+      tier, and with ``registration="nomad"``. Default: none (reachable in the mesh only).
+      The route is ``plan.ingress`` (:class:`~hashistack.service.IngressRoute`).
+    - ``sidecar_cpu_mhz`` (250), ``sidecar_memory_mib`` (128): what the Envoy sidecar reserves
+      (Nomad's defaults), per allocation.
     - ``environment``: defaults to the enclosing :class:`~hashistack.stack.EnvironmentStack`'s.
     - ``vault_access``: emit the service's Vault policy, JWT role and PKI role beside the job
       (default ``True``). ``False`` emits the job alone; the access is then a
@@ -128,6 +155,9 @@ class GoService(Construct):
         reloads_on: str | None = None,
         upstreams: Sequence[Upstream] = (),
         ingress: Ingress | None = None,
+        job_type: Literal["service", "system"] = "service",
+        sidecar_cpu_mhz: int = 250,
+        sidecar_memory_mib: int = 128,
         environment: Environment | None = None,
         vault_access: bool = True,
         **unknown: Never,

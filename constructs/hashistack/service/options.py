@@ -204,6 +204,13 @@ class HealthCheck:
     - ``"plain"``: no TLS, for a check on a port that serves plain HTTP/gRPC (``port=``).
 
     Defaults to ``None``: plain for a service without TLS.
+
+    In the service mesh (every Consul-registered service) the app listens only inside its
+    allocation: a plain ``http``/``grpc`` check reaches it through an expose path of its sidecar
+    (the http ``path``; for gRPC the standard health method, so the app serves
+    ``grpc.health.v1.Health``), and a TLS check connects to the allocation's own address
+    (``address_mode = "alloc"``, from the Consul agent on the same node). Nomad refuses ``tcp``
+    checks there: use :meth:`http` or :meth:`grpc`.
     """
 
     type: Literal["http", "tcp", "grpc"]
@@ -311,9 +318,20 @@ class Ingress:
     ``host`` + ``path`` (a path prefix) to the service's healthy allocations, found in the
     service catalogue.
 
-    Build with :meth:`https` (users connect over HTTPS) or :meth:`http` (plain HTTP, development
-    only). ``host`` must lie under the environment's public domain, and the service's
-    certificate (``tls=``) may carry it.
+    The proxy holds no Consul or Nomad token: it reaches the service through its own Connect
+    sidecar, whose upstream is the service, and the intention ``ingress-proxy -> <service>``
+    allows exactly the services that declare an ingress. A service that serves TLS itself is
+    called over HTTPS inside that tunnel and its certificate verified against the Vault PKI CA,
+    by the ingress host when the certificate carries it (``Tls(alt_names=(host,))``), else by
+    its common name.
+
+    Build with :meth:`https` (users connect over HTTPS) or :meth:`http` (plain HTTP, refused
+    outside development).
+
+    :param host: the environment's ``ingress.public_domain`` or one label below it (the load
+        balancer's certificate is for ``*.<public_domain>``), e.g. ``payments.example.com``.
+    :param path: the path prefix routed to the service; starts with ``/``. Defaults to ``/``.
+    :param tls: users connect over HTTPS (``True``, :meth:`https`) or plain HTTP (:meth:`http`).
     """
 
     host: str

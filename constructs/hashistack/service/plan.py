@@ -36,10 +36,21 @@ from .options import (
     check_kv_path,
 )
 
-__all__ = ["APPLY_TIMEOUT_MARGIN_S", "ServicePlan", "ServiceSpec", "allowed_tls_names", "plan_service"]
+__all__ = ["APPLY_TIMEOUT_MARGIN_S", "GRPC_HEALTH_PATH", "HEALTH_LISTENER", "IngressRoute", "ServicePlan",
+           "ServiceSpec", "allowed_tls_names", "plan_service"]
 
 # Added to the progress deadline for the nomad_job create/update timeouts.
 APPLY_TIMEOUT_MARGIN_S = 300
+
+# The port label of the sidecar's listener for a health check's expose path.
+HEALTH_LISTENER = "expose-health"
+# The HTTP/2 path of the standard gRPC health service (grpc.health.v1.Health/Check): what
+# Consul's gRPC check calls, hence what an expose path for a gRPC check must let through.
+GRPC_HEALTH_PATH = "/grpc.health.v1.Health/Check"
+# Nomad's default dynamic port range (nomad/structs/network.go, DefaultMinDynamicPort and
+# DefaultMaxDynamicPort, 1.9-1.11). Inside a bridge network, the sidecar's inbound listener and
+# expose listeners bind the host port's own number (to = -1), taken from this range.
+_DYNAMIC_PORTS = range(20000, 32001)
 
 _AZ_ATTRIBUTE = "${attr.platform.aws.placement.availability-zone}"
 _TEMPLATE_READ = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
@@ -81,6 +92,9 @@ class ServiceSpec:
     reloads_on: str | None = None
     upstreams: tuple[Upstream, ...] = ()
     ingress: Ingress | None = None
+    job_type: Literal["service", "system"] = "service"
+    sidecar_cpu_mhz: int = 250
+    sidecar_memory_mib: int = 128
 
 
 def _checked_init(init):
@@ -110,14 +124,51 @@ ServiceSpec.__init__ = _checked_init(ServiceSpec.__init__)  # type: ignore[metho
 
 
 @dataclass(frozen=True, kw_only=True)
+class IngressRoute:
+    """What the ingress proxy needs to route users to one service, taken from its validated plan.
+
+    The proxy reaches the service through its own Connect sidecar (an upstream named
+    ``service``), so no address or port of the service appears here.
+
+    :param service: the service's Consul name: the proxy's upstream, and the destination of the
+        intention ``ingress-proxy -> service``.
+    :param host: the public host name, the environment's public domain or one label below it.
+    :param path: the path prefix routed to the service (starts with ``/``).
+    :param https: users reach the host over HTTPS (:meth:`Ingress.https`); ``False`` only for
+        :meth:`Ingress.http`, which is refused outside development.
+    :param backend_tls: the service serves TLS itself (``tls=``): the proxy speaks HTTPS to it
+        (inside the mesh's mutual TLS), trusting the environment's Vault PKI CA.
+    :param server_name: the name the proxy verifies the service's certificate against: the
+        ingress host when the certificate carries it, else the certificate's common name.
+        ``None`` without ``backend_tls``.
+    """
+
+    service: str
+    host: str
+    path: str
+    https: bool
+    backend_tls: bool
+    server_name: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServicePlan:
-    """The job, policy and roles of one service in one environment, already validated."""
+    """The job, policy and roles of one service in one environment, already validated.
+
+    ``mesh`` says the service is in the Consul service mesh (every Consul-registered service);
+    ``upstreams`` are the services it calls through its sidecar; ``ingress`` is its route from
+    the ingress proxy, or ``None``. The job carries no intention and no Consul ACL: those are
+    the operators' (the access layer, ``<env>-vault``).
+    """
 
     job: n.Job
     policy: Policy | None
     jwt_role: JwtRole | None
     pki_role: PkiRole | None
     apply_timeout_s: int | None = None
+    mesh: bool = False
+    upstreams: tuple[Upstream, ...] = ()
+    ingress: IngressRoute | None = None
 
     @property
     def jobspec(self) -> str:
@@ -172,6 +223,8 @@ class _Build:
     auth: n.DockerAuth | None = None
     pki_role: PkiRole | None = None
     common_name: str | None = None
+    cert_names: tuple[str, ...] = ()
+    ingress_host: str | None = None
 
     def grant(self, path: str, capability: str, why: str) -> None:
         if path not in self.policy_rules:
@@ -276,10 +329,12 @@ def _registry_auth(b: _Build) -> None:
     b.auth = n.DockerAuth(username="${REGISTRY_USERNAME}", password="${REGISTRY_PASSWORD}")
 
 
-def allowed_tls_names(service_name: str, env: Environment) -> tuple[str, ...]:
-    """The DNS names a service's certificate may carry: its own identity only."""
-    return (f"{service_name}.service.consul", f"{service_name}.service.{env.consul.datacenter}.consul",
-            f"{service_name}.{env.domain}")
+def allowed_tls_names(service_name: str, env: Environment, ingress_host: str | None = None) -> tuple[str, ...]:
+    """The DNS names a service's certificate may carry: its own identity only, plus its own
+    ingress host (validated against the environment's public domain) when it declares one."""
+    names = (f"{service_name}.service.consul", f"{service_name}.service.{env.consul.datacenter}.consul",
+             f"{service_name}.{env.domain}")
+    return (*names, ingress_host) if ingress_host and ingress_host not in names else names
 
 
 def _tls(b: _Build) -> None:
@@ -293,7 +348,7 @@ def _tls(b: _Build) -> None:
         check.require(is_dns_name(name) and "*" not in name, "tls.common_name/alt_names", name,
                       "use lowercase DNS names; wildcard certificates are not issued")
     check.require(len(set(names)) == len(names), "tls.alt_names", tls.alt_names, "list each name once")
-    allowed = allowed_tls_names(b.service_name, b.env)
+    allowed = allowed_tls_names(b.service_name, b.env, b.ingress_host)
     for name in names:
         # The PKI role allows exactly these names: a name outside the service's own identity
         # would let this service obtain a certificate for another service or domain.
@@ -320,6 +375,7 @@ def _tls(b: _Build) -> None:
         **b.owner(), **_mode(b.on_change(tls.on_change))))
     b.mounts.append(n.Mount(source="secrets/tls", target=tls.mount_dir))
     b.common_name = common_name
+    b.cert_names = names
     b.pki_role = PkiRole(mount=vault.pki_intermediate_mount, name=spec.name, allowed_domains=names,
                          max_ttl_h=tls.ttl_h).lint(vault.pki, where=b.check.where)
 
@@ -338,10 +394,20 @@ def _mount_files(b: _Build) -> None:
         b.mounts.append(n.Mount(source=source, target=directory))
 
 
-def _health(b: _Build) -> tuple[n.Check, ...]:
+def _health(b: _Build, mesh: bool) -> tuple[tuple[n.Check, ...], tuple[n.ExposePath, ...], tuple[n.Port, ...]]:
+    """The service's health check; in the mesh also the sidecar's expose path and its listener
+    port.
+
+    A service in the mesh listens only inside its allocation's network namespace. A plain
+    http/grpc check goes through an expose path of its sidecar (a listener on a dynamic host
+    port, ``to = -1``, forwarding exactly the check's path to the app). A check that speaks TLS
+    to the app (``tls="verify"``/``"skip-verify"``) cannot go through Envoy's plain expose
+    listener, so it uses ``address_mode = "alloc"``: the Consul agent on the same node connects
+    to the allocation's bridge address and the app's own port; other nodes cannot reach it.
+    """
     h, spec, check = b.spec.health, b.spec, b.check
     if not h:
-        return ()
+        return (), (), ()
     mode = h.tls
     check.require(mode in (None, "verify", "skip-verify", "plain"), "health.tls", mode,
                   "use 'verify', 'skip-verify' or 'plain'")
@@ -352,6 +418,11 @@ def _health(b: _Build) -> tuple[n.Check, ...]:
                       "'plain' (a port that serves plain traffic)")
     if h.type == "tcp":
         check.require(mode in (None, "plain"), "health.tls", mode, "a tcp check only opens a connection: drop health.tls")
+        # nomad/structs/services.go, Service.validateConsulService: "tcp checks are not valid for
+        # Connect enabled services" (1.9-1.11).
+        check.require(not mesh, "health", "HealthCheck.tcp()",
+                      "a service in the Consul mesh listens only inside its allocation, and Nomad refuses tcp checks "
+                      "on Connect services: use HealthCheck.http(...) or HealthCheck.grpc(...)")
     if mode == "verify":
         check.require(spec.tls is not None, "health.tls", mode,
                       "'verify' checks the certificate the service gets from tls=...: add tls=Tls(...) or use "
@@ -359,19 +430,124 @@ def _health(b: _Build) -> tuple[n.Check, ...]:
         check.require(spec.registration == "consul", "health.tls", mode,
                       "Nomad's own checks cannot verify against a private CA: register in Consul, or use 'skip-verify'")
     use_tls = mode in ("verify", "skip-verify")
-    return (n.Check(
-        name=f"{b.service_name}-{h.type}", type=h.type, port=h.port or spec.port_label, path=h.path,
+    label = h.port or spec.port_label
+    base = n.Check(
+        name=f"{b.service_name}-{h.type}", type=h.type, port=label, path=h.path,
         protocol="https" if use_tls and h.type == "http" else None,
         tls_skip_verify=mode == "skip-verify", tls_server_name=b.common_name if mode == "verify" else None,
         grpc_service=h.grpc_service, grpc_use_tls=use_tls and h.type == "grpc",
         interval_s=h.interval_s, timeout_s=h.timeout_s,
-        check_restart=n.CheckRestart(limit=h.restart_after, grace_s=h.grace_s)),)
+        check_restart=n.CheckRestart(limit=h.restart_after, grace_s=h.grace_s))
+    if not mesh:
+        return (base,), (), ()
+    # The app's own port for the checked label, inside the namespace.
+    target = spec.port if label == spec.port_label else spec.extra_ports.get(label)
+    check.require(isinstance(target, int), "health.port", h.port,
+                  f"name the service's port label {spec.port_label!r} or one of extra_ports {sorted(spec.extra_ports)}")
+    assert isinstance(target, int)
+    if use_tls:
+        port = str(target) if label == spec.port_label else label
+        return (dataclasses.replace(base, port=port, address_mode="alloc"),), (), ()
+    path = h.path if h.type == "http" else GRPC_HEALTH_PATH
+    expose = n.ExposePath(path=path or "/", protocol="http" if h.type == "http" else "http2",
+                          local_path_port=target, listener_port=HEALTH_LISTENER)
+    check.require(HEALTH_LISTENER not in spec.extra_ports, "extra_ports", HEALTH_LISTENER,
+                  f"the label {HEALTH_LISTENER!r} is the sidecar's health-check listener: name the port otherwise")
+    return ((dataclasses.replace(base, port=HEALTH_LISTENER),), (expose,),
+            (n.Port(label=HEALTH_LISTENER, to=n.SAME_AS_HOST),))
+
+
+def _upstreams(b: _Build) -> tuple[n.ConsulUpstream, ...]:
+    """The declared upstreams, checked, as the sidecar's upstreams."""
+    spec, check = b.spec, b.check
+    if not spec.upstreams:
+        return ()
+    check.require(spec.registration == "consul", "upstreams", [getattr(u, "service", u) for u in spec.upstreams],
+                  "services call each other through Consul's service mesh: register in Consul "
+                  "(registration='consul', the default) to declare upstreams")
+    own = (spec.port, *spec.extra_ports.values())
+    ports: dict[int, str] = {}
+    names: list[str] = []
+    for up in spec.upstreams:
+        check.require(isinstance(up, Upstream), "upstreams", up, "declare Upstream('ledger', local_port=9091)")
+        up.validate(check, own_ports=own)
+        field_name = f"upstreams[{up.service}]"
+        check.require(up.service != b.service_name, f"{field_name}.service", up.service,
+                      "a service reaches itself directly, not through its sidecar; remove the upstream")
+        check.require(up.service not in names, f"{field_name}.service", up.service, "declare each upstream once")
+        # nomad/job_endpoint_hook_connect.go, groupConnectUpstreamsValidate: one listener per address.
+        check.require(up.local_port not in ports, f"{field_name}.local_port", up.local_port,
+                      f"already the local port of upstream {ports.get(up.local_port)!r}; give each its own")
+        check.require(up.local_port not in _DYNAMIC_PORTS, f"{field_name}.local_port", up.local_port,
+                      "Nomad's dynamic ports (20000-32000) are where the sidecar's own listeners bind inside the "
+                      "allocation: pick a local port outside that range, e.g. 9091")
+        names.append(up.service)
+        ports[up.local_port] = up.service
+    return tuple(n.ConsulUpstream(destination_name=up.service, local_bind_port=up.local_port)
+                 for up in spec.upstreams)
+
+
+def _ingress_host(b: _Build) -> None:
+    """Checks ``ingress`` against the environment and notes its host (allowed on the certificate)."""
+    ing, spec, env, check = b.spec.ingress, b.spec, b.env, b.check
+    if ing is None:
+        return
+    check.require(isinstance(ing, Ingress), "ingress", ing, "use Ingress.https(host=...)")
+    check.require(spec.registration == "consul", "ingress", ing.host,
+                  "the ingress proxy reaches services through Consul's service mesh: register in Consul "
+                  "(registration='consul', the default) to be reachable from outside")
+    check.require(spec.job_type == "service", "ingress", ing.host, "only a service job can be an ingress target")
+    settings = env.ingress
+    if settings is None:
+        check.fail("ingress", ing.host, f"environment {env.name!r} has no ingress tier (Environment.ingress is None): "
+                   "give it IngressSettings(public_domain=..., certificate_arn=...) or drop ingress")
+    domain = settings.public_domain
+    host = ing.host
+    under = isinstance(host, str) and is_dns_name(host) and "*" not in host and (
+        host == domain or host.endswith(f".{domain}"))
+    check.require(under, "ingress.host", host,
+                  f"use a lowercase host name under the environment's public domain {domain!r}, "
+                  f"e.g. '{b.service_name}.{domain}'")
+    labels = host[: -len(domain) - 1].split(".") if host != domain else []
+    # IngressSettings.certificate_arn is the certificate for *.<public_domain>: a wildcard covers
+    # exactly one label.
+    check.require(len(labels) <= 1, "ingress.host", host,
+                  f"the load balancer's certificate is for *.{domain}, which covers one label below the domain: "
+                  f"use e.g. '{labels[-1] if labels else b.service_name}.{domain}'")
+    path = ing.path
+    check.require(isinstance(path, str) and path.startswith("/") and not any(c.isspace() for c in path)
+                  and not any(c in path for c in "?#*") and ".." not in path.split("/"),
+                  "ingress.path", path, "use a path prefix starting with '/', e.g. '/' or '/api' (no query, "
+                  "fragment, wildcard or '..')")
+    check.require(isinstance(ing.tls, bool), "ingress.tls", ing.tls, "use Ingress.https(...) or Ingress.http(...)")
+    check.require(ing.tls or env.tier is Tier.DEVELOPMENT, "ingress", f"Ingress.http(host={host!r})",
+                  f"plain HTTP from users is for development only; {env.name!r} is a {env.tier.value} environment: "
+                  "use Ingress.https(...)")
+    b.ingress_host = host
+
+
+def _ingress_route(b: _Build) -> IngressRoute | None:
+    ing = b.spec.ingress
+    if ing is None or b.ingress_host is None:
+        return None
+    backend_tls = b.spec.tls is not None
+    server_name = None
+    if backend_tls:
+        server_name = ing.host if ing.host in b.cert_names else b.common_name
+    return IngressRoute(service=b.service_name, host=ing.host, path=ing.path, https=ing.tls,
+                        backend_tls=backend_tls, server_name=server_name)
 
 
 def _update(b: _Build, count: int) -> n.UpdateStrategy:
     """Rollout: prod defaults to an auto-promoted canary, elsewhere a rolling update; both auto-revert."""
     env, check = b.env, b.check
-    upd = b.spec.update or (Update.canary(1) if env.is_production else Update.rolling())
+    system = b.spec.job_type == "system"
+    upd = b.spec.update or (Update.canary(1) if env.is_production and not system else Update.rolling())
+    if system:
+        # Nomad 1.9 and 1.10 have no canaries for system jobs and 1.11 reads `canary` as a
+        # percentage of nodes (scheduler/scheduler_system.go): a system job rolls node by node.
+        check.require(upd.kind == "rolling", "update", f"Update.{upd.kind}(...)",
+                      "a system job runs on every node and rolls node by node: use Update.rolling(max_parallel=...)")
     if upd.kind == "canary":
         check.require(isinstance(upd.canaries, int) and 1 <= upd.canaries <= max(count, 1), "update.canaries",
                       upd.canaries, f"use 1 to count ({count}) canaries, or Update.blue_green() for a full second set")
@@ -382,6 +558,13 @@ def _update(b: _Build, count: int) -> n.UpdateStrategy:
                    f"terraform apply waits for each deployment in {env.name}, and a canary that waits for manual "
                    "promotion never ends it: use auto_promote=True (the default) or Update.rolling()")
     canary = count if upd.kind == "blue_green" else upd.canaries
+    if system:  # max_parallel counts nodes
+        check.require(isinstance(upd.max_parallel, int) and upd.max_parallel >= 1, "update.max_parallel",
+                      upd.max_parallel, "use 1 or more nodes at a time")
+        return n.UpdateStrategy(
+            max_parallel=upd.max_parallel, canary=0, auto_promote=False, auto_revert=True,
+            min_healthy_time_s=upd.min_healthy_time_s, healthy_deadline_s=upd.healthy_deadline_s,
+            progress_deadline_s=upd.progress_deadline_s)
     if upd.kind != "blue_green" and upd.max_parallel > max(count, 1):
         check.fail("update.max_parallel", upd.max_parallel, f"use 1 to count ({count}) allocations at a time")
     return n.UpdateStrategy(
@@ -430,7 +613,19 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     check.require(is_rfc1123_label(spec.name), "name", spec.name, _label_fix(spec.name))
     service_name = spec.service_name or spec.name
     check.require(is_rfc1123_label(service_name), "service_name", service_name, _label_fix(service_name))
-    count = spec.count if spec.count is not None else (2 if env.is_production else 1)
+    check.require(spec.job_type in ("service", "system"), "job_type", spec.job_type,
+                  "use 'service' (count allocations) or 'system' (one allocation on every client)")
+    system = spec.job_type == "system"
+    if system:
+        # nomad/structs/structs.go, Job.Validate: "Count cannot exceed 1 with system scheduler".
+        check.require(spec.count is None, "count", spec.count,
+                      "a system job runs one allocation on every eligible client: drop count")
+    count = 1 if system else spec.count if spec.count is not None else (2 if env.is_production else 1)
+    mesh = spec.registration == "consul"
+    for name, value in (("sidecar_cpu_mhz", spec.sidecar_cpu_mhz), ("sidecar_memory_mib", spec.sidecar_memory_mib)):
+        check.require(isinstance(value, int) and not isinstance(value, bool)
+                      and value >= (10 if name == "sidecar_memory_mib" else 1), name, value,
+                      "use a whole number: MHz above 0, MiB of at least 10")
     check.require(isinstance(spec.image, str) and (env.tier is Tier.DEVELOPMENT or (
         bool(_IMAGE_PINNED.search(spec.image.rsplit("/", 1)[-1])) and not spec.image.endswith(":latest"))),
         "image", spec.image,
@@ -456,27 +651,48 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     kv = vault.kv_mount
 
     b = _Build(spec=spec, env=env, check=check, service_name=service_name, ids=ids)
+    _ingress_host(b)
+    upstreams = _upstreams(b)
     _config_files(b)
     _secrets(b)
     _registry_auth(b)
     _mount_files(b)
     _tls(b)
-    checks = _health(b)
+    checks, expose, health_ports = _health(b, mesh)
     update = _update(b, count)
     task_env = _runtime_env(b)
 
-    ports = [n.Port(label=spec.port_label, to=spec.port, static=spec.static_port)]
+    if mesh:
+        # In the mesh the app's port is reached through its sidecar only: no host port maps to it,
+        # unless a static host port is asked for (the ingress proxy's, on every client).
+        check.require(not isinstance(spec.port, int) or spec.port not in _DYNAMIC_PORTS, "port", spec.port,
+                      "inside the allocation, Nomad's dynamic ports (20000-32000) are where the sidecar's listeners "
+                      "bind: let the app listen outside that range, e.g. 8080")
+        ports = [n.Port(label=spec.port_label, to=spec.port, static=spec.static_port)] if spec.static_port else []
+    else:
+        ports = [n.Port(label=spec.port_label, to=spec.port, static=spec.static_port)]
     ports += [n.Port(label=label, to=p) for label, p in sorted(spec.extra_ports.items())]
+    ports += health_ports
     tags = tuple(dict.fromkeys((*spec.tags, f"env-{env.name}")))
+    connect = n.Connect(
+        upstreams=upstreams, expose=expose,
+        sidecar_task=n.SidecarTask(resources=n.Resources(cpu_mhz=spec.sidecar_cpu_mhz,
+                                                         memory_mib=spec.sidecar_memory_mib)),
+    ) if mesh else None
     service = n.Service(
-        name=service_name, port=spec.port_label, provider=spec.registration,
-        tags=tags, canary_tags=(*tags, "canary"), checks=checks, meta={"environment": env.name})
+        # In the mesh the service names the port the app listens on inside the allocation: the
+        # sidecar connects to it on 127.0.0.1 (a label would resolve to a host port).
+        name=service_name, port=str(spec.port) if mesh else spec.port_label, provider=spec.registration,
+        tags=tags, canary_tags=(*tags, "canary") if not system else (), checks=checks,
+        meta={"environment": env.name}, connect=connect)
 
     role = spec.name
     task = n.Task(
         name=spec.name,
         config=n.DockerConfig(image=spec.image, command=spec.command, args=spec.args,
-                              ports=tuple(p.label for p in ports), mounts=tuple(b.mounts), auth=b.auth),
+                              # A bridge network maps the group's ports; docker's list would be ignored.
+                              ports=() if mesh else tuple(p.label for p in ports), mounts=tuple(b.mounts),
+                              auth=b.auth),
         resources=n.Resources(cpu_mhz=spec.cpu_mhz, memory_mib=spec.memory_mib, memory_max_mib=spec.memory_max_mib),
         env=task_env,
         templates=tuple(b.templates),
@@ -488,13 +704,14 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         user=spec.user,
     )
     group = n.TaskGroup(
-        name=spec.name, count=count, tasks=(task,), network=n.Network(ports=tuple(ports)),
+        name=spec.name, count=count, tasks=(task,),
+        network=n.Network(ports=tuple(ports), mode="bridge" if mesh else "host"),
         services=(service,), update=update, restart=spec.restart,
-        spreads=(n.Spread(attribute=_AZ_ATTRIBUTE),) if spec.spread_across_azs and count > 1 else (),
+        spreads=(n.Spread(attribute=_AZ_ATTRIBUTE),) if spec.spread_across_azs and count > 1 and not system else (),
         shutdown_delay_s=spec.shutdown_delay_s,
     )
     job = n.Job(id=spec.name, groups=(group,), datacenters=(env.nomad.datacenter,), region=env.nomad.region,
-                meta={"environment": env.name, "managed-by": "hashistack"})
+                type=spec.job_type, meta={"environment": env.name, "managed-by": "hashistack"})
     job.validate(where=where, production=env.is_production, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
 
     policy = jwt_role = None
@@ -508,7 +725,8 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         jwt_role = JwtRole(backend=vault.jwt_auth_path, name=role, policies=(policy.name,),
                            bound_claims={"nomad_namespace": job.namespace, "nomad_job_id": job.id}).lint(where=where)
     plan = ServicePlan(job=job, policy=policy, jwt_role=jwt_role, pki_role=b.pki_role,
-                       apply_timeout_s=_apply_timeout_s(update) if env.awaits_deployments else None)
+                       apply_timeout_s=_apply_timeout_s(update) if env.awaits_deployments else None,
+                       mesh=mesh, upstreams=tuple(spec.upstreams), ingress=_ingress_route(b))
     verify_grants(plan, where=where)
     return plan
 
