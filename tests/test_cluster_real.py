@@ -42,8 +42,8 @@ class BackgroundApply:
     """``terraform init`` + ``apply`` of dev-infra against moto, running in a thread; ``result()``
     waits for it (re-raising its failure); ``destroy()`` waits for it, then destroys, once."""
 
-    def __init__(self, tf: Terraform, url: str) -> None:
-        self.tf, self.url, self.destroyed = tf, url, None
+    def __init__(self, tf: Terraform, url: str, cert_arn: str) -> None:
+        self.tf, self.url, self.cert_arn, self.destroyed = tf, url, cert_arn, None
         self._pool = concurrent.futures.ThreadPoolExecutor(1)
         self.future = self._pool.submit(self._apply)
 
@@ -99,7 +99,7 @@ def dev_infra_apply(synth, moto_servers, tmp_path_factory):
     stack = json.loads(text.replace(DEV.ingress.certificate_arn, cert_arn))
     workdir = tmp_path_factory.mktemp("dev-infra-apply")
     tf = Terraform(write_stack(stack, workdir), terraform, mirror)
-    apply = BackgroundApply(tf, url)
+    apply = BackgroundApply(tf, url, cert_arn)
     yield apply
     apply.close()
 
@@ -137,6 +137,7 @@ def self_signed_certificate(domain: str) -> tuple[str, str]:
 def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
     import boto3
 
+    cert_arn = dev_infra_apply.cert_arn  # the ingress listener's, imported into moto's ACM
     with dev_infra_apply.attached() as url:
         def client(service):
             return boto3.client(service, region_name=DEV.region, endpoint_url=url,
