@@ -59,13 +59,15 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def synth(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Synth:
     """The whole app, synthesized once per run: under pytest-xdist the first worker that needs it
     synthesizes into the run's shared temporary directory while the others wait for it (a file
     lock), so the 2 cores do one synth instead of one per worker. The output is only read."""
     start = time.perf_counter()
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    # only a pytest-xdist worker of this run shares (its temporary directory's parent is the run's);
+    # a pytest started by a test inherits PYTEST_XDIST_WORKER but is no worker, and keeps its own
+    shared = base.parent if hasattr(pytestconfig, "workerinput") and base.name.startswith("popen-") else base
     outdir, done = shared / "synth-app", shared / "synth-app.done"
     with open(shared / "synth-app.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
