@@ -9,6 +9,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.terraform_tools import MotoServers, free_port, moto_server  # free_port: for the bootstrap tests
 
 
@@ -51,3 +53,24 @@ def run_bootstrap(*args: str, env: dict[str, str], monkeypatch) -> Run:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
     return Run(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def aws(moto_servers, monkeypatch):
+    """The AWS environment of a bootstrap test: an emptied moto account of dev, its endpoint and dummy
+    credentials exported for the test. Imported by the bootstrap test modules as ``aws``."""
+    from stacks.environments import DEV
+
+    env = aws_env(fresh_account(moto_servers, DEV.account_id))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def ssm():
+    """A boto3 SSM client for dev's region (on the moto endpoint that ``aws`` exported)."""
+    import boto3
+
+    from stacks.environments import DEV
+
+    return boto3.client("ssm", region_name=DEV.region)

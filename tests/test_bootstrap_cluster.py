@@ -15,18 +15,10 @@ import pytest
 
 from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES
 from stacks.environments import DEV
-from tests.bootstrap_helpers import aws_env, fresh_account, run_bootstrap
+from tests.bootstrap_helpers import aws, run_bootstrap  # noqa: F401 (aws: the fixture)
 from tests.bootstrap_standins import ConsulStandIn, NomadStandIn
 
 pytestmark = pytest.mark.integration
-
-@pytest.fixture
-def aws(moto_servers, monkeypatch):
-    env = aws_env(fresh_account(moto_servers, DEV.account_id))
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env
-
 
 @pytest.fixture
 def consul():

@@ -29,7 +29,7 @@ from hashistack.bootstrap.phase_secrets import run_secrets
 from hashistack.bootstrap.report import Report
 from hashistack.bootstrap.store import ParameterStore
 from stacks.environments import DEV
-from tests.bootstrap_helpers import aws_env, fresh_account, run_bootstrap
+from tests.bootstrap_helpers import aws, aws_env, fresh_account, run_bootstrap, ssm  # noqa: F401 (aws: the fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +42,6 @@ EXPECTED_NAMES = {
     "consul_server_cert": ({"server.dc1.consul", "consul.dev.example.internal", "localhost"}, {"127.0.0.1"}),
     "vault_cert": ({"vault.dev.example.internal", "localhost"}, {"127.0.0.1"}),
 }
-
-
-@pytest.fixture
-def aws(moto_servers, monkeypatch):
-    env = aws_env(fresh_account(moto_servers, DEV.account_id))
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env
-
-
-def ssm():
-    return boto3.client("ssm", region_name=DEV.region)
 
 
 def secrets(env, monkeypatch, *extra):

@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from hashistack import HashistackError
@@ -26,25 +25,13 @@ from hashistack.bootstrap.report import Report
 from hashistack.bootstrap.store import ParameterStore
 from stacks.environments import DEV, UAT
 from tests.bootstrap_bao import BaoServer
-from tests.bootstrap_helpers import aws_env, fresh_account, run_bootstrap
+from tests.bootstrap_helpers import aws, run_bootstrap, ssm  # noqa: F401 (aws: the fixture)
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 APPLY = ROOT / "tests" / "bootstrap_vault_apply.py"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def aws(moto_servers, monkeypatch):
-    env = aws_env(fresh_account(moto_servers, DEV.account_id))
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env
-
-
-def ssm():
-    return boto3.client("ssm", region_name=DEV.region)
 
 
 def value(env_name: str, name: str) -> str:
