@@ -47,6 +47,7 @@ from hashistack.ingress.proxy import STATIC_FILE
 from hashistack.service import HealthCheck, Ingress, ServiceSpec, Tls
 from stacks.apps import service_specs
 from stacks.environments import ENVIRONMENTS
+from tests.http_stub import reply_json
 
 pytestmark = pytest.mark.integration
 
@@ -126,14 +127,8 @@ class Pki:
 
 class _Echo(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
-        body = json.dumps({"backend": self.server.label, "path": self.path,  # type: ignore[attr-defined]
-                           "host": self.headers.get("Host"),
-                           "forwarded_proto": self.headers.get("X-Forwarded-Proto")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply_json(self, {"backend": self.server.label, "path": self.path,  # type: ignore[attr-defined]
+                          "host": self.headers.get("Host"), "forwarded_proto": self.headers.get("X-Forwarded-Proto")})
 
     def log_message(self, *args):
         pass

@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.http_stub import reply_json
+
 # --------------------------------------------------------------------------------------------
 # the engine
 
@@ -758,12 +760,7 @@ class JwksStandIn:
                 if document is None:
                     self.send_error(404)
                     return
-                body = json.dumps(document()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, document())
 
             def log_message(self, *args):
                 pass
