@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from tests.bootstrap_helpers import free_port
+from tests.processes import stop_process
 
 
 def bao_binary() -> Path:
@@ -84,9 +85,4 @@ cluster_addr = "https://127.0.0.1:{cluster_port}"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, timeout=15)

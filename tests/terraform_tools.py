@@ -24,6 +24,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.processes import stop_process
+
 AWS_PROVIDER_VERSION = "5.100.0"
 MOTO_ACCOUNT = "123456789012"
 
@@ -119,12 +121,7 @@ def moto_server(log: Path, amis: list[dict] | None = None, *, account_id: str | 
                     time.sleep(0.3)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=20)
 
 
 class MotoServers:

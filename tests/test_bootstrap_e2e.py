@@ -21,6 +21,7 @@ import requests
 
 from stacks.environments import DEV
 from tests.bootstrap_helpers import aws_env, free_port, moto_for_account, run_bootstrap
+from tests.processes import stop_process
 
 MISSING = [b for b in ("consul", "nomad", "vault") if shutil.which(b) is None]
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(MISSING), reason=f"not on PATH: {', '.join(MISSING)} "
@@ -49,11 +50,7 @@ class Agents:
 
     def stop(self) -> None:
         for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_process(p, timeout=20)
 
 
 def test_the_whole_bootstrap_against_local_agents(tmp_path, monkeypatch, synth):

@@ -42,6 +42,7 @@ from stacks.environments import ENVIRONMENTS
 
 from . import vault_engine as engine
 from .hcl import parse as parse_hcl
+from .processes import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -720,9 +721,4 @@ def test_f_rendered_vault_config_starts_with_tls_and_raft(synth, applied, tmp_pa
                 assert log_file.stat().st_mode & 0o777 == int(mode, 8)
         COUNTS["servers"] += 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)

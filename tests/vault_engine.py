@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from tests.http_stub import reply_json
+from tests.processes import stop_process
 
 # --------------------------------------------------------------------------------------------
 # the engine
@@ -127,12 +128,7 @@ class BaoDevServer:
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process(self._proc, timeout=10)
 
 
 class BaoFleet:

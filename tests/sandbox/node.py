@@ -40,6 +40,8 @@ from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.processes import stop_process
+
 PROXY_PORT = 4566
 INSTANCE_ID = "i-0123456789abcdef0"
 IMDS_TOKEN = "sandbox-imds-token"
@@ -297,11 +299,7 @@ def run_vault(root: Path, spec: dict, result: dict) -> None:
             time.sleep(0.2)
         result["vault_health"] = health
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)
         log.close()
         result["vault_log"] = (Path(spec["workdir"]) / "vault.log").read_text()[-3000:]
 
