@@ -13,14 +13,16 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..consul.intentions import INGRESS_PROXY
 from ..environment import Environment
 from ..errors import Checker
 from ..service.plan import IngressRoute, ServiceSpec, plan_service
 
 __all__ = ["LOCAL_PORT_BASE", "LOCAL_PORT_CEILING", "PROXY_NAME", "Route", "ingress_routes"]
 
-PROXY_NAME = "ingress-proxy"
-"""The proxy's Nomad job, its task group and its Consul service."""
+PROXY_NAME = INGRESS_PROXY
+"""The proxy's Nomad job, its task group and its Consul service: the name the access layer's
+intentions allow to call each ingress service."""
 
 LOCAL_PORT_BASE = 10000
 """The first loopback port of the proxy's upstreams: the routed services, sorted by name, take
