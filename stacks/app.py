@@ -6,7 +6,8 @@ only its own provider packages: ``HASHISTACK_STACKS=prod`` (the daily service de
 loads the AWS provider's jsii assembly, which costs most of a full synth. The layers meet
 through names in the environment's settings, never through cross-stack references, so a stack
 built alone synthesizes to the same bytes as in the full app. cdktf itself is imported only
-when the App is built, after the selection is checked.
+when the App is built, after the selection and the services of the selected environments
+are checked: a service's bad input stops the synth before any provider package loads.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def build_app(*, outdir: str | None = None, environments: Iterable[Environment] 
     environments = tuple(environments)
     selection = os.environ.get(STACKS_VARIABLE) if stacks is None else stacks
     chosen = select_stacks(selection, stack_names(environments))
+    from .apps import check_services
+
+    for env in environments:  # the services' bad input, before the first provider package loads
+        if chosen.intersection(env.stack_names[1:]):
+            check_services(env)
     from cdktf import App
 
     app = App(outdir=outdir) if outdir else App()

@@ -63,6 +63,17 @@ def test_make_synth_prints_a_construct_error_once(broken_service):
     assert result.stdout == ""
 
 
+def test_a_service_error_arrives_before_any_provider_package_loads(broken_service, tmp_path):
+    """The services of the selected environments are planned before any stack is built, so the
+    error does not wait for the AWS provider (most of a full synth) to load for dev-infra."""
+    code = ("import sys, main; status = main.main(); loaded = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'jsii', 'constructs', 'cdktf', 'cdktf_cdktf_provider_aws', 'cdktf_cdktf_provider_nomad', "
+            "'cdktf_cdktf_provider_vault'}); print(status, loaded)")
+    result = run([sys.executable, "-c", code], broken_service, CDKTF_OUTDIR=str(tmp_path / "out"), HASHISTACK_DEBUG="")
+    assert result.stdout == "1 []\n", result.stderr[-2000:]
+    assert result.stderr.startswith("error: " + UNKNOWN_PROP) and result.stderr.count("\n") == 1
+
+
 def test_the_debug_flag_adds_the_traceback(broken_environment, tmp_path):
     result = run([sys.executable, "main.py"], broken_environment, CDKTF_OUTDIR=str(tmp_path / "out"),
                  HASHISTACK_DEBUG="1")

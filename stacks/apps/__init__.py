@@ -81,6 +81,20 @@ def _check_upstreams(specs: list[ServiceSpec], env: Environment) -> None:
                                       "the call: register it in Consul (the default)")
 
 
+def check_services(env: Environment) -> None:
+    """Plans every service of ``env``, its ingress proxy included, as the stacks ``<env>`` and
+    ``<env>-vault`` will plan them, so that the first bad input raises its HashistackError.
+    ``stacks/app.py`` calls it before any stack is built: a service's error then stops a synth
+    within a second, before any provider package has loaded, rather than after the AWS
+    provider (most of a full synth) has loaded for the stacks built before it."""
+    from hashistack.ingress import with_ingress_proxy
+    from hashistack.service import plan_service
+
+    services_stack = env.stack_names[2]
+    for spec in with_ingress_proxy(env, service_specs(env)):
+        plan_service(spec, env, where=f"{services_stack}/{spec.name}")
+
+
 def service_names(env: Environment | None = None) -> list[str]:
     """The names of the services deployed in ``env`` (default: in any environment of the app)."""
     if env is not None:
