@@ -19,7 +19,7 @@ from hashistack.bootstrap.pgp import public_key_base64
 from hashistack.bootstrap.pki import agent_names
 from hashistack.bootstrap.report import Report
 from hashistack.cluster.cloud_init import SecretRef
-from hashistack.cluster.cluster import ClusterSecrets
+from hashistack.cluster import ClusterSecrets
 from stacks.environments import DEV, ENVIRONMENTS, PROD
 
 BOOT_CATALOGUE_NAMES = (

@@ -16,7 +16,7 @@ from hashistack.cluster import ClusterSecrets, Role, SecretRef, node_boots
 from hashistack.cluster.agents import CONSUL_DIR, VAULT_DIR
 from hashistack.cluster.boot import RESOLVED_DROP_IN, VAULT_LOGROTATE
 from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, ConfigFile, SecretFile
-from hashistack.cluster.cluster import api_hostname
+from hashistack.cluster.boot import api_hostname
 from hashistack.environment import HASHICORP_APT_FINGERPRINT
 from stacks.environments import DEV, ENVIRONMENTS, PROD
 

@@ -21,8 +21,10 @@ vault-server   vault, consul            /opt/vault/data               audit log 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..environment import Environment
+from ..errors import HashistackError
 from .agents import (
     CNI_PATH,
     CONSUL_CONNECT_CA,
@@ -159,6 +161,17 @@ def ssm_agent_url(region: str) -> str:
 def asg_name(environment: Environment, role: Role) -> str:
     """The node group's autoscaling group name (fixed, so the boot can complete its lifecycle hook)."""
     return f"hashistack-{environment.name}-{role.value}"
+
+
+def api_hostname(env: Environment, product: str) -> str:
+    """The DNS name of a product's API (from the environment's address), checked to lie in its domain."""
+    address = getattr(env, product).address
+    host = urlsplit(address).hostname or ""
+    if not (host == env.domain or host.endswith("." + env.domain)):
+        raise HashistackError(
+            f'environment "{env.name}": {product}.address = {address!r}: the API name must lie in the environment\'s '
+            f"domain {env.domain!r} (the cluster's private DNS zone), e.g. https://{product}.{env.domain}")
+    return host
 
 
 def _drain_script(region: str, asg: str, token_parameter: str) -> str:

@@ -9,7 +9,6 @@ the ingress load balancer in front of the Nomad clients' proxy port.
 from __future__ import annotations
 
 from typing import Sequence
-from urllib.parse import urlsplit
 
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
@@ -17,8 +16,7 @@ from cdktf_cdktf_provider_aws.route53_zone import Route53Zone, Route53ZoneVpc
 from constructs import Construct
 
 from ..environment import Environment, Tier
-from ..errors import HashistackError
-from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
+from .boot import DRAIN_HOOK, NodeBoot, api_hostname, asg_name, node_boots
 from .ingress import IngressLoadBalancer
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
@@ -43,17 +41,6 @@ _APIS = {
                                              health_path="/v1/sys/health?standbyok=true&perfstandbyok=true"
                                                          "&uninitcode=200")),
 }
-
-
-def api_hostname(env: Environment, product: str) -> str:
-    """The DNS name of a product's API (from the environment's address), checked to lie in its domain."""
-    address = getattr(env, product).address
-    host = urlsplit(address).hostname or ""
-    if not (host == env.domain or host.endswith("." + env.domain)):
-        raise HashistackError(
-            f'environment "{env.name}": {product}.address = {address!r}: the API name must lie in the environment\'s '
-            f"domain {env.domain!r} (the cluster's private DNS zone), e.g. https://{product}.{env.domain}")
-    return host
 
 
 class HashiCluster(Construct):
