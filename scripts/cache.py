@@ -1,14 +1,16 @@
-"""A cache for slow test set-up (a sandbox root filesystem, an unpacked tool), kept outside the
-clone and keyed by its inputs, so a fresh clone or a second worktree on the same machine reuses
-it and a change to any input builds a new entry.
+"""A cache for slow, reproducible work (a sandbox root filesystem, an unpacked tool, a synth of
+a given source tree), kept outside the clone and keyed by its inputs, so a fresh clone or a second
+worktree on the same machine reuses it and a change to any input builds a new entry.
 
     root = cached_dir("debian-root", inputs=["bookworm", "apt: curl jq", Path("tests/sandbox.py")],
                       build=lambda into: debootstrap(into))
 
-Where: ``$HASHISTACK_TEST_CACHE``, else ``$XDG_CACHE_HOME/hashistack-cdk``, else
+Where: ``$HASHISTACK_CACHE``, else ``$XDG_CACHE_HOME/hashistack-cdk``, else
 ``~/.cache/hashistack-cdk``. An entry is built into a temporary sibling and renamed into place
 only when ``build`` returns, so an interrupted build leaves no entry; a lock file makes
-concurrent builders (pytest-xdist workers, other clones) wait for the first one.
+concurrent builders (pytest-xdist workers, other clones) wait for the first one. ``keep=N`` bounds
+a name's entries to the N used last (for entries made often, such as the plan report's synths).
+Deleting the directory is always safe.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-CACHE_VARIABLE = "HASHISTACK_TEST_CACHE"
+CACHE_VARIABLE = "HASHISTACK_CACHE"
 
 
 def cache_root() -> Path:
@@ -53,22 +56,34 @@ def cache_key(inputs: Iterable[str | bytes | Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_dir(name: str, *, inputs: Iterable[str | bytes | Path], build: Callable[[Path], None]) -> Path:
-    """The directory ``<cache>/<name>-<key of inputs>``, built by ``build(into)`` if absent."""
+def cached_dir(name: str, *, inputs: Iterable[str | bytes | Path], build: Callable[[Path], None],
+               keep: int | None = None) -> Path:
+    """The directory ``<cache>/<name>-<key of inputs>``, built by ``build(into)`` if absent. With
+    ``keep``, the entries of ``name`` beyond the ``keep`` used last are removed."""
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     entry = root / f"{name}-{cache_key(inputs)}"
-    if entry.is_dir():
-        return entry
-    with open(root / f"{entry.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if entry.is_dir():  # built by another process while this one waited
-            return entry
-        scratch = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=root))
-        try:
-            build(scratch)
-            scratch.rename(entry)
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
+    if not entry.is_dir():
+        with open(root / f"{entry.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not entry.is_dir():  # else built by another process while this one waited
+                scratch = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=root))
+                try:
+                    build(scratch)
+                    scratch.rename(entry)
+                except BaseException:
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    raise
+    if keep is not None:
+        os.utime(entry)  # used now
+        _prune(root, name, keep)
     return entry
+
+
+def _prune(root: Path, name: str, keep: int) -> None:
+    """Removes the entries of ``name`` (``<name>-<16 hex digits>``) beyond the ``keep`` used last."""
+    pattern = re.compile(re.escape(name) + r"-[0-9a-f]{16}")
+    entries = [p for p in root.iterdir() if pattern.fullmatch(p.name) and p.is_dir()]
+    for old in sorted(entries, key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        (root / f"{old.name}.lock").unlink(missing_ok=True)

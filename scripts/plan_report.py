@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Offline plan report: what a change does to every environment's stacks, as Markdown.
 
-Synthesizes BASE (a git ref, in a temporary worktree) and the working tree, then compares the
-stacks resource by resource. No cloud credentials, no network.
+Synthesizes BASE (a git ref, in a temporary worktree) and the working tree side by side, then
+compares the stacks resource by resource. No cloud credentials, no network. Each synth is kept
+in the cache of scripts/cache.py, keyed by the source's files and the toolchain, so reporting
+again against the same base, or on an unchanged tree, does not synthesize it again
+(``--no-cache`` synthesizes both).
 
     python scripts/plan_report.py [--base REF]        # default: merge base with origin/main, else HEAD~1
     python scripts/plan_report.py --base-dir A --head-dir B   # compare two synth outputs
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
+import hashlib
 import difflib
 import json
 import os
@@ -30,6 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "constructs"))  # the library, also when run outside the virtualenv's editable install
+sys.path.insert(0, str(ROOT))  # scripts.cache, also when run as scripts/plan_report.py
 
 from hashistack.terraform_escape import unescape  # noqa: E402
 
@@ -432,28 +438,97 @@ def synthesize(tree: Path, outdir: Path) -> None:
         raise RuntimeError(f"synth of {tree} failed:\n{result.stderr[-3000:]}")
 
 
-def default_base() -> str:
-    for args in (["git", "merge-base", "HEAD", "origin/main"], ["git", "rev-parse", "--verify", "HEAD~1"]):
-        result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
-        if result.returncode == 0:
-            return result.stdout.strip()
-    raise RuntimeError("no BASE given and neither origin/main nor HEAD~1 exists; pass --base REF")
+def _git(tree: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=tree, input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args[:2])}: {result.stderr.strip()}")
+    return result.stdout
 
 
-def report_against(base: str, tree: Path = ROOT) -> tuple[str, int]:
+def source_digest(tree: Path, ref: str | None = None) -> str:
+    """The app's source, as one digest: the files of commit ``ref``, or with ``ref`` None those of
+    the working tree that git tracks or would track (not ignored), each by its path and git blob id.
+    A commit and a working tree holding the same files have the same digest, so yesterday's head
+    is today's base."""
+    entries: dict[str, str] = {}
+    if ref is not None:
+        try:
+            listing = _git(tree, "ls-tree", "-r", "-z", "--full-tree", f"{ref}^{{commit}}")
+        except RuntimeError as error:
+            raise RuntimeError(f"cannot check out {ref!r}: {error}") from None
+        for record in filter(None, listing.split("\0")):
+            meta, path = record.split("\t", 1)
+            _, kind, blob = meta.split()
+            if kind == "blob":
+                entries[path] = blob
+    else:
+        listed = _git(tree, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+        paths = sorted({p for p in listed if p and os.path.lexists(tree / p)})
+        blobs = _git(tree, "hash-object", "--stdin-paths", stdin="\n".join(paths)).split() if paths else []
+        entries = dict(zip(paths, blobs, strict=True))
+    digest = hashlib.sha256()
+    for path in sorted(entries):
+        digest.update(f"{entries[path]} {path}\0".encode())
+    return digest.hexdigest()
+
+
+def toolchain() -> list[str]:
+    """What a synth's output depends on besides its source: the synth itself, the interpreter and
+    every installed distribution (cdktf, constructs, the provider bindings, jsii), and Node."""
+    from importlib import metadata
+
+    node = subprocess.run(["node", "--version"], env=app_env(ROOT), capture_output=True, text=True).stdout.strip()
+    dists = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()})
+    return [SYNTH_CODE, sys.version, f"node {node}", *dists]
+
+
+SYNTH_CACHE, SYNTH_CACHE_KEEP = "plan-report-synth", 32
+"""The synths of the report's base and head, in the cache of scripts/cache.py (about 1 MB each),
+keyed by :func:`source_digest` and :func:`toolchain`: a second report against the same base, or
+on an unchanged working tree, synthesizes nothing. The 32 entries used last are kept."""
+
+
+def report_against(base: str, tree: Path = ROOT, *, cache: bool = True) -> tuple[str, int]:
+    """Synthesizes ``base`` (in a temporary worktree) and the working tree of ``tree`` side by side
+    (each synth is one process; the cache answers for either if it has it), then compares them."""
+    from scripts.cache import cached_dir
+
     with tempfile.TemporaryDirectory(prefix="plan-report-") as tmp:
         tmp_path = Path(tmp)
-        worktree = tmp_path / "base"
-        added = subprocess.run(["git", "worktree", "add", "--detach", str(worktree), base], cwd=tree,
-                               capture_output=True, text=True)
-        if added.returncode != 0:
-            raise RuntimeError(f"cannot check out {base!r}: {added.stderr.strip()}")
-        try:
-            synthesize(worktree, tmp_path / "base-out")
-            synthesize(tree, tmp_path / "head-out")
-            changes = compare(load_stacks(tmp_path / "base-out"), load_stacks(tmp_path / "head-out"))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=tree, capture_output=True)
+
+        def synth_base(outdir: Path) -> None:
+            worktree = tmp_path / "base"
+            added = subprocess.run(["git", "worktree", "add", "--detach", str(worktree), base], cwd=tree,
+                                   capture_output=True, text=True)
+            if added.returncode != 0:
+                raise RuntimeError(f"cannot check out {base!r}: {added.stderr.strip()}")
+            try:
+                synthesize(worktree, outdir)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=tree,
+                               capture_output=True)
+
+        def synth_head(outdir: Path) -> None:
+            synthesize(tree, outdir)
+
+        if cache:
+            tools = toolchain()
+            jobs = [(source_digest(tree, base), synth_base), (source_digest(tree), synth_head)]
+
+            def run(job) -> Path:
+                digest, build = job
+                return cached_dir(SYNTH_CACHE, inputs=[digest, *tools], build=build, keep=SYNTH_CACHE_KEEP)
+        else:
+            jobs = [(tmp_path / "base-out", synth_base), (tmp_path / "head-out", synth_head)]
+
+            def run(job) -> Path:
+                outdir, build = job
+                build(outdir)
+                return outdir
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            base_out, head_out = pool.map(run, jobs)
+        changes = compare(load_stacks(base_out), load_stacks(head_out))
         short = subprocess.run(["git", "rev-parse", "--short", base], cwd=tree, capture_output=True,
                                text=True).stdout.strip() or base
         text = render(changes, base=short, head="working tree")
@@ -466,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-dir", type=Path, help="a synth output to use as the base")
     parser.add_argument("--head-dir", type=Path, help="a synth output to use as the head")
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="synthesize base and head even if the cache (scripts/cache.py) holds them")
     args = parser.parse_args(argv)
     try:
         if args.base_dir or args.head_dir:
@@ -475,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             text = render(changes, base=str(args.base_dir), head=str(args.head_dir))
             code = CHANGED if any(not c.empty for c in changes) else NO_CHANGE
         else:
-            text, code = report_against(args.base or default_base())
+            text, code = report_against(args.base or default_base(), cache=not args.no_cache)
     except Exception as error:  # any failure is exit 1, with the reason
         print(f"plan report failed: {error}", file=sys.stderr)
         return ERROR

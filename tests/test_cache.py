@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .cache import CACHE_VARIABLE, cache_key, cache_root, cached_dir
+from scripts.cache import CACHE_VARIABLE, cache_key, cache_root, cached_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +78,13 @@ def test_concurrent_builders_build_once(cache):
     for t in threads:
         t.join()
     assert len(builds) == 1 and len(set(results)) == 1 and (results[0] / "done").is_file()
+
+
+def test_keep_bounds_a_names_entries_to_the_ones_used_last(cache):
+    made = [cached_dir("synth", inputs=[str(i)], build=lambda into: None, keep=2) for i in range(3)]
+    assert [p.is_dir() for p in made] == [False, True, True]
+    other = cached_dir("sandbox", inputs=["bookworm"], build=lambda into: None)  # another name: untouched
+    assert cached_dir("synth", inputs=["1"], build=lambda into: pytest.fail("rebuilt"), keep=2) == made[1]
+    again = cached_dir("synth", inputs=["3"], build=lambda into: None, keep=2)
+    assert [p.is_dir() for p in (made[1], made[2], again, other)] == [True, False, True, True]
+    assert sorted(p.name for p in cache.glob("synth-*.lock")) == sorted(f"{p.name}.lock" for p in (made[1], again))

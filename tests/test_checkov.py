@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .cache import cached_dir
+from scripts.cache import cached_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPS = Path(__file__).with_name("checkov_skips.txt")
@@ -46,7 +46,7 @@ CHECKOV_ARGS = ("--framework", "terraform_json", "--skip-download", "--quiet", "
 
 
 def checkov_report(checkov: str, stacks: Path) -> Path:
-    """checkov's JSON report on ``stacks``, kept in the test set-up cache (tests/cache.py) keyed by
+    """checkov's JSON report on ``stacks``, kept in the test set-up cache (scripts/cache.py) keyed by
     everything it depends on: the synthesized stacks' bytes, the pinned checkov
     (requirements-checkov.txt), which binary ran, and the arguments. A warm run with unchanged
     stacks reads the report checkov wrote for the very same input; any change to the stacks runs
@@ -61,7 +61,7 @@ def checkov_report(checkov: str, stacks: Path) -> Path:
         (into / "report.json").write_text(result.stdout)
 
     return cached_dir("checkov-report", inputs=["checkov report v1", checkov, *CHECKOV_ARGS,
-                                                ROOT / "requirements-checkov.txt", stacks], build=scan)
+                                                ROOT / "requirements-checkov.txt", stacks], build=scan, keep=16)
 
 
 def test_checkov_finds_nothing_outside_the_skip_list(synth):

@@ -187,10 +187,17 @@ def test_the_real_app_with_one_image_bump(synth, tmp_path, monkeypatch):
     from stacks.apps import my_go_app
 
     monkeypatch.setattr(my_go_app, "IMAGE", "registry.example.com/platform/my-go-app:9.9.9")
-    bumped = synthesize(tmp_path / "bumped")
-    exit_code = main(["--base-dir", str(synth.outdir), "--head-dir", str(bumped.outdir)])
+    # the service and access layers: the infra layer reads no service (stacks/infra.py), so a
+    # service's image cannot reach it, and building it would only load the AWS provider
+    layers = [name for e in ENVIRONMENTS for name in e.stack_names[1:]]
+    bumped = synthesize(tmp_path / "bumped", stacks=",".join(layers))
+    base = tmp_path / "base"
+    for name in layers:
+        shutil.copytree(synth.outdir / "stacks" / name, base / "stacks" / name)
+    exit_code = main(["--base-dir", str(base), "--head-dir", str(bumped.outdir)])
     assert exit_code == CHANGED
-    changes = {c.stack: c for c in compare(load_stacks(synth.outdir), load_stacks(bumped.outdir))}
+    changes = {c.stack: c for c in compare(load_stacks(base), load_stacks(bumped.outdir))}
+    assert sorted(changes) == sorted(layers)
     assert sorted(s for s, c in changes.items() if not c.empty) == sorted(e.name for e in ENVIRONMENTS)
     for name in (e.name for e in ENVIRONMENTS):
         c = changes[name]
@@ -267,12 +274,17 @@ def test_adding_one_upstream_changes_exactly_one_intention_per_environment(synth
     project = copy_project(tmp_path / "project")
     path = project / "stacks" / "apps" / f"{module.__name__.rsplit('.', 1)[1]}.py"
     path.write_text(path.read_text() + TRIAL_UPSTREAM.format(target=target, port=port))
-    # when the copy is synthesized and the plan report compares it with this checkout's synth,
-    out = tmp_path / "out"
-    synthesized = run([sys.executable, "main.py"], project, CDKTF_OUTDIR=str(out))
+    # when the copy's service and access layers are synthesized (an upstream is the business of
+    # those two: <env>-infra holds nothing of Consul, test_consul_access.py) and the plan report
+    # compares them with the same stacks of this checkout's synth,
+    layers = [name for e in ENVIRONMENTS for name in e.stack_names[1:]]
+    out, base = tmp_path / "out", tmp_path / "base"
+    synthesized = run([sys.executable, "main.py"], project, CDKTF_OUTDIR=str(out), HASHISTACK_STACKS=",".join(layers))
     assert synthesized.returncode == 0, synthesized.stderr[-3000:]
-    report = run([sys.executable, "scripts/plan_report.py", "--base-dir", str(synth.outdir), "--head-dir", str(out)],
-                 project)
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == sorted(layers)
+    for name in layers:
+        shutil.copytree(synth.outdir / "stacks" / name, base / "stacks" / name)
+    report = run([sys.executable, "scripts/plan_report.py", "--base-dir", str(base), "--head-dir", str(out)], project)
     assert report.returncode == CHANGED, report.stderr[-2000:]
     # then each environment's access layer gains exactly the one edge, and nothing else anywhere
     # reads as an intention change.
@@ -284,7 +296,7 @@ def test_adding_one_upstream_changes_exactly_one_intention_per_environment(synth
         e.stack_names[1]: [edge] for e in ENVIRONMENTS}
     assert report.stdout.count("**Intentions added**") == len(ENVIRONMENTS)
     assert "**Intentions removed**" not in report.stdout
-    changes = {c.stack: c for c in compare(load_stacks(synth.outdir), load_stacks(out))}
+    changes = {c.stack: c for c in compare(load_stacks(base), load_stacks(out))}
     for e in ENVIRONMENTS:
         assert changes[e.stack_names[1]].intentions_added == [edge[2:]]
 
@@ -387,3 +399,38 @@ def test_a_jobs_essentials_show_its_expose_paths():
     assert "  - ports (bridge): `expose-health` → same (dynamic)" in lines
     assert "    - Connect sidecar: upstreams none; exposes /health on `expose-health`" in lines
     assert "    - check http /health on `expose-health` every 10s, timeout 2s, restart after 3 failures" in lines
+
+
+def test_the_synth_cache_key_is_the_source_files_wherever_they_are(tmp_path):
+    """The report's synths are cached by source_digest: a commit and a working tree holding the
+    same files share it (yesterday's head is today's base); any edited, added or removed file
+    that git does not ignore changes it, an ignored one does not."""
+    from scripts.plan_report import source_digest
+
+    if not shutil.which("git"):
+        pytest.skip("git not on PATH")
+    repo = tmp_path / "repo"
+    git = ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "stacks").mkdir()
+    (repo / "stacks" / "app.py").write_text("IMAGE = 'web:1.0'\n")
+    (repo / ".gitignore").write_text("cdktf.out/\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], check=True)
+    committed = source_digest(repo, "main")
+    assert source_digest(repo) == committed
+    (repo / "cdktf.out").mkdir()
+    (repo / "cdktf.out" / "manifest.json").write_text("{}")
+    assert source_digest(repo) == committed  # ignored
+    (repo / "stacks" / "app.py").write_text("IMAGE = 'web:1.1'\n")
+    edited = source_digest(repo)
+    assert edited != committed
+    (repo / "stacks" / "new.py").write_text("")
+    assert source_digest(repo) not in (committed, edited)  # untracked, not ignored
+    (repo / "stacks" / "new.py").unlink()
+    (repo / "stacks" / "app.py").unlink()
+    assert source_digest(repo) not in (committed, edited)
+    subprocess.run([*git, "checkout", "-q", "--", "stacks/app.py"], check=True)
+    assert source_digest(repo) == committed
+    with pytest.raises(RuntimeError, match="cannot check out 'origin/main'"):
+        source_digest(repo, "origin/main")

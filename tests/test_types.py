@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .cache import cache_root
+from scripts.cache import cache_root
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.integration
 def test_library_and_app_pass_mypy():
     result = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "--cache-dir",
-                             str(Path.home() / ".cache" / "hashistack-cdk" / "mypy")],
+                             str(cache_root() / "mypy")],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
 
@@ -32,7 +32,7 @@ def test_a_misspelt_prop_is_a_type_error(tmp_path):
     config = tmp_path / "mypy.ini"
     config.write_text(f"[mypy]\nmypy_path = {ROOT / 'constructs'}\nfollow_imports = silent\n"
                       "ignore_missing_imports = True\n")
-    # mypy's incremental cache outside the clone (tests/cache.py's root): the library and the
+    # mypy's incremental cache outside the clone (scripts/cache.py's root): the library and the
     # providers it imports are re-read only when they change; user.py is checked every time
     cache = cache_root() / "mypy-user"
     result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir", str(cache),

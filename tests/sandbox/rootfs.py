@@ -1,5 +1,5 @@
 """A Debian root filesystem for booting cluster nodes in, built once per machine and kept in the
-test set-up cache outside the clone (:mod:`tests.cache`), keyed by everything that goes into it.
+test set-up cache outside the clone (:mod:`scripts.cache`), keyed by everything that goes into it.
 
 ``debootstrap --variant=minbase`` of the release the nodes run (Debian 13, trixie, as
 :class:`hashistack.MachineImage` selects), then, inside it, the packages Debian's cloud image
@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..cache import cached_dir
+from scripts.cache import cached_dir
 
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -77,5 +77,4 @@ def boot_debs(root: Path) -> list[Path]:
 def base_root() -> Path:
     """The cached root, built on first use (the cache's lock keeps parallel sessions from racing)."""
     inputs = [SUITE, MIRROR, BUILDER_VERSION, *sorted(PACKAGES), *sorted(BOOT_DEBS)]
-    return cached_dir(f"debian-{SUITE}-sandbox", inputs=inputs,
-                      build=build)
+    return cached_dir(f"debian-{SUITE}-sandbox", inputs=inputs, build=build, keep=3)  # ~650 MB each
