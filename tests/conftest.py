@@ -7,6 +7,9 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +27,14 @@ import pytest  # noqa: E402
 
 from stacks.app import build_app, stack_names  # noqa: E402
 
+from .processes import prefer, stop_process  # noqa: E402
 from .terraform_tools import MotoServers  # noqa: E402
+
+# how the modules are spread over the pytest-xdist workers (see tests/scheduling.py)
+from .scheduling import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: E402,F401
 
 # seconds per test group after the run (see tests/timing.py)
 from .timing import (  # noqa: E402,F401
-    MODULE_SECONDS_KEY,
-    group_of,
     pytest_runtest_logreport,
     pytest_runtest_makereport,
     pytest_sessionstart,
@@ -58,12 +63,112 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
     return Synth(outdir)
 
 
+# --- the shared synth ---------------------------------------------------------------------------
+#
+# A run of the whole suite (pytest's testpaths, as `make test` runs it) starts the app's synth in a
+# background process as soon as pytest is configured, before the workers have started, so no worker
+# spends its time on it and the tests that need it wait for less. The process builds APPLY_STACK
+# alone first and writes it out: the dev-infra apply against moto (tests/test_cluster_real.py, the
+# run's longest chain of waits) starts from it, before the rest of the app is built (a stack built
+# alone is byte-identical to the full synth's, tests/test_stack_selection.py). A run of chosen
+# modules synthesizes in-process on first use instead, once for all workers (a file lock).
+
+EARLY_SYNTH_VARIABLE = "HASHISTACK_TEST_EARLY_SYNTH"
+"""The early synth's directory, for the workers (they inherit the controller's environment).
+tests/project_copy.py drops it for the pytest runs a test starts in a copy of the project."""
+APPLY_STACK = "dev-infra"
+EARLY_SYNTH = f"""
+import pathlib, sys, traceback
+from stacks.app import build_app, stack_names
+out = pathlib.Path(sys.argv[1])
+(out / "alone").mkdir()
+try:
+    for name, stacks in (("apply-stack", {APPLY_STACK!r}), ("app", "*")):
+        build_app(outdir=str(out / name), stacks=stacks).synth()
+        (out / f"{{name}}.done").touch()
+    for name in stack_names():  # each stack built alone, for tests/test_stack_selection.py
+        build_app(outdir=str(out / "alone" / name), stacks=name).synth()
+    (out / "alone.done").touch()
+except BaseException:
+    (out / "failed").write_text(traceback.format_exc())
+    raise
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Only with pytest-xdist workers: in one process, the in-process synth shares the AWS provider's
+    # load with the other tests that build stacks in-process.
+    workers = getattr(config.option, "numprocesses", None)
+    if (hasattr(config, "workerinput") or not workers or workers == "0"
+            or config.args_source is not pytest.Config.ArgsSource.TESTPATHS):
+        return
+    directory = Path(tempfile.mkdtemp(prefix="hashistack-synth-"))
+    env = {k: v for k, v in os.environ.items() if k != "HASHISTACK_STACKS"}
+    with open(directory / "synth.log", "w") as log:
+        # at a higher priority where permitted (tests.processes.prefer): every worker waits for it
+        process = subprocess.Popen([sys.executable, "-c", EARLY_SYNTH, str(directory)], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=prefer)
+    (directory / "pid").write_text(str(process.pid))
+    config.stash[_EARLY] = (process, directory)
+    os.environ[EARLY_SYNTH_VARIABLE] = str(directory)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    early = config.stash.get(_EARLY, None)
+    if early is not None:
+        process, directory = early
+        if process.poll() is None:
+            stop_process(process, timeout=5)
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(EARLY_SYNTH_VARIABLE, None)
+
+
+_EARLY = pytest.StashKey[tuple[subprocess.Popen, Path]]()
+
+
+def _early_output(name: str) -> Path | None:
+    """The early synth's output ``name`` once it is written; None when this run has no early synth.
+    Fails the test with the synth's traceback when it failed."""
+    value = os.environ.get(EARLY_SYNTH_VARIABLE)
+    if not value:
+        return None
+    directory = Path(value)
+    pid = int((directory / "pid").read_text())
+    while not (directory / f"{name}.done").exists():
+        failed = directory / "failed"
+        if failed.exists() or not _alive(pid):
+            time.sleep(0.2)  # the traceback may still be being written
+            pytest.fail(f"the app's synth failed:\n{failed.read_text() if failed.exists() else '(no traceback)'}"
+                        f"\n{(directory / 'synth.log').read_text()[-3000:]}", pytrace=False)
+        time.sleep(0.1)
+    return directory / name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped by the controller) counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Synth:
-    """The whole app, synthesized once per run: under pytest-xdist the first worker that needs it
-    synthesizes into the run's shared temporary directory while the others wait for it (a file
-    lock), so the 2 cores do one synth instead of one per worker. The output is only read."""
+    """The whole app, synthesized once per run: by the early synth (above), else by the first
+    pytest-xdist worker that needs it, into the run's shared temporary directory while the others
+    wait for it (a file lock), so the 2 cores do one synth instead of one per worker. The output is
+    only read."""
     start = time.perf_counter()
+    early = _early_output("app")
+    if early is not None:
+        record_session_setup("synth of the app", time.perf_counter() - start)
+        return Synth(early)
     base = tmp_path_factory.getbasetemp()
     # only a pytest-xdist worker of this run shares (its temporary directory's parent is the run's);
     # a pytest started by a test inherits PYTEST_XDIST_WORKER but is no worker, and keeps its own
@@ -79,6 +184,23 @@ def synth(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config)
     return Synth(outdir)
 
 
+def synthesize_alone(name: str, outdir: Path) -> Synth:
+    """Stack ``name`` synthesized alone: by the early synth where this run has one, else into ``outdir``."""
+    early = _early_output("alone")
+    return Synth(early / name) if early is not None else synthesize(outdir, stacks=name)
+
+
+def apply_stack(request: pytest.FixtureRequest) -> dict:
+    """APPLY_STACK's synthesized document: from the early synth as soon as it is written, else
+    from the whole app's."""
+    start = time.perf_counter()
+    early = _early_output("apply-stack")
+    if early is not None:
+        record_session_setup("synth of " + APPLY_STACK, time.perf_counter() - start)
+        return Synth(early).stack(APPLY_STACK)
+    return request.getfixturevalue("synth").stack(APPLY_STACK)
+
+
 @pytest.fixture(scope="session")
 def moto_servers(tmp_path_factory: pytest.TempPathFactory):
     """The session's moto servers (one per configuration, per pytest-xdist worker): a test that
@@ -87,33 +209,6 @@ def moto_servers(tmp_path_factory: pytest.TempPathFactory):
     servers = MotoServers(tmp_path_factory.mktemp("moto"))
     yield servers
     servers.close()
-
-
-# The test modules that take longest in `make test` (real engines and tools, copies of the project
-# run end to end), longest first, as tests/timing.py reported them. pytest-xdist hands whole modules
-# to its workers in collection order (`make test` passes --no-loadscope-reorder), so the slow ones
-# start first and the short modules fill the workers up around them. Once a run has measured them,
-# the seconds per module that tests/timing.py keeps in pytest's cache decide the order; this list
-# stands in for modules not measured yet (a fresh clone).
-SLOW_MODULES = (
-    "test_cluster_real.py", "test_extending.py", "test_boot_sandbox.py", "test_plan_report.py",
-    "test_bootstrap_vault.py", "test_bootstrap_secrets.py", "test_errors.py", "test_vault_real.py",
-    "test_bootstrap_cluster.py", "test_types.py", "test_cluster_boot.py", "test_go_service.py",
-    "test_checkov.py", "test_stack_selection.py", "test_ingress.py", "test_boot_tools.py",
-)
-
-
-def pytest_collection_modifyitems(session, config, items) -> None:
-    cache = getattr(config, "cache", None)
-    measured = cache.get(MODULE_SECONDS_KEY, {}) if cache is not None else {}
-    # a module not measured yet: a listed one counts as a minute (in the list's order), another as 0
-    listed = {name: 60.0 - i / 100 for i, name in enumerate(SLOW_MODULES)}
-
-    def seconds(item) -> float:
-        name = group_of(item.nodeid)
-        return measured[name] if name in measured else listed.get(item.path.name, 0.0)
-
-    items.sort(key=lambda item: -seconds(item))  # stable: a module's tests stay together, in order
 
 
 ALL_STACKS = stack_names()

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.processes import stop_process
+from tests.processes import prefer, stop_process
 
 AWS_PROVIDER_VERSION = "5.100.0"
 MOTO_ACCOUNT = "123456789012"
@@ -67,9 +67,13 @@ class Terraform:
                     "TF_CLI_CONFIG_FILE": str(rc), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1",
                     "TF_INPUT": "0"}
 
-    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 900, preferred: bool = False) -> subprocess.CompletedProcess:
+        """``terraform <args>``; ``preferred`` runs it at a higher priority (tests.processes.prefer)."""
+        # preferred: set in the child before exec (a nice value is per thread: every thread terraform
+        # starts, and the provider it runs, inherits it from the one exec'd)
         result = subprocess.run([self.binary, *args, "-no-color"], cwd=self.workdir, env=self.env,
-                                capture_output=True, text=True, timeout=timeout)
+                                capture_output=True, text=True, timeout=timeout,
+                                preexec_fn=prefer if preferred else None)
         if result.returncode != 0:
             raise AssertionError(f"terraform {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
@@ -90,11 +94,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def moto_server(log: Path, amis: list[dict] | None = None, *, account_id: str | None = None,
-                managed_policies: bool = True) -> Iterator[str]:
+                managed_policies: bool = True, preferred: bool = False) -> Iterator[str]:
     """A moto server on 127.0.0.1 for the duration of the block; yields its endpoint URL.
     ``amis`` replaces moto's built-in image list (moto's ``MOTO_AMIS_PATH``); ``account_id``
     is the account it answers as (``MOTO_ACCOUNT_ID``); ``managed_policies`` loads AWS's managed
-    IAM policies (AmazonSSMManagedInstanceCore, ...), which exist in moto only when loaded."""
+    IAM policies (AmazonSSMManagedInstanceCore, ...), which exist in moto only when loaded;
+    ``preferred`` runs the server at a higher priority (tests.processes.prefer)."""
     port = free_port()
     env = dict(os.environ)
     if managed_policies:
@@ -107,7 +112,7 @@ def moto_server(log: Path, amis: list[dict] | None = None, *, account_id: str | 
         env["MOTO_AMIS_PATH"] = str(path)
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+                                stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=prefer if preferred else None)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60

@@ -4,10 +4,17 @@ with the offline AWS provider mirror, and an apply/destroy of dev-infra against 
 listener's certificate is a self-signed one imported into moto's ACM first, whose ARN replaces
 the environment's).
 
-The apply spends most of its minutes in the AWS provider's fixed waits (a load balancer is
-polled only after 30 s, a Route 53 change after 10 s), so it is started in the background as
-soon as this module's first test asks for it (fixture ``dev_infra_apply``) and the validations
-run meanwhile; the apply test then waits for it and asserts on what it created."""
+The apply and the destroy spend most of their two and a half minutes in the AWS provider's fixed
+waits (a load balancer is polled only after 30 s, twice; a Route 53 change after 10-15 s), the
+longest chain of waits in the suite, so:
+- the apply starts in the background as soon as the first test here asks for it, from dev-infra
+  built alone by the run's early synth (tests/conftest.py), and the validation runs meanwhile;
+- the apply test waits for it, asserts on what it created, and starts the destroy; the destroy's
+  result is checked at the end of the worker's session (fixture ``dev_infra_apply``), so the
+  worker runs other modules meanwhile;
+- terraform and its moto server run at a higher priority where that is permitted
+  (tests.processes.prefer): their short bursts between waits do not queue behind the suite's
+  CPU-bound work."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import json
+import re
 
 import pytest
 
@@ -22,7 +30,8 @@ from stacks.environments import DEV, ENVIRONMENTS
 
 from hashistack import MachineImage
 
-from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, require_terraform, write_stack
+from .conftest import APPLY_STACK, apply_stack
+from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, moto_server, require_terraform, write_stack
 
 pytestmark = pytest.mark.integration
 
@@ -40,21 +49,28 @@ def moto_images() -> list[dict]:
 
 class BackgroundApply:
     """``terraform init`` + ``apply`` of dev-infra against moto, running in a thread; ``result()``
-    waits for it (re-raising its failure); ``destroy()`` waits for it, then destroys, once."""
+    waits for it (re-raising its failure); ``start_destroy()`` queues the destroy behind it, and
+    ``close()`` waits for both and returns the destroy's result (None if it never started)."""
 
     def __init__(self, tf: Terraform, url: str, cert_arn: str) -> None:
-        self.tf, self.url, self.cert_arn, self.destroyed = tf, url, cert_arn, None
+        self.tf, self.url, self.cert_arn = tf, url, cert_arn
         self._pool = concurrent.futures.ThreadPoolExecutor(1)
         self.future = self._pool.submit(self._apply)
+        self.destroyed: concurrent.futures.Future | None = None
 
     def _apply(self):
         self.tf.run("init", "-input=false")
-        return self.tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20")
+        return self.tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20", preferred=True)
+
+    def _destroy(self):
+        # what was just applied is what the state says: no refresh (180 reads) before deleting
+        return self.tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20", "-refresh=false",
+                           preferred=True)
 
     @contextlib.contextmanager
     def attached(self):
         """The moto endpoint, for the block that asserts on what the apply created; when the
-        block is left, the background work has finished."""
+        block is left, the apply has finished."""
         try:
             yield self.url
         finally:
@@ -63,54 +79,66 @@ class BackgroundApply:
     def result(self):
         return self.future.result()
 
-    def destroy(self):
-        # what was just applied is what the state says: no refresh (180 reads) before deleting
+    def start_destroy(self) -> None:
         if self.destroyed is None:
-            concurrent.futures.wait([self.future])
-            self.destroyed = self.tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20",
-                                         "-refresh=false")
-        return self.destroyed
+            self.destroyed = self._pool.submit(self._destroy)
 
-    def close(self) -> None:
-        """Waits for the apply (the moto server is emptied for its next user anyway)."""
+    def close(self):
         concurrent.futures.wait([self.future])
         self._pool.shutdown()
+        return self.destroyed.result() if self.destroyed is not None else None
 
 
-@pytest.fixture(scope="module")
-def dev_infra_apply(synth, moto_servers, tmp_path_factory):
+@pytest.fixture(scope="session")
+def dev_infra_apply(request, tmp_path_factory):
+    """The apply, started in the background by the first test that asks for it, on its own moto
+    server. Session-scoped: the apply test starts the destroy when it has asserted on what the
+    apply created, and this fixture's teardown, at the end of the worker's session, waits for the
+    destroy and fails the run unless it completed, so the worker runs other modules meanwhile."""
     terraform, mirror = require_terraform()
     pytest.importorskip("boto3", reason="boto3 (with moto[server]) is needed for the apply test")
     pytest.importorskip("moto.server", reason="moto[server] is needed for the apply test")
     assert DEV.machine_image == MachineImage()
-    url = moto_servers.fresh(amis=moto_images())
-    # the ingress listener's certificate: imported into moto's ACM (after the reset above), its ARN
-    # in place of the environment's (the stack names it by ARN; moto refuses a listener whose
-    # certificate it lacks)
-    import boto3
-
-    assert DEV.ingress is not None
-    cert_pem, key_pem = self_signed_certificate(DEV.ingress.public_domain)
-    acm = boto3.client("acm", region_name=DEV.region, endpoint_url=url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    cert_arn = acm.import_certificate(Certificate=cert_pem.encode(), PrivateKey=key_pem.encode())["CertificateArn"]
-    text = json.dumps(against_moto(synth.stack("dev-infra"), url))
-    assert text.count(DEV.ingress.certificate_arn) == 1
-    stack = json.loads(text.replace(DEV.ingress.certificate_arn, cert_arn))
+    assert DEV.stack_names[0] == APPLY_STACK
     workdir = tmp_path_factory.mktemp("dev-infra-apply")
-    tf = Terraform(write_stack(stack, workdir), terraform, mirror)
-    apply = BackgroundApply(tf, url, cert_arn)
-    yield apply
-    apply.close()
+    with moto_server(workdir / "moto.log", moto_images(), preferred=True) as url:
+        # the ingress listener's certificate: imported into moto's ACM, its ARN in place of the
+        # environment's (the stack names it by ARN; moto refuses a listener whose certificate it lacks)
+        import boto3
+
+        assert DEV.ingress is not None
+        cert_pem, key_pem = self_signed_certificate(DEV.ingress.public_domain)
+        acm = boto3.client("acm", region_name=DEV.region, endpoint_url=url,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        cert_arn = acm.import_certificate(Certificate=cert_pem.encode(),
+                                          PrivateKey=key_pem.encode())["CertificateArn"]
+        text = json.dumps(against_moto(apply_stack(request), url))
+        assert text.count(DEV.ingress.certificate_arn) == 1
+        stack = json.loads(text.replace(DEV.ingress.certificate_arn, cert_arn))
+        tf = Terraform(write_stack(stack, workdir / "stack"), terraform, mirror)
+        apply = BackgroundApply(tf, url, cert_arn)
+        yield apply
+        destroyed = apply.close()
+    if destroyed is not None:
+        assert "Destroy complete!" in destroyed.stdout, destroyed.stdout[-4000:]
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
-def test_infra_stack_passes_terraform_validate(synth, tmp_path, env, dev_infra_apply):
-    # dev_infra_apply: the apply runs in the background meanwhile (see the module's docstring)
+def test_every_infra_stack_passes_terraform_validate(dev_infra_apply, synth, tmp_path):
+    """Each environment's infra stack as a module of one root, so that terraform loads the AWS
+    provider's schema once for all of them (a few seconds of CPU each). A module's backend block
+    only draws terraform's "Backend configuration ignored" warning there; an error names its file,
+    <env>-infra/cdk.tf.json. dev_infra_apply first: the apply runs in the background meanwhile."""
     terraform, mirror = require_terraform()
-    tf = Terraform(write_stack(synth.stack(f"{env.name}-infra"), tmp_path), terraform, mirror)
+    modules = {f"{env.name}-infra": {"source": f"./{env.name}-infra"} for env in ENVIRONMENTS}
+    for name in modules:
+        write_stack(synth.stack(name), tmp_path / name)
+    (tmp_path / "main.tf.json").write_text(json.dumps({"module": modules}))
+    tf = Terraform(tmp_path, terraform, mirror)
     tf.run("init", "-backend=false", "-input=false")
-    assert "The configuration is valid" in tf.run("validate").stdout
+    result = tf.run("validate")
+    assert "Success! The configuration is valid" in result.stdout, result.stdout[-4000:]
+    warnings = re.findall(r"^Warning: (.+)$", result.stdout + result.stderr, flags=re.M)
+    assert set(warnings) <= {"Backend configuration ignored"}, warnings
 
 
 def self_signed_certificate(domain: str) -> tuple[str, str]:
@@ -299,5 +327,5 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             lb_names = {lb["DNSName"].lower().rstrip(".") for lb in lbs}  # the API load balancers only
             assert {r["AliasTarget"]["DNSName"].lower().rstrip(".") for r in records.values()} == lb_names
         finally:
-            destroyed = dev_infra_apply.destroy()
-        assert "Destroy complete!" in destroyed.stdout
+            # the destroy runs on while the worker goes on; the fixture's teardown checks that it completed
+            dev_infra_apply.start_destroy()

@@ -1,12 +1,12 @@
-"""The ingress load balancer (north-south): settings rules, the synthesized resources, and real
-Terraform (validate, and an apply against moto) on a stack holding it."""
+"""The ingress load balancer (north-south): settings rules and the synthesized resources of every
+environment's <env>-infra. Real Terraform runs on them in tests/test_cluster_real.py: validate for
+every environment, and an apply against moto of dev-infra, load balancer included."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
-import cdktf
 import pytest
 
 from hashistack import HashistackError
@@ -14,7 +14,6 @@ from hashistack import IngressSettings, Tier
 from hashistack.errors import Checker
 from stacks.environments import ENVIRONMENTS
 
-from .terraform_tools import Terraform, require_terraform, write_stack
 
 CERT = "arn:aws:acm:eu-west-1:111111111111:certificate/0a1b2c3d-4e5f-4a0b-8c9d-0e1f2a3b4c5d"
 SETTINGS = IngressSettings(public_domain="example.com", certificate_arn=CERT)
@@ -37,86 +36,6 @@ def test_rejects_a_world_open_internal_load_balancer_and_old_tls():
     rejects(r"ingress\.ssl_policy = 'ELBSecurityPolicy-2016-08': use a TLS 1\.3 policy",
             ssl_policy="ELBSecurityPolicy-2016-08")
     rejects(r"ingress\.certificate_arn = 'cert': use the ARN of an ACM certificate", certificate_arn="cert")
-
-
-def ingress_stack(*, region: str = "eu-west-1", settings: IngressSettings = SETTINGS) -> dict:
-    from cdktf_cdktf_provider_aws.autoscaling_group import AutoscalingGroup
-    from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-    from cdktf_cdktf_provider_aws.subnet import Subnet
-    from cdktf_cdktf_provider_aws.vpc import Vpc
-
-    from hashistack.cluster.ingress import IngressLoadBalancer
-
-    app = cdktf.App()
-    stack = cdktf.TerraformStack(app, "ingress")
-    AwsProvider(stack, "aws", region=region)
-    vpc = Vpc(stack, "vpc", cidr_block="10.40.0.0/16")
-    subnets = [Subnet(stack, f"public-{z}", vpc_id=vpc.id, cidr_block=f"10.40.{i}.0/24",
-                      availability_zone=f"{region}{z}") for i, z in enumerate("ab")]
-    clients = SecurityGroup(stack, "clients", name="t-clients", vpc_id=vpc.id, description="clients")
-    template = LaunchTemplate(stack, "lt", name_prefix="t-clients", image_id="ami-12c6146b", instance_type="t3.micro")
-    asg = AutoscalingGroup(stack, "asg", name="t-clients", min_size=0, max_size=1,
-                           vpc_zone_identifier=[s.id for s in subnets],
-                           launch_template={"id": template.id, "version": "$Latest"})
-    IngressLoadBalancer(stack, "ingress", settings=settings, name_prefix="t", vpc_id=vpc.id,
-                        subnet_ids=[s.id for s in subnets], target_security_group_id=clients.id,
-                        target_asg_names=[asg.name], deletion_protection=False)
-    return json.loads(cdktf.Testing.synth(stack))
-
-
-@pytest.fixture(scope="module")
-def stack() -> dict:
-    return ingress_stack()
-
-
-def test_the_load_balancer_terminates_modern_tls_and_redirects_http(stack):
-    r = stack["resource"]
-    lb = next(iter(r["aws_lb"].values()))
-    assert lb["load_balancer_type"] == "application" and lb["internal"] is False
-    assert lb["drop_invalid_header_fields"] is True and lb["access_logs"]["enabled"] is True
-    listeners = {x["port"]: x for x in r["aws_lb_listener"].values()}
-    assert listeners[443]["protocol"] == "HTTPS" and listeners[443]["certificate_arn"] == CERT
-    assert listeners[443]["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    assert listeners[80]["default_action"][0]["redirect"] == {"port": "443", "protocol": "HTTPS",
-                                                             "status_code": "HTTP_301"}
-    group = next(iter(r["aws_lb_target_group"].values()))
-    assert group["port"] == 8443 and group["protocol"] == "HTTPS" and group["health_check"]["path"] == "/ping"
-
-
-def test_the_load_balancer_reaches_the_proxy_port_and_nothing_else(stack):
-    r = stack["resource"]
-    ingress = list(r["aws_vpc_security_group_ingress_rule"].values())
-    egress = list(r["aws_vpc_security_group_egress_rule"].values())
-    to_clients = [x for x in ingress if x.get("referenced_security_group_id")]
-    assert [(x["from_port"], x["to_port"]) for x in to_clients] == [(8443, 8443)]
-    assert [(x["from_port"], x["to_port"]) for x in egress] == [(8443, 8443)]
-    world = sorted(x["from_port"] for x in ingress if x.get("cidr_ipv4") == "0.0.0.0/0")
-    assert world == [80, 443]
-
-
-def test_access_logs_go_to_a_private_encrypted_bucket_over_tls_only(stack):
-    r = stack["resource"]
-    assert next(iter(r["aws_s3_bucket_public_access_block"].values()))["restrict_public_buckets"] is True
-    sse = next(iter(r["aws_s3_bucket_server_side_encryption_configuration"].values()))
-    assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
-    policy = json.loads(next(iter(r["aws_s3_bucket_policy"].values()))["policy"])
-    deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    allow = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
-    assert allow["Action"] == "s3:PutObject" and allow["Resource"].endswith("/ingress/*")
-
-
-@pytest.mark.integration
-def test_the_ingress_stack_passes_terraform_validate(stack, tmp_path):
-    """Real terraform with the mirrored AWS provider. (An apply of this stack against moto passed
-    too, but costs about a minute: it returns as part of dev-infra's apply once the load balancer
-    is part of the cluster. moto checks that the listener's certificate exists in its ACM.)"""
-    terraform, mirror = require_terraform()
-    tf = Terraform(write_stack(stack, tmp_path), terraform, mirror)
-    tf.run("init", "-backend=false", "-input=false")
-    assert "The configuration is valid" in tf.run("validate").stdout
 
 
 # --- the load balancer in each environment's <env>-infra ------------------------------------------
@@ -142,18 +61,28 @@ def test_each_environment_puts_its_ingress_load_balancer_in_front_of_the_clients
     assert lb["enable_deletion_protection"] is (env.tier is not Tier.DEVELOPMENT)
     assert lb["access_logs"]["enabled"] is True and lb["drop_invalid_header_fields"] is True
     https = next(x for x in r["aws_lb_listener"].values() if x["port"] == 443)
-    assert https["certificate_arn"] == env.ingress.certificate_arn
+    assert https["protocol"] == "HTTPS" and https["certificate_arn"] == env.ingress.certificate_arn
     assert https["ssl_policy"] == env.ingress.ssl_policy == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    http = next(x for x in r["aws_lb_listener"].values() if x["port"] == 80)
+    assert http["default_action"][0]["redirect"] == {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}
     (group,) = [x for x in r["aws_lb_target_group"].values() if x["port"] == env.ingress.proxy_port]
     assert group["protocol"] == "HTTPS" and group["health_check"]["path"] == "/ping"
     # the targets: the Nomad client group, and only it
     (attachment,) = r["aws_autoscaling_attachment"].values()
     (clients,) = [a for a, g in r["aws_autoscaling_group"].items() if g["name"] == f"hashistack-{env.name}-nomad-client"]
     assert attachment["autoscaling_group_name"] == f"${{aws_autoscaling_group.{clients}.name}}"
-    # the access-log bucket is private and encrypted
+    # the access-log bucket is private, encrypted, and written by the load balancer over TLS only
     (bucket,) = r["aws_s3_bucket"].values()
     assert bucket["bucket_prefix"] == f"hashistack-{env.name}-ingress-logs-"
-    assert next(iter(r["aws_s3_bucket_public_access_block"].values()))["block_public_policy"] is True
+    (block,) = r["aws_s3_bucket_public_access_block"].values()
+    assert block["block_public_policy"] is True and block["restrict_public_buckets"] is True
+    (sse,) = r["aws_s3_bucket_server_side_encryption_configuration"].values()
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
+    policy = json.loads(next(iter(r["aws_s3_bucket_policy"].values()))["policy"])
+    deny = next(x for x in policy["Statement"] if x["Effect"] == "Deny")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    allow = next(x for x in policy["Statement"] if x["Effect"] == "Allow")
+    assert allow["Action"] == "s3:PutObject" and allow["Resource"].endswith("/ingress/*")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

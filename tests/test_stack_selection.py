@@ -19,7 +19,7 @@ from hashistack import HashistackError
 from stacks.app import STACKS_VARIABLE, select_stacks, stack_names
 from stacks.environments import ENVIRONMENTS
 
-from .conftest import ALL_STACKS, Synth, synthesize
+from .conftest import ALL_STACKS, Synth, synthesize_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 AWS = "cdktf_cdktf_provider_aws"
@@ -93,7 +93,7 @@ def test_rejects_a_glob_that_matches_nothing():
 
 @pytest.mark.parametrize("name", ALL_STACKS)
 def test_a_selected_stack_is_byte_identical_to_the_full_synth(synth: Synth, tmp_path, name):
-    alone = synthesize(tmp_path, stacks=name)
+    alone = synthesize_alone(name, tmp_path)  # the run's early synth builds each stack alone too
     assert alone.stack_names() == [name]
     expected = files_of(synth.outdir, name)
     assert expected and files_of(alone.outdir, name) == expected
@@ -121,6 +121,19 @@ def test_every_vault_and_service_stack_builds_without_the_aws_provider(synth: Sy
     assert sorted(p.name for p in (tmp_path / "stacks").iterdir()) == sorted(wanted)
     for name in wanted:
         assert files_of(tmp_path, name) == files_of(synth.outdir, name), name
+
+
+def test_importing_the_test_modules_loads_no_provider_package():
+    """Every pytest-xdist worker imports every test module to collect it: one that imported a
+    provider package at module level (through a library module that does) would cost each worker
+    the AWS provider's load, most of a full synth, before its first test."""
+    code = ("import importlib, pathlib, sys; [importlib.import_module(f'tests.{p.stem}') for p in "
+            "sorted(pathlib.Path('tests').glob('test_*.py'))]; "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('cdktf_cdktf_provider')}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "constructs"), str(ROOT)])})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == "[]\n"
 
 
 def test_main_fails_on_an_unknown_stack_with_the_list_of_stacks(tmp_path):

@@ -641,8 +641,9 @@ def test_f_rendered_vault_config_starts_with_tls_and_raft(synth, applied, tmp_pa
 
     # What the test changes, and why: OpenBao's PyPI build has no awskms seal ("unknown wrapper:
     # awskms"), so the seal becomes a static key; the TLS files become test certificates; raft
-    # lives in a temp dir; AWS tag auto-join has no AWS to ask, so retry_join goes; addresses
-    # move to loopback ports (the boot script substitutes the node's IP the same way).
+    # lives in a temp dir, its timers unscaled (performance_multiplier = 1: the one node elects
+    # itself in about a second, not several); AWS tag auto-join has no AWS to ask, so retry_join
+    # goes; addresses move to loopback ports (the boot script substitutes the node's IP the same way).
     # Everything else (ui, disable_mlock, tls_min_version, tls_client_ca_file) runs as rendered;
     # OpenBao warns that it ignores disable_mlock.
     ca = engine.make_ca("vault test CA")
@@ -656,7 +657,7 @@ def test_f_rendered_vault_config_starts_with_tls_and_raft(synth, applied, tmp_pa
     run = _replace_once(text, r'seal "awskms" \{.*?\n\}', 'seal "static" {\n  current_key_id = "test-1"\n'
                         f'  current_key    = "{"11" * 32}"\n}}')
     run = _replace_once(run, r'^\s*retry_join \{.*?\n\s*\}\n', "")
-    run = _replace_once(run, r'path\s*=\s*"/opt/vault/data"', f'path = "{data}"')
+    run = _replace_once(run, r'path\s*=\s*"/opt/vault/data"', f'path = "{data}"\n    performance_multiplier = 1')
     run = _replace_once(run, r'"0\.0\.0\.0:8200"', f'"127.0.0.1:{port}"')
     run = _replace_once(run, r'"0\.0\.0\.0:8201"', f'"127.0.0.1:{cluster_port}"')
     run = run.replace("https://__PRIVATE_IP__:8200", f"https://127.0.0.1:{port}")

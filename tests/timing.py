@@ -20,12 +20,16 @@ import pytest
 TIMES_VARIABLE = "HASHISTACK_TEST_TIMES"
 MODULE_SECONDS_KEY = "hashistack/module-seconds"
 """pytest's cache entry (.pytest_cache) holding the last measured seconds per test module, which
-tests/conftest.py uses to hand out the slowest modules first."""
+tests/scheduling.py uses to hand out the slowest modules first."""
+TEST_SECONDS_KEY = "hashistack/test-seconds"
+"""The same for each test that took a second or more (tests/scheduling.py: what a worker still has
+ahead of it)."""
 
 _pending: list[tuple[str, float]] = []  # session set-ups finished in this process, not yet reported
 _groups: dict[str, float] = defaultdict(float)
 _setups: dict[str, float] = defaultdict(float)
 _integration: dict[str, float] = defaultdict(float)
+_tests: dict[str, float] = defaultdict(float)
 _started = time.perf_counter()
 
 
@@ -57,6 +61,7 @@ def pytest_runtest_logreport(report) -> None:
             _setups[name] += setup
             seconds -= setup
     _groups[group_of(report.nodeid)] += seconds
+    _tests[report.nodeid] += seconds
     if "integration" in report.keywords:
         _integration[report.nodeid.removeprefix("tests/")] += seconds
 
@@ -86,6 +91,8 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     if cache is not None:  # merged, so that a run of a few modules keeps the others' figures
         cache.set(MODULE_SECONDS_KEY, {**cache.get(MODULE_SECONDS_KEY, {}),
                                        **{n: round(s, 1) for n, s in rows}})
+        measured = {**cache.get(TEST_SECONDS_KEY, {}), **{n: round(s, 1) for n, s in _tests.items()}}
+        cache.set(TEST_SECONDS_KEY, {n: s for n, s in sorted(measured.items()) if s >= 1.0})
     target = os.environ.get(TIMES_VARIABLE)
     if target:
         Path(target).write_text(json.dumps({
