@@ -70,15 +70,19 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
 # spends its time on it and the tests that need it wait for less. The process builds APPLY_STACK
 # alone first and writes it out: the dev-infra apply against moto (tests/test_cluster_real.py, the
 # run's longest chain of waits) starts from it, before the rest of the app is built (a stack built
-# alone is byte-identical to the full synth's, tests/test_stack_selection.py). A run of chosen
-# modules synthesizes in-process on first use instead, once for all workers (a file lock).
+# alone is byte-identical to the full synth's, tests/test_stack_selection.py). Its output is kept
+# in the cache of scripts/cache.py, keyed like the plan report's synths by the source files (every
+# file git tracks or would track: an edit anywhere, tests included, is a new key) and the
+# toolchain, so a run on an unchanged tree starts from it at once. A run of chosen modules
+# synthesizes in-process on first use instead, once for all workers (a file lock).
 
 EARLY_SYNTH_VARIABLE = "HASHISTACK_TEST_EARLY_SYNTH"
 """The early synth's directory, for the workers (they inherit the controller's environment).
 tests/project_copy.py drops it for the pytest runs a test starts in a copy of the project."""
 APPLY_STACK = "dev-infra"
+SYNTH_CACHE, SYNTH_CACHE_KEEP = "suite-synth", 4
 EARLY_SYNTH = f"""
-import pathlib, sys, traceback
+import json, pathlib, shutil, sys, traceback
 from stacks.app import build_app, stack_names
 out = pathlib.Path(sys.argv[1])
 (out / "alone").mkdir()
@@ -92,7 +96,29 @@ try:
 except BaseException:
     (out / "failed").write_text(traceback.format_exc())
     raise
+inputs = json.loads(sys.argv[2])
+if inputs:
+    from scripts.cache import cached_dir
+    from scripts.plan_report import source_digest
+
+    def keep(into):
+        for name in ("apply-stack", "app", "alone"):
+            shutil.copytree(out / name, into / name)
+            (into / f"{{name}}.done").touch()
+
+    if source_digest(pathlib.Path.cwd()) == inputs[0]:  # no file changed while it ran
+        cached_dir({SYNTH_CACHE!r}, inputs=inputs, build=keep, keep={SYNTH_CACHE_KEEP})
 """
+
+
+def _synth_cache_inputs() -> list[str] | None:
+    """The early synth's cache key inputs: the source digest first; None outside a git checkout."""
+    from scripts.plan_report import source_digest, toolchain
+
+    try:
+        return [source_digest(ROOT), EARLY_SYNTH, *toolchain()]
+    except (RuntimeError, OSError):
+        return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,12 +128,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if (hasattr(config, "workerinput") or not workers or workers == "0"
             or config.args_source is not pytest.Config.ArgsSource.TESTPATHS):
         return
+    from scripts.cache import cache_key, cache_root
+
+    inputs = _synth_cache_inputs()
+    cached = cache_root() / f"{SYNTH_CACHE}-{cache_key(inputs)}" if inputs else None
+    if cached is not None and cached.is_dir():
+        os.utime(cached)  # used now (the cache keeps the ones used last)
+        os.environ[EARLY_SYNTH_VARIABLE] = str(cached)
+        return
     directory = Path(tempfile.mkdtemp(prefix="hashistack-synth-"))
     env = {k: v for k, v in os.environ.items() if k != "HASHISTACK_STACKS"}
     with open(directory / "synth.log", "w") as log:
         # at a higher priority where permitted (tests.processes.prefer): every worker waits for it
-        process = subprocess.Popen([sys.executable, "-c", EARLY_SYNTH, str(directory)], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=prefer)
+        process = subprocess.Popen([sys.executable, "-c", EARLY_SYNTH, str(directory), json.dumps(inputs or [])],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=prefer)
     (directory / "pid").write_text(str(process.pid))
     config.stash[_EARLY] = (process, directory)
     os.environ[EARLY_SYNTH_VARIABLE] = str(directory)
@@ -117,7 +151,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     early = config.stash.get(_EARLY, None)
     if early is not None:
         process, directory = early
-        if process.poll() is None:
+        try:
+            process.wait(timeout=60)  # it may still be storing its output in the cache
+        except subprocess.TimeoutExpired:
             stop_process(process, timeout=5)
         shutil.rmtree(directory, ignore_errors=True)
         os.environ.pop(EARLY_SYNTH_VARIABLE, None)
@@ -133,6 +169,8 @@ def _early_output(name: str) -> Path | None:
     if not value:
         return None
     directory = Path(value)
+    if (directory / f"{name}.done").exists():  # from the cache, or written already
+        return directory / name
     pid = int((directory / "pid").read_text())
     while not (directory / f"{name}.done").exists():
         failed = directory / "failed"
