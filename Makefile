@@ -95,11 +95,13 @@ deploy diff: setup
 	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
 # Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
-# (the dev-infra apply against moto mostly sits in the AWS provider's fixed polling delays), and
-# a third worker keeps both cores busy meanwhile. The app is synthesized once for all workers
-# (tests/conftest.py). Whole test modules go to one worker, so module-scoped set-up (an engine
-# started per environment) runs once; --no-loadscope-reorder hands them out in collection order,
-# which conftest makes longest first. TEST_WORKERS=0 runs the suite in one process.
+# (the dev-infra apply against moto mostly sits in the AWS provider's fixed waits; the OpenBao
+# servers), and a third worker keeps both cores busy meanwhile. The app is synthesized once, in a
+# background process started before the workers, or taken from the cache (tests/conftest.py).
+# Whole modules go to one worker, so module-scoped set-up (an engine started per environment) runs
+# once; tests/scheduling.py hands out the longest first (--no-loadscope-reorder keeps its order),
+# and the shortest to a worker still busy with a long test. TEST_WORKERS=0 runs the suite in one
+# process.
 TEST_WORKERS ?= 3
 test: setup $(STAMP_CHECKOV) apt-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
