@@ -41,6 +41,8 @@ def copy_project(dest: Path) -> Path:
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """``args`` in the copy ``cwd``, with the copy's library and app on the path and none of this
     run's shared synth (a pytest run in the copy synthesizes the copy)."""
-    environ = {k: v for k, v in os.environ.items() if k != "HASHISTACK_TEST_EARLY_SYNTH"}
+    from .conftest import EARLY_SYNTH_VARIABLE
+
+    environ = {k: v for k, v in os.environ.items() if k != EARLY_SYNTH_VARIABLE}
     environ.update(PYTHONPATH=os.pathsep.join([str(cwd / "constructs"), str(cwd)]), **env)
     return subprocess.run(args, cwd=cwd, env=environ, capture_output=True, text=True)
