@@ -9,6 +9,7 @@ Constructs (loaded on first use): :class:`ServiceIntentions`, :class:`NomadWorkl
 
 from typing import Any
 
+from . import intentions, workload_identity
 from .intentions import (
     DEFAULT_DENY,
     INGRESS_PROXY,
@@ -32,25 +33,8 @@ from .workload_identity import (
 
 _CONSTRUCTS = ("NomadWorkloadsAuthMethod", "ServiceIntentions")
 
-__all__ = [
-    "AUTH_METHOD",
-    "BindingRule",
-    "CLAIM_MAPPINGS",
-    "CONSUL_AUDIENCE",
-    "ConsulRole",
-    "DEFAULT_DENY",
-    "INGRESS_PROXY",
-    "Intentions",
-    "MeshService",
-    "NomadWorkloadsAuth",
-    "TASK_POLICY",
-    "TASK_POLICY_RULES",
-    "Upstream",
-    "intentions_for",
-    "mesh_intentions",
-    "precedence",
-    *_CONSTRUCTS,
-]
+# what each submodule exports, and the constructs
+__all__ = [*intentions.__all__, *workload_identity.__all__, *_CONSTRUCTS]
 
 
 def __getattr__(name: str) -> Any:
