@@ -1,7 +1,9 @@
 """hashistack: CDK for Terraform constructs for Go services on Nomad, Consul and Vault.
 
 The top-level package holds the jsii-free models (importing it costs milliseconds);
-the provider-backed constructs live in subpackages such as :mod:`hashistack.stack`.
+the provider-backed constructs live in subpackages such as :mod:`hashistack.stack`. Importing it
+also makes the prebuilt provider packages load one submodule at a time
+(:mod:`hashistack.provider_packages`), which saves a synth most of its time.
 """
 
 from .environment import (
@@ -19,6 +21,9 @@ from .environment import (
     VaultSettings,
 )
 from .errors import HashistackError
+from .provider_packages import load_on_demand as _load_provider_packages_on_demand
+
+_load_provider_packages_on_demand()
 
 __version__ = "0.1.0"
 
