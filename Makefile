@@ -1,21 +1,32 @@
 # The project's commands. Each target brings the machine to a working state on its own
-# (.venv from requirements.txt with the library installed editable, node_modules from the
-# lockfile), skips that when nothing changed, then runs.
+# (.venv from requirements.txt with the library installed editable, Node 22 for the jsii runtime
+# from the lockfile, the cdktf CLI only for the targets that run it), skips that when nothing
+# changed, then runs. `make doctor` says what the machine lacks.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python packages install through uv (pinned here; from PyPI into .venv) or, with PIP=pip,
+# through pip (about 100 s instead of 5-10 s). scripts/venv-install falls back to pip, saying
+# why, when uv cannot be installed.
+UV_VERSION := 0.13.9
+PIP ?= uv
+VENV_INSTALL = PYTHON=$(PYTHON) PIP=$(PIP) UV_VERSION=$(UV_VERSION) scripts/venv-install
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
-STAMP_NODE := node_modules/.installed
+# node_modules: the pinned Node 22 alone (package.json "dependencies"), for the jsii runtime of
+# every synth; then, for deploy and diff, the cdktf CLI too ("devDependencies").
+STAMP_NODE := node_modules/.installed-node
+STAMP_CLI := node_modules/.installed-cli
 CHECKOV_VENV := .venv-checkov
 STAMP_CHECKOV := $(CHECKOV_VENV)/.installed
+NPM_FLAGS := --no-audit --no-fund --loglevel=error
 
-# Node 22 from node_modules runs the cdktf CLI and the jsii runtime; the machine's own Node
-# is used only to bootstrap it.
+# Node 22 from node_modules runs the jsii runtime and the cdktf CLI; the machine's own Node and
+# npm only install it.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_RUNTIME_PACKAGE_CACHE := enabled
 export CHECKPOINT_DISABLE := 1
@@ -27,9 +38,10 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help setup synth deploy diff test bench plan-report bootstrap e2e clean distclean apt-tools
+.PHONY: help doctor setup synth deploy diff test bench plan-report bootstrap e2e clean distclean apt-tools
 
 help:
+	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
 	@echo "make deploy ENV=<stack> [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it"
 	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
@@ -38,25 +50,29 @@ help:
 	@echo "make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>] [BOOTSTRAP_ARGS=...]   day-0 secrets in SSM / ACL bootstrap and Vault init"
 	@echo "make e2e     opt-in: the whole bootstrap against local -dev agents (needs nomad, consul, vault on PATH)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
+	@echo "make setup [PIP=pip]   only install (.venv through uv, or pip; Node 22 for jsii)"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
 
+doctor:
+	@$(PYTHON) scripts/doctor.py
+
 $(STAMP_PY): requirements.txt constructs/pyproject.toml
-	@if [ ! -x $(PY) ]; then \
-	  echo "creating $(VENV) with $(PYTHON)"; \
-	  $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "hashistack-cdk needs Python 3.11 (set PYTHON=/path/to/python3.11)")'; \
-	  $(PYTHON) -m venv $(VENV); \
-	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./constructs
+	@$(PYTHON) scripts/doctor.py --for synth --quiet
+	$(VENV_INSTALL) $(VENV) requirements.txt ./constructs
 	@touch $@
 
 $(STAMP_CHECKOV): requirements-checkov.txt
-	@if [ ! -x $(CHECKOV_VENV)/bin/python ]; then $(PYTHON) -m venv $(CHECKOV_VENV); fi
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(VENV_INSTALL) $(CHECKOV_VENV) requirements-checkov.txt
 	@touch $@
 
 $(STAMP_NODE): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --omit=dev $(NPM_FLAGS)
+	@touch $@
+
+# `npm install` with the lockfile adds the CLI beside the Node already there (npm ci would first
+# delete node_modules, under any synth running meanwhile) and leaves the lockfile as it is.
+$(STAMP_CLI): $(STAMP_NODE)
+	npm install --no-save $(NPM_FLAGS)
 	@touch $@
 
 setup: $(STAMP_PY) $(STAMP_NODE)
@@ -72,9 +88,9 @@ synth: setup
 	  [shutil.rmtree(d) for d in sorted((out / "stacks").iterdir()) if d.is_dir() and d.name not in keep]'
 	@echo "synthesized into cdktf.out/stacks:" $$(ls cdktf.out/stacks)
 
-# Debian tools the boot tests run: cloud-init (schema), shellcheck, debootstrap (the sandbox
+# Debian tools the boot tests run: cloud-init (schema), shellcheck, mmdebstrap (the sandbox
 # root), apt-ftparchive (apt-utils: the sandbox's package repository). Installed when absent.
-APT_TOOLS := cloud-init:cloud-init shellcheck:shellcheck debootstrap:debootstrap apt-ftparchive:apt-utils
+APT_TOOLS := cloud-init:cloud-init shellcheck:shellcheck mmdebstrap:mmdebstrap apt-ftparchive:apt-utils
 apt-tools:
 	@missing=""; for pair in $(APT_TOOLS); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -86,7 +102,7 @@ apt-tools:
 # service stack never loads the AWS provider (see stacks/app.py). Plain `cdktf deploy <stack>`
 # gives the same result, only slower: it synthesizes every stack first.
 comma := ,
-deploy diff: setup
+deploy diff: setup $(STAMP_CLI)
 	@if [ -z "$(strip $(ENV))" ]; then \
 	  echo "make $@ ENV=<stack>: name the stack(s), comma-separated names or globs; the stacks are:" >&2; \
 	  HASHISTACK_STACKS= $(PY) -c 'from stacks.app import stack_names; print(" ".join(stack_names()))' >&2; \

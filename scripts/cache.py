@@ -3,7 +3,7 @@ a given source tree), kept outside the clone and keyed by its inputs, so a fresh
 worktree on the same machine reuses it and a change to any input builds a new entry.
 
     root = cached_dir("debian-root", inputs=["bookworm", "apt: curl jq", Path("tests/sandbox.py")],
-                      build=lambda into: debootstrap(into))
+                      build=lambda into: mmdebstrap(into))
 
 Where: ``$HASHISTACK_CACHE``, else ``$XDG_CACHE_HOME/hashistack-cdk``, else
 ``~/.cache/hashistack-cdk``. An entry is built into a temporary sibling and renamed into place

@@ -54,9 +54,9 @@ def test_key_follows_the_inputs_and_file_contents(tmp_path):
 def test_a_failed_build_leaves_no_entry(cache):
     def broken(into: Path) -> None:
         (into / "half").write_text("x")
-        raise RuntimeError("debootstrap failed")
+        raise RuntimeError("mmdebstrap failed")
 
-    with pytest.raises(RuntimeError, match="debootstrap failed"):
+    with pytest.raises(RuntimeError, match="mmdebstrap failed"):
         cached_dir("sandbox", inputs=["bookworm"], build=broken)
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
     built = cached_dir("sandbox", inputs=["bookworm"], build=lambda into: (into / "ok").write_text("y"))

@@ -36,7 +36,7 @@ BAO_IN_NODE = packages.BAO_IN_NODE
 
 
 def missing_tools() -> list[str]:
-    return [t for t in ("debootstrap", "apt-ftparchive", "dpkg-deb", "gpg", "unshare", "losetup", "chroot", "ip")
+    return [t for t in ("mmdebstrap", "apt-ftparchive", "dpkg-deb", "gpg", "unshare", "losetup", "chroot", "ip")
             if not shutil.which(t)]
 
 

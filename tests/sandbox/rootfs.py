@@ -1,10 +1,12 @@
 """A Debian root filesystem for booting cluster nodes in, built once per machine and kept in the
 test set-up cache outside the clone (:mod:`scripts.cache`), keyed by everything that goes into it.
 
-``debootstrap --variant=minbase`` of the release the nodes run (Debian 13, trixie, as
-:class:`hashistack.MachineImage` selects), then, inside it, the packages Debian's cloud image
-ships or the boot installs from Debian's archive. apt's own sources are then emptied, so a node
-boot in the sandbox reaches nothing but the loopback servers the test starts.
+``mmdebstrap --variant=minbase`` of the release the nodes run (Debian 13, trixie, as
+:class:`hashistack.MachineImage` selects) with the packages Debian's cloud image ships or the boot
+installs from Debian's archive, in one apt run (parallel downloads: about 35 s on a 2-core machine,
+against 45 s for ``debootstrap`` followed by ``apt-get install`` in the root, for the same
+packages at the same versions). apt's own sources are then emptied, so a node boot in the sandbox
+reaches nothing but the loopback servers the test starts.
 
 A few of the packages the boot installs are left out of the root on purpose (:data:`BOOT_DEBS`):
 their real Debian ``.deb`` files (with any dependency the root lacks) are downloaded into
@@ -30,38 +32,30 @@ PACKAGES = ("ca-certificates", "curl", "gnupg", "awscli", "logrotate", "e2fsprog
 BOOT_DEBS = ("containernetworking-plugins",)
 DEBS_DIR = "var/cache/hashistack-sandbox-debs"
 """Inside the root: the real .deb files of :data:`BOOT_DEBS`, for the sandbox's repository."""
-BUILDER_VERSION = "3"
-
-
-def _chroot(root: Path, *cmd: str) -> None:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-    subprocess.run(["unshare", "--mount", "--fork", "sh", "-c",
-                    f'mount -t proc proc "{root}/proc" && exec chroot "{root}" "$@"', "sh", *cmd],
-                   check=True, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+BUILDER_VERSION = "4"
 
 
 def build(target: Path) -> None:
-    """debootstrap + the packages, into ``target`` (an empty directory)."""
+    """The root with the packages, into ``target`` (an empty directory)."""
     target.chmod(0o755)  # the nodes' "/": every service user traverses it
-    with open(target.parent / f"{target.name}.debootstrap.log", "w") as out:
-        subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(target), MIRROR], check=True,
-                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        _chroot(target, "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES)
-    except subprocess.CalledProcessError as err:
-        raise RuntimeError(f"apt-get install in the sandbox root failed:\n{err.stdout.decode()[-3000:]}"
-                           f"\n{err.stderr.decode()[-3000:]}") from err
-    # the boot's own packages, as files: apt-get install --download-only fetches each with the
-    # dependencies the root lacks, into the archive cache, from which they are kept
-    _chroot(target, "apt-get", "clean")
-    _chroot(target, "apt-get", "install", "-y", "--no-install-recommends", "--download-only", *BOOT_DEBS)
-    debs = target / DEBS_DIR
-    debs.mkdir(parents=True)
-    for deb in (target / "var/cache/apt/archives").glob("*.deb"):
-        shutil.move(str(deb), debs / deb.name)
-    if not any(debs.glob(f"{name}_*.deb") for name in BOOT_DEBS):
+    debs = f'"$1"/{DEBS_DIR}'
+    # the boot's own packages, as files: after the install, the archive cache is emptied, then
+    # apt-get install --download-only fetches each with the dependencies the root lacks, and they
+    # are kept before mmdebstrap's clean-up empties the cache again
+    hooks = ['chroot "$1" apt-get clean',
+             f'chroot "$1" apt-get install -y -qq --no-install-recommends --download-only {" ".join(BOOT_DEBS)}',
+             f'mkdir -p {debs} && mv "$1"/var/cache/apt/archives/*.deb {debs}/']
+    command = ["mmdebstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+               *(f"--customize-hook={hook}" for hook in hooks), SUITE, str(target), MIRROR]
+    log = target.parent / f"{target.name}.mmdebstrap.log"
+    with open(log, "w") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(f"mmdebstrap of the sandbox root failed (exit {done.returncode}):\n"
+                           f"{log.read_text()[-3000:]}")
+    log.unlink()
+    if not all(any((target / DEBS_DIR).glob(f"{name}_*.deb")) for name in BOOT_DEBS):
         raise RuntimeError(f"apt-get did not download {BOOT_DEBS} into the sandbox root")
-    _chroot(target, "apt-get", "clean")
     (target / "etc/apt/sources.list").write_text("")
     for extra in (target / "etc/apt/sources.list.d").glob("*"):
         extra.unlink()
