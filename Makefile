@@ -77,11 +77,17 @@ $(STAMP_CLI): $(STAMP_NODE)
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
+# Each target's installs, run side by side (uv, npm and apt-get wait on the network mostly):
+# `$(INSTALL) <stamps>` in a recipe. `setup` itself stays a plain target, so `make -q setup`
+# tells whether the installs are current.
+INSTALL = @$(MAKE) --no-print-directory -j4
+
 # The app runs directly, as `cdktf synth` would run it (same CDKTF_OUTDIR, byte-identical output),
 # without the CLI's spinner: a log gets a few plain lines, and a HashistackError arrives once, as
 # one line (the CLI would print the app's stderr twice). Like the CLI, stack directories the app
 # no longer produces are removed.
-synth: setup
+synth:
+	$(INSTALL) setup
 	@CDKTF_OUTDIR=cdktf.out $(PY) main.py
 	@$(PY) -c 'import json, pathlib, shutil; out = pathlib.Path("cdktf.out"); \
 	  keep = set(json.loads((out / "manifest.json").read_text())["stacks"]); \
@@ -102,12 +108,14 @@ apt-tools:
 # service stack never loads the AWS provider (see stacks/app.py). Plain `cdktf deploy <stack>`
 # gives the same result, only slower: it synthesizes every stack first.
 comma := ,
-deploy diff: setup $(STAMP_CLI)
+deploy diff:
+	$(INSTALL) setup
 	@if [ -z "$(strip $(ENV))" ]; then \
 	  echo "make $@ ENV=<stack>: name the stack(s), comma-separated names or globs; the stacks are:" >&2; \
 	  HASHISTACK_STACKS= $(PY) -c 'from stacks.app import stack_names; print(" ".join(stack_names()))' >&2; \
 	  exit 2; \
 	fi
+	$(INSTALL) $(STAMP_CLI)
 	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
 # Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
@@ -119,10 +127,12 @@ deploy diff: setup $(STAMP_CLI)
 # and the shortest to a worker still busy with a long test. TEST_WORKERS=0 runs the suite in one
 # process.
 TEST_WORKERS ?= 3
-test: setup $(STAMP_CHECKOV) apt-tools
+test:
+	$(INSTALL) setup $(STAMP_CHECKOV) apt-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-bench: setup $(STAMP_CHECKOV)
+bench:
+	$(INSTALL) setup $(STAMP_CHECKOV)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 # Only the report reaches stdout (setup's messages go to stderr, the recipe is not echoed), so
@@ -130,11 +140,12 @@ bench: setup $(STAMP_CHECKOV)
 # so it cannot pass on the script's 0 (no change) / 2 (changes) / 1 (error): the target fails only
 # when the report fails. CI that needs the three codes calls scripts/plan_report.py directly.
 plan-report:
-	@$(MAKE) --no-print-directory setup >&2
+	$(INSTALL) setup >&2
 	@$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE)) $(PLAN_ARGS) || [ $$? -eq 2 ]
 
 # Day-0 bootstrap (README, "Bring-up"): AWS from the standard AWS_* variables, names only printed.
-bootstrap: setup
+bootstrap:
+	$(INSTALL) setup
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>]"; exit 2; }
 	@test "$(PHASE)" = secrets -o "$(PHASE)" = cluster || { echo "PHASE must be secrets or cluster"; exit 2; }
 	$(PY) -m hashistack.bootstrap --environments stacks.environments --env $(ENV) --phase $(PHASE) \
@@ -142,7 +153,8 @@ bootstrap: setup
 
 # Opt-in: runs the bootstrap against `consul agent -dev`, `nomad agent -dev` and a `vault server`
 # on this machine; skips with the reason when a binary is not on PATH.
-e2e: setup
+e2e:
+	$(INSTALL) setup
 	$(PY) -m pytest -m e2e -rs tests/test_bootstrap_e2e.py
 
 clean:
