@@ -38,7 +38,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help doctor setup synth deploy diff test bench plan-report bootstrap e2e clean distclean apt-tools
+.PHONY: help doctor installs setup synth deploy diff test bench plan-report bootstrap e2e clean distclean apt-tools
 
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
@@ -78,16 +78,19 @@ $(STAMP_CLI): $(STAMP_NODE)
 setup: $(STAMP_PY) $(STAMP_NODE)
 
 # Each target's installs, run side by side (uv, npm and apt-get wait on the network mostly):
-# `$(INSTALL) <stamps>` in a recipe. `setup` itself stays a plain target, so `make -q setup`
-# tells whether the installs are current.
-INSTALL = @$(MAKE) --no-print-directory -j4
+# `$(call install,<targets>)` in a recipe. `setup` itself stays a plain target, so `make -q setup`
+# tells whether the installs are current; the goal `installs` has a recipe, so make prints no
+# "Nothing to be done" when they are.
+install = @$(MAKE) --no-print-directory -j4 installs INSTALLS='$(1)'
+installs: $(INSTALLS)
+	@:
 
 # The app runs directly, as `cdktf synth` would run it (same CDKTF_OUTDIR, byte-identical output),
 # without the CLI's spinner: a log gets a few plain lines, and a HashistackError arrives once, as
 # one line (the CLI would print the app's stderr twice). Like the CLI, stack directories the app
 # no longer produces are removed.
 synth:
-	$(INSTALL) setup
+	$(call install,setup)
 	@CDKTF_OUTDIR=cdktf.out $(PY) main.py
 	@$(PY) -c 'import json, pathlib, shutil; out = pathlib.Path("cdktf.out"); \
 	  keep = set(json.loads((out / "manifest.json").read_text())["stacks"]); \
@@ -109,13 +112,13 @@ apt-tools:
 # gives the same result, only slower: it synthesizes every stack first.
 comma := ,
 deploy diff:
-	$(INSTALL) setup
+	$(call install,setup)
 	@if [ -z "$(strip $(ENV))" ]; then \
 	  echo "make $@ ENV=<stack>: name the stack(s), comma-separated names or globs; the stacks are:" >&2; \
 	  HASHISTACK_STACKS= $(PY) -c 'from stacks.app import stack_names; print(" ".join(stack_names()))' >&2; \
 	  exit 2; \
 	fi
-	$(INSTALL) $(STAMP_CLI)
+	$(call install,$(STAMP_CLI))
 	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
 # Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
@@ -128,11 +131,11 @@ deploy diff:
 # process.
 TEST_WORKERS ?= 3
 test:
-	$(INSTALL) setup $(STAMP_CHECKOV) apt-tools
+	$(call install,setup $(STAMP_CHECKOV) apt-tools)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench:
-	$(INSTALL) setup $(STAMP_CHECKOV)
+	$(call install,setup $(STAMP_CHECKOV))
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 # Only the report reaches stdout (setup's messages go to stderr, the recipe is not echoed), so
@@ -140,12 +143,12 @@ bench:
 # so it cannot pass on the script's 0 (no change) / 2 (changes) / 1 (error): the target fails only
 # when the report fails. CI that needs the three codes calls scripts/plan_report.py directly.
 plan-report:
-	$(INSTALL) setup >&2
+	$(call install,setup) >&2
 	@$(PY) scripts/plan_report.py $(if $(BASE),--base $(BASE)) $(PLAN_ARGS) || [ $$? -eq 2 ]
 
 # Day-0 bootstrap (README, "Bring-up"): AWS from the standard AWS_* variables, names only printed.
 bootstrap:
-	$(INSTALL) setup
+	$(call install,setup)
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>]"; exit 2; }
 	@test "$(PHASE)" = secrets -o "$(PHASE)" = cluster || { echo "PHASE must be secrets or cluster"; exit 2; }
 	$(PY) -m hashistack.bootstrap --environments stacks.environments --env $(ENV) --phase $(PHASE) \
@@ -154,7 +157,7 @@ bootstrap:
 # Opt-in: runs the bootstrap against `consul agent -dev`, `nomad agent -dev` and a `vault server`
 # on this machine; skips with the reason when a binary is not on PATH.
 e2e:
-	$(INSTALL) setup
+	$(call install,setup)
 	$(PY) -m pytest -m e2e -rs tests/test_bootstrap_e2e.py
 
 clean:

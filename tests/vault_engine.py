@@ -99,6 +99,20 @@ class BaoDevServer:
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 20.0) -> "BaoDevServer":
+        """Starts the server and waits until it answers with this server's own root token: a free
+        port can be taken by another test's server between picking it and binding it, which that
+        server would answer (and the bind here fails); then it starts again on another port."""
+        for attempt in range(3):
+            if attempt:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+            if self._start_once(timeout_s):
+                self.client().sys.disable_secrets_engine("secret")
+                return self
+        raise RuntimeError(f"bao server -dev found its port taken three times:\n{self.log()}")
+
+    def _start_once(self, timeout_s: float) -> bool:
+        """True once the server answers as this one; False if its port was taken."""
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [str(bao_binary()), "server", "-dev", f"-dev-root-token-id={self.root_token}",
@@ -107,18 +121,20 @@ class BaoDevServer:
         deadline = time.monotonic() + timeout_s
         while True:
             if self._proc.poll() is not None:
+                if "address already in use" in self.log():
+                    return False
                 raise RuntimeError(f"bao server -dev exited with {self._proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/v1/sys/health", timeout=1).status_code == 200:
-                    break
+                answer = requests.get(f"{self.url}/v1/auth/token/lookup-self", timeout=1,
+                                      headers={"X-Vault-Token": self.root_token})
+                if answer.status_code == 200:
+                    return True
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"bao server -dev did not answer sys/health within {timeout_s}s:\n{self.log()}")
+                raise RuntimeError(f"bao server -dev did not answer its root token within {timeout_s}s:\n{self.log()}")
             time.sleep(0.05)
-        self.client().sys.disable_secrets_engine("secret")
-        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
