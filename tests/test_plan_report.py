@@ -364,6 +364,7 @@ def test_the_readme_ci_snippet_on_an_image_bump_and_on_an_error(tmp_path):
     assert "plan report failed:" in failed.stderr
 
 
+@pytest.mark.integration
 def test_make_plan_report_prints_only_the_report_and_fails_only_on_error(synth, tmp_path):
     """`make plan-report` exits 0 whether or not something changed (make cannot pass 2 on), non-zero
     when the report fails, and writes nothing but the report to stdout."""

@@ -41,6 +41,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "constructs"), str(ROOT)])})
 
 
+@pytest.mark.integration  # reads each installed assembly (37 MB for AWS)
 @pytest.mark.parametrize("package", PACKAGES)
 def test_the_submodule_map_names_every_submodule_of_the_assembly(package):
     """Given the package's assembly, the map the runtime is given names exactly its submodules,
@@ -74,6 +75,7 @@ def test_a_submodule_loads_alone_and_an_unloaded_type_still_resolves():
     assert set(after) - set(first) == {"csi_volume", "acl_policy"}
 
 
+@pytest.mark.integration
 def test_a_synth_is_byte_identical_with_the_packages_imported_whole(synth: Synth, tmp_path):
     """Given the Vault, Consul and Nomad packages imported whole before hashistack (as any program
     that imports them first gets them), the access and service stacks of every environment

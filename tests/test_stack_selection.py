@@ -163,6 +163,7 @@ def test_make_target_without_env_lists_the_stacks(target):
     assert " ".join(NAMES) in result.stderr
 
 
+@pytest.mark.integration
 def test_make_diff_hands_the_stack_to_the_app_through_the_cdktf_cli():
     # An unknown stack makes the app itself fail while `cdktf diff` synthesizes: the selection
     # reached main.py through the pinned CLI, and nothing was synthesized or planned.
