@@ -38,7 +38,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help doctor installs setup synth deploy diff test bench plan-report bootstrap e2e clean distclean apt-tools
+.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap e2e clean distclean apt-tools
 
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
@@ -51,6 +51,7 @@ help:
 	@echo "make e2e     opt-in: the whole bootstrap against local -dev agents (needs nomad, consul, vault on PATH)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make setup [PIP=pip]   only install (.venv through uv, or pip; Node 22 for jsii)"
+	@echo "make bench-fresh   first make synth / make test on a fresh clone with empty caches, then after an edit"
 	@echo "make clean   remove build outputs (cdktf.out/); 'make distclean' also removes .venv and node_modules"
 
 doctor:
@@ -133,6 +134,11 @@ TEST_WORKERS ?= 3
 test:
 	$(call install,setup $(STAMP_CHECKOV) apt-tools)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The README's two commands on a fresh clone of HEAD with empty caches, then the daily loop
+# (scripts/bench_fresh.py; about 10 minutes; writes bench-fresh.json). Needs only the machine's Python.
+bench-fresh:
+	$(PYTHON) scripts/bench_fresh.py $(BENCH_ARGS)
 
 bench:
 	$(call install,setup $(STAMP_CHECKOV))
