@@ -37,7 +37,9 @@ SCALE_N = (1, 10, 50, 200)
 TARGETS = {"synth_over_floor": 1.3, "service_stack_over_synth": 0.25, "ms_per_service_env": 20.0,
            "peak_mib_at_200": 1536.0, "make_test_s": 180.0}
 
-FLOOR_CODE = ("import cdktf, cdktf_cdktf_provider_nomad.provider, cdktf_cdktf_provider_vault.provider, "
+# the providers as the app loads them: hashistack first, so each package loads only the submodules
+# named (hashistack.provider_packages); without it, importing one submodule imports all 2,135 of AWS
+FLOOR_CODE = ("import hashistack, cdktf, cdktf_cdktf_provider_nomad.provider, cdktf_cdktf_provider_vault.provider, "
               "cdktf_cdktf_provider_aws.provider")
 
 
