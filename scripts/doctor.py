@@ -22,23 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.tools import AWS_PROVIDER_VERSION, MIRROR_DEFAULT, MIRROR_VARIABLE, provider_mirror, terraform_binary  # noqa: E402
+
 NODE_MIN = 20
 PYTHON_VERSION = (3, 11)
-MIRROR_VARIABLE, MIRROR_DEFAULT = "TF_PROVIDER_MIRROR", "/opt/tf-plugins"
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     found: str | None  # what was found (a version, a path), None if missing
-    needed_by: str  # "synth" (so test too), "test", or "some tests"
+    needed_by: str  # "synth" (so test too) or "some tests" (they skip without it)
     debian: str = ""
     macos: str = ""
     note: str = ""
 
     @property
     def required_for(self) -> set[str]:
-        return {"synth": {"synth", "test"}, "test": {"test"}}.get(self.needed_by, set())
+        return {"synth", "test"} if self.needed_by == "synth" else set()
 
 
 def _version(command: list[str], pattern: str = r"(\d+(?:\.\d+)+)") -> str | None:
@@ -77,9 +79,8 @@ def _tool(name: str, needed_by: str, debian: str, macos: str, note: str = "", co
 
 
 def _mirror() -> Check:
-    mirror = Path(os.environ.get(MIRROR_VARIABLE, MIRROR_DEFAULT))
-    found = str(mirror) if any(mirror.glob("registry.terraform.io/hashicorp/aws/5.100.0/*")) else None
-    return Check("hashicorp/aws 5.100.0 provider mirror", found, "some tests",
+    mirror = provider_mirror()
+    return Check(f"hashicorp/aws {AWS_PROVIDER_VERSION} provider mirror", str(mirror) if mirror else None, "some tests",
                  debian=f"terraform providers mirror {MIRROR_DEFAULT} (online, once), or set {MIRROR_VARIABLE}",
                  macos=f"the same, with {MIRROR_VARIABLE} naming the folder",
                  note="terraform validate/apply of the infra stacks, offline")
@@ -93,8 +94,8 @@ def checks() -> list[Check]:
         _node(),
         _tool("git", "synth", "apt-get install git", "xcode-select --install", command=["git", "--version"]),
         _tool("terraform", "some tests", "apt-get install terraform (from HashiCorp's apt repository)",
-              "brew install hashicorp/tap/terraform", note="the real-engine tests and deploy/diff",
-              command=["terraform", "version"]),
+              "brew install hashicorp/tap/terraform", note="the real-engine tests and deploy/diff ($TERRAFORM or PATH)",
+              command=[terraform_binary() or "terraform", "version"]),
         _mirror(),
         _tool("mmdebstrap", "some tests", "apt-get install mmdebstrap", not_on_mac,
               note="builds the boot sandbox's Debian root once per machine", command=["mmdebstrap", "--version"]),
@@ -114,7 +115,7 @@ def render(results: list[Check], goal: str) -> str:
     for c in results:
         state = "ok" if c.found else ("MISSING" if goal in c.required_for or (goal == "all" and c.required_for)
                                       else "absent")
-        need = {"synth": "synth+test", "test": "test"}.get(c.needed_by, "some tests")
+        need = "synth+test" if c.needed_by == "synth" else "some tests"
         lines.append(f"  {state:<8} {c.name:<38} {need:<11} {c.found or ''}")
         if not c.found:
             lines.append(f"           Debian/Ubuntu: {c.debian}")

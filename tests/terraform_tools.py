@@ -1,10 +1,7 @@
 """Real tools on the synthesized output: terraform with the offline AWS provider mirror, and a
 moto server on loopback standing in for AWS.
 
-Where the tools are looked for (the environment wins, then the usual places):
-- terraform: ``$TERRAFORM``, else ``terraform`` on PATH;
-- the provider mirror: ``$TF_PROVIDER_MIRROR``, else ``/opt/tf-plugins``; it must hold
-  ``registry.terraform.io/hashicorp/aws/<version>/``.
+Where the tools are looked for: :mod:`scripts.tools` (shared with `make doctor`).
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ import contextlib
 import copy
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,21 +20,10 @@ from typing import Iterator
 
 import pytest
 
+from scripts.tools import AWS_PROVIDER_VERSION, provider_mirror, terraform_binary  # noqa: F401 (re-exported)
 from tests.processes import prefer, stop_process
 
-AWS_PROVIDER_VERSION = "5.100.0"
 MOTO_ACCOUNT = "123456789012"
-
-
-def terraform_binary() -> str | None:
-    return os.environ.get("TERRAFORM") or shutil.which("terraform")
-
-
-def provider_mirror() -> Path | None:
-    for candidate in (os.environ.get("TF_PROVIDER_MIRROR"), "/opt/tf-plugins"):
-        if candidate and (Path(candidate) / "registry.terraform.io/hashicorp/aws" / AWS_PROVIDER_VERSION).is_dir():
-            return Path(candidate)
-    return None
 
 
 def require_terraform() -> tuple[str, Path]:

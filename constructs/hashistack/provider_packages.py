@@ -9,7 +9,7 @@ needs some forty.
 
 :func:`load_on_demand` (called when :mod:`hashistack` is imported) makes Python load such a
 package as the jsii runtime's own lazy-loading support expects (``jsii._reference_map``,
-``_try_import_type_module``, jsii >= 1.1xx): the package's assembly is loaded into the jsii kernel
+``_try_import_type_module`` in the pinned jsii 1.142): the package's assembly is loaded into the jsii kernel
 as before (its ``_jsii`` module), a submodule is imported when it is first named
 (``from cdktf_cdktf_provider_aws.vpc import Vpc``, or the attribute ``cdktf_cdktf_provider_aws.vpc``),
 and the runtime is given the map from each jsii submodule to its Python module
