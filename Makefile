@@ -38,7 +38,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap e2e clean distclean apt-tools
+.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools
 
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
@@ -47,7 +47,8 @@ help:
 	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
 	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=3 pytest-xdist workers; 0 for one process)"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
-	@echo "make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>] [BOOTSTRAP_ARGS=...]   day-0 secrets in SSM / ACL bootstrap and Vault init"
+	@echo "make bootstrap ENV=<env> PHASE=secrets|cluster [TUNNEL=1] [ROTATE=<name>] [BOOTSTRAP_ARGS=...]   day-0 secrets in SSM / ACL bootstrap and Vault init"
+	@echo "make tunnel ENV=<env> [LOCAL_PORTS=vault=18200,...]   Session Manager port forwards to the Nomad, Consul and Vault APIs (held until Ctrl-C)"
 	@echo "make e2e     opt-in: the whole bootstrap against local -dev agents (needs nomad, consul, vault on PATH)"
 	@echo "make bench   synth cost: floor, full synth, scale with N services, peak memory, make test (writes bench-results.json)"
 	@echo "make setup [PIP=pip]   only install (.venv through uv, or pip; Node 22 for jsii)"
@@ -158,7 +159,15 @@ bootstrap:
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>]"; exit 2; }
 	@test "$(PHASE)" = secrets -o "$(PHASE)" = cluster || { echo "PHASE must be secrets or cluster"; exit 2; }
 	$(PY) -m hashistack.bootstrap --environments stacks.environments --env $(ENV) --phase $(PHASE) \
-	  $(if $(ROTATE),--rotate $(ROTATE)) $(BOOTSTRAP_ARGS)
+	  $(if $(ROTATE),--rotate $(ROTATE)) $(if $(TUNNEL),--via-tunnel) $(if $(LOCAL_PORTS),--local-ports $(LOCAL_PORTS)) \
+	  $(BOOTSTRAP_ARGS)
+
+# The operator's path to the APIs (README, "Bring-up"): needs the AWS CLI and its Session Manager plugin.
+tunnel:
+	$(call install,setup)
+	@test -n "$(ENV)" || { echo "usage: make tunnel ENV=<env> [LOCAL_PORTS=nomad=4646,consul=8501,vault=8200]"; exit 2; }
+	$(PY) -m hashistack.bootstrap --environments stacks.environments --env $(ENV) --phase tunnel \
+	  $(if $(LOCAL_PORTS),--local-ports $(LOCAL_PORTS)) $(BOOTSTRAP_ARGS)
 
 # Opt-in: runs the bootstrap against `consul agent -dev`, `nomad agent -dev` and a `vault server`
 # on this machine; skips with the reason when a binary is not on PATH.

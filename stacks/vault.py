@@ -9,6 +9,7 @@ from constructs import Construct
 
 from hashistack import Environment, HashistackError, Tier
 from hashistack.consul import NomadWorkloadsAuth, mesh_intentions
+from hashistack.contracts import certifiable_domains, jwt_auth_path
 from hashistack.ingress import with_ingress_proxy
 from hashistack.service import plan_service
 from hashistack.service.go_service import ServiceVaultAccess
@@ -50,13 +51,11 @@ class VaultStack(EnvironmentStack):
              delete_version_after_s=vault.kv_delete_version_after_s)
         pki = VaultPki(self, "pki", hierarchy=vault.pki, vault_address=vault.address,
                        common_name=vault.pki_ca_common_name or env.domain, organization=vault.pki_ca_organization,
-                       # A service's certificate may carry its ingress host (the proxy verifies it by that name).
-                       permitted_dns_domains=(env.domain, "service.consul",
-                                              *((env.ingress.public_domain,) if env.ingress else ()),
-                                              *vault.pki_permitted_domains),
+                       # every name a service's certificate may carry (contracts.service_tls_names)
+                       permitted_dns_domains=certifiable_domains(env),
                        prevent_destroy=vault.pki_prevent_destroy)
         auth = NomadWorkloadIdentityAuth(self, "nomad-auth", auth=WorkloadIdentityAuth(
-            path=vault.jwt_auth_path, nomad_address=env.nomad.address, supported_algs=vault.jwt_supported_algs,
+            path=jwt_auth_path(env), nomad_address=env.nomad.address, supported_algs=vault.jwt_supported_algs,
             jwks_ca_pem=_read_pem(vault.nomad_ca_pem_path, id)))
         for method in vault.login_methods:
             VaultLogin(self, f"login-{method.path.replace('/', '-')}", method=method,

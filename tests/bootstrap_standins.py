@@ -64,7 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
 class StandIn:
     token_header = ""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate PEM, key PEM) to serve HTTPS with, as the product's server
+        would with its agent certificate; plain HTTP without."""
         self.lock = threading.Lock()
         self.log: list[tuple[str, str]] = []
         self.tokens: dict[str, dict] = {}  # by SecretID
@@ -73,7 +75,22 @@ class StandIn:
         self.bootstrapped = False
         handler = type("Handler", (_Handler,), {"standin": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            import ssl
+            import tempfile
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            with tempfile.TemporaryDirectory() as d:
+                cert, key = f"{d}/cert.pem", f"{d}/key.pem"
+                for path, pem in ((cert, tls[0]), (key, tls[1])):
+                    with open(path, "w") as f:
+                        f.write(pem)
+                context.load_cert_chain(cert, key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.port = self.server.server_address[1]
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:

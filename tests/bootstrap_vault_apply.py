@@ -25,6 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import vault_engine as engine  # noqa: E402
 
 
+def provider_address(stack: dict, provider: str, environ) -> str | None:
+    """A provider block's ``address`` resolved as Terraform would: a literal, or ``${var.X}`` from
+    ``TF_VAR_X`` else the variable's default; None when the block sets no address."""
+    import re
+
+    blocks = (stack.get("provider") or {}).get(provider) or [{}]
+    value = blocks[0].get("address")
+    if value is None:
+        return None
+    m = re.fullmatch(r"\$\{var\.([A-Za-z0-9_]+)\}", value)
+    if not m:
+        return value
+    name = m.group(1)
+    return environ.get(f"TF_VAR_{name}") or (stack.get("variable") or {}).get(name, {}).get("default")
+
+
 def main(record: str, stack_json: str | None = None) -> int:
     addr, token = os.environ["VAULT_ADDR"], os.environ["VAULT_TOKEN"]
     Path(record).write_text(token)
@@ -38,6 +54,19 @@ def main(record: str, stack_json: str | None = None) -> int:
     if ca_file:  # hvac's child-token client verifies with requests' default bundle: make it the cluster CA
         os.environ["REQUESTS_CA_BUNDLE"] = ca_file
     stack = json.loads(Path(stack_json).read_text())
+    # The provider's address as terraform-provider-vault takes it: the ``address`` argument, and
+    # VAULT_ADDR only when the argument is unset (provider.go: ``DefaultFunc:
+    # schema.EnvDefaultFunc("VAULT_ADDR", nil)``); a variable from TF_VAR_<name> or its default.
+    addr = provider_address(stack, "vault", os.environ) or addr
+    try:
+        import socket
+        from urllib.parse import urlsplit
+
+        socket.getaddrinfo(urlsplit(addr).hostname, None)
+    except OSError as e:
+        print(f"Error: failed to reach Vault at {addr}: dial tcp: lookup {urlsplit(addr).hostname}: {e}",
+              file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory() as workdir:
         jwks = engine.JwksStandIn(Path(workdir)).start()
         try:

@@ -52,8 +52,11 @@ def test_providers_come_from_the_environment(synth, env):
     assert aws["region"] == env.region
     assert aws["allowed_account_ids"] == [env.account_id]
     assert aws["default_tags"][0]["tags"]["environment"] == env.name
-    assert vault["provider"]["vault"] == [{"address": env.vault.address}]
-    assert services["provider"]["nomad"] == [{"address": env.nomad.address, "region": env.nomad.region}]
+    # addresses are variables defaulting to the environment's (the operator's tunnel overrides them)
+    assert vault["provider"]["vault"] == [{"address": "${var.vault_address}"}]
+    assert vault["variable"]["vault_address"]["default"] == env.vault.address
+    assert services["provider"]["nomad"] == [{"address": "${var.nomad_address}", "region": env.nomad.region}]
+    assert services["variable"]["nomad_address"]["default"] == env.nomad.address
     assert "vault" not in services["provider"]  # service Vault access is applied with <env>-vault
 
 

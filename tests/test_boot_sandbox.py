@@ -34,7 +34,7 @@ from dataclasses import replace
 import pytest
 
 from hashistack.cluster import Role
-from hashistack.cluster.agents import CNI_PATH, CONSUL_CONNECT_CA
+from hashistack.cluster.agents import CNI_PATH
 from hashistack.cluster.boot import BRIDGE_SYSCTL, CNI_PLUGINS
 from hashistack.cluster.cloud_init import STAGING
 from stacks.environments import DEV, ENVIRONMENTS
@@ -165,13 +165,14 @@ def test_nomad_clients_get_the_mesh_prerequisites_from_their_boot(sandbox, boote
     assert client["executables"] == {path: True for path in PLUGIN_PATHS}
     assert client["kernel"] == ["modprobe br_netfilter", f"sysctl -p {BRIDGE_SYSCTL}"]
     assert "net.bridge.bridge-nf-call-iptables = 1" in client["files"][BRIDGE_SYSCTL]["text"]
-    assert "enable hashistack-consul-connect-ca.timer" in client["systemctl"]
     nomad = parse(client["files"]["/etc/nomad.d/nomad.hcl"]["text"])
     assert nomad["client"][0]["cni_path"] == CNI_PATH
     consul = nomad["consul"][0]
-    assert (consul["grpc_address"], consul["grpc_ca_file"]) == ("127.0.0.1:8503", CONSUL_CONNECT_CA)
+    # Envoy verifies the local agent's gRPC TLS certificate with the cluster CA the boot wrote
+    assert (consul["grpc_address"], consul["grpc_ca_file"]) == ("127.0.0.1:8503", "/etc/nomad.d/tls/ca.pem")
+    assert client["files"]["/etc/nomad.d/tls/ca.pem"]["text"].startswith("-----BEGIN CERTIFICATE-----")
     agent = parse(client["files"]["/etc/consul.d/consul.hcl"]["text"])
-    assert agent["ports"][0]["grpc_tls"] == 8503 and agent["tls"][0]["grpc"][0]["use_auto_cert"] is True
+    assert agent["ports"][0]["grpc_tls"] == 8503 and "auto_encrypt" not in agent
     for role in (Role.NOMAD_SERVER, Role.CONSUL_SERVER, Role.VAULT_SERVER):
         other = booted[(env.name, role)]
         assert other["rc"] == 0 and other["kernel"] == []

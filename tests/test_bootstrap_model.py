@@ -87,7 +87,7 @@ def test_a_catalogue_with_its_own_listing_is_used_as_is(monkeypatch):
     items = catalogue(DEV)
     assert items[0].parameter == "/elsewhere/ca" and items[0].holds == "the CA" and items[0].kind is Kind.CA_CERT
     assert [i.name for i in items[1:]] == ["ca_key", "consul_management_token", "nomad_management_token",
-                                           "vault_recovery_keys"]
+                                           "vault_recovery_keys", "vault_initial_root_token"]
 
 
 @pytest.mark.parametrize("kwargs, message", [

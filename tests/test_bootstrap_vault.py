@@ -94,25 +94,44 @@ def test_init_first_apply_root_revoked_and_operator_login(aws, monkeypatch, tmp_
         bao.stop()
 
 
-def test_a_failed_first_apply_still_revokes_the_root_token(aws, monkeypatch, tmp_path):
+def test_a_failed_first_apply_keeps_the_root_token_until_a_second_run_applies(aws, monkeypatch, tmp_path):
+    """The root token is revoked only after the first apply succeeded: until then it waits in SSM
+    (read by no node), so fixing the cause and running phase cluster again finishes the job
+    without generate-root and a quorum of recovery keys."""
     assert run_bootstrap("--env", "dev", "--phase", "secrets", env=aws, monkeypatch=monkeypatch).code == 0
     bao = bao_for("dev", tmp_path / "bao")
+    kept = "/hashistack/dev/vault-initial-root-token"
     try:
         record = tmp_path / "root-token-seen-by-apply"
         run = run_bootstrap("--env", "dev", "--phase", "cluster", "--only", "vault", "--vault-addr", bao.url,
                             "--vault-apply", f"{sys.executable} {APPLY} {record} --fail", env=aws,
                             monkeypatch=monkeypatch)
         assert run.code == 1, run.output
-        assert ("refused   vault: first apply of dev-vault: exit 3; the root token is revoked all the same: make a "
-                "new one with `vault operator generate-root`") in run.stdout
+        assert (f"refused   vault: first apply of dev-vault: exit 3; the root token stays in {kept} (operators "
+                "only) until the apply succeeds: fix the cause and run make bootstrap ENV=dev PHASE=cluster "
+                "again") in run.stdout
         root = record.read_text()
-        assert bao.get("auth/token/lookup-self", token=root).status_code == 403
+        assert bao.get("auth/token/lookup-self", token=root).status_code == 200  # not revoked
+        assert value("dev", "vault_initial_root_token") == root
         assert root not in run.output, "the apply's output is relayed with the root token masked"
         assert "failing on purpose; token <initial root token>" in run.stderr
         # the stack's Consul half is applied with the management token phase consul bootstrapped with
         management = value("dev", "consul_management_token")
         assert management and management not in run.output
         assert "consul token <consul management token>; consul CA given" in run.stderr
+        # the second run: Vault is initialized, the kept token applies, then is revoked and deleted
+        again = run_bootstrap("--env", "dev", "--phase", "cluster", "--only", "vault", "--vault-addr", bao.url,
+                              "--vault-apply", f"{sys.executable} {APPLY} {record}", env=aws, monkeypatch=monkeypatch)
+        assert again.code == 0, again.output
+        assert record.read_text() == root
+        assert bao.get("auth/token/lookup-self", token=root).status_code == 403
+        assert f"changed   {kept}: deleted: the root token is revoked" in again.stdout
+        names = [p["Name"] for p in ssm().describe_parameters()["Parameters"]]
+        assert kept not in names
+        # a third run has nothing left to do
+        third = run_bootstrap("--env", "dev", "--phase", "cluster", "--only", "vault", "--vault-addr", bao.url,
+                              env=aws, monkeypatch=monkeypatch)
+        assert third.code == 0 and "- no changes" in third.stdout, third.output
     finally:
         bao.stop()
 

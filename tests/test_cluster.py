@@ -105,8 +105,10 @@ def test_nomad_server_config_parses_and_is_hardened():
     # Vault's JWT auth fetches the JWKS from the HTTP API and cannot present a client certificate.
     assert tls["verify_https_client"] is False
     assert cfg["vault"][0]["default_identity"][0]["aud"] == ["vault.io"]
-    # the local Consul agent on loopback (its auto-encrypt HTTPS certificate is not from our CA)
-    assert cfg["consul"][0]["address"] == "127.0.0.1:8500" and cfg["consul"][0]["ssl"] is False
+    # the local Consul agent on loopback, over HTTPS verified with the cluster CA
+    consul = cfg["consul"][0]
+    assert (consul["address"], consul["ssl"], consul["verify_ssl"]) == ("127.0.0.1:8501", True, True)
+    assert consul["ca_file"] == "/etc/nomad.d/tls/ca.pem"
     assert cfg["telemetry"][0]["prometheus_metrics"] is True
 
 
@@ -160,7 +162,10 @@ def test_nomad_clients_bootstrap_envoy_from_the_local_consul_agent_and_run_debia
     consul = cfg["consul"][0]
     assert keys(consul) <= NOMAD_CONSUL_KEYS
     assert consul["grpc_address"] == "127.0.0.1:8503"
-    assert consul["grpc_ca_file"] == "/etc/nomad.d/tls/consul-connect-ca.pem"
+    # the Consul agent's gRPC TLS certificate is the cluster CA's, on the node from boot on
+    assert consul["grpc_ca_file"] == consul["ca_file"] == "/etc/nomad.d/tls/ca.pem"
+    assert consul["ssl"] is True  # so Nomad fingerprints the gRPC TLS port (tests/test_day0.py)
+    assert cfg["vault"][0]["jwt_auth_backend_path"] == "jwt-nomad"
     assert consul["service_auth_method"] == consul["task_auth_method"] == "nomad-workloads"
     assert "service_identity" not in consul  # signed by the servers
     assert cfg["client"][0]["cni_path"] == "/usr/lib/cni"
@@ -173,13 +178,13 @@ def test_consul_agents_serve_grpc_tls_for_envoy_and_servers_enable_connect(serve
     assert cfg["ports"][0]["grpc_tls"] == 8503 and cfg["ports"][0]["grpc"] == -1
     grpc = cfg["tls"][0]["grpc"][0]
     assert grpc["verify_incoming"] is False  # Envoy presents no client certificate
+    # every agent serves gRPC TLS with its own certificate from the cluster CA
+    assert "use_auto_cert" not in grpc and cfg["tls"][0]["defaults"][0]["cert_file"] == "/etc/consul.d/tls/cert.pem"
     if server:
         assert cfg["connect"][0]["enabled"] is True  # the built-in CA: no ca_provider set
         assert "ca_provider" not in cfg["connect"][0]
-        assert "use_auto_cert" not in grpc and cfg["tls"][0]["defaults"][0]["cert_file"]
     else:
-        # a client agent's only certificate is auto-encrypt's: without use_auto_cert, no listener
-        assert grpc["use_auto_cert"] is True and "connect" not in cfg
+        assert "connect" not in cfg
 
 
 @pytest.mark.parametrize("server", [True, False])
@@ -194,7 +199,9 @@ def test_consul_config_parses_and_is_hardened(server):
     assert tls["defaults"][0]["verify_outgoing"] is True and tls["internal_rpc"][0]["verify_server_hostname"] is True
     assert tls["internal_rpc"][0]["verify_incoming"] is server
     assert tls["https"][0]["verify_incoming"] is False
-    assert "auto_encrypt" in cfg
+    # no auto-encrypt: with it a client agent's start waits for an ACL token the servers learn
+    # only in the bootstrap's phase cluster (tests/test_day0.py replays that order)
+    assert "auto_encrypt" not in cfg
     assert cfg["telemetry"][0]["prometheus_retention_time"] == "60s"
     # servers answer HTTPS on their private address (load balancer, operators); clients on loopback only
     assert cfg["addresses"][0]["https"] == ("127.0.0.1 {{ GetPrivateIP }}" if server else "127.0.0.1")

@@ -16,7 +16,7 @@ from hashistack.cluster import ClusterSecrets, Role, SecretRef, node_boots
 from hashistack.cluster.agents import CONSUL_DIR, VAULT_DIR
 from hashistack.cluster.boot import RESOLVED_DROP_IN, VAULT_LOGROTATE
 from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, ConfigFile, SecretFile
-from hashistack.cluster.boot import api_hostname
+from hashistack.contracts import api_host as api_hostname
 from hashistack.environment import HASHICORP_APT_FINGERPRINT
 from stacks.environments import DEV, ENVIRONMENTS, PROD
 
@@ -52,7 +52,11 @@ def test_products_are_pinned_and_held_and_the_repository_key_is_checked():
     assert "apt-mark hold consul vault" in text
     assert f"--list-keys {HASHICORP_APT_FINGERPRINT} >/dev/null" in text
     assert f"--export {HASHICORP_APT_FINGERPRINT} > /usr/share/keyrings/hashicorp.gpg" in text
-    assert text.index("--export") < text.index("apt-get update")
+    assert text.index("--export") < text.index("/etc/apt/sources.list.d/hashicorp.list") < text.rindex("apt-get update")
+    # what the boot runs before its package step (the key's download and check) is installed first:
+    # a minimal image may have neither curl nor gpg
+    first_install = text.index("apt-get install -y -q --no-install-recommends ca-certificates curl gnupg")
+    assert first_install < text.index("curl -fsSL") < text.index("gpg --homedir")
 
 
 # --- 2. directories owned by the agents' users -----------------------------------------------------
@@ -165,50 +169,16 @@ def test_nomad_clients_install_cni_plugins_and_load_bridge_netfilter_before_thei
         assert "containernetworking-plugins" not in other.os_packages and "modprobe" not in other.script()
 
 
-def test_nomad_clients_keep_the_connect_ca_roots_for_envoy():
-    """The Connect CA signs the client agents' gRPC TLS certificate; a timer keeps its roots where
-    Nomad's grpc_ca_file points, read from the local agent on loopback."""
-    client = boots()[Role.NOMAD_CLIENT].cloud_init
-    files = {f.path: f for f in client.files}
-    script_text = files["/usr/local/sbin/hashistack-consul-connect-ca"].content
-    assert "'http://127.0.0.1:8500/v1/connect/ca/roots?pem=true'" in script_text
-    assert "OUT=/etc/nomad.d/tls/consul-connect-ca.pem" in script_text
-    assert files["/usr/local/sbin/hashistack-consul-connect-ca"].mode == "0755"
-    assert "OnUnitActiveSec=" in files["/etc/systemd/system/hashistack-consul-connect-ca.timer"].content
-    assert "hashistack-consul-connect-ca.timer" in client.services
-
-
-def test_the_connect_ca_script_writes_the_roots_it_reads_and_waits_for_the_agent(tmp_path):
-    """The script run with curl answering as the local agent would, then not answering."""
-    import os
-    import subprocess
-
-    client = boots()[Role.NOMAD_CLIENT].cloud_init
-    text = next(f.content for f in client.files if f.path == "/usr/local/sbin/hashistack-consul-connect-ca")
-    out = tmp_path / "ca.pem"
-    script = tmp_path / "script"
-    script.write_text(text.replace("OUT=/etc/nomad.d/tls/consul-connect-ca.pem", f"OUT={out}"))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    reply = tmp_path / "reply.pem"
-    (bin_dir / "curl").write_text(f'#!/bin/sh\n[ -e {reply} ] || exit 7\ncat {reply}\n')
-    (bin_dir / "curl").chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-
-    def run() -> str:
-        return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True).stdout
-
-    assert run() == "" and not out.exists()  # the agent does not answer yet
-    reply.write_text("")
-    assert run() == "" and not out.exists()  # no root yet
-    roots = ("-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n"
-             "-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n")
-    reply.write_text(roots)
-    assert "wrote" in run()
-    assert out.read_text() == roots and oct(out.stat().st_mode & 0o777) == "0o644"
-    assert run() == ""  # unchanged: left alone
-    reply.write_text(roots.replace("BBB", "CCC"))
-    assert "wrote" in run() and "CCC" in out.read_text()  # a rotated root replaces the file
+def test_every_consul_client_agent_holds_the_clients_certificate_from_the_cluster_ca():
+    """No auto-encrypt: the client agents' certificate (RPC, loopback HTTPS and gRPC TLS) comes
+    from SSM like every other agent's, so nothing waits for a Connect CA or an ACL token."""
+    for role in (Role.NOMAD_SERVER, Role.NOMAD_CLIENT, Role.VAULT_SERVER):
+        files = {s.path: s.ref.parameter for s in boots()[role].cloud_init.secrets}
+        assert files["/etc/consul.d/tls/cert.pem"].endswith("/consul-client-cert"), role
+        assert files["/etc/consul.d/tls/key.pem"].endswith("/consul-client-key"), role
+    files = {s.path: s.ref.parameter for s in boots()[Role.CONSUL_SERVER].cloud_init.secrets}
+    assert files["/etc/consul.d/tls/cert.pem"].endswith("/consul-server-cert")
+    assert not any("connect-ca" in f.path for b in boots().values() for f in b.cloud_init.files)
 
 
 def test_rejects_user_data_over_ec2s_limit():

@@ -204,7 +204,8 @@ def test_the_auth_method_and_binding_rules_as_synthesized(synth, env):
 def test_the_consul_provider_takes_its_token_and_ca_from_the_operators_environment(synth, env):
     (provider,) = synth.stack(env.stack_names[1])["provider"]["consul"]
     scheme, _, address = env.consul.address.partition("://")
-    assert provider == {"address": address, "scheme": scheme, "datacenter": env.consul.datacenter}
+    assert provider == {"address": "${var.consul_address}", "scheme": scheme, "datacenter": env.consul.datacenter}
+    assert synth.stack(env.stack_names[1])["variable"]["consul_address"]["default"] == address
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

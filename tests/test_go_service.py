@@ -629,7 +629,8 @@ def test_runtime_variables_follow_the_nomad_version():
 
 from hashistack.nomad import SAME_AS_HOST  # noqa: E402
 from hashistack.service import Ingress, IngressRoute, Upstream  # noqa: E402
-from hashistack.service.plan import GRPC_HEALTH_PATH, HEALTH_LISTENER, allowed_tls_names  # noqa: E402
+from hashistack.contracts import service_tls_names as allowed_tls_names  # noqa: E402
+from hashistack.service.plan import GRPC_HEALTH_PATH, HEALTH_LISTENER  # noqa: E402
 
 
 def test_a_plain_http_check_reaches_the_app_through_an_expose_path_of_its_sidecar():

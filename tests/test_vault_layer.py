@@ -193,9 +193,11 @@ def test_vault_stack_has_kv_pki_auth_policies_and_audit(synth, env):
     # the root's issuing and CRL URLs exist before it signs, so the intermediate carries both
     assert [d.rsplit("_", 1)[0] for d in sorted(sign["depends_on"])] == [
         "vault_pki_secret_backend_config_urls.pki_root-urls", "vault_pki_secret_backend_crl_config.pki_root-crl"]
-    # The public domain too where there is an ingress tier: a service's certificate may carry its ingress host.
+    # Consul's service names with and without the datacenter, and the public domain where there is
+    # an ingress tier: a service's certificate may carry its ingress host.
     public = [env.ingress.public_domain] if env.ingress else []
-    assert sign["permitted_dns_domains"] == [env.domain, "service.consul", *public, *env.vault.pki_permitted_domains]
+    assert sign["permitted_dns_domains"] == [env.domain, "service.consul", f"service.{env.consul.datacenter}.consul",
+                                             *public, *env.vault.pki_permitted_domains]
     assert root["common_name"] == f"{env.domain} Root CA" and root.get("organization") == env.vault.pki_ca_organization
     protected = [root, signed, *(m for m in r["vault_mount"].values() if m["type"] == "pki"), sign]
     assert all(x.get("lifecycle", {}).get("prevent_destroy", False) is env.vault.pki_prevent_destroy for x in protected)

@@ -268,7 +268,9 @@ class VaultSettings:
         organisation) replaces both CAs, which ``pki_prevent_destroy`` refuses.
     :param pki_ca_organization: the CA subject's organisation. Defaults to none.
     :param pki_permitted_domains: names the intermediate may issue for, besides the environment's
-        domain and ``service.consul`` (a name constraint in the intermediate's certificate).
+        domain, Consul's service names and the public ingress domain
+        (:func:`hashistack.contracts.certifiable_domains`; a name constraint in the intermediate's
+        certificate).
         Defaults to none.
     :param pki_prevent_destroy: refuse plans that destroy or replace the root or intermediate CA.
         Defaults to on.

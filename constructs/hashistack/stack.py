@@ -1,7 +1,12 @@
 """The base stack of every layer: one environment, its state backend and its providers.
 
-Providers take addresses and regions from the environment; credentials never appear in code
-or in the synthesized JSON: they come from the standard variables at deploy time
+Providers take addresses and regions from the environment; each API address is a Terraform
+variable defaulting to the environment's (``vault_address``, ``consul_address``,
+``nomad_address``: :data:`hashistack.contracts.PROVIDER_ADDRESS_VARIABLES`), so an operator
+reaching the cluster through the tunnel sets ``TF_VAR_vault_address=https://127.0.0.1:8200``
+and needs no new synth (a provider reads ``VAULT_ADDR`` and the like only when its ``address``
+is unset). Credentials never appear in code or in the synthesized JSON: they come from the
+standard variables at deploy time
 (``AWS_PROFILE``/``AWS_*``, ``VAULT_TOKEN``, ``NOMAD_TOKEN``, ``CONSUL_HTTP_TOKEN``, ``NOMAD_CACERT``,
 ``VAULT_CACERT``, ``CONSUL_CACERT``).
 Provider packages are imported where a provider is added, so a stack pays only for what it uses.
@@ -12,9 +17,10 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import urlsplit
 
-from cdktf import LocalBackend, S3Backend, TerraformStack
+from cdktf import LocalBackend, S3Backend, TerraformStack, TerraformVariable
 from constructs import Construct
 
+from .contracts import PROVIDER_ADDRESS_VARIABLES
 from .environment import Environment, LocalState
 
 __all__ = ["EnvironmentStack"]
@@ -64,14 +70,14 @@ class EnvironmentStack(TerraformStack):
         from cdktf_cdktf_provider_vault.provider import VaultProvider
 
         vault = self.environment.vault
-        VaultProvider(self, "vault", address=vault.address, namespace=vault.namespace)
+        VaultProvider(self, "vault", address=self._address("vault", vault.address), namespace=vault.namespace)
 
     def add_nomad_provider(self) -> None:
         """The Nomad provider at the environment's address and region; token from ``NOMAD_TOKEN``."""
         from cdktf_cdktf_provider_nomad.provider import NomadProvider
 
         nomad = self.environment.nomad
-        NomadProvider(self, "nomad", address=nomad.address, region=nomad.region)
+        NomadProvider(self, "nomad", address=self._address("nomad", nomad.address), region=nomad.region)
 
     def add_consul_provider(self) -> None:
         """The Consul provider at the environment's address and datacenter.
@@ -86,4 +92,12 @@ class EnvironmentStack(TerraformStack):
 
         consul = self.environment.consul
         url = urlsplit(consul.address)
-        ConsulProvider(self, "consul", address=url.netloc, scheme=url.scheme, datacenter=consul.datacenter)
+        ConsulProvider(self, "consul", address=self._address("consul", url.netloc), scheme=url.scheme,
+                       datacenter=consul.datacenter)
+
+    def _address(self, product: str, default: str) -> str:
+        """The provider's address: a variable whose default is the environment's."""
+        name = PROVIDER_ADDRESS_VARIABLES[product]
+        return TerraformVariable(self, name, type="string", default=default, nullable=False,
+                                 description=f"{product.capitalize()}'s API for this stack's provider (default: the "
+                                             f"environment's; the operator's tunnel sets TF_VAR_{name})").string_value

@@ -97,20 +97,23 @@ class Pki:
 def parameter_values(env: Environment, secrets: ClusterSecrets, pki: Pki) -> dict[str, str]:
     """A value for every parameter of the catalogue, of the kind it holds."""
     values: dict[str, str] = {}
-    certs = {"nomad_server": [f"server.{env.nomad.region}.nomad", f"nomad.{env.domain}", "localhost", "127.0.0.1"],
-             "nomad_client": [f"client.{env.nomad.region}.nomad", "localhost", "127.0.0.1"],
-             "consul_server": [f"server.{env.consul.datacenter}.consul", f"consul.{env.domain}", "localhost",
-                               "127.0.0.1"],
-             "vault": [f"vault.{env.domain}", "localhost", "127.0.0.1"]}
-    issued = {name: pki.issue(sans) for name, sans in certs.items()}
+    # each agent certificate with the names the bootstrap gives it (hashistack.bootstrap.pki)
+    from hashistack.bootstrap.catalogue import KINDS
+    from hashistack.bootstrap.pki import agent_names
+
+    agents = {KINDS[s.field].agent for s in secrets.catalogue() if KINDS[s.field].agent is not None}
+    issued = {}
+    for agent in sorted(agents, key=lambda a: a.value):
+        names = agent_names(env, agent)
+        issued[agent] = pki.issue([*names.dns, *names.ips])
     for spec in secrets.catalogue():
         field = spec.field
         if field == "ca_cert":
             values[spec.parameter] = pki.ca_pem
         elif field.endswith("_cert"):
-            values[spec.parameter] = issued[field.removesuffix("_cert")][0]
+            values[spec.parameter] = issued[KINDS[field].agent][0]
         elif field.endswith("_key") and not field.endswith("gossip_key"):
-            values[spec.parameter] = issued[field.removesuffix("_key")][1]
+            values[spec.parameter] = issued[KINDS[field].agent][1]
         elif field.endswith("gossip_key"):
             values[spec.parameter] = base64.b64encode(os.urandom(32)).decode()
         else:

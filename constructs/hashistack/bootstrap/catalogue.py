@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from ..cluster.ports import Role
+from ..contracts import PARAMETER_PREFIX, parameter_prefix
 from ..environment import Environment
 from ..errors import HashistackError
 
@@ -24,12 +25,6 @@ NS, NC, CS, VS = Role.NOMAD_SERVER, Role.NOMAD_CLIENT, Role.CONSUL_SERVER, Role.
 ALL_NODES = (NS, NC, CS, VS)
 
 
-def parameter_prefix(env: Environment) -> str:
-    """Where an environment's parameters live: the cluster's default (``HashiCluster``)."""
-    return PARAMETER_PREFIX.format(env=env.name)
-
-
-PARAMETER_PREFIX = "/hashistack/{env}"
 
 
 class Kind(enum.Enum):
@@ -43,6 +38,7 @@ class Kind(enum.Enum):
     CONSUL_TOKEN = "Consul ACL token secret id (UUID)"
     NOMAD_TOKEN = "Nomad ACL token secret id (UUID)"
     VAULT_RECOVERY = "Vault recovery keys (JSON)"
+    VAULT_ROOT_TOKEN = "Vault's initial root token, until the first apply succeeded"
 
 
 class Agent(enum.Enum):
@@ -51,6 +47,7 @@ class Agent(enum.Enum):
     NOMAD_SERVER = "nomad-server"
     NOMAD_CLIENT = "nomad-client"
     CONSUL_SERVER = "consul-server"
+    CONSUL_CLIENT = "consul-client"
     VAULT = "vault"
 
 
@@ -73,6 +70,8 @@ KINDS: dict[str, Kinds] = {
     "nomad_client_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.NOMAD_CLIENT),
     "consul_server_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.CONSUL_SERVER),
     "consul_server_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.CONSUL_SERVER),
+    "consul_client_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.CONSUL_CLIENT),
+    "consul_client_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.CONSUL_CLIENT),
     "vault_cert": Kinds(kind=Kind.AGENT_CERT, agent=Agent.VAULT),
     "vault_key": Kinds(kind=Kind.AGENT_KEY, agent=Agent.VAULT),
     "consul_agent_token_nomad_server": Kinds(kind=Kind.CONSUL_TOKEN),
@@ -90,6 +89,7 @@ KINDS: dict[str, Kinds] = {
     "consul_management_token": Kinds(kind=Kind.CONSUL_TOKEN),
     "nomad_management_token": Kinds(kind=Kind.NOMAD_TOKEN, phase="cluster"),
     "vault_recovery_keys": Kinds(kind=Kind.VAULT_RECOVERY, phase="cluster"),
+    "vault_initial_root_token": Kinds(kind=Kind.VAULT_ROOT_TOKEN, phase="cluster"),
 }
 """Field -> what the bootstrap generates for it. Extend it when the cluster adds a secret."""
 
@@ -99,6 +99,9 @@ _OWN: dict[str, str] = {
     "nomad_management_token": "Nomad's management token (the ACL bootstrap secret)",
     "vault_recovery_keys": "Vault's recovery keys from operator init: PGP-encrypted to the keyholders, "
                            "or in development (no keyholders listed) the keys themselves",
+    "vault_initial_root_token": "Vault's initial root token from operator init, kept only until the first apply of "
+                                "<env>-vault succeeded (then revoked and this parameter deleted), so that a failed "
+                                "apply can be run again; read by no node",
 }
 
 

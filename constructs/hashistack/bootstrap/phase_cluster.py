@@ -9,7 +9,14 @@ working state through the products' HTTP APIs (the internal load balancers, or a
 - Vault: ``sys/init`` with auto-unseal, recovery keys encrypted to the keyholders' PGP keys
   (refused outside development when none are listed), the first apply of ``<env>-vault`` with
   the initial root token (and Consul's management token, for its Consul half), then the root
-  token revoked and checked dead.
+  token revoked and checked dead. The root token is kept in SSM (``vault-initial-root-token``,
+  read by no node) from init until that apply succeeded, so a failed apply is fixed and run again
+  with ``make bootstrap PHASE=cluster``, never leaving ``generate-root`` as the only way back.
+
+The APIs are reached at the environment's addresses or through the operator's tunnel
+(:mod:`hashistack.bootstrap.tunnel`); the first apply gets the same addresses as Terraform
+variables (``TF_VAR_vault_address``, ``TF_VAR_consul_address``), which the providers' addresses
+read, so no new synth is needed for a tunnel.
 
 Each step looks first and reports what it found: a bootstrapped ACL system, an existing policy or
 token, an initialized Vault are left alone. Request and response bodies follow the products'
@@ -27,12 +34,13 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import requests
 
+from ..contracts import PROVIDER_ADDRESS_VARIABLES
 from ..environment import Environment, Tier
 from ..errors import HashistackError
 from .catalogue import Item, Kind, catalogue
@@ -79,8 +87,11 @@ NOMAD_POLICIES: dict[str, tuple[str, str]] = {
     "operator": ("Platform operators: run and inspect jobs in every namespace, read the cluster",
                  'namespace "*" {\n  policy = "write"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
                  'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
+    # `nomad node drain -self` finds its node through GET /v1/agent/self, which needs agent:read
+    # (command/node_drain.go getLocalNodeID; command/agent/agent_endpoint.go AgentSelfRequest,
+    # Nomad v1.10.2), then drains it with node:write.
     "client-drain": ("A Nomad client drains itself when its autoscaling group scales it in",
-                     'node {\n  policy = "write"\n}\n'),
+                     'agent {\n  policy = "read"\n}\nnode {\n  policy = "write"\n}\n'),
 }
 
 NOMAD_TOKEN_POLICY: dict[str, str] = {"nomad_client_drain_token": "client-drain"}
@@ -322,8 +333,15 @@ class _Cluster:
             self.report.note("vault: init", "skipped", f"HTTP {status}: {_text(init)}")
             return
         if init.get("initialized"):
-            self.report.note("vault: init", "unchanged",
-                             f"already initialized; operators apply {self.env.name}-vault from now on")
+            kept = self.values.get("vault_initial_root_token")
+            if not kept:
+                self.report.note("vault: init", "unchanged",
+                                 f"already initialized; operators apply {self.env.name}-vault from now on")
+                return
+            self.report.note("vault: init", "unchanged", f"initialized; the first apply of {self.env.name}-vault has "
+                             "not succeeded yet: running it again with the kept root token")
+            self._await_active(api)
+            self._finish(api, apply_command, operator, kept)
             return
         _, seal = api.call("GET", "/v1/sys/seal-status")
         if not (isinstance(seal, dict) and seal.get("recovery_seal")):
@@ -349,15 +367,24 @@ class _Cluster:
         keys = answer.get("recovery_keys_base64") or []
         self.report.note("vault: init", "created", f"{len(keys)} recovery keys, threshold {settings.threshold}"
                          + (", each encrypted to its keyholder's PGP key" if pgp else " (development: kept in SSM)"))
-        try:
-            self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
-                                                        "keys_base64": keys}, sort_keys=True))
-            self._await_active(api)
-            self._first_apply(apply_command, root)
-            if operator:
-                self._dev_operator(api, root, operator)
-        finally:
-            self._revoke_root(api, root)
+        self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
+                                                    "keys_base64": keys}, sort_keys=True))
+        self.put("vault_initial_root_token", root, f"kept until the first apply of {self.env.name}-vault succeeded")
+        self._await_active(api)
+        self._finish(api, apply_command, operator, root)
+
+    def _finish(self, api: Api, apply_command: str | None, operator: str | None, root: str) -> None:
+        """The first apply with the root token; only once it succeeded, the development operator,
+        the root token revoked (checked dead) and its parameter deleted."""
+        if not self._first_apply(apply_command, root):
+            return
+        if operator:
+            self._dev_operator(api, root, operator)
+        if self._revoke_root(api, root):
+            parameter = self.items["vault_initial_root_token"].parameter
+            self.store.delete(parameter)
+            self.values.pop("vault_initial_root_token", None)
+            self.report.note(parameter, "changed", "deleted: the root token is revoked")
         if operator:
             self._check_operator(api, operator)
 
@@ -372,10 +399,15 @@ class _Cluster:
                                       f"HTTP {status}); check the seal's KMS access")
             time.sleep(0.5)
 
-    def _first_apply(self, command: str | None, root: str) -> None:
+    def _first_apply(self, command: str | None, root: str) -> bool:
         stack = f"{self.env.name}-vault"
         argv = shlex.split((command or "cdktf deploy {stack} --auto-approve").replace("{stack}", stack))
-        env = {**os.environ, "VAULT_ADDR": self.endpoints.vault, "VAULT_TOKEN": root}
+        # The providers' addresses are Terraform variables (hashistack.stack): the apply reaches
+        # Vault and Consul where this run reaches them (a tunnel's loopback ports, or the
+        # environment's addresses), without a new synth.
+        env = {**os.environ, "VAULT_ADDR": self.endpoints.vault, "VAULT_TOKEN": root,
+               f"TF_VAR_{PROVIDER_ADDRESS_VARIABLES['vault']}": self.endpoints.vault,
+               f"TF_VAR_{PROVIDER_ADDRESS_VARIABLES['consul']}": urlsplit(self.endpoints.consul).netloc}
         # <env>-vault also writes Consul's auth method and intentions: with the management token
         # phase consul bootstrapped, the same way it reaches Consul.
         consul = self.values.get("consul_management_token")
@@ -384,21 +416,22 @@ class _Cluster:
         if self.ca_file:
             env["VAULT_CACERT"] = env["CONSUL_CACERT"] = self.ca_file
         self.report.progress(f"vault: first apply of {stack} with the initial root token: {' '.join(argv)}")
-        retry = ("the root token is revoked all the same: make a new one with `vault operator generate-root` and a "
-                 "quorum of recovery keys, then apply again")
+        retry = (f"the root token stays in {self.items['vault_initial_root_token'].parameter} (operators only) until "
+                 f"the apply succeeds: fix the cause and run make bootstrap ENV={self.env.name} PHASE=cluster again")
         try:
             # The apply's output goes to stderr with the root token masked, should anything echo it.
             result = subprocess.run(argv, env=env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True)
         except OSError as e:
             self.report.note(f"vault: first apply of {stack}", "refused", f"cannot run {argv[0]}: {e.strerror}; {retry}")
-            return
+            return False
         output = result.stdout.replace(root, "<initial root token>")
         self.report.stream.write(output.replace(consul, "<consul management token>") if consul else output)
         if result.returncode != 0:
             self.report.note(f"vault: first apply of {stack}", "refused", f"exit {result.returncode}; {retry}")
-            return
+            return False
         self.report.note(f"vault: first apply of {stack}", "created")
+        return True
 
     def _dev_operator(self, api: Api, root: str, name: str) -> None:
         password = os.environ.get("HASHISTACK_VAULT_OPERATOR_PASSWORD")
@@ -410,14 +443,15 @@ class _Cluster:
         self.report.note(f"vault: userpass operator {name}", "created" if status in (200, 204) else "refused",
                          "" if status in (200, 204) else f"HTTP {status}: {_text(answer)}")
 
-    def _revoke_root(self, api: Api, root: str) -> None:
+    def _revoke_root(self, api: Api, root: str) -> bool:
         status, answer = api.call("POST", "/v1/auth/token/revoke-self", token=root)
         check, _ = api.call("GET", "/v1/auth/token/lookup-self", token=root)
         if status in (200, 204) and check == 403:
             self.report.note("vault: initial root token", "changed", "revoked; a lookup with it is denied")
-        else:
-            self.report.note("vault: initial root token", "refused",
-                             f"revoke answered HTTP {status} and a lookup HTTP {check}: revoke it by hand")
+            return True
+        self.report.note("vault: initial root token", "refused",
+                         f"revoke answered HTTP {status} and a lookup HTTP {check}: revoke it by hand")
+        return False
 
     def _check_operator(self, api: Api, name: str) -> None:
         status, answer = api.call("POST", f"/v1/auth/userpass/login/{name}",

@@ -2,7 +2,7 @@
 
 Keys are ECDSA P-256. Each agent certificate carries exactly the names its product verifies
 (``verify_server_hostname``): Nomad ``server.<region>.nomad`` / ``client.<region>.nomad``,
-Consul ``server.<datacenter>.consul``, plus the API's host name from the environment's address,
+Consul ``server.<datacenter>.consul`` / ``client.<datacenter>.consul``, plus the API's host name from the environment's address,
 ``localhost`` and ``127.0.0.1``; key usage digitalSignature and extended key usage serverAuth and
 clientAuth, since every agent both serves and dials mTLS.
 """
@@ -64,6 +64,8 @@ def agent_names(env: Environment, agent: Agent) -> AgentNames:
         dns, ips = (f"client.{env.nomad.region}.nomad",), ((), ())
     elif agent is Agent.CONSUL_SERVER:
         dns, ips = (f"server.{env.consul.datacenter}.{CONSUL_DOMAIN}",), _host(env.consul.address)
+    elif agent is Agent.CONSUL_CLIENT:
+        dns, ips = (f"client.{env.consul.datacenter}.{CONSUL_DOMAIN}",), ((), ())
     else:
         dns, ips = (), _host(env.vault.address)
     all_dns = tuple(dict.fromkeys((*dns, *ips[0], "localhost")))

@@ -61,3 +61,6 @@ class ParameterStore:
     def overwrite(self, name: str, value: str) -> None:
         self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", KeyId=self.kms_key_id, Overwrite=True)
         self.ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=self.tags)
+
+    def delete(self, name: str) -> None:
+        self.ssm.delete_parameter(Name=name)

@@ -6,50 +6,44 @@ instance role into drop-in files of the same config directory (see
 :mod:`hashistack.cluster.cloud_init` and :mod:`hashistack.cluster.boot`); the configs only name
 the files they land in.
 
-Each agent talks to the Consul agent on its own node over HTTP on loopback (127.0.0.1:8500, never
-bound elsewhere): a Consul client agent with auto-encrypt serves HTTPS with a certificate from
-Consul's built-in Connect CA, which no file on the node holds at boot, so a TLS connection to it
-could not be verified. Loopback traffic never leaves the host; the ACL token still guards it.
+Each agent talks to the Consul agent on its own node over HTTPS on loopback (127.0.0.1:8501),
+verified with the cluster CA: every Consul agent holds a certificate from the cluster CA (servers
+their own, client agents the clients'), written at boot from SSM. No agent depends on auto-encrypt,
+which would make a client agent's start wait for an ACL token that exists only after the day-0
+bootstrap's phase ``cluster`` (Consul agent/auto-config/auto_encrypt.go retries the ``AutoEncrypt.Sign``
+RPC until a server accepts the agent token). Values both sides of a handshake read come from
+:mod:`hashistack.contracts`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contracts import (
+    CONSUL_AUDIENCE,
+    CONSUL_AUTH_METHOD,
+    CONSUL_GRPC_TLS_PORT,
+    CONSUL_HTTPS_PORT,
+    CONSUL_LOCAL_HTTPS,
+    VAULT_AUDIENCE,
+    tls_files,
+)
 from ..hcl import Attr, Block, render
-from ..vault.jwt import WORKLOAD_AUDIENCE
 from .cloud_init import PRIVATE_IP
 
-__all__ = ["CNI_PATH", "CONSUL_CONNECT_CA", "ConsulAgentConfig", "NomadAgentConfig", "PRIVATE_IP", "VaultServerConfig",
-           "auto_join"]
+__all__ = ["CNI_PATH", "ConsulAgentConfig", "NomadAgentConfig", "PRIVATE_IP", "VaultServerConfig", "auto_join"]
 
 NOMAD_DIR, CONSUL_DIR, VAULT_DIR = "/etc/nomad.d", "/etc/consul.d", "/etc/vault.d"
 NOMAD_DATA, CONSUL_DATA, VAULT_DATA = "/opt/nomad/data", "/opt/consul/data", "/opt/vault/data"
 VAULT_AUDIT_DIR = "/var/log/vault"
-CONSUL_LOCAL_HTTP = "127.0.0.1:8500"
-CONSUL_GRPC_TLS_PORT = 8503
 CONSUL_LOCAL_GRPC_TLS = f"127.0.0.1:{CONSUL_GRPC_TLS_PORT}"
-CONSUL_CONNECT_CA = f"{NOMAD_DIR}/tls/consul-connect-ca.pem"
-"""The roots of Consul's Connect CA on a Nomad client, which sign its Consul agent's gRPC TLS
-certificate (auto-encrypt); written and refreshed from the local agent by the client's boot units."""
 CNI_PATH = "/usr/lib/cni"
 """Where Debian's ``containernetworking-plugins`` installs the CNI reference plugins."""
-CONSUL_AUDIENCE = "consul.io"
-"""The audience of the workload identities Nomad signs for Consul; Consul's ``nomad-workloads``
-JWT auth method is bound to it."""
-CONSUL_AUTH_METHOD = "nomad-workloads"
-"""Consul's JWT auth method for Nomad workload identities (Nomad's default name,
-``ConsulWorkloadsDefaultAuthMethodName`` in nomad/structs/consul.go, v1.10.2)."""
 
 
 def auto_join(region: str, tag_key: str, tag_value: str) -> str:
     """go-discover's AWS auto-join string: find peers by tag with the instance role."""
     return f"provider=aws region={region} tag_key={tag_key} tag_value={tag_value}"
-
-
-def _tls_files(directory: str) -> dict[str, str]:
-    return {"ca_file": f"{directory}/tls/ca.pem", "cert_file": f"{directory}/tls/cert.pem",
-            "key_file": f"{directory}/tls/key.pem"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,9 +53,12 @@ class NomadAgentConfig:
     Servers: ``bootstrap_expect`` servers joined by AWS tags, ACLs and mTLS on, Vault integration
     by workload identity (``default_identity`` with audience ``vault.io``), Consul integration by
     workload identity (``service_identity`` and ``task_identity`` with audience ``consul.io``).
-    Clients: the docker driver only, ``raw_exec`` off, Vault reached over TLS, Envoy sidecars
-    bootstrapped from the local Consul agent's gRPC TLS port, bridge networking through the CNI
-    plugins in ``/usr/lib/cni``.
+    Clients: the docker driver only, ``raw_exec`` off, Vault reached over TLS and logged into at
+    the environment's JWT auth path (``jwt_auth_backend_path``, a client-only field), Envoy
+    sidecars bootstrapped from the local Consul agent's gRPC TLS port (verified with the cluster
+    CA), bridge networking through the CNI plugins in ``/usr/lib/cni``. Both reach the local
+    Consul agent over HTTPS (``ssl = true``), which makes Nomad fingerprint Consul's gRPC *TLS*
+    port as ``attr.consul.grpc``: the attribute the Connect sidecar constraint needs above 0.
 
     Field names are Nomad's agent configuration as decoded in v1.10.2: the ``consul`` block is
     ``ConsulConfig`` (nomad/structs/config/consul.go: ``grpc_address``, ``grpc_ca_file``,
@@ -78,10 +75,11 @@ class NomadAgentConfig:
     join_tag_key: str
     join_tag_value: str
     vault_address: str
+    jwt_auth_path: str = "jwt-nomad"
     bootstrap_expect: int = 1
 
     def body(self) -> list:
-        tls = _tls_files(NOMAD_DIR)
+        tls = tls_files("nomad")
         join = Block("server_join", body=(Attr("retry_join", [auto_join(self.aws_region, self.join_tag_key,
                                                                          self.join_tag_value)]),))
         items: list = [
@@ -100,7 +98,8 @@ class NomadAgentConfig:
                 Attr("ca_file", tls["ca_file"]), Attr("cert_file", tls["cert_file"]), Attr("key_file", tls["key_file"]),
                 Attr("verify_server_hostname", True), Attr("verify_https_client", False),
             )),
-            # The local Consul agent on loopback; its ACL token arrives at boot in consul-token.hcl.
+            # The local Consul agent on loopback, over verified HTTPS; its ACL token arrives at boot
+            # in consul-token.hcl.
             self._consul(),
             Block("telemetry", body=(
                 Attr("collection_interval", "10s"), Attr("disable_hostname", True), Attr("prometheus_metrics", True),
@@ -113,7 +112,7 @@ class NomadAgentConfig:
                 Block("vault", body=(
                     Attr("enabled", True), Attr("address", self.vault_address),
                     Attr("ca_file", tls["ca_file"]),
-                    Block("default_identity", body=(Attr("aud", [WORKLOAD_AUDIENCE]), Attr("ttl", "1h"))),
+                    Block("default_identity", body=(Attr("aud", [VAULT_AUDIENCE]), Attr("ttl", "1h"))),
                 )),
             ]
         else:
@@ -125,7 +124,8 @@ class NomadAgentConfig:
                     Attr("cni_path", CNI_PATH),
                 )),
                 Block("vault", body=(Attr("enabled", True), Attr("address", self.vault_address),
-                                     Attr("ca_file", tls["ca_file"]))),
+                                     Attr("ca_file", tls["ca_file"]),
+                                     Attr("jwt_auth_backend_path", self.jwt_auth_path))),
                 Block("plugin", ("raw_exec",), body=(Block("config", body=(Attr("enabled", False),)),)),
                 Block("plugin", ("docker",), body=(Block("config", body=(
                     Attr("allow_privileged", False),
@@ -135,7 +135,9 @@ class NomadAgentConfig:
         return items
 
     def _consul(self) -> Block:
-        items: list = [Attr("address", CONSUL_LOCAL_HTTP), Attr("ssl", False)]
+        ca = tls_files("nomad")["ca_file"]
+        items: list = [Attr("address", CONSUL_LOCAL_HTTPS), Attr("ssl", True), Attr("verify_ssl", True),
+                       Attr("ca_file", ca)]
         if self.server:
             # Nomad servers sign a workload identity for every Consul service and for every task
             # with a Consul template; clients log in with it through Consul's JWT auth method and
@@ -143,9 +145,10 @@ class NomadAgentConfig:
             identity = (Attr("aud", [CONSUL_AUDIENCE]), Attr("ttl", "1h"))
             items += [Block("service_identity", body=identity), Block("task_identity", body=identity)]
         else:
-            # Envoy sidecars are bootstrapped against the local agent's gRPC TLS listener, whose
-            # certificate (auto-encrypt) is signed by Consul's Connect CA.
-            items += [Attr("grpc_address", CONSUL_LOCAL_GRPC_TLS), Attr("grpc_ca_file", CONSUL_CONNECT_CA),
+            # Envoy sidecars are bootstrapped against the local agent's gRPC TLS listener; its
+            # certificate is the cluster CA's. Envoy speaks TLS to it only with grpc_ca_file set
+            # (Consul command/connect/envoy/envoy.go xdsAddress, for Nomad's unix-socket relay).
+            items += [Attr("grpc_address", CONSUL_LOCAL_GRPC_TLS), Attr("grpc_ca_file", ca),
                       Attr("service_auth_method", CONSUL_AUTH_METHOD), Attr("task_auth_method", CONSUL_AUTH_METHOD)]
         return Block("consul", body=tuple(items))
 
@@ -156,16 +159,21 @@ class NomadAgentConfig:
 @dataclass(frozen=True, kw_only=True)
 class ConsulAgentConfig:
     """A Consul server (``server=True``) or client agent: ACLs default deny, TLS verified both
-    ways with server hostnames checked, auto-encrypt, script checks off, HTTP on loopback only,
-    HTTPS and gRPC-TLS on. Servers enable Connect with its built-in CA.
+    ways with server hostnames checked, script checks off, HTTP and HTTPS on loopback (servers
+    also HTTPS on their private address), gRPC-TLS on. Servers enable Connect with its built-in CA.
 
-    gRPC TLS (8503, for Envoy sidecars): a server serves it with its own certificate
-    (``tls.defaults``); a client agent holds no certificate file, only the one auto-encrypt gets
-    from the servers, and serves the listener only with ``tls.grpc.use_auto_cert = true``
-    (Consul v1.21: ``GRPCServerUseTLS`` in tlsutil/config.go; without a certificate
-    ``BuildExternalGRPCServers`` in agent/grpc-external/server.go logs an error and starts no
-    listener). Incoming gRPC is not verified: Envoy presents no client certificate (Nomad's
-    documentation for ``grpc_ca_file``, v1.10.2; Consul issue 13088)."""
+    Every agent holds a certificate of the cluster CA (``tls.defaults``): servers
+    ``server.<dc>.consul``, client agents the clients' certificate (``client.<dc>.consul``,
+    ``localhost``, ``127.0.0.1``), which cannot pass ``verify_server_hostname``. No auto-encrypt:
+    with it a client agent's start blocks until the servers accept its agent token (Consul
+    v1.21 agent/auto-config/auto_encrypt.go), and the token is registered only by the day-0
+    bootstrap after the nodes booted. With a certificate of its own a client agent starts, joins
+    the LAN and reports ready before any token exists; its registration is retried by anti-entropy
+    until phase ``cluster`` created the token.
+
+    gRPC TLS (8503, for Envoy sidecars) is served with that certificate. Incoming gRPC is not
+    verified: Envoy presents no client certificate (Nomad's documentation for ``grpc_ca_file``,
+    v1.10.2; Consul issue 13088)."""
 
     server: bool
     datacenter: str
@@ -175,10 +183,9 @@ class ConsulAgentConfig:
     bootstrap_expect: int = 1
 
     def body(self) -> list:
-        tls = _tls_files(CONSUL_DIR)
-        defaults = [Attr("ca_file", tls["ca_file"]), Attr("verify_incoming", False), Attr("verify_outgoing", True)]
-        if self.server:
-            defaults += [Attr("cert_file", tls["cert_file"]), Attr("key_file", tls["key_file"])]
+        tls = tls_files("consul")
+        defaults = [Attr("ca_file", tls["ca_file"]), Attr("cert_file", tls["cert_file"]),
+                    Attr("key_file", tls["key_file"]), Attr("verify_incoming", False), Attr("verify_outgoing", True)]
         # Servers serve HTTPS on their private address too, for the load balancer and operators
         # (ACLs guard it; no client certificate is asked for there). RPC between agents stays
         # mutually verified on servers.
@@ -194,7 +201,7 @@ class ConsulAgentConfig:
             Attr("enable_local_script_checks", False),
             Attr("disable_update_check", True),
             Block("addresses", body=(Attr("http", "127.0.0.1"), Attr("https", https_bind))),
-            Block("ports", body=(Attr("http", 8500), Attr("https", 8501), Attr("grpc", -1),
+            Block("ports", body=(Attr("http", 8500), Attr("https", CONSUL_HTTPS_PORT), Attr("grpc", -1),
                                  Attr("grpc_tls", CONSUL_GRPC_TLS_PORT), Attr("dns", 8600))),
             # The agent token and the default (DNS) token arrive at boot in acl-tokens.hcl.
             Block("acl", body=(Attr("enabled", True), Attr("default_policy", "deny"),
@@ -204,11 +211,9 @@ class ConsulAgentConfig:
                 Block("internal_rpc", body=(Attr("verify_incoming", self.server),
                                             Attr("verify_server_hostname", True))),
                 Block("https", body=(Attr("verify_incoming", False),)),
-                Block("grpc", body=(Attr("verify_incoming", False),)
-                      + (() if self.server else (Attr("use_auto_cert", True),))),
+                Block("grpc", body=(Attr("verify_incoming", False),)),
             )),
             Block("telemetry", body=(Attr("disable_hostname", True), Attr("prometheus_retention_time", "60s"))),
-            Block("auto_encrypt", body=((Attr("allow_tls", True),) if self.server else (Attr("tls", True),))),
         ]
         if self.server:
             items += [Attr("bootstrap_expect", self.bootstrap_expect), Block("ui_config", body=(Attr("enabled", True),)),
@@ -235,7 +240,7 @@ class VaultServerConfig:
     leader_tls_servername: str
 
     def body(self) -> list:
-        tls = _tls_files(VAULT_DIR)
+        tls = tls_files("vault")
         return [
             Attr("ui", True),
             Attr("disable_mlock", True),

@@ -21,13 +21,11 @@ vault-server   vault, consul            /opt/vault/data               audit log 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from ..contracts import JOIN_TAG_KEY, api_host, join_tag, jwt_auth_path
 from ..environment import Environment
-from ..errors import HashistackError
 from .agents import (
     CNI_PATH,
-    CONSUL_CONNECT_CA,
     CONSUL_DATA,
     CONSUL_DIR,
     NOMAD_DATA,
@@ -45,7 +43,6 @@ from .secrets import ClusterSecrets
 
 __all__ = ["AUDIT_DEVICE", "DATA_DEVICE", "JOIN_TAG_KEY", "NodeBoot", "asg_name", "node_boots", "unseal_alias"]
 
-JOIN_TAG_KEY = "hashistack-join"
 DATA_DEVICE = "/dev/sdf"
 AUDIT_DEVICE = "/dev/sdg"
 DRAIN_HOOK = "hashistack-drain"
@@ -107,47 +104,6 @@ BRIDGE_COMMANDS = (
     "done",
 )
 
-CONNECT_CA_SCRIPT = "/usr/local/sbin/hashistack-consul-connect-ca"
-# Consul's Connect CA roots for Nomad's consul.grpc_ca_file: Envoy sidecars verify the local
-# agent's gRPC TLS certificate with them (auto-encrypt gets it from the servers, signed by the
-# Connect CA, which no file holds at boot). Read from the local agent on loopback as a PEM chain
-# (/v1/connect/ca/roots?pem=true, which needs no ACL token) and rewritten when it changes, so a
-# rotated CA reaches new sidecars; until the agent answers with a root, the file is left alone.
-CONNECT_CA_SCRIPT_TEXT = f"""#!/bin/bash
-# Consul Connect CA roots for Nomad's consul.grpc_ca_file (Envoy sidecars), from the local agent.
-set -euo pipefail
-OUT={CONSUL_CONNECT_CA}
-pem=$(curl -fsS --max-time 5 'http://127.0.0.1:8500/v1/connect/ca/roots?pem=true') || exit 0
-case "$pem" in -----BEGIN*) ;; *) exit 0 ;; esac  # a PEM chain, or no root yet
-if [ -f "$OUT" ] && [ "$(cat "$OUT")" = "$pem" ]; then exit 0; fi
-tmp=$(mktemp "$OUT.XXXXXX")
-printf '%s\\n' "$pem" > "$tmp"
-chmod 0644 "$tmp"
-mv -f "$tmp" "$OUT"
-echo "wrote the Connect CA roots to $OUT"
-"""
-
-CONNECT_CA_SERVICE = f"""[Unit]
-Description=Consul Connect CA roots for Envoy sidecars
-After=consul.service
-
-[Service]
-Type=oneshot
-ExecStart={CONNECT_CA_SCRIPT}
-"""
-
-CONNECT_CA_TIMER = """[Unit]
-Description=Refresh the Consul Connect CA roots
-
-[Timer]
-OnBootSec=20s
-OnUnitActiveSec=120s
-
-[Install]
-WantedBy=timers.target
-"""
-
-
 def unseal_alias(environment_name: str) -> str:
     """The KMS alias of the environment's Vault unseal key (the Vault config names it)."""
     return f"alias/hashistack-{environment_name}-vault-unseal"
@@ -161,17 +117,6 @@ def ssm_agent_url(region: str) -> str:
 def asg_name(environment: Environment, role: Role) -> str:
     """The node group's autoscaling group name (fixed, so the boot can complete its lifecycle hook)."""
     return f"hashistack-{environment.name}-{role.value}"
-
-
-def api_hostname(env: Environment, product: str) -> str:
-    """The DNS name of a product's API (from the environment's address), checked to lie in its domain."""
-    address = getattr(env, product).address
-    host = urlsplit(address).hostname or ""
-    if not (host == env.domain or host.endswith("." + env.domain)):
-        raise HashistackError(
-            f'environment "{env.name}": {product}.address = {address!r}: the API name must lie in the environment\'s '
-            f"domain {env.domain!r} (the cluster's private DNS zone), e.g. https://{product}.{env.domain}")
-    return host
 
 
 def _drain_script(region: str, asg: str, token_parameter: str) -> str:
@@ -240,17 +185,18 @@ def _tls(directory: str, owner: str, s: ClusterSecrets, cert, key) -> list[Secre
 def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot]:
     """Every node role's boot for ``env``: agents, secrets, volumes, units."""
     region, pk = env.region, env.packages
-    join = {role: f"{env.name}-{role.value}" for role in Role}
+    join = {role: join_tag(env, role)[1] for role in Role}
     n, c, v = env.nomad, env.consul, env.vault
-    vault_address = f"https://vault.{env.domain}:8200"
+    vault_address = env.vault.address  # vault.<domain>: the private zone's name of Vault's load balancer
 
     def consul_files(role: Role, server: bool, count: int = 1) -> tuple[list[ConfigFile], list[SecretFile],
                                                                           list[Directory]]:
         config = ConfigFile(path=f"{CONSUL_DIR}/consul.hcl", owner="consul", content=ConsulAgentConfig(
             server=server, datacenter=c.datacenter, aws_region=region, join_tag_key=JOIN_TAG_KEY,
             join_tag_value=join[Role.CONSUL_SERVER], bootstrap_expect=count).render())
-        secret_files = _tls(CONSUL_DIR, "consul", secrets, secrets.consul_server_cert if server else None,
-                            secrets.consul_server_key if server else None) + [
+        cert, key = ((secrets.consul_server_cert, secrets.consul_server_key) if server
+                     else (secrets.consul_client_cert, secrets.consul_client_key))
+        secret_files = _tls(CONSUL_DIR, "consul", secrets, cert, key) + [
             SecretFile(ref=secrets.consul_gossip_key, path=f"{CONSUL_DIR}/gossip.hcl", mode="0640", owner="consul",
                        template='encrypt = "%s"\n'),
             SecretFile(ref=secrets.agent_token(role), path=f"{CONSUL_DIR}/acl-agent-token.hcl", mode="0640",
@@ -270,7 +216,7 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
         config = ConfigFile(path=f"{NOMAD_DIR}/nomad.hcl", content=NomadAgentConfig(
             server=server, region=n.region, datacenter=n.datacenter, aws_region=region,
             join_tag_key=JOIN_TAG_KEY, join_tag_value=join[Role.NOMAD_SERVER], vault_address=vault_address,
-            bootstrap_expect=n.server_count).render())
+            jwt_auth_path=jwt_auth_path(env), bootstrap_expect=n.server_count).render())
         cert, key = ((secrets.nomad_server_cert, secrets.nomad_server_key) if server
                      else (secrets.nomad_client_cert, secrets.nomad_client_key))
         token = secrets.nomad_server_consul_token if server else secrets.nomad_client_consul_token
@@ -305,8 +251,8 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
         Role.NOMAD_SERVER, products=("consul", "nomad"), files=nf + cf, secret_files=ns + cs, dirs=nd + cd,
         volumes=vol, services=("consul", "nomad")))
 
-    # Nomad clients: docker, bridge networking for Connect sidecars (CNI plugins, br_netfilter,
-    # the Connect CA roots kept fresh), and a timer that drains the client on scale-in.
+    # Nomad clients: docker, bridge networking for Connect sidecars (CNI plugins, br_netfilter),
+    # and a timer that drains the client on scale-in.
     nf, ns, nd = nomad_files(False)
     cf, cs, cd = consul_files(Role.NOMAD_CLIENT, False)
     drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(
@@ -314,18 +260,13 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
              ConfigFile(path="/etc/systemd/system/hashistack-drain.service", mode="0644", content=DRAIN_SERVICE),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.timer", mode="0644", content=DRAIN_TIMER)]
     mesh = [ConfigFile(path=BRIDGE_MODULES, mode="0644", content=BRIDGE_MODULES_CONF),
-            ConfigFile(path=BRIDGE_SYSCTL, mode="0644", content=BRIDGE_SYSCTL_CONF),
-            ConfigFile(path=CONNECT_CA_SCRIPT, mode="0755", content=CONNECT_CA_SCRIPT_TEXT),
-            ConfigFile(path="/etc/systemd/system/hashistack-consul-connect-ca.service", mode="0644",
-                       content=CONNECT_CA_SERVICE),
-            ConfigFile(path="/etc/systemd/system/hashistack-consul-connect-ca.timer", mode="0644",
-                       content=CONNECT_CA_TIMER)]
+            ConfigFile(path=BRIDGE_SYSCTL, mode="0644", content=BRIDGE_SYSCTL_CONF)]
     vol = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0711", size_gib=100),)
     boots[Role.NOMAD_CLIENT] = NodeBoot(role=Role.NOMAD_CLIENT, volumes=vol, lifecycle_hooks=("launch", "terminate"),
                                         cloud_init=boot(
         Role.NOMAD_CLIENT, products=("consul", "nomad"), os_extra=CLIENT_OS_PACKAGES, files=nf + cf + drain + mesh,
         secret_files=ns + cs, dirs=nd + cd, volumes=vol, commands=BRIDGE_COMMANDS,
-        services=("docker", "consul", "nomad", "hashistack-consul-connect-ca.timer", "hashistack-drain.timer")))
+        services=("docker", "consul", "nomad", "hashistack-drain.timer")))
 
     # Consul servers
     cf, cs, cd = consul_files(Role.CONSUL_SERVER, True, c.server_count)
@@ -340,7 +281,7 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
     cf, cs, cd = consul_files(Role.VAULT_SERVER, False)
     vault_cfg = ConfigFile(path=f"{VAULT_DIR}/vault.hcl", owner="vault", content=VaultServerConfig(
         aws_region=region, kms_key_id=unseal_alias(env.name), join_tag_key=JOIN_TAG_KEY,
-        join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=f"vault.{env.domain}").render())
+        join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=api_host(env, "vault")).render())
     vs = _tls(VAULT_DIR, "vault", secrets, secrets.vault_cert, secrets.vault_key)
     vd = [Directory(path=VAULT_DIR, owner="vault", mode="0750"), Directory(path=f"{VAULT_DIR}/tls", owner="vault",
                                                                            mode="0750")]

@@ -40,6 +40,13 @@ BOOT_LOG = "/var/log/hashistack-boot.log"
 USER_DATA_LIMIT = 16384
 """EC2's limit on user data, in bytes before base64."""
 LIFECYCLE_HOOK = "hashistack-boot"
+UNIT_WAIT_S = 600
+"""How long the boot keeps starting a unit that is not ready yet (a Consul agent reports ready only
+after joining a server, which may still be booting) before it gives up; well inside the launch
+hook's 900 s."""
+BOOT_PREREQUISITES = ("ca-certificates", "curl", "gnupg")
+"""What the boot itself runs before the package step (the signing key's download and check):
+installed first, as a minimal image may lack them."""
 """The launch lifecycle hook every node group holds new instances in until their boot completes."""
 
 _PARAM = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
@@ -140,6 +147,8 @@ def _q(value: str) -> str:
 #   brings python3, which splits the reply.
 # - secret PARAMETER PATH OWNER MODE [FORMAT]: a fetched value into PATH (through the printf
 #   FORMAT, whose one %s takes the value, when given; such values must be plain tokens).
+# - start UNIT: start a unit, again and again while it is not ready (systemd fails a Type=notify
+#   start after TimeoutStartSec), for up to UNIT_WAIT seconds.
 # - place PATH OWNER MODE: a staged file to its place, once its package has created the user.
 # - volume DEVICE MOUNT_POINT OWNER MODE: format on first boot, mount by UUID, survive reboots.
 _PRELUDE = r'''set -euo pipefail
@@ -220,6 +229,18 @@ secret() {
 
 place() {
   install -D -m "$3" -o "$2" -g "$2" "$STAGING$1" "$1"
+}
+
+start() {
+  local end=$((SECONDS + UNIT_WAIT))
+  until systemctl restart "$1"; do
+    if [ "$SECONDS" -ge "$end" ]; then
+      log "$1 did not start within $UNIT_WAIT s"
+      return 1
+    fi
+    log "$1 is not ready yet; starting it again in 10 s"
+    sleep 10
+  done
 }
 
 volume() {
@@ -308,7 +329,7 @@ class CloudInit:
         head = ["#!/bin/bash",
                 f"# hashistack node boot: {self.role}. Rendered from the cluster model; not edited on the node.",
                 f"ROLE={_q(self.role)}", f"REGION={_q(self.aws_region)}", f"ASG_NAME={_q(self.asg_name)}",
-                f"LIFECYCLE_HOOK={_q(LIFECYCLE_HOOK)}", f"STAGING={_q(STAGING)}"]
+                f"LIFECYCLE_HOOK={_q(LIFECYCLE_HOOK)}", f"STAGING={_q(STAGING)}", f"UNIT_WAIT={UNIT_WAIT_S}"]
         steps: list[str] = []
         if self.swap_off:
             steps += ["", "# Vault runs with disable_mlock under raft: no swap, ever.",
@@ -318,6 +339,8 @@ class CloudInit:
         steps += [
             "", "# 1. Packages first: the repository only with a signing key of the pinned fingerprint.",
             'log "installing packages"',
+            "apt-get update -q",
+            "apt-get install -y -q --no-install-recommends " + " ".join(BOOT_PREREQUISITES),
             "keydir=$(mktemp -d)",
             f"curl -fsSL --retry 5 {_q(self.key_url)} -o \"$keydir/key.asc\"",
             "gpg --homedir \"$keydir\" --batch --quiet --import \"$keydir/key.asc\"",
@@ -337,7 +360,7 @@ class CloudInit:
             "> /etc/apt/sources.list.d/hashicorp.list",
             "apt-get update -q",
             "apt-get install -y -q --no-install-recommends " + " ".join(
-                [_q(p) for p in self.os_packages] + [pinned]).strip(),
+                [_q(p) for p in self.os_packages if p not in BOOT_PREREQUISITES] + [pinned]).strip(),
             f"apt-mark hold {held}",
         ]
         if self.ssm_agent_url:
@@ -371,12 +394,13 @@ class CloudInit:
         if self.services:
             units = " ".join(_q(s) for s in self.services)
             steps += [
-                "", "# 6. Units, each on its own: one failing never hides another.",
+                "", "# 6. Units in order, each on its own: one failing never hides another; one not ready",
+                "#    yet (its dependency still booting) is started again until UNIT_WAIT.",
                 "systemctl daemon-reload",
                 "failed=\"\"",
                 f"for unit in {units}; do",
                 "  systemctl enable \"$unit\" || failed=\"$failed $unit\"",
-                "  systemctl restart \"$unit\" || failed=\"$failed $unit\"",
+                "  start \"$unit\" || failed=\"$failed $unit\"",
                 "done",
                 f"for unit in {units}; do",
                 "  for _ in $(seq 1 30); do systemctl is-active --quiet \"$unit\" && break; sleep 2; done",

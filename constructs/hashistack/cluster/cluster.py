@@ -16,7 +16,8 @@ from cdktf_cdktf_provider_aws.route53_zone import Route53Zone, Route53ZoneVpc
 from constructs import Construct
 
 from ..environment import Environment, Tier
-from .boot import DRAIN_HOOK, NodeBoot, api_hostname, asg_name, node_boots
+from ..contracts import SERVER_API_PORTS, api_host, join_tag, parameter_prefix
+from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
 from .ingress import IngressLoadBalancer
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
@@ -30,14 +31,14 @@ __all__ = ["ClusterSecrets", "HashiCluster", "SecretSpec"]
 
 # The API behind each internal load balancer and how the load balancer checks it.
 _APIS = {
-    "nomad": (Role.NOMAD_SERVER, ApiEndpoint(name="nomad", port=4646, health_protocol="HTTPS",
+    "nomad": (Role.NOMAD_SERVER, ApiEndpoint(name="nomad", port=SERVER_API_PORTS["nomad"], health_protocol="HTTPS",
                                              health_path="/v1/agent/health?type=server")),
-    "consul": (Role.CONSUL_SERVER, ApiEndpoint(name="consul", port=8501, health_protocol="HTTPS",
+    "consul": (Role.CONSUL_SERVER, ApiEndpoint(name="consul", port=SERVER_API_PORTS["consul"], health_protocol="HTTPS",
                                                health_path="/v1/status/leader")),
     # An uninitialised Vault counts as healthy (uninitcode=200): at first bring-up the operator
     # runs `vault operator init` through this load balancer, and the group must not replace the
     # nodes meanwhile. A sealed one does not: with auto-unseal, sealed means broken.
-    "vault": (Role.VAULT_SERVER, ApiEndpoint(name="vault", port=8200, health_protocol="HTTPS",
+    "vault": (Role.VAULT_SERVER, ApiEndpoint(name="vault", port=SERVER_API_PORTS["vault"], health_protocol="HTTPS",
                                              health_path="/v1/sys/health?standbyok=true&perfstandbyok=true"
                                                          "&uninitcode=200")),
 }
@@ -52,8 +53,8 @@ class HashiCluster(Construct):
                  secrets: ClusterSecrets | None = None) -> None:
         super().__init__(scope, id)
         env = environment
-        self.secrets = s = (secrets or ClusterSecrets.under(f"/hashistack/{env.name}")).validate(self.node.path)
-        hostnames = {product: api_hostname(env, product) for product in _APIS}
+        self.secrets = s = (secrets or ClusterSecrets.under(parameter_prefix(env))).validate(self.node.path)
+        hostnames = {product: api_host(env, product) for product in _APIS}
         prefix = f"hashistack-{env.name}"
         self.network = Network(self, "network", environment=env)
         vpc_id = self.network.vpc.id
@@ -112,7 +113,7 @@ class HashiCluster(Construct):
                 self, role.value,
                 spec=NodeGroupSpec(name=name, instance_type=instance_type, ami_id=image_id,
                                    root_device_name=root_device, min_size=lo, max_size=hi, desired=desired,
-                                   join_tag_value=f"{env.name}-{role.value}", user_data=boot.cloud_init.render(),
+                                   join_tag_value=join_tag(env, role)[1], user_data=boot.cloud_init.render(),
                                    volumes=tuple((v.device, v.size_gib) for v in boot.volumes),
                                    drain_hook=DRAIN_HOOK if "terminate" in boot.lifecycle_hooks else None,
                                    instance_refresh=role is Role.NOMAD_CLIENT),

@@ -35,7 +35,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
 from cdktf import Token
 from constructs import Construct
 
-from .boot import JOIN_TAG_KEY
+from ..contracts import JOIN_TAG_KEY
 from .cloud_init import LIFECYCLE_HOOK
 
 __all__ = ["JOIN_TAG_KEY", "NodeGroup", "NodeGroupSpec", "SSM_MANAGED_POLICY"]

@@ -47,6 +47,10 @@ _CATALOGUE: dict[str, tuple[str, tuple[Role, ...]]] = {
     "consul_server_cert": ("PEM certificate of the Consul servers, SANs server.<datacenter>.consul, "
                            "consul.<domain>, localhost, 127.0.0.1", (CS,)),
     "consul_server_key": ("PEM private key of consul_server_cert", (CS,)),
+    "consul_client_cert": ("PEM certificate of the Consul client agents (on Nomad servers, Nomad clients and Vault "
+                           "servers), SANs client.<datacenter>.consul, localhost, 127.0.0.1: RPC to the servers, and "
+                           "the HTTPS and gRPC-TLS listeners on loopback", (NS, NC, VS)),
+    "consul_client_key": ("PEM private key of consul_client_cert", (NS, NC, VS)),
     "vault_cert": ("PEM certificate of the Vault servers, SANs vault.<domain>, localhost, 127.0.0.1", (VS,)),
     "vault_key": ("PEM private key of vault_cert", (VS,)),
     "consul_agent_token_nomad_server": ("Consul ACL token (secret id) of the Consul agent on Nomad servers: "
@@ -89,6 +93,8 @@ class ClusterSecrets:
     nomad_client_key: SecretRef
     consul_server_cert: SecretRef
     consul_server_key: SecretRef
+    consul_client_cert: SecretRef
+    consul_client_key: SecretRef
     vault_cert: SecretRef
     vault_key: SecretRef
     consul_agent_token_nomad_server: SecretRef

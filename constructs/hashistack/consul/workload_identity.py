@@ -38,6 +38,7 @@ import json
 from dataclasses import dataclass
 
 from .._validate import RFC1123_HINT, is_rfc1123_label
+from ..contracts import CONSUL_AUDIENCE, CONSUL_AUTH_METHOD
 from ..errors import Checker
 
 __all__ = [
@@ -51,12 +52,10 @@ __all__ = [
     "TASK_POLICY_RULES",
 ]
 
-AUTH_METHOD = "nomad-workloads"
+AUTH_METHOD = CONSUL_AUTH_METHOD
 """The auth method's name: ``consulAuthMethodName`` in Nomad's ``setup_consul.go``, and the
-default of the Nomad agents' ``consul { service_auth_method, task_auth_method }``."""
-
-CONSUL_AUDIENCE = "consul.io"
-"""The audience of Nomad's workload identities for Consul (``consulAud``)."""
+default of the Nomad agents' ``consul { service_auth_method, task_auth_method }``
+(:data:`hashistack.contracts.CONSUL_AUTH_METHOD`)."""
 
 CLAIM_MAPPINGS = {
     "consul_namespace": "consul_namespace",

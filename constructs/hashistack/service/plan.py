@@ -16,10 +16,11 @@ from typing import Literal, Mapping
 
 from .. import nomad as n
 from .._validate import RFC1123_HINT, is_dns_name, is_rfc1123_label
+from ..contracts import VAULT_AUDIENCE, service_tls_names
 from ..environment import Environment, Tier
 from ..errors import Checker, HashistackError
 from ..nomad.interpolation import unknown_interpolations
-from ..vault.jwt import WORKLOAD_AUDIENCE, JwtRole
+from ..vault.jwt import JwtRole
 from ..vault.pki import PkiRole
 from ..vault.policy import Policy, Rule
 from ..consul.intentions import Upstream
@@ -37,7 +38,7 @@ from .options import (
 )
 
 __all__ = ["APPLY_TIMEOUT_MARGIN_S", "GRPC_HEALTH_PATH", "HEALTH_LISTENER", "IngressRoute", "ServicePlan",
-           "ServiceSpec", "allowed_tls_names", "plan_service"]
+           "ServiceSpec", "plan_service"]
 
 # Added to the progress deadline for the nomad_job create/update timeouts.
 APPLY_TIMEOUT_MARGIN_S = 300
@@ -329,14 +330,6 @@ def _registry_auth(b: _Build) -> None:
     b.auth = n.DockerAuth(username="${REGISTRY_USERNAME}", password="${REGISTRY_PASSWORD}")
 
 
-def allowed_tls_names(service_name: str, env: Environment, ingress_host: str | None = None) -> tuple[str, ...]:
-    """The DNS names a service's certificate may carry: its own identity only, plus its own
-    ingress host (validated against the environment's public domain) when it declares one."""
-    names = (f"{service_name}.service.consul", f"{service_name}.service.{env.consul.datacenter}.consul",
-             f"{service_name}.{env.domain}")
-    return (*names, ingress_host) if ingress_host and ingress_host not in names else names
-
-
 def _tls(b: _Build) -> None:
     """TLS from the PKI intermediate: one pkiCert issuance, one bundle, its directory mounted."""
     tls, spec, vault, check = b.spec.tls, b.spec, b.env.vault, b.check
@@ -348,7 +341,7 @@ def _tls(b: _Build) -> None:
         check.require(is_dns_name(name) and "*" not in name, "tls.common_name/alt_names", name,
                       "use lowercase DNS names; wildcard certificates are not issued")
     check.require(len(set(names)) == len(names), "tls.alt_names", tls.alt_names, "list each name once")
-    allowed = allowed_tls_names(b.service_name, b.env, b.ingress_host)
+    allowed = service_tls_names(b.service_name, b.env, b.ingress_host)
     for name in names:
         # The PKI role allows exactly these names: a name outside the service's own identity
         # would let this service obtain a certificate for another service or domain.
@@ -697,7 +690,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         env=task_env,
         templates=tuple(b.templates),
         vault=n.VaultBlock(role=role) if b.policy_rules else None,
-        identities=(n.Identity(name="vault_default", audience=(WORKLOAD_AUDIENCE,)),) if b.policy_rules else (),
+        identities=(n.Identity(name="vault_default", audience=(VAULT_AUDIENCE,)),) if b.policy_rules else (),
         kill_signal=spec.kill_signal,
         kill_timeout_s=spec.kill_timeout_s,
         logs=n.LogConfig(max_files=spec.logs.max_files, max_file_size_mib=spec.logs.max_file_size_mib),

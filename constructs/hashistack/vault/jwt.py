@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .._validate import MOUNT_HINT, is_mount_path
+from ..contracts import VAULT_AUDIENCE as WORKLOAD_AUDIENCE
 from ..errors import Checker
 
 __all__ = ["CLAIM_MAPPINGS", "JWT_ALGORITHMS", "JwtRole", "WORKLOAD_AUDIENCE", "WorkloadIdentityAuth"]
 
 JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
 
-WORKLOAD_AUDIENCE = "vault.io"
 CLAIM_MAPPINGS = {"nomad_namespace": "nomad_namespace", "nomad_job_id": "nomad_job_id", "nomad_task": "nomad_task"}
 
 

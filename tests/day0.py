@@ -1,0 +1,509 @@
+"""The day-0 rehearsal: the README's bring-up, command for command, for a fresh environment, with
+every layer's real engine where one runs here and source-derived stand-ins where none does.
+
+The script is the first ``sh`` block of the README's "Bring-up" section; each ``make`` command in
+it maps to one step below, and a command the rehearsal does not know fails it. Per step:
+
+- ``make bootstrap ENV=E PHASE=secrets``: the real bootstrap against moto (SSM).
+- ``make deploy ENV=E-infra``: what Terraform would create, from the synthesized ``E-infra``: the
+  node groups' instances (in moto, with their auto-join tags) and each node role's boot from its
+  launch template's user data. A node boots in a file-system model (what the packages, the boot's
+  directories, SSM secrets and configs leave, owner and mode) and starts its units through
+  :class:`Systemd`, a STAND-IN for systemd that is no kinder than systemd and the products: a
+  unit starts only if its ``EnvironmentFile=``, ``ConditionFileNotEmpty=``, every config file and
+  every certificate and key its config names exist and are readable by its ``User=``; a
+  ``Type=notify`` Consul agent is ready only when Consul's own start would signal it
+  (:mod:`tests.consul_rules`), judged on what the cluster knows at that moment of the rehearsal.
+- ``make tunnel ENV=E``: the tunnel's plan against moto (which instance, which ports), checked
+  against what that server's config listens on; the APIs then answer on the tunnel's local ports:
+  Consul's and Nomad's ACL stand-ins (tests/bootstrap_standins.py) and a real OpenBao server, each
+  serving HTTPS with the certificate phase ``secrets`` issued for that server.
+- ``make bootstrap ENV=E PHASE=cluster ...``: the real bootstrap through those addresses; the
+  first apply of ``E-vault`` is tests/bootstrap_vault_apply.py (the synthesized stack applied to
+  OpenBao, its provider's address resolved as Terraform resolves it). Then every Consul agent is
+  judged again (anti-entropy retries until its token exists).
+- ``make deploy ENV=E``: every job of ``E`` placed on the clients as Nomad would
+  (:mod:`tests.nomad_rules`): at least its ``count`` of feasible clients.
+
+A step that cannot succeed is recorded as a :class:`Finding` naming the step and the missing
+precondition, and the rehearsal goes on where later steps can still be judged, so one run shows
+every seam that breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from cryptography import x509
+
+from hashistack.cluster import Role
+from hashistack.cluster.boot import NodeBoot, node_boots
+from hashistack.cluster.secrets import ClusterSecrets
+from hashistack.environment import Environment
+
+from . import consul_rules, nomad_rules
+from .bootstrap_helpers import run_bootstrap
+from .hcl import parse
+from .sandbox.packages import _UNITS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+SECTION = "## Bring-up: day 0"
+APPLY = ROOT / "tests" / "bootstrap_vault_apply.py"
+ROLES = (Role.CONSUL_SERVER, Role.NOMAD_SERVER, Role.VAULT_SERVER, Role.NOMAD_CLIENT)
+PRODUCT_USERS = ("consul", "nomad", "vault")
+CNI_PACKAGE = "containernetworking-plugins"
+CNI_VERSION = "v1.1.1"
+"""What Debian 13's containernetworking-plugins (1.1.1+ds1-3) prints; tests/test_boot_sandbox.py
+installs the real package and finds its plugins in /usr/lib/cni."""
+
+
+def readme_commands(text: str | None = None) -> list[str]:
+    """The ``make`` commands of the README's bring-up block, in order (comments and a trailing
+    ``&`` dropped)."""
+    text = README.read_text() if text is None else text
+    section = text.split(SECTION, 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip().removesuffix("&").strip()
+        if line.startswith("make "):
+            commands.append(line)
+    return commands
+
+
+@dataclass(frozen=True)
+class Finding:
+    step: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.problem}"
+
+
+class StepFailed(Exception):
+    pass
+
+
+# -- a node's files -------------------------------------------------------------------------------
+
+
+@dataclass
+class File:
+    owner: str
+    mode: int
+    content: str = ""
+    directory: bool = False
+
+
+class Node:
+    """One booted instance of a role, as files and unit states."""
+
+    def __init__(self, role: Role, boot: NodeBoot, values: dict[str, str]) -> None:
+        self.role, self.boot = role, boot
+        ci = boot.cloud_init
+        self.files: dict[str, File] = {}
+        self.users = {"root"}
+        products = [p for p, _ in ci.products]
+        for product in products:  # the packages' layout (tests/sandbox/packages.py)
+            self.users.add(product)
+            confdir = f"/etc/{product}.d"
+            self.files[confdir] = File(product, 0o755, directory=True)
+            self.files[f"{confdir}/{product}.hcl"] = File(product, 0o644, "# packaged default\n")
+            self.files[f"{confdir}/{product}.env"] = File(product, 0o644, "")
+        for d in ci.directories:
+            self.files[d.path] = File(d.owner, int(d.mode, 8), directory=True)
+        for v in ci.volumes:
+            self.files[v.mount_point] = File(v.owner, int(v.mode, 8), directory=True)
+        for s in ci.secrets:
+            value = values[s.ref.parameter]
+            self.files[s.path] = File(s.owner, int(s.mode, 8), s.template % value if s.template else value + "\n")
+        for f in ci.files:
+            self.files[f.path] = File(f.owner, int(f.mode, 8), f.content.replace("__PRIVATE_IP__", "10.0.1.10"))
+        self.units: dict[str, str] = {}
+
+    def readable(self, path: str, user: str) -> str | None:
+        """None if ``user`` can read ``path`` (every directory above it searchable), else why not."""
+        if path not in self.files:
+            return f"{path} does not exist"
+        if user == "root":
+            return None
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            d = "/" + "/".join(parts[:i])
+            f = self.files.get(d)
+            if f is not None and not _allows(f, user, 0o1):
+                return f"{d} ({f.owner} {oct(f.mode)}) is not searchable by {user}"
+        f = self.files[path]
+        return None if _allows(f, user, 0o4) else f"{path} ({f.owner} {oct(f.mode)}) is not readable by {user}"
+
+    def config(self, directory: str) -> dict:
+        """Every ``*.hcl`` file of a config directory, merged as the agents merge them."""
+        merged: dict = {}
+        for path in sorted(p for p in self.files if p.startswith(directory + "/") and p.endswith(".hcl")
+                           and "/" not in p[len(directory) + 1:]):
+            consul_rules.merge(merged, parse(self.files[path].content))
+        return merged
+
+
+def _allows(f: File, user: str, bit: int) -> bool:
+    if f.owner == user:  # files are installed owner:owner (install -o X -g X)
+        return bool(f.mode & (bit << 6) or f.mode & (bit << 3))
+    return bool(f.mode & bit)
+
+
+# -- systemd, as a stand-in ------------------------------------------------------------------------
+
+
+def _unit(text: str) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            k, v = line.split("=", 1)
+            keys.setdefault(k.strip(), []).append(v.strip())
+    return keys
+
+
+class Systemd:
+    """Starts a unit the way systemd would, or says why it does not start (STAND-IN: the units of
+    HashiCorp's packages from tests/sandbox/packages.py; other units start when installed)."""
+
+    def __init__(self, cluster: "Cluster") -> None:
+        self.cluster = cluster
+
+    def start(self, node: Node, name: str) -> str | None:
+        unit_name = name.removesuffix(".service")
+        if unit_name not in _UNITS:
+            return None
+        keys = _unit(_UNITS[unit_name])
+        user = (keys.get("User") or ["root"])[0]
+        for path in keys.get("ConditionFileNotEmpty", []):
+            if not (node.files.get(path) and node.files[path].content.strip()):
+                return f"ConditionFileNotEmpty={path} fails: the unit is skipped"
+        for value in keys.get("EnvironmentFile", []):
+            if not value.startswith("-") and value not in node.files:
+                return f"EnvironmentFile={value} is missing"
+        directory = f"/etc/{unit_name}.d"
+        why = node.readable(directory, user)
+        if why:
+            return why
+        for path in sorted(p for p in node.files if p.startswith(directory + "/") and p.endswith(".hcl")):
+            why = node.readable(path, user)
+            if why:
+                return f"{user} reads the config directory {directory}: {why}"
+        cfg = node.config(directory)
+        for path in consul_rules.referenced_files(unit_name, cfg):
+            why = node.readable(path, user)
+            if why:
+                return f"the config names {path}: {why}"
+        if unit_name == "consul":
+            return consul_rules.not_ready(cfg, role=node.role.value, servers=self.cluster.consul_servers_started,
+                                          known_tokens=self.cluster.consul.tokens)
+        return None
+
+
+# -- the cluster as the rehearsal sees it ------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    env: Environment
+    consul: object  # tests.bootstrap_standins.ConsulStandIn: the Consul servers' ACL state
+    nodes: dict[Role, Node] = field(default_factory=dict)
+    consul_servers_started: bool = False
+
+
+class Rehearsal:
+    def __init__(self, env: Environment, synth, aws: dict[str, str], monkeypatch, workdir: Path, *,
+                 boots: dict[Role, NodeBoot] | None = None, commands: list[str] | None = None,
+                 vault_stack: dict | None = None, keyholders: tuple[Path, ...] = ()) -> None:
+        from tests.bootstrap_standins import ConsulStandIn
+
+        self.env, self.synth, self.aws, self.monkeypatch, self.workdir = env, synth, aws, monkeypatch, workdir
+        self.secrets = ClusterSecrets.under(f"/hashistack/{env.name}")
+        self.boots = boots
+        self.commands = readme_commands() if commands is None else commands
+        self.vault_stack = vault_stack if vault_stack is not None else synth.stack(f"{env.name}-vault")
+        self.findings: list[Finding] = []
+        self.consul_acl = ConsulStandIn()  # empty until phase cluster: no token is known
+        self.cluster = Cluster(env, self.consul_acl)
+        self.servers: dict[str, object] = {}
+        self.tunnel: dict[str, int] | None = None
+        self.log: list[str] = []
+        self.environments = "stacks.environments"
+        if keyholders:
+            self._list_keyholders(keyholders)
+
+    def _list_keyholders(self, keys: tuple[Path, ...]) -> None:
+        """The README's precondition outside development: the recovery keyholders' public keys
+        listed in the environment's ``bootstrap.recovery_pgp_key_paths`` (an edit of
+        stacks/environments.py, made here in a module of the rehearsal's own)."""
+        module = f"rehearsal_environments_{self.env.name}"
+        (self.workdir / "pgp").mkdir(exist_ok=True)
+        paths = []
+        for key in keys:  # relative to the bootstrap's --root, as in the project
+            (self.workdir / "pgp" / key.name).write_bytes(key.read_bytes())
+            paths.append(f"pgp/{key.name}")
+        (self.workdir / f"{module}.py").write_text(
+            "import dataclasses\n"
+            "from stacks.environments import ENVIRONMENTS as _ALL\n"
+            "ENVIRONMENTS = tuple(dataclasses.replace(e, bootstrap=dataclasses.replace(\n"
+            f"    e.bootstrap, recovery_pgp_key_paths={tuple(paths)!r})) if e.name == {self.env.name!r}"
+            " else e for e in _ALL)\n")
+        self.monkeypatch.syspath_prepend(str(self.workdir))
+        self.environments = module
+
+    # -- driver ---------------------------------------------------------------------------
+
+    def run(self) -> list[Finding]:
+        try:
+            for command in self.commands:
+                step = re.sub(r"ENV=prod\b", f"ENV={self.env.name}", command)  # the README's example is prod
+                try:
+                    self._step(step)
+                except StepFailed as e:
+                    self.findings.append(Finding(f"`{step}`", str(e)))
+        finally:
+            self.close()
+        return self.findings
+
+    def close(self) -> None:
+        for s in [self.consul_acl, *self.servers.values()]:
+            s.stop()
+        self.servers.clear()
+
+    def _step(self, command: str) -> None:
+        words = shlex.split(command)
+        target, args = words[1], dict(w.split("=", 1) for w in words[2:] if "=" in w)
+        env_arg = args.get("ENV", "")
+        self.log.append(command)
+        if target == "bootstrap" and args.get("PHASE") == "secrets":
+            return self.bootstrap_secrets()
+        if target == "deploy" and env_arg == f"{self.env.name}-infra":
+            return self.deploy_infra()
+        if target == "tunnel" and env_arg == self.env.name:
+            return self.open_tunnel(args)
+        if target == "bootstrap" and args.get("PHASE") == "cluster":
+            return self.bootstrap_cluster(args)
+        if target == "deploy" and env_arg == self.env.name:
+            return self.deploy_services()
+        raise StepFailed("the rehearsal does not know this command; teach tests/day0.py what it does")
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def bootstrap_secrets(self) -> None:
+        run = run_bootstrap("--env", self.env.name, "--phase", "secrets", "--environments", self.environments,
+                            "--root", str(self.workdir),
+                            env=self.aws, monkeypatch=self.monkeypatch)
+        if run.code != 0:
+            raise StepFailed(f"exit {run.code}:\n{run.output}")
+
+    def _values(self) -> dict[str, str]:
+        ssm = boto3.client("ssm", region_name=self.env.region)
+        names = [s.parameter for s in self.secrets.catalogue()]
+        values = {}
+        for i in range(0, len(names), 10):
+            for p in ssm.get_parameters(Names=names[i:i + 10], WithDecryption=True)["Parameters"]:
+                values[p["Name"]] = p["Value"]
+        return values
+
+    def deploy_infra(self) -> None:
+        infra = self.synth.stack(f"{self.env.name}-infra")
+        boots = self.boots
+        if boots is None:
+            boots = node_boots(self.env, self.secrets)
+            self._check_user_data(infra, boots)
+        values = self._values()
+        self._instances(infra)
+        problems = []
+        for role in ROLES:
+            missing = [s.ref.parameter for s in boots[role].cloud_init.secrets if not values.get(s.ref.parameter)]
+            if missing:
+                problems.append(f"{role.value}: the boot reads SSM parameters that no earlier step created: "
+                                f"{', '.join(sorted(set(missing)))}")
+                continue
+            self.cluster.nodes[role] = Node(role, boots[role], values)
+        systemd = Systemd(self.cluster)
+        # every node group boots at once; a Consul agent becomes ready once a server has started
+        consul_server = self.cluster.nodes.get(Role.CONSUL_SERVER)
+        if consul_server is not None:
+            self.cluster.consul_servers_started = consul_rules.start_returns(
+                consul_server.config("/etc/consul.d"), known_tokens=self.consul_acl.tokens) is None
+        for role, node in self.cluster.nodes.items():
+            for unit in node.boot.cloud_init.services:
+                why = systemd.start(node, unit)
+                node.units[unit] = "active" if why is None else f"failed: {why}"
+                if why:
+                    problems.append(f"{role.value}: {unit} never becomes ready ({why}); the boot abandons the "
+                                    "instance, the group replaces it in a loop and the deploy fails at "
+                                    "wait_for_capacity_timeout")
+        if problems:
+            raise StepFailed("\n  ".join(problems))
+
+    def _check_user_data(self, infra: dict, boots: dict[Role, NodeBoot]) -> None:
+        from .boot_docs import launch_templates, user_data_text
+
+        templates = launch_templates(self.synth, self.env)
+        for role in ROLES:
+            assert user_data_text(templates[role]) == boots[role].cloud_init.render(), role
+        assert infra  # the stack exists
+
+    def _instances(self, infra: dict) -> None:
+        """The instances the node groups launch, in moto, tagged as the groups tag them."""
+        ec2 = boto3.client("ec2", region_name=self.env.region)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        for group in infra["resource"]["aws_autoscaling_group"].values():
+            tags = [{"Key": t["key"], "Value": t["value"]} for t in group.get("tag") or [] if t.get("propagate_at_launch")]
+            ec2.run_instances(ImageId=image, MinCount=group["desired_capacity"], MaxCount=group["desired_capacity"],
+                              InstanceType="t3.micro", TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+
+    def open_tunnel(self, args: dict[str, str]) -> None:
+        from hashistack.bootstrap import tunnel
+
+        from tests.bootstrap_bao import BaoServer
+        from tests.bootstrap_standins import ConsulStandIn, NomadStandIn
+
+        values = self._values()
+        v = {s.field: values.get(s.parameter, "") for s in self.secrets.catalogue()}
+        missing = [f for f in ("consul_server_cert", "nomad_server_cert", "vault_cert", "ca_cert") if not v[f]]
+        if missing:
+            raise StepFailed(f"the servers' certificates are not in SSM ({', '.join(missing)}): no earlier step made them")
+        self.servers = {
+            "consul": ConsulStandIn(tls=(v["consul_server_cert"], v["consul_server_key"])),
+            "nomad": NomadStandIn(tls=(v["nomad_server_cert"], v["nomad_server_key"])),
+            "vault": BaoServer(self.workdir / "vault", cert_pem=v["vault_cert"], key_pem=v["vault_key"],
+                               ca_pem=v["ca_cert"]),
+        }
+        # the Consul servers' ACL state is the stand-in's that phase cluster talks to
+        self.consul_acl.stop()
+        self.consul_acl = self.cluster.consul = self.servers["consul"]  # type: ignore[assignment]
+        # the local ends: where the engines listen (the documented LOCAL_PORTS option)
+        ports = {p: s.port for p, s in self.servers.items()}  # type: ignore[attr-defined]
+        tunnels = tunnel.plan(self.env, boto3.client("ec2", region_name=self.env.region), ports)
+        problems = []
+        for t in tunnels:
+            role = tunnel.SERVER_ROLES[t.product]
+            node = self.cluster.nodes.get(role)
+            if node is None:
+                problems.append(f"{t.product}: no booted {role.value} to forward to")
+                continue
+            why = consul_rules.serves_on_loopback(t.product, node, t.remote_port)
+            if why:
+                problems.append(f"{t.product}: {t.instance_id}:{t.remote_port}: {why}")
+        if problems:
+            raise StepFailed("\n  ".join(problems))
+        self.tunnel = ports
+
+    def bootstrap_cluster(self, args: dict[str, str]) -> None:
+        extra: list[str] = []
+        if args.get("TUNNEL"):
+            if self.tunnel is None:
+                raise StepFailed("TUNNEL=1 without a tunnel: no earlier step opened one (make tunnel ENV=...)")
+            extra += ["--via-tunnel", "--local-ports", ",".join(f"{p}={port}" for p, port in self.tunnel.items())]
+        else:
+            hosts = [getattr(self.env, p).address for p in ("consul", "nomad", "vault")]
+            raise StepFailed("the APIs are unreachable on the documented operator path: the bootstrap dials "
+                             f"{', '.join(hosts)}, names in the cluster's private zone behind internal load "
+                             "balancers, and no step opened a route from the operator's machine")
+        stack_json = self.workdir / f"{self.env.name}-vault.json"
+        stack_json.write_text(json.dumps(self.vault_stack))
+        record = self.workdir / "root-token"
+        run = run_bootstrap("--env", self.env.name, "--phase", "cluster", "--environments", self.environments,
+                            "--root", str(self.workdir), *extra,
+                            "--vault-apply", f"{sys.executable} {APPLY} {record} {stack_json}",
+                            env=self.aws, monkeypatch=self.monkeypatch)
+        if run.code != 0:
+            raise StepFailed(f"exit {run.code}:\n{run.output[-3000:]}")
+        # anti-entropy: every agent's registration now goes through, if its token exists
+        problems = []
+        for role, node in self.cluster.nodes.items():
+            cfg = node.config("/etc/consul.d")
+            why = consul_rules.token_problem(cfg, self.consul_acl.tokens, self.consul_acl.policies)
+            if why:
+                problems.append(f"{role.value}: consul: {why}")
+        if problems:
+            raise StepFailed("\n  ".join(problems))
+
+    def deploy_services(self) -> None:
+        clients = self.clients()
+        jobs = [json.loads(j["jobspec"])["Job"] for j in
+                (self.synth.stack(self.env.name)["resource"].get("nomad_job") or {}).values()]
+        problems = []
+        node = self.cluster.nodes.get(Role.NOMAD_CLIENT)
+        if node is not None and any((s.get("Connect") or {}).get("SidecarService") is not None
+                                    for job in jobs for g in job.get("TaskGroups") or [] for s in g.get("Services") or []):
+            # Envoy dials the local agent's gRPC TLS port through Nomad's socket relay, with TLS only
+            # when grpc_ca_file is set (Consul command/connect/envoy/envoy.go xdsAddress)
+            nomad_cfg, consul_cfg = node.config("/etc/nomad.d"), node.config("/etc/consul.d")
+            if not _verifies(node, nomad_cfg, consul_cfg, ca_key="grpc_ca_file"):
+                problems.append("Envoy sidecars cannot verify the local Consul agent's gRPC TLS certificate with "
+                                f"Nomad's consul.grpc_ca_file ({nomad_cfg.get('consul', [{}])[0].get('grpc_ca_file')})")
+        for job in jobs:
+            for p in nomad_rules.placements(job, clients):
+                if p.feasible < p.wanted:
+                    problems.append(f"job {job['ID']} group {p.group}: {p.feasible} of {p.wanted} placeable; "
+                                    + "; ".join(p.reasons[:1]))
+        if problems:
+            raise StepFailed("\n  ".join(problems))
+
+    def clients(self) -> list[nomad_rules.Client]:
+        node = self.cluster.nodes.get(Role.NOMAD_CLIENT)
+        if node is None:
+            return []
+        infra = self.synth.stack(f"{self.env.name}-infra")
+        group = next(g for g in infra["resource"]["aws_autoscaling_group"].values()
+                     if g["name"].endswith(f"-{Role.NOMAD_CLIENT.value}"))
+        nomad_cfg = node.config("/etc/nomad.d")
+        consul_cfg = node.config("/etc/consul.d")
+        token = re.search(r'token = "([^"]+)"', node.files["/etc/nomad.d/consul-token.hcl"].content).group(1)
+        may_read = consul_rules.grants(self.consul_acl.tokens, self.consul_acl.policies, token, "agent", "read")
+        records = {r["name"] for r in infra["resource"]["aws_route53_record"].values()}
+        vault_host = re.sub(r"^https://([^:/]+).*$", r"\1", str(nomad_cfg["vault"][0]["address"]))
+        vault = self.servers.get("vault")
+        vault_up = vault is not None and vault.get("sys/init").json().get("initialized") is True  # type: ignore[attr-defined]
+        ci = node.boot.cloud_init
+        plugins = ({f"/usr/lib/cni/{p}": f"CNI {p} plugin {CNI_VERSION}" for p in nomad_rules.BRIDGE_PLUGINS}
+                   if CNI_PACKAGE in ci.os_packages else {})
+        out = []
+        for i in range(int(group["desired_capacity"])):
+            c = nomad_rules.Client(name=f"client-{i}", datacenter=str(nomad_cfg["datacenter"]),
+                                   region=str(nomad_cfg["region"]))
+            nomad_rules.consul_attributes(c, nomad_cfg, consul_cfg,
+                                          consul_version=self.env.packages.consul_version.split("-")[0],
+                                          agent_serves_tls=_verifies(node, nomad_cfg, consul_cfg),
+                                          token_may_read_agent=may_read)
+            nomad_rules.vault_attributes(c, nomad_cfg, vault_version=self.env.packages.vault_version.split("-")[0],
+                                         reachable=vault_host in records and vault_up)
+            nomad_rules.cni_attributes(c, nomad_cfg, plugins)
+            nomad_rules.docker_driver(c, nomad_cfg, docker_running=node.units.get("docker") == "active")
+            out.append(c)
+        return out
+
+
+def _verifies(node: Node, nomad_cfg: dict, consul_cfg: dict, ca_key: str = "ca_file") -> bool:
+    """Whether the Consul agent's certificate verifies with Nomad's ``consul.<ca_key>`` for the
+    host Nomad dials (chain: signed by that CA; name: an IP or DNS SAN equal to the host)."""
+    consul = nomad_cfg.get("consul", [{}])[0]
+    ca_path = consul.get(ca_key)
+    cert_path = (consul_cfg.get("tls") or [{}])[0].get("defaults", [{}])[0].get("cert_file")
+    if not ca_path or not cert_path or ca_path not in node.files or cert_path not in node.files:
+        return False
+    ca = x509.load_pem_x509_certificate(node.files[ca_path].content.encode())
+    cert = x509.load_pem_x509_certificate(node.files[cert_path].content.encode())
+    try:
+        cert.verify_directly_issued_by(ca)
+    except Exception:
+        return False
+    host = str(consul.get("address", "")).rsplit(":", 1)[0]
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = {str(n) for n in sans.get_values_for_type(x509.IPAddress)} | set(sans.get_values_for_type(x509.DNSName))
+    return host in names
+
+
+__all__ = ["Finding", "Rehearsal", "readme_commands"]

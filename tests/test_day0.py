@@ -1,0 +1,119 @@
+"""Day 0 to first request, rehearsed in the README's order (tests/day0.py): for every
+environment, a fresh account's bring-up reaches the point where every job of ``<env>`` can be
+placed; and each seam that broke it before, put back, fails the rehearsal at the step that needs
+it, naming what is missing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hashistack.cluster import agents
+from hashistack.cluster.boot import node_boots
+from hashistack.cluster.secrets import ClusterSecrets
+from hashistack.environment import Tier
+from hashistack.hcl import Attr, Block
+from stacks.environments import DEV, ENVIRONMENTS
+from tests.bootstrap_helpers import aws_env, fresh_account
+from tests.day0 import Rehearsal, readme_commands
+
+pytestmark = pytest.mark.integration
+
+
+def rehearse(env, synth, moto_servers, monkeypatch, tmp_path, keyholders=(), **kw):
+    aws = aws_env(fresh_account(moto_servers, env.account_id))
+    return Rehearsal(env, synth, aws, monkeypatch, tmp_path, keyholders=keyholders, **kw).run()
+
+
+@pytest.fixture(scope="module")
+def keyholder(tmp_path_factory) -> Path:
+    """A recovery keyholder's exported public key (outside development the bootstrap encrypts each
+    recovery key to one; the README's bring-up lists them first)."""
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed (Debian package gnupg): it makes the keyholder's key for uat and prod")
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+
+    def gpg(*args: str) -> bytes:
+        return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+                               "--passphrase", "", *args], check=True, capture_output=True, timeout=120).stdout
+
+    gpg("--quick-generate-key", "Rehearsal Keyholder <keyholder@example.com>", "ed25519", "default", "never")
+    fpr = gpg("--list-keys", "--with-colons").decode().split("fpr:::::::::")[1].split(":")[0]
+    gpg("--quick-add-key", fpr, "cv25519", "encr", "never")
+    path = home / "keyholder.asc"
+    path.write_bytes(gpg("--export", "--armor", "keyholder@example.com"))
+    return path
+
+
+def test_the_readme_bring_up_is_the_rehearsals_script():
+    commands = readme_commands()
+    assert [c.split()[1] for c in commands] == ["bootstrap", "deploy", "tunnel", "bootstrap", "deploy"]
+    assert commands[0].endswith("PHASE=secrets") and commands[3].split()[-2:] == ["PHASE=cluster", "TUNNEL=1"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=[e.name for e in ENVIRONMENTS])
+def test_a_fresh_environment_comes_up_in_the_readmes_order_and_every_job_can_be_placed(
+        env, synth, moto_servers, monkeypatch, tmp_path, request):
+    keys = () if env.tier is Tier.DEVELOPMENT else (request.getfixturevalue("keyholder"),)
+    findings = rehearse(env, synth, moto_servers, monkeypatch, tmp_path, keyholders=keys)
+    assert findings == [], "\n".join(map(str, findings))
+
+
+def _boots(env=DEV):
+    return node_boots(env, ClusterSecrets.under(f"/hashistack/{env.name}"))
+
+
+def test_client_agents_with_auto_encrypt_deadlock_the_infra_deploy(synth, moto_servers, monkeypatch, tmp_path):
+    """Reason 1: a client agent that starts with auto-encrypt waits for a token that only phase
+    cluster (a later step) registers."""
+    body = agents.ConsulAgentConfig.body
+    monkeypatch.setattr(agents.ConsulAgentConfig, "body", lambda self: body(self) + (
+        [] if self.server else [Block("auto_encrypt", body=(Attr("tls", True),))]))
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, boots=_boots())
+    step = next(f for f in findings if "deploy ENV=dev-infra" in f.step)
+    for role in ("nomad-server", "nomad-client", "vault-server"):
+        assert f"{role}: consul never becomes ready (auto_encrypt.tls: Start waits until the Consul servers accept" \
+               in step.problem
+    assert "consul-server: consul" not in step.problem
+
+
+def test_nomad_reaching_consul_over_plain_http_leaves_connect_jobs_unplaceable(
+        synth, moto_servers, monkeypatch, tmp_path):
+    """Reason 2: over http Nomad fingerprints Consul's plaintext gRPC port (-1), and the sidecar
+    constraint ${attr.consul.grpc} > 0 filters out every client."""
+    consul = agents.NomadAgentConfig._consul
+
+    def plain(self):
+        block = consul(self)
+        items = tuple(Attr("address", "127.0.0.1:8500") if a.name == "address" else
+                      Attr("ssl", False) if a.name == "ssl" else a for a in block.body if isinstance(a, Attr)
+                      and a.name not in ("verify_ssl", "ca_file")) + tuple(a for a in block.body if isinstance(a, Block))
+        return Block("consul", body=items)
+
+    monkeypatch.setattr(agents.NomadAgentConfig, "_consul", plain)
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, boots=_boots())
+    (step,) = [f for f in findings if f.step == "`make deploy ENV=dev`"]
+    assert "${attr.consul.grpc} > 0 (Connect sidecar) fails: '-1'" in step.problem
+
+
+def test_a_vault_provider_address_pinned_at_synth_breaks_the_first_apply(synth, moto_servers, monkeypatch, tmp_path):
+    """Reason 3: a provider address fixed in the synthesized JSON ignores the tunnel."""
+    stack = synth.stack("dev-vault")
+    pinned = {**stack, "provider": {**stack["provider"], "vault": [
+        {**stack["provider"]["vault"][0], "address": DEV.vault.address}]}}
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, vault_stack=pinned)
+    (step,) = [f for f in findings if "PHASE=cluster" in f.step]
+    assert f"failed to reach Vault at {DEV.vault.address}" in step.problem
+    assert "vault-initial-root-token" in step.problem  # kept for the next run, not revoked
+
+
+def test_without_the_tunnel_the_apis_are_unreachable(synth, moto_servers, monkeypatch, tmp_path):
+    """Reason 3: the internal load balancers' names resolve only inside the VPC."""
+    commands = [c.replace(" TUNNEL=1", "") for c in readme_commands() if " tunnel " not in f" {c} "]
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, commands=commands)
+    (step,) = [f for f in findings if "PHASE=cluster" in f.step]
+    assert "unreachable on the documented operator path" in step.problem
