@@ -19,7 +19,6 @@ to FILE instead of stdout.
 from __future__ import annotations
 
 import argparse
-import base64
 import concurrent.futures
 import hashlib
 import difflib
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "constructs"))  # the library, also when run outside the virtualenv's editable install
 sys.path.insert(0, str(ROOT))  # scripts.cache, also when run as scripts/plan_report.py
 
+from hashistack.cluster.cloud_init import decode_user_data  # noqa: E402
 from hashistack.terraform_escape import unescape  # noqa: E402
 
 NO_CHANGE, CHANGED, ERROR = 0, 2, 1
@@ -113,7 +113,7 @@ def _decoded(address: str, config: dict) -> Any:
         config["jobspec"] = json.loads(unescape(config["jobspec"]))
     if address.startswith("aws_launch_template.") and isinstance(config.get("user_data"), str):
         try:
-            config["user_data"] = base64.b64decode(config["user_data"]).decode().splitlines()
+            config["user_data"] = decode_user_data(config["user_data"]).splitlines()
         except ValueError:
             pass
     return config

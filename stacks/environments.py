@@ -8,6 +8,7 @@ from hashistack import (
     Environment,
     IngressSettings,
     LocalState,
+    MachineImage,
     NetworkSettings,
     NomadSettings,
     S3State,
@@ -18,6 +19,11 @@ from hashistack.vault import LoginMethod, LoginRole
 
 _TAGS = {"owner": "platform-team", "managed-by": "hashistack-cdk"}
 _CA_ORG = "Example Org"
+# The Debian 13 release uat and prod run (dev takes the newest): rolling the nodes to a new image
+# is changing this name, uat first. The newest release's name:
+#   aws ec2 describe-images --owners 136693071363 --filters 'Name=name,Values=debian-13-amd64-*' \
+#     --query 'sort_by(Images, &CreationDate)[-1].Name'
+_IMAGE = MachineImage(name="debian-13-amd64-20251117-2299")
 # The company network, from which the internal load balancers of dev and uat are reached.
 _COMPANY_CIDRS = ("10.200.0.0/16",)
 
@@ -85,6 +91,7 @@ UAT = Environment(
                         audit_devices=("file", "syslog"), pki_ca_organization=_CA_ORG,
                         nomad_ca_pem_path="stacks/pki/uat-cluster-ca.pem", login_methods=_logins("uat")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=6),
+    machine_image=_IMAGE,
     state=S3State(bucket="example-tfstate-uat", lock_table="example-tfstate-lock-uat"),
     ingress=IngressSettings(public_domain="uat.example.com", internet_facing=False, allowed_cidrs=_COMPANY_CIDRS,
                             certificate_arn=_certificate("222222222222", "1b2c3d4e-5f6a-4b1c-9d0e-1f2a3b4c5d6e")),
@@ -106,6 +113,7 @@ PROD = Environment(
                         pki_ca_organization=_CA_ORG, nomad_ca_pem_path="stacks/pki/prod-cluster-ca.pem",
                         login_methods=_logins("prod")),
     clients=ClientPool(instance_type="m6i.xlarge", min_size=3, max_size=12, desired_size=4),
+    machine_image=_IMAGE,
     state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock-prod"),
     ingress=IngressSettings(public_domain="example.com",
                             certificate_arn=_certificate("333333333333", "2c3d4e5f-6a7b-4c2d-8e1f-2a3b4c5d6e7f")),

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 from hashistack.cluster import Role
+from hashistack.cluster.cloud_init import decode_user_data
 
 ROLES = tuple(r for r in Role if r is not Role.LOAD_BALANCER)
 
@@ -19,7 +19,7 @@ def launch_templates(synth, env) -> dict[Role, dict]:
 
 
 def user_data_text(template: dict) -> str:
-    return base64.b64decode(template["user_data"]).decode()
+    return decode_user_data(template["user_data"])
 
 
 def cloud_config(text: str) -> dict:

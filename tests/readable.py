@@ -9,9 +9,9 @@ policy documents are decoded from their JSON string.
 
 from __future__ import annotations
 
-import base64
 import json
 
+from hashistack.cluster.cloud_init import decode_user_data
 from hashistack.terraform_escape import unescape
 from scripts.plan_report import strip_metadata
 
@@ -27,7 +27,7 @@ def readable(stack: dict) -> dict:
             policy["policy"] = policy["policy"].splitlines()
     for template in resources.get("aws_launch_template", {}).values():
         if isinstance(template.get("user_data"), str):
-            header, body = base64.b64decode(template["user_data"]).decode().split("\n", 1)
+            header, body = decode_user_data(template["user_data"]).split("\n", 1)
             doc = json.loads(body)
             for f in doc.get("write_files", []):
                 f["content"] = f["content"].splitlines()

@@ -17,7 +17,7 @@ from hashistack import contracts as c
 from hashistack.bootstrap.catalogue import KINDS, catalogue
 from hashistack.bootstrap.pki import agent_names
 from hashistack.cluster import Role
-from hashistack.cluster.cloud_init import STAGING
+from hashistack.cluster.cloud_init import STAGING, decode_user_data
 from hashistack.environment import Environment
 
 from .hcl import parse
@@ -34,7 +34,7 @@ def node_files(infra: dict, env: Environment) -> dict[Role, dict[str, str]]:
     out = {}
     for t in infra["resource"]["aws_launch_template"].values():
         role = next(r for r in ROLES if t["name_prefix"] == f"hashistack-{env.name}-{r.value}-")
-        doc = json.loads(base64.b64decode(t["user_data"]).decode().split("\n", 1)[1])
+        doc = json.loads(decode_user_data(t["user_data"]).split("\n", 1)[1])
         out[role] = {f["path"].removeprefix(STAGING): f["content"] for f in doc["write_files"]}
     return out
 

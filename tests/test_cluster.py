@@ -3,7 +3,6 @@ synthesized E-infra stacks."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import re
@@ -21,7 +20,7 @@ from hashistack.cluster import (
     cidr_rules,
     peer_rules,
 )
-from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, SecretFile, require_ref
+from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, SecretFile, decode_user_data, require_ref
 from hashistack.cluster.secrets import ClusterSecrets
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
@@ -287,7 +286,7 @@ def infra(synth, env):
 
 
 def user_data(template: dict) -> str:
-    return base64.b64decode(template["user_data"]).decode()
+    return decode_user_data(template["user_data"])
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
@@ -363,10 +362,13 @@ def test_iam_is_least_privilege(synth, env):
             actions = statement["Action"]
             assert all("*" not in a for a in actions), actions
             if statement["Resource"] == "*":
-                assert actions in (["ec2:DescribeInstances"], ["kms:Decrypt"], ["autoscaling:DescribeAutoScalingInstances"])
+                assert actions in (["ec2:DescribeInstances"], ["ec2:DescribeVolumes"], ["kms:Decrypt"],
+                                   ["autoscaling:DescribeAutoScalingInstances"])
                 if actions == ["kms:Decrypt"]:
                     assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ssm.{env.region}.amazonaws.com"
             if statement.get("Sid") == "ReadOwnSecrets":
+                # the boot's one get-parameters call, and the drain script's get-parameter
+                assert actions == ["ssm:GetParameter", "ssm:GetParameters"]
                 assert all(res.startswith(f"arn:aws:ssm:{env.region}:{env.account_id}:parameter/hashistack/{env.name}/")
                            for res in statement["Resource"])
             if statement.get("Sid") == "AutoUnseal":

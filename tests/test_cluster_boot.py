@@ -181,14 +181,21 @@ def test_every_consul_client_agent_holds_the_clients_certificate_from_the_cluste
     assert not any("connect-ca" in f.path for b in boots().values() for f in b.cloud_init.files)
 
 
-def test_rejects_user_data_over_ec2s_limit():
+def test_user_data_over_its_budget_is_refused_at_synth_well_before_ec2s_limit():
+    """Shipped gzip-compressed; refused above 12 KiB compressed, 4 KiB short of EC2's 16 KiB. Random
+    content does not compress, so 13 KiB of it crosses the budget."""
+    import os
+
+    from hashistack.cluster.cloud_init import USER_DATA_BUDGET, USER_DATA_LIMIT
+
     client = boots()[Role.NOMAD_CLIENT].cloud_init
-    assert len(client.render().encode()) <= 16384
+    assert len(client.user_data()) <= USER_DATA_BUDGET // 2  # today's boots have room to grow
+    assert USER_DATA_BUDGET <= USER_DATA_LIMIT - 4096
     big = dataclasses.replace(client, files=client.files + (
-        ConfigFile(path="/etc/hashistack/padding", content="x" * 16384),))
-    with pytest.raises(HashistackError, match=r"^cloud-init nomad-client: user data = \d+ bytes: EC2 takes at most "
-                                              r"16384; ship less in the boot"):
-        big.render()
+        ConfigFile(path="/etc/hashistack/padding", content=os.urandom(13 * 1024).hex()[:13 * 1024]),))
+    with pytest.raises(HashistackError, match=r"^cloud-init nomad-client: user data = \d+ bytes gzip-compressed: the "
+                                              r"budget is 12288 \(EC2 takes at most 16384\); ship less in the boot"):
+        big.user_data()
 
 
 # --- the secrets catalogue -------------------------------------------------------------------------
@@ -264,8 +271,11 @@ def test_terraform_waits_for_booted_healthy_nodes(synth, env):
         assert hooks["hashistack-boot"]["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
         assert hooks["hashistack-boot"]["default_result"] == "ABANDON"
         assert asg["launch_template"]["version"].endswith(".latest_version}")
+        # never replaced on the load balancer's word (a lost quorum fails every server's check at
+        # once), yet the apply waits for the load balancer to see them healthy
+        assert asg["health_check_type"] == "EC2"
         if asg.get("target_group_arns"):
-            assert asg["health_check_type"] == "ELB" and asg["wait_for_elb_capacity"] == asg["desired_capacity"]
+            assert asg["wait_for_elb_capacity"] == asg["desired_capacity"]
         client = asg["name"].endswith("nomad-client")
         assert ("instance_refresh" in asg) is client
         assert ("hashistack-drain" in hooks) is client
@@ -296,12 +306,23 @@ def test_rejects_unpinned_or_unverified_packages(changes, message):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"owners": ()}, r"machine_image\.owners = \(\): list the 12-digit AWS accounts"),
+    ({"owners": (), "name": "debian-13-amd64-20251117-2299"},
+     r"machine_image\.owners = \(\): list the 12-digit AWS accounts"),
     ({"name": "*"}, r"machine_image\.name = '\*': filter on an image name"),
 ])
 def test_rejects_an_open_machine_image_filter(changes, message):
     with pytest.raises(HashistackError, match=r'^environment "prod": ' + message):
         dataclasses.replace(PROD, machine_image=MachineImage(**changes))
+
+
+def test_outside_development_the_image_is_one_pinned_release():
+    """A wildcard name looks the newest image up at every plan: a new Debian release would roll
+    every node group (servers included) on an unrelated deploy."""
+    with pytest.raises(HashistackError, match=r'^environment "prod": machine_image\.name = \'debian-13-amd64-\*\': pin '
+                                              r"one image release in a production environment"):
+        dataclasses.replace(PROD, machine_image=MachineImage())
+    assert "*" not in PROD.machine_image.name and "*" in DEV.machine_image.name  # dev may take the newest
+    dataclasses.replace(PROD, machine_image=MachineImage(name="debian-13-amd64-20260101-2400"))
 
 
 def test_rejects_a_literal_placeholder_ami():
@@ -330,3 +351,35 @@ def test_launch_templates_carry_the_model_boots(synth, env):
     expected = boots(env)
     for role in ROLES:
         assert cloud_config(user_data_text(templates[role])) == expected[role].cloud_init.document()
+
+
+def _prelude_functions(text: str) -> str:
+    """The boot script's helper functions (no step runs): everything before the first step."""
+    return text.split("\n# 1. Packages first", 1)[0].replace("exec > >(tee -a /var/log/hashistack-boot.log) 2>&1", "")
+
+
+def test_a_data_volume_is_found_by_its_ebs_volume_id_where_the_image_names_no_device(tmp_path):
+    """On NVMe instances without amazon-ec2-utils' udev rule there is no /dev/sdf: the boot asks
+    EC2 which volume is attached as /dev/sdf and takes the disk whose serial is that volume's id."""
+    import subprocess
+
+    text = boots()[Role.NOMAD_SERVER].cloud_init.script()
+    sysfs = tmp_path / "sys"
+    for disk, serial in (("nvme0n1", "vol0aaaaaaaaaaaaaaaa"), ("nvme1n1", "vol0123456789abcdef0   ")):
+        (sysfs / "block" / disk / "device").mkdir(parents=True)
+        (sysfs / "block" / disk / "device" / "serial").write_text(serial)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text('#!/bin/sh\necho "$*" >> "$AWS_LOG"\ncase "$*" in *attachment.device,Values=/dev/sdf*)'
+                                 ' echo vol-0123456789abcdef0 ;; *) echo None ;; esac\n')
+    (bin_dir / "aws").chmod(0o755)
+    probe = tmp_path / "probe.sh"
+    probe.write_text(_prelude_functions(text) + f'\nSYSFS={sysfs}\nVOLUME_POLL_S=0\n'
+                     'imds() { echo i-0123456789abcdef0; }\ntrap - EXIT\nfind_volume "$1"\n')
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AWS_LOG": str(tmp_path / "aws.log")}
+    found = subprocess.run(["bash", str(probe), "/dev/sdf"], env=env, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0 and found.stdout == "/dev/nvme1n1\n", found.stderr
+    assert "Name=attachment.instance-id,Values=i-0123456789abcdef0" in (tmp_path / "aws.log").read_text()
+    # a device no volume is attached as is never found (the boot then dies naming it)
+    missing = subprocess.run(["bash", str(probe), "/dev/sdg"], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and missing.stdout == ""

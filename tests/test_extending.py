@@ -77,6 +77,7 @@ QA = Environment(
                         audit_devices=("file", "syslog"), nomad_ca_pem_path="stacks/pki/qa-cluster-ca.pem",
                         login_methods=_logins("qa")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=4),
+    machine_image=_IMAGE,
     state=S3State(bucket="example-tfstate-qa", lock_table="example-tfstate-lock-qa"),
 )
 

@@ -11,6 +11,7 @@ import pytest
 
 from hashistack import contracts
 from hashistack.cluster import Role
+from hashistack.cluster.cloud_init import decode_user_data
 from stacks.environments import DEV, ENVIRONMENTS
 from tests.seams import SEAMS, node_files, seam_problems
 
@@ -36,18 +37,19 @@ def test_the_seams_checked_are_the_contracts_table():
 def _replace_staged(infra: dict, env, role_value: str, path: str, edit) -> dict:
     """``infra`` with one staged file of one role's user data changed by ``edit``."""
     import base64
+    import gzip
 
     infra = copy.deepcopy(infra)
     for t in infra["resource"]["aws_launch_template"].values():
         if t["name_prefix"] != f"hashistack-{env.name}-{role_value}-":
             continue
-        text = base64.b64decode(t["user_data"]).decode()
+        text = decode_user_data(t["user_data"])
         head, body = text.split("\n", 1)
         doc = json.loads(body)
         for f in doc["write_files"]:
             if f["path"].endswith(path):
                 f["content"] = edit(f["content"])
-        t["user_data"] = base64.b64encode((head + "\n" + json.dumps(doc)).encode()).decode()
+        t["user_data"] = base64.b64encode(gzip.compress((head + "\n" + json.dumps(doc)).encode())).decode()
     return infra
 
 

@@ -479,7 +479,10 @@ class MachineImage:
     release name and uses systemd-resolved and amazon-ec2-utils from Debian's archive.
 
     :param owners: AWS accounts allowed to own the image. Defaults to Debian's.
-    :param name: the image name filter. Defaults to ``debian-13-amd64-*``.
+    :param name: the image name. Defaults to the filter ``debian-13-amd64-*`` (the newest match),
+        which development environments may use; outside development it must name one release
+        (``debian-13-amd64-20251117-2299``), so that a new Debian image rolls the node groups
+        only when this name is changed on purpose, never on an unrelated deploy.
     :param architecture: Defaults to ``x86_64``.
     """
 
@@ -496,6 +499,11 @@ class MachineImage:
                       self.name, "filter on an image name such as 'debian-13-amd64-*'")
         check.require(self.architecture in ("x86_64", "arm64"), "architecture", self.architecture,
                       "use 'x86_64' or 'arm64'")
+        if tier is not Tier.DEVELOPMENT and isinstance(self.name, str):
+            check.require(not any(c in self.name for c in "*?"), "name", self.name,
+                          f"pin one image release in a {tier.value} environment, e.g. 'debian-13-amd64-20251117-2299' "
+                          "(a wildcard takes the newest match at every plan and rolls every node group on an "
+                          "unrelated deploy); change the name to roll the nodes on purpose, or set ami_id")
 
 
 @dataclass(frozen=True, kw_only=True)

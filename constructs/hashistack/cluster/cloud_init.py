@@ -19,6 +19,8 @@ fails the boot with a message naming it.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import shlex
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from ..errors import HashistackError
 
 __all__ = ["BOOT_SCRIPT", "CloudInit", "ConfigFile", "Directory", "SecretFile", "SecretRef", "Volume",
-           "require_ref"]
+           "decode_user_data", "require_ref"]
 
 PRIVATE_IP = "__PRIVATE_IP__"
 """Placeholder the boot script replaces with the instance's private IP (from IMDSv2)."""
@@ -39,6 +41,9 @@ BOOT_SCRIPT = "/usr/local/sbin/hashistack-boot"
 BOOT_LOG = "/var/log/hashistack-boot.log"
 USER_DATA_LIMIT = 16384
 """EC2's limit on user data, in bytes before base64."""
+USER_DATA_BUDGET = 12 * 1024
+"""What a node's user data may take (gzip-compressed, as shipped), well below EC2's limit so that a
+growing boot is refused at synth long before a launch fails."""
 LIFECYCLE_HOOK = "hashistack-boot"
 UNIT_WAIT_S = 600
 """How long the boot keeps starting a unit that is not ready yet (a Consul agent reports ready only
@@ -151,6 +156,9 @@ def _q(value: str) -> str:
 #   start after TimeoutStartSec), for up to UNIT_WAIT seconds.
 # - place PATH OWNER MODE: a staged file to its place, once its package has created the user.
 # - volume DEVICE MOUNT_POINT OWNER MODE: format on first boot, mount by UUID, survive reboots.
+# - find_volume DEVICE: DEVICE where the image names it so (Xen, or NVMe with amazon-ec2-utils'
+#   udev rule already active); else the NVMe disk whose serial is the id of the EBS volume EC2
+#   attached as DEVICE (ec2:DescribeVolumes), so no image-specific udev rule is needed.
 _PRELUDE = r'''set -euo pipefail
 umask 022
 export DEBIAN_FRONTEND=noninteractive
@@ -243,14 +251,32 @@ start() {
   done
 }
 
-volume() {
-  local device=$1 uuid i
+find_volume() {
+  local want=$1 i vol serial name
   for i in $(seq 1 60); do
-    [ -b "$device" ] && break
-    [ "$i" = 60 ] && die "data volume $device never appeared"
+    if [ -b "$want" ]; then echo "$want"; return 0; fi
+    vol=$(aws ec2 describe-volumes --region "$REGION" --output text --query 'Volumes[0].VolumeId' \
+      --filters "Name=attachment.instance-id,Values=$(imds meta-data/instance-id)" \
+      "Name=attachment.device,Values=$want" 2>/dev/null) || vol=""
+    if [ -n "$vol" ] && [ "$vol" != None ]; then
+      for serial in "$SYSFS"/block/*/device/serial; do
+        [ -r "$serial" ] || continue
+        if [ "$(tr -d ' ' < "$serial")" = "${vol//-/}" ]; then
+          name=${serial#"$SYSFS"/block/}
+          echo "/dev/${name%%/*}"
+          return 0
+        fi
+      done
+    fi
+    [ "$i" = 60 ] && return 1
     udevadm settle 2>/dev/null || true
-    sleep 2
+    sleep "$VOLUME_POLL_S"
   done
+}
+
+volume() {
+  local device uuid
+  device=$(find_volume "$1") || die "data volume $1 never appeared"
   device=$(readlink -f "$device")
   if ! blkid "$device" >/dev/null 2>&1; then
     log "formatting $device"
@@ -329,7 +355,8 @@ class CloudInit:
         head = ["#!/bin/bash",
                 f"# hashistack node boot: {self.role}. Rendered from the cluster model; not edited on the node.",
                 f"ROLE={_q(self.role)}", f"REGION={_q(self.aws_region)}", f"ASG_NAME={_q(self.asg_name)}",
-                f"LIFECYCLE_HOOK={_q(LIFECYCLE_HOOK)}", f"STAGING={_q(STAGING)}", f"UNIT_WAIT={UNIT_WAIT_S}"]
+                f"LIFECYCLE_HOOK={_q(LIFECYCLE_HOOK)}", f"STAGING={_q(STAGING)}", f"UNIT_WAIT={UNIT_WAIT_S}",
+                "SYSFS=/sys", "VOLUME_POLL_S=2"]
         steps: list[str] = []
         if self.swap_off:
             steps += ["", "# Vault runs with disable_mlock under raft: no swap, ever.",
@@ -420,12 +447,23 @@ class CloudInit:
 
     def render(self) -> str:
         """``#cloud-config`` user data (JSON is valid YAML), deterministic: one key per line (so a
-        diff of it shows the file that changed), indented by one space, as EC2 takes at most
-        16 KiB of user data."""
-        text = "#cloud-config\n" + json.dumps(self.document(), indent=1, sort_keys=True) + "\n"
-        size = len(text.encode())
-        if size > USER_DATA_LIMIT:
+        diff of it shows the file that changed), indented by one space."""
+        return "#cloud-config\n" + json.dumps(self.document(), indent=1, sort_keys=True) + "\n"
+
+    def user_data(self) -> bytes:
+        """What the launch template ships: :meth:`render` gzip-compressed (cloud-init decompresses
+        gzip user data before reading it: cloudinit/user_data.py), deterministic (no timestamp),
+        refused at synth above :data:`USER_DATA_BUDGET`."""
+        data = gzip.compress(self.render().encode(), compresslevel=9, mtime=0)
+        if len(data) > USER_DATA_BUDGET:
             raise HashistackError(
-                f"cloud-init {self.role}: user data = {size} bytes: EC2 takes at most {USER_DATA_LIMIT}; ship less "
-                "in the boot (fewer or smaller files, or fetch them at boot)")
-        return text
+                f"cloud-init {self.role}: user data = {len(data)} bytes gzip-compressed: the budget is "
+                f"{USER_DATA_BUDGET} (EC2 takes at most {USER_DATA_LIMIT}); ship less in the boot (fewer or smaller "
+                "files, or fetch them at boot)")
+        return data
+
+
+def decode_user_data(encoded: str) -> str:
+    """A launch template's ``user_data`` (base64, gzip-compressed or not) as the cloud-config text."""
+    raw = base64.b64decode(encoded)
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()

@@ -94,6 +94,9 @@ class HashiCluster(Construct):
         region, account = env.region, env.account_id
         self.boots: dict[Role, NodeBoot] = node_boots(env, s)
         describe = {"Sid": "CloudAutoJoin", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"}
+        # The boot finds its EBS volumes by volume id where the image names no /dev/sdf (EC2's
+        # describe calls take no narrower resource).
+        volumes = {"Sid": "FindOwnVolumes", "Effect": "Allow", "Action": ["ec2:DescribeVolumes"], "Resource": "*"}
         ssm_kms = {"Sid": "DecryptSecureStrings", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
                    "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}}}
 
@@ -102,7 +105,8 @@ class HashiCluster(Construct):
             boot = self.boots[role]
             name = asg_name(env, role)
             params = sorted(spec.parameter for spec in s.read_by(role))
-            read = {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+            # the boot reads its secrets in one GetParameters call; the drain script, one GetParameter
+            read = {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
                     "Resource": [f"arn:aws:ssm:{region}:{account}:parameter{p}" for p in params]}
             lifecycle = {"Sid": "CompleteOwnLifecycleHooks", "Effect": "Allow",
                          "Action": ["autoscaling:CompleteLifecycleAction"],
@@ -113,12 +117,12 @@ class HashiCluster(Construct):
                 self, role.value,
                 spec=NodeGroupSpec(name=name, instance_type=instance_type, ami_id=image_id,
                                    root_device_name=root_device, min_size=lo, max_size=hi, desired=desired,
-                                   join_tag_value=join_tag(env, role)[1], user_data=boot.cloud_init.render(),
+                                   join_tag_value=join_tag(env, role)[1], user_data=boot.cloud_init.user_data(),
                                    volumes=tuple((v.device, v.size_gib) for v in boot.volumes),
                                    drain_hook=DRAIN_HOOK if "terminate" in boot.lifecycle_hooks else None,
                                    instance_refresh=role is Role.NOMAD_CLIENT),
                 subnet_ids=private, security_group_id=sg[role],
-                policy_statements=[describe, read, ssm_kms, lifecycle, *extra],
+                policy_statements=[describe, volumes, read, ssm_kms, lifecycle, *extra],
                 target_group_arns=[self.load_balancers[lb].target_group.arn] if lb else (),
             )
 

@@ -64,7 +64,8 @@ class NodeGroupSpec:
     max_size: int
     desired: int
     join_tag_value: str
-    user_data: str
+    user_data: bytes
+    """The node's user data as shipped (:meth:`CloudInit.user_data`)."""
     root_device_name: str = "/dev/xvda"
     root_volume_gib: int = 30
     volumes: tuple[tuple[str, int], ...] = (("/dev/sdf", 50),)
@@ -111,7 +112,7 @@ class NodeGroup(Construct):
                 for device, size in ((spec.root_device_name, spec.root_volume_gib), *spec.volumes)
             ],
             # base64 text holds no '${', so Terraform reads it as is
-            user_data=base64.b64encode(spec.user_data.encode()).decode(),
+            user_data=base64.b64encode(spec.user_data).decode(),
             tag_specifications=[LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)
                                 for kind in ("instance", "volume")],
             tags=tags,
@@ -133,9 +134,13 @@ class NodeGroup(Construct):
             launch_template=AutoscalingGroupLaunchTemplate(
                 id=self.launch_template.id, version=Token.as_string(self.launch_template.latest_version)),
             target_group_arns=list(target_group_arns) or None,
-            # The load balancer's health check where there is one: an agent that does not answer is
-            # replaced, and `terraform apply` waits until every instance is healthy.
-            health_check_type="ELB" if target_group_arns else "EC2", health_check_grace_period=BOOT_TIMEOUT_S,
+            # The group replaces an instance only when EC2 says it is broken, never because the load
+            # balancer's check fails: the server groups' checks follow raft (a leader, an unsealed
+            # Vault), so when quorum is lost every server fails its check at once and an ELB health
+            # type would terminate the survivors holding the data. `terraform apply` still waits
+            # until the load balancer sees every instance healthy (wait_for_elb_capacity), and a
+            # broken boot is abandoned by its lifecycle hook.
+            health_check_type="EC2", health_check_grace_period=BOOT_TIMEOUT_S,
             wait_for_capacity_timeout=f"{BOOT_TIMEOUT_S // 60 + 5}m",
             wait_for_elb_capacity=spec.desired if target_group_arns else None,
             initial_lifecycle_hook=hooks,
