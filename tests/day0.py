@@ -9,9 +9,9 @@ it maps to one step below, and a command the rehearsal does not know fails it. P
   node groups' instances (in moto, with their auto-join tags) and each node role's boot from its
   launch template's user data. A node boots in a file-system model (what the packages, the boot's
   directories, SSM secrets and configs leave, owner and mode) and starts its units through
-  :class:`Systemd`, a STAND-IN for systemd that is no kinder than systemd and the products: a
-  unit starts only if its ``EnvironmentFile=``, ``ConditionFileNotEmpty=``, every config file and
-  every certificate and key its config names exist and are readable by its ``User=``; a
+  :mod:`tests.systemd_standin`, which is no kinder than systemd and the products: a unit starts
+  only if its file exists and its ``EnvironmentFile=``, ``ConditionFileNotEmpty=``, every config
+  file and every certificate and key its config names exist and are readable by its ``User=``; a
   ``Type=notify`` Consul agent is ready only when Consul's own start would signal it
   (:mod:`tests.consul_rules`), judged on what the cluster knows at that moment of the rehearsal.
 - ``make tunnel ENV=E``: the tunnel's plan against moto (which instance, which ports), checked
@@ -36,6 +36,7 @@ import json
 import re
 import shlex
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,9 +48,8 @@ from hashistack.cluster.boot import NodeBoot, node_boots
 from hashistack.cluster.secrets import ClusterSecrets
 from hashistack.environment import Environment
 
-from . import consul_rules, nomad_rules
+from . import consul_rules, nomad_rules, systemd_standin
 from .bootstrap_helpers import run_bootstrap
-from .hcl import parse
 from .sandbox.packages import _UNITS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,67 +145,37 @@ class Node:
 
     def config(self, directory: str) -> dict:
         """Every ``*.hcl`` file of a config directory, merged as the agents merge them."""
-        merged: dict = {}
-        for path in sorted(p for p in self.files if p.startswith(directory + "/") and p.endswith(".hcl")
-                           and "/" not in p[len(directory) + 1:]):
-            consul_rules.merge(merged, parse(self.files[path].content))
-        return merged
+        return systemd_standin.config(self, directory)
+
+    # tests.systemd_standin.NodeView
+    def unit_text(self, name: str) -> str | None:
+        ci = self.boot.cloud_init
+        product = name.removesuffix(".service")
+        if product in dict(ci.products):
+            return textwrap.dedent(_UNITS[product])
+        staged = f"/etc/systemd/system/{name}"
+        if staged in self.files:
+            return self.files[staged].content
+        packaged = {"docker.service": "docker.io" in ci.os_packages,
+                    "systemd-resolved.service": "systemd-resolved" in ci.os_packages,
+                    "amazon-ssm-agent.service": ci.ssm_agent_url is not None}
+        return "[Service]\n" if packaged.get(name) else None
+
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
+    def content(self, path: str) -> str:
+        return self.files[path].content
+
+    def listdir(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        return sorted(p[len(prefix):] for p in self.files if p.startswith(prefix) and "/" not in p[len(prefix):])
 
 
 def _allows(f: File, user: str, bit: int) -> bool:
     if f.owner == user:  # files are installed owner:owner (install -o X -g X)
         return bool(f.mode & (bit << 6) or f.mode & (bit << 3))
     return bool(f.mode & bit)
-
-
-# -- systemd, as a stand-in ------------------------------------------------------------------------
-
-
-def _unit(text: str) -> dict[str, list[str]]:
-    keys: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            k, v = line.split("=", 1)
-            keys.setdefault(k.strip(), []).append(v.strip())
-    return keys
-
-
-class Systemd:
-    """Starts a unit the way systemd would, or says why it does not start (STAND-IN: the units of
-    HashiCorp's packages from tests/sandbox/packages.py; other units start when installed)."""
-
-    def __init__(self, cluster: "Cluster") -> None:
-        self.cluster = cluster
-
-    def start(self, node: Node, name: str) -> str | None:
-        unit_name = name.removesuffix(".service")
-        if unit_name not in _UNITS:
-            return None
-        keys = _unit(_UNITS[unit_name])
-        user = (keys.get("User") or ["root"])[0]
-        for path in keys.get("ConditionFileNotEmpty", []):
-            if not (node.files.get(path) and node.files[path].content.strip()):
-                return f"ConditionFileNotEmpty={path} fails: the unit is skipped"
-        for value in keys.get("EnvironmentFile", []):
-            if not value.startswith("-") and value not in node.files:
-                return f"EnvironmentFile={value} is missing"
-        directory = f"/etc/{unit_name}.d"
-        why = node.readable(directory, user)
-        if why:
-            return why
-        for path in sorted(p for p in node.files if p.startswith(directory + "/") and p.endswith(".hcl")):
-            why = node.readable(path, user)
-            if why:
-                return f"{user} reads the config directory {directory}: {why}"
-        cfg = node.config(directory)
-        for path in consul_rules.referenced_files(unit_name, cfg):
-            why = node.readable(path, user)
-            if why:
-                return f"the config names {path}: {why}"
-        if unit_name == "consul":
-            return consul_rules.not_ready(cfg, role=node.role.value, servers=self.cluster.consul_servers_started,
-                                          known_tokens=self.cluster.consul.tokens)
-        return None
 
 
 # -- the cluster as the rehearsal sees it ------------------------------------------------------------
@@ -329,15 +299,16 @@ class Rehearsal:
                                 f"{', '.join(sorted(set(missing)))}")
                 continue
             self.cluster.nodes[role] = Node(role, boots[role], values)
-        systemd = Systemd(self.cluster)
         # every node group boots at once; a Consul agent becomes ready once a server has started
         consul_server = self.cluster.nodes.get(Role.CONSUL_SERVER)
         if consul_server is not None:
             self.cluster.consul_servers_started = consul_rules.start_returns(
                 consul_server.config("/etc/consul.d"), known_tokens=self.consul_acl.tokens) is None
+        state = systemd_standin.ClusterState(consul_servers_started=self.cluster.consul_servers_started,
+                                             known_tokens=self.consul_acl.tokens)
         for role, node in self.cluster.nodes.items():
             for unit in node.boot.cloud_init.services:
-                why = systemd.start(node, unit)
+                why = systemd_standin.start(node, unit, state)
                 node.units[unit] = "active" if why is None else f"failed: {why}"
                 if why:
                     problems.append(f"{role.value}: {unit} never becomes ready ({why}); the boot abandons the "

@@ -241,3 +241,42 @@ def test_a_wrong_signing_key_fingerprint_stops_the_boot(sandbox):
     assert f"does not hold the pinned key {'0' * 40} (it holds: " in result["output"]
     assert sandbox["repo"].fingerprint in result["output"]
     assert "consul" not in result["holds"]
+
+
+def _quick_units(doc: dict) -> dict:
+    """The boot document with units tried once (UNIT_WAIT=0): the stand-in's answer does not
+    change with time, so retrying for ten minutes would only slow the test."""
+    for f in doc["write_files"]:
+        if f["path"] == "/usr/local/sbin/hashistack-boot":
+            assert "\nUNIT_WAIT=600\n" in f["content"]
+            f["content"] = f["content"].replace("\nUNIT_WAIT=600\n", "\nUNIT_WAIT=0\n")
+    return doc
+
+
+def test_a_unit_that_cannot_read_its_key_fails_the_boot(sandbox):
+    """The systemd stand-in is no kinder than systemd: Consul (User=consul) cannot start with a
+    key only root may read, and the boot abandons the instance naming the unit and the file."""
+    secrets, boots, values = sandbox["envs"][DEV.name]
+    ci = boots[Role.CONSUL_SERVER].cloud_init
+    key = "/etc/consul.d/tls/key.pem"
+    broken = replace(ci, secrets=tuple(replace(s, owner="root") if s.path == key else s for s in ci.secrets))
+    result = boot(sandbox, DEV, Role.CONSUL_SERVER, "unreadable-key", document=_quick_units(broken.document()))
+    assert result["rc"] != 0
+    assert f"Job for consul.service failed: the config names {key}: {key} is not readable by consul" in result["output"]
+    assert "units that did not start: consul" in result["output"]
+    assert [c["LifecycleActionResult"] for c in result["lifecycle"]] == ["ABANDON"]
+
+
+def test_a_client_agent_with_auto_encrypt_never_reports_ready_before_its_token_exists(sandbox):
+    """During deploy <env>-infra no Consul token is known yet: an agent that needs one to start
+    (auto-encrypt) is never ready, so its boot fails; today's agents start without one."""
+    secrets, boots, values = sandbox["envs"][DEV.name]
+    ci = boots[Role.VAULT_SERVER].cloud_init
+    config = "/etc/consul.d/consul.hcl"
+    broken = replace(ci, files=tuple(replace(f, content=f.content + "auto_encrypt {\n  tls = true\n}\n")
+                                     if f.path == config else f for f in ci.files))
+    result = boot(sandbox, DEV, Role.VAULT_SERVER, "auto-encrypt", document=_quick_units(broken.document()))
+    assert result["rc"] != 0
+    assert ("Job for consul.service failed: auto_encrypt.tls: Start waits until the Consul servers accept the agent "
+            "token") in result["output"]
+    assert [c["LifecycleActionResult"] for c in result["lifecycle"]] == ["ABANDON"]

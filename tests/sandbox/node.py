@@ -17,7 +17,9 @@ In the namespace:
 
 The node: an overlay on the cached Debian root, ``/proc``, a minimal ``/dev`` in which the data
 volumes are loop devices named as EC2 attaches them (``/dev/sdf`` -> ``/dev/loopN``), and
-``systemctl`` / ``swapoff`` replaced by recorders. cloud-init's two stages run in cloud-init's
+``systemctl`` answered by the systemd stand-in (tests/systemd_standin.py: a unit starts only if
+what it reads is there for its user, Consul only when it would report ready) and ``swapoff``
+replaced by a recorder. cloud-init's two stages run in cloud-init's
 order: ``write_files`` (done here, as cloud-init's module does: path, content, permissions,
 owner), then each ``runcmd`` entry, with stdin closed as under cloud-init.
 """
@@ -47,9 +49,25 @@ INSTANCE_ID = "i-0123456789abcdef0"
 IMDS_TOKEN = "sandbox-imds-token"
 
 SYSTEMCTL = """#!/bin/sh
-# RECORDER (boot sandbox): no init system runs here; every call is logged and succeeds.
+# STAND-IN (boot sandbox): no init system runs here. Every call is logged, then answered by the
+# sandbox's systemd stand-in outside the node (tests/systemd_standin.py, through files in
+# /run/sandbox-systemd): a unit starts only if its file, EnvironmentFile=, configs and the
+# certificates they name are there and readable by its User=, and Consul only when it would
+# report ready; is-active answers from those starts.
 echo "$*" >> /var/log/sandbox-systemctl.log
-exit 0
+dir=/run/sandbox-systemd
+id="$$.$(date +%s%N)"
+printf '%s\\n' "$@" > "$dir/.req.$id" && mv "$dir/.req.$id" "$dir/req.$id"
+i=0
+while [ ! -e "$dir/rep.$id" ]; do
+  i=$((i + 1))
+  [ "$i" -lt 6000 ] || { echo "systemctl stand-in: no answer" >&2; exit 1; }
+  sleep 0.01
+done
+code=$(head -n 1 "$dir/rep.$id")
+tail -n +2 "$dir/rep.$id" >&2
+rm -f "$dir/rep.$id"
+exit "$code"
 """
 SWAPOFF = """#!/bin/sh
 # RECORDER (boot sandbox): swap is the host's; the call is logged, not made.
@@ -230,6 +248,95 @@ def prepare_root(spec: dict, work: Path) -> tuple[Path, list[str]]:
     return root, loops
 
 
+class RootView:
+    """A booted root as tests.systemd_standin sees it: permissions checked by the kernel, as the
+    unit's user (``test -r`` under chroot)."""
+
+    UNIT_DIRS = ("etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _p(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+    def unit_text(self, name: str) -> str | None:
+        for d in self.UNIT_DIRS:
+            f = self.root / d / name
+            if f.is_file():
+                return f.read_text()
+        return None
+
+    def exists(self, path: str) -> bool:
+        return self._p(path).exists()
+
+    def content(self, path: str) -> str:
+        return self._p(path).read_text(errors="replace")
+
+    def readable(self, path: str, user: str) -> str | None:
+        if not self._p(path).exists():
+            return f"{path} does not exist"
+        if in_node(self.root, "/usr/bin/test", "-r", path, user=None if user == "root" else user).returncode == 0:
+            return None
+        return f"{path} is not readable by {user}"
+
+    def listdir(self, path: str) -> list[str]:
+        d = self._p(path)
+        return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+def systemd(root: Path, cluster: dict, stop: threading.Event) -> threading.Thread:
+    """Answers the node's systemctl (see SYSTEMCTL) with tests.systemd_standin."""
+    from tests import systemd_standin
+
+    view = RootView(root)
+    state = systemd_standin.ClusterState(consul_servers_started=cluster.get("consul_servers_started", True),
+                                         known_tokens={t: {} for t in cluster.get("known_tokens", [])})
+    active: dict[str, bool] = {}
+    queue = root / "run/sandbox-systemd"
+    queue.mkdir(mode=0o777, exist_ok=True)
+
+    def answer(argv: list[str]) -> tuple[int, str]:
+        words = [w for w in argv if not w.startswith("-")]
+        if not words:
+            return 0, ""
+        verb, units = words[0], [u if "." in u else f"{u}.service" for u in words[1:]]
+        if verb in ("start", "restart", "reload-or-restart", "try-restart"):
+            for unit in units:
+                why = systemd_standin.start(view, unit, state)
+                active[unit] = why is None
+                if why:
+                    return 1, f"Job for {unit} failed: {why}\n"
+            return 0, ""
+        if verb == "enable":
+            missing = [u for u in units if view.unit_text(u) is None]
+            return (1, f"Failed to enable unit: Unit file {missing[0]} does not exist.\n") if missing else (0, "")
+        if verb == "is-active":
+            return (0, "active\n") if units and all(active.get(u) for u in units) else (3, "inactive\n")
+        if verb == "stop":
+            for unit in units:
+                active[unit] = False
+        return 0, ""
+
+    def loop() -> None:
+        while not stop.is_set():
+            for request in sorted(queue.glob("req.*")):
+                argv = request.read_text().splitlines()
+                request.unlink()
+                try:
+                    code, text = answer(argv)
+                except Exception as e:  # an error of the stand-in fails the call, never passes it
+                    code, text = 1, f"systemctl stand-in: {type(e).__name__}: {e}\n"
+                tmp = queue / (".rep." + request.name[4:])
+                tmp.write_text(f"{code}\n{text}")
+                tmp.rename(queue / ("rep." + request.name[4:]))
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
 def write_files(root: Path, entries: list[dict]) -> None:
     """cloud-init's write_files: parents created, content written, permissions and owner set."""
     for entry in entries:
@@ -348,6 +455,8 @@ def main(spec_path: str, out_path: str) -> int:
                    https_files(spec["files_root"], spec["tls_cert"], spec["tls_key"])):
         serve(server)
     root, loops = prepare_root(spec, work)
+    stop = threading.Event()
+    systemd(root, spec.get("cluster") or {}, stop)
     try:
         started = time.monotonic()
         write_files(root, spec["write_files"])
@@ -363,6 +472,7 @@ def main(spec_path: str, out_path: str) -> int:
         if spec.get("bao") and rc == 0:
             run_vault(root, spec, result)
     finally:
+        stop.set()
         subprocess.run(["umount", "-R", "-l", str(root)], capture_output=True)
         for loop in loops:
             subprocess.run(["losetup", "-d", loop], capture_output=True)

@@ -430,6 +430,7 @@ class CloudInit:
                 "  start \"$unit\" || failed=\"$failed $unit\"",
                 "done",
                 f"for unit in {units}; do",
+                "  case \" $failed \" in *\" $unit \"*) continue ;; esac  # already reported",
                 "  for _ in $(seq 1 30); do systemctl is-active --quiet \"$unit\" && break; sleep 2; done",
                 "  systemctl is-active --quiet \"$unit\" || failed=\"$failed $unit\"",
                 "done",

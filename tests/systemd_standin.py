@@ -1,0 +1,103 @@
+"""STAND-IN for systemd starting a node's units, shared by the day-0 rehearsal (a node's files as a
+model, tests/day0.py) and the boot sandbox (a real Debian root, tests/sandbox/node.py). It is no
+kinder than systemd and the products:
+
+- a unit whose file does not exist fails (``Unit X.service not found``);
+- ``ConditionFileNotEmpty=`` unmet: systemd skips the unit, which is then not active;
+- ``EnvironmentFile=`` without ``-`` must exist;
+- the agent's config directory and every ``*.hcl`` in it must be readable by the unit's ``User=``
+  (Consul ``-config-dir``, Nomad ``-config``, Vault ``-config``), and so must every certificate,
+  key and CA file the merged config names (the agents load them at start and exit if they
+  cannot: tests/consul_rules.py ``referenced_files``);
+- ``Type=notify`` Consul is active only when Consul would send ``READY=1`` at that moment
+  (tests/consul_rules.py ``not_ready``: auto-encrypt waits for a token the servers know; ready
+  follows the first LAN join).
+
+Anything else a unit does is not modelled: a unit that passes these checks counts as active.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import consul_rules
+from .hcl import parse
+
+PRODUCT_UNITS = ("consul", "nomad", "vault")
+
+
+class NodeView(Protocol):
+    def unit_text(self, name: str) -> str | None: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def content(self, path: str) -> str: ...
+
+    def readable(self, path: str, user: str) -> str | None:
+        """None if ``user`` can read ``path``, else why not."""
+
+    def listdir(self, path: str) -> list[str]: ...
+
+
+@dataclass
+class ClusterState:
+    """What the cluster knows at this moment of a bring-up."""
+
+    consul_servers_started: bool = True
+    known_tokens: dict = field(default_factory=dict)
+
+
+def unit_keys(text: str) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            k, v = line.split("=", 1)
+            keys.setdefault(k.strip(), []).append(v.strip())
+    return keys
+
+
+def config(view: NodeView, directory: str) -> dict:
+    """Every ``*.hcl`` of a config directory, merged as the agents merge them (by name order)."""
+    merged: dict = {}
+    for name in sorted(view.listdir(directory)):
+        if name.endswith(".hcl"):
+            consul_rules.merge(merged, parse(view.content(f"{directory}/{name}")))
+    return merged
+
+
+def start(view: NodeView, unit: str, cluster: ClusterState) -> str | None:
+    """None when ``unit`` becomes active, else why not."""
+    name = unit if "." in unit else f"{unit}.service"
+    text = view.unit_text(name)
+    if text is None:
+        return f"Unit {name} not found"
+    product = name.removesuffix(".service")
+    if product not in PRODUCT_UNITS:
+        return None
+    keys = unit_keys(text)
+    user = (keys.get("User") or ["root"])[0]
+    for path in keys.get("ConditionFileNotEmpty", []):
+        if not view.exists(path) or not view.content(path).strip():
+            return f"ConditionFileNotEmpty={path} fails: systemd skips the unit"
+    for value in keys.get("EnvironmentFile", []):
+        if not value.startswith("-") and not view.exists(value):
+            return f"EnvironmentFile={value} is missing"
+    directory = f"/etc/{product}.d"
+    why = view.readable(directory, user)
+    if why:
+        return why
+    for entry in sorted(view.listdir(directory)):
+        if entry.endswith(".hcl"):
+            why = view.readable(f"{directory}/{entry}", user)
+            if why:
+                return f"{user} reads the config directory {directory}: {why}"
+    cfg = config(view, directory)
+    for path in consul_rules.referenced_files(product, cfg):
+        why = view.readable(path, user)
+        if why:
+            return f"the config names {path}: {why}"
+    if product == "consul":
+        return consul_rules.not_ready(cfg, role="", servers=cluster.consul_servers_started,
+                                      known_tokens=cluster.known_tokens)
+    return None
