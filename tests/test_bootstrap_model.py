@@ -174,3 +174,20 @@ def test_summary_names_outcomes_and_never_more(capsys):
     assert not report.ok
     assert report.summary().splitlines()[1] == "  refused   /x/b: is not a UUID"
     assert "[secrets] /x/b: refused (is not a UUID)" in capsys.readouterr().err
+
+
+def test_the_drain_token_may_find_its_own_node():
+    """`nomad node drain -self` looks its node up with GET /v1/agent/self (agent:read) before it
+    drains it (node:write); without agent:read a scale-in never drains (command/node_drain.go,
+    Nomad v1.10.2)."""
+    from hashistack.bootstrap.phase_cluster import NOMAD_POLICIES
+    from hashistack.cluster import Role, node_boots
+    from hashistack.cluster.secrets import ClusterSecrets
+    from tests.hcl import parse
+
+    rules = parse(NOMAD_POLICIES["client-drain"][1])
+    assert rules["agent"][0]["policy"] == "read" and rules["node"][0]["policy"] == "write"
+    assert set(k for k in rules if not k.startswith("__")) == {"agent", "node"}
+    client = node_boots(DEV, ClusterSecrets.under("/hashistack/dev"))[Role.NOMAD_CLIENT].cloud_init
+    drain = next(f.content for f in client.files if f.path == "/usr/local/sbin/hashistack-drain")
+    assert "nomad node drain -self -enable" in drain

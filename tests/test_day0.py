@@ -63,6 +63,13 @@ def test_a_fresh_environment_comes_up_in_the_readmes_order_and_every_job_can_be_
     assert findings == [], "\n".join(map(str, findings))
 
 
+def test_running_the_bootstrap_again_changes_nothing(synth, moto_servers, monkeypatch, tmp_path):
+    aws = aws_env(fresh_account(moto_servers, DEV.account_id))
+    rehearsal = Rehearsal(DEV, synth, aws, monkeypatch, tmp_path)
+    findings = rehearsal.run(again=True)
+    assert findings == [] and rehearsal.again, "\n".join(map(str, findings))
+
+
 def _boots(env=DEV):
     return node_boots(env, ClusterSecrets.under(f"/hashistack/{env.name}"))
 
