@@ -57,13 +57,13 @@ def agent_token(cfg: dict) -> str | None:
     return tokens.get("agent") or tokens.get("default")
 
 
-def referenced_files(product: str, cfg: dict) -> list[str]:
-    """Every certificate, key and CA file a product's config names that the agent loads at start
-    (each must be readable by the agent's user, or the agent exits). Nomad's
-    ``consul.grpc_ca_file`` is not among them: Nomad only hands it to Envoy (the deploy step
-    checks it)."""
-    keys = ("ca_file", "cert_file", "key_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file",
-            "leader_ca_cert_file")
+FILE_KEYS = ("ca_file", "cert_file", "key_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file",
+             "leader_ca_cert_file")
+CA_KEYS = ("ca_file", "grpc_ca_file", "tls_client_ca_file", "leader_ca_cert_file")
+
+
+def named_files(cfg: dict, keys: tuple[str, ...]) -> list[str]:
+    """Every path a parsed config names under one of ``keys``, at any depth, sorted."""
     found: list[str] = []
 
     def walk(node: object) -> None:
@@ -79,6 +79,14 @@ def referenced_files(product: str, cfg: dict) -> list[str]:
 
     walk(cfg)
     return sorted(set(found))
+
+
+def referenced_files(product: str, cfg: dict) -> list[str]:
+    """Every certificate, key and CA file a product's config names that the agent loads at start
+    (each must be readable by the agent's user, or the agent exits). Nomad's
+    ``consul.grpc_ca_file`` is not among them: Nomad only hands it to Envoy (the deploy step
+    checks it)."""
+    return named_files(cfg, FILE_KEYS)
 
 
 def start_returns(cfg: dict, *, known_tokens: dict) -> str | None:

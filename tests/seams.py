@@ -20,6 +20,7 @@ from hashistack.cluster import Role
 from hashistack.cluster.cloud_init import STAGING, decode_user_data
 from hashistack.environment import Environment
 
+from .consul_rules import CA_KEYS, named_files
 from .hcl import parse
 
 SEAMS = ("jwt auth path", "vault audience", "consul audience", "consul auth method", "workload claims",
@@ -145,7 +146,7 @@ def seam_problems(env: Environment, infra: dict, vault: dict, services: dict) ->
     for role in ROLES:
         written = _secret_files(scripts[role])
         for product, parsed in cfg[role].items():
-            for ca in _ca_files(parsed):
+            for ca in named_files(parsed, CA_KEYS):
                 expect("ca files", f"{role.value}: {product} names {ca}", written.get(ca), ca_parameter)
 
     # boot secrets: what the boots read is what phase secrets writes and what the roles may read
@@ -185,24 +186,6 @@ def seam_problems(env: Environment, infra: dict, vault: dict, services: dict) ->
     expect("operator tunnel", "vault-server: listener address port", int(listener.rsplit(":", 1)[1]),
            c.SERVER_API_PORTS["vault"])
     return problems
-
-
-def _ca_files(parsed: dict) -> list[str]:
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("ca_file", "grpc_ca_file", "tls_client_ca_file", "leader_ca_cert_file") and isinstance(v, str):
-                    found.append(v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(parsed)
-    return found
 
 
 def _services(services: dict) -> list[str]:

@@ -18,7 +18,6 @@ the URL and CA of a loopback stand-in for Nomad's JWKS endpoint instead (Nomad c
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
@@ -38,6 +37,7 @@ from cryptography.x509.oid import ExtensionOID
 from cryptography.x509.verification import DNSName, PolicyBuilder, Store
 
 from hashistack import Tier
+from hashistack.cluster.cloud_init import decode_user_data
 from stacks.environments import ENVIRONMENTS
 
 from . import vault_engine as engine
@@ -272,7 +272,11 @@ def test_a_every_vault_resource_applies_and_reads_back(applied):
             role = engine.api(root, "GET", f"auth/{a['backend']}/role/{a['role_name']}")["data"]
             assert sorted(role["token_policies"]) == sorted(a["token_policies"])
             assert (role.get("bound_audiences") or []) == (a.get("bound_audiences") or [])
-            assert (role.get("bound_claims") or None) == (a.get("bound_claims") or None)
+            # the provider sends each bound claim split on commas (engine.jwt_bound_claims), and
+            # its read joins them back: the state must equal the configuration (no plan diff)
+            sent = engine.jwt_bound_claims(a.get("bound_claims"), bool(a.get("disable_bound_claims_parsing")))
+            assert (role.get("bound_claims") or {}) == sent
+            assert engine.jwt_role_read_bound_claims(role.get("bound_claims")) == (a.get("bound_claims") or {})
         elif kind == "vault_pki_secret_backend_role":
             role = engine.api(root, "GET", f"{a['backend']}/roles/{a['name']}")["data"]
             assert role["allowed_domains"] == a["allowed_domains"]
@@ -608,7 +612,7 @@ def rendered_vault_config(infra: dict) -> str:
 
     found = []
     for lt in infra["resource"]["aws_launch_template"].values():
-        text = base64.b64decode(lt["user_data"]).decode()
+        text = decode_user_data(lt["user_data"])
         doc = json.loads(text.split("\n", 1)[1]) if text.startswith("#cloud-config\n") else {}
         found += [f["content"] for f in doc.get("write_files", [])
                   if f["path"] in ("/etc/vault.d/vault.hcl", f"{STAGING}/etc/vault.d/vault.hcl")]

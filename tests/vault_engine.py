@@ -253,10 +253,114 @@ def _apply_jwt_auth_backend(c: hvac.Client, a: dict) -> dict:
     return {"path": path, "id": path, "accessor": accessor}
 
 
+# terraform-provider-vault v5.6.0 (commit bcb1be4983c816359dbdf9956ccf384fefb62cd0), the version
+# cdktf-cdktf-provider-vault 15.6.1 (requirements.txt) binds: vault/resource_jwt_auth_backend_role.go,
+# jwtAuthBackendRoleDataToWrite(d, create=true), with vault/auth_token.go updateTokenFields(d, data,
+# create=true). "GetOk" below = set to a non-zero value; "GetOkExists" = set at all (even to a zero
+# value). The body is the same at the provider's main branch (31447510, v5.11.0-3).
+_JWT_ROLE_SCHEMA = {
+    # resource fields that are not in the body: the path, and bound_claims' parsing switch
+    "backend", "role_name", "disable_bound_claims_parsing", "namespace",
+    # role fields
+    "role_type", "bound_audiences", "user_claim", "user_claim_json_pointer", "max_age", "allowed_redirect_uris",
+    "bound_subject", "oidc_scopes", "bound_claims_type", "bound_claims", "claim_mappings", "groups_claim",
+    "clock_skew_leeway", "expiration_leeway", "not_before_leeway", "verbose_oidc_logging",
+    # addTokenFields
+    "token_bound_cidrs", "token_explicit_max_ttl", "token_max_ttl", "token_no_default_policy", "token_period",
+    "token_policies", "token_type", "token_ttl", "token_num_uses", "alias_metadata",
+}
+
+
+def _given(a: dict, key: str) -> bool:
+    """``d.GetOkExists(key)``: the configuration sets ``key`` (to any value, a zero one too)."""
+    return a.get(key) is not None
+
+
+def _nonzero(a: dict, key: str) -> bool:
+    """``d.GetOk(key)``: the configuration sets ``key`` to a non-zero value."""
+    return _given(a, key) and a[key] not in (0, "", False, [], {})
+
+
+def _tf_set(value: Any) -> list:
+    """A ``TypeSet`` of strings as ``util.TerraformSetToStringArray`` sends it: a list, ``[]`` when
+    unset, duplicates gone. (The provider's order is the set's hash order; Vault keeps these as
+    sets, so the configuration's order is kept here.)"""
+    return list(dict.fromkeys(value or []))
+
+
+def jwt_bound_claims(bound_claims: dict | None, disable_parsing: bool = False) -> dict[str, list[str]]:
+    """``bound_claims`` as terraform-provider-vault sends it: each value is split on ``,`` and
+    each part ``strings.TrimSpace``d, so ``"ops, sec"`` binds the claim to ``ops`` or ``sec``;
+    with ``disable_bound_claims_parsing = true`` the whole value, trimmed, is a one-item list.
+    Always a map (``{}`` when unset)."""
+    sent = {}
+    for key, value in (bound_claims or {}).items():
+        assert isinstance(value, str), f"bound_claims.{key} = {value!r}: a TypeMap of strings"
+        parts = [value] if disable_parsing else value.split(",")
+        sent[key] = [part.strip() for part in parts]
+    return sent
+
+
+def jwt_role_body(a: dict) -> dict:
+    """The body terraform-provider-vault writes to ``auth/<backend>/role/<role_name>`` when it
+    creates a ``vault_jwt_auth_backend_role`` with attributes ``a`` (Terraform's ``${...}``
+    already resolved). An attribute the resource does not have fails, as Terraform's plan would."""
+    unknown = sorted(k for k in a if k not in _JWT_ROLE_SCHEMA and a[k] is not None)
+    assert not unknown, f"vault_jwt_auth_backend_role has no attribute(s) {unknown} (provider v5.6.0)"
+    body: dict[str, Any] = {}
+    # updateTokenFields(create=true): each only when GetOk, token_no_default_policy when GetOkExists;
+    # token_type has the schema default "default", so it is always sent
+    for key in ("token_bound_cidrs", "token_policies"):
+        if _nonzero(a, key):
+            body[key] = _tf_set(a[key])
+    for key in ("token_explicit_max_ttl", "token_max_ttl", "token_period", "token_ttl", "token_num_uses"):
+        if _nonzero(a, key):
+            body[key] = int(a[key])
+    if _given(a, "token_no_default_policy"):
+        body["token_no_default_policy"] = a["token_no_default_policy"]
+    body["token_type"] = a["token_type"] if _nonzero(a, "token_type") else "default"
+    if _nonzero(a, "alias_metadata"):
+        body["alias_metadata"] = a["alias_metadata"]
+    # jwtAuthBackendRoleDataToWrite
+    body["bound_audiences"] = _tf_set(a.get("bound_audiences"))
+    body["user_claim"] = a["user_claim"]
+    body["user_claim_json_pointer"] = bool(a.get("user_claim_json_pointer", False))
+    if _nonzero(a, "max_age"):
+        body["max_age"] = int(a["max_age"])
+    if _tf_set(a.get("allowed_redirect_uris")):
+        body["allowed_redirect_uris"] = _tf_set(a["allowed_redirect_uris"])
+    if _nonzero(a, "role_type"):
+        body["role_type"] = a["role_type"]
+    if _given(a, "bound_subject"):
+        body["bound_subject"] = a["bound_subject"]
+    if _tf_set(a.get("oidc_scopes")):
+        body["oidc_scopes"] = _tf_set(a["oidc_scopes"])
+    if _given(a, "bound_claims_type"):
+        body["bound_claims_type"] = a["bound_claims_type"]
+    body["bound_claims"] = jwt_bound_claims(a.get("bound_claims"),
+                                            disable_parsing=bool(a.get("disable_bound_claims_parsing")))
+    if _nonzero(a, "claim_mappings"):
+        body["claim_mappings"] = a["claim_mappings"]
+    if _given(a, "groups_claim"):
+        body["groups_claim"] = a["groups_claim"]
+    for key in ("clock_skew_leeway", "expiration_leeway", "not_before_leeway"):
+        body[key] = int(a.get(key) or 0)
+    body["verbose_oidc_logging"] = bool(a.get("verbose_oidc_logging", False))
+    return body
+
+
+def jwt_role_read_bound_claims(read: dict | None) -> dict[str, str]:
+    """``bound_claims`` as the provider's read puts a role's into the Terraform state
+    (``jwtAuthBackendRoleRead``: a list value joined with ``,``): what the next plan compares
+    with the configuration (a difference is a change on every plan)."""
+    return {k: ",".join(v) if isinstance(v, list) else v for k, v in (read or {}).items()}
+
+
 def _apply_jwt_role(c: hvac.Client, a: dict) -> dict:
-    # resource_jwt_auth_backend_role.go: auth/<backend>/role/<role_name>
-    path = f"auth/{a.get('backend', 'jwt')}/role/{a['role_name']}"
-    api(c, "POST", path, _without(a, "backend", "role_name", "namespace"))
+    # resource_jwt_auth_backend_role.go (jwtAuthBackendRolePath): auth/<backend>/role/<role_name>,
+    # both trimmed of slashes; the body is jwt_role_body's
+    path = f"auth/{a.get('backend', 'jwt').strip('/')}/role/{a['role_name'].strip('/')}"
+    api(c, "POST", path, jwt_role_body(a))
     return {"id": path}
 
 
