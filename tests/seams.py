@@ -8,7 +8,6 @@ with the contract, so a value set on one side only fails here even when a defaul
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from urllib.parse import urlsplit
