@@ -23,7 +23,8 @@ it maps to one step below, and a command the rehearsal does not know fails it. P
   OpenBao, its provider's address resolved as Terraform resolves it). Then every Consul agent is
   judged again (anti-entropy retries until its token exists).
 - ``make deploy ENV=E``: every job of ``E`` placed on the clients as Nomad would
-  (:mod:`tests.nomad_rules`): at least its ``count`` of feasible clients.
+  (:mod:`tests.nomad_rules`): at least its ``count`` of feasible clients; and both ends of every
+  seam agree (:mod:`tests.seams`), so a workload's login path, audiences and names meet.
 
 A step that cannot succeed is recorded as a :class:`Finding` naming the step and the missing
 precondition, and the rehearsal goes on where later steps can still be judged, so one run shows
@@ -319,8 +320,9 @@ class Rehearsal:
         state = systemd_standin.ClusterState(consul_servers_started=self.cluster.consul_servers_started,
                                              known_tokens=self.consul_acl.tokens)
         for role, node in self.cluster.nodes.items():
+            running: dict[str, bool] = {}
             for unit in node.boot.cloud_init.services:
-                why = systemd_standin.start(node, unit, state)
+                why = systemd_standin.start(node, unit, state, running)
                 node.units[unit] = "active" if why is None else f"failed: {why}"
                 if why:
                     problems.append(f"{role.value}: {unit} never becomes ready ({why}); the boot abandons the "
@@ -431,6 +433,11 @@ class Rehearsal:
             if not _verifies(node, nomad_cfg, consul_cfg, ca_key="grpc_ca_file"):
                 problems.append("Envoy sidecars cannot verify the local Consul agent's gRPC TLS certificate with "
                                 f"Nomad's consul.grpc_ca_file ({nomad_cfg.get('consul', [{}])[0].get('grpc_ca_file')})")
+        # the handshakes between the layers (a workload's login path, audiences, names): both ends agree
+        from .seams import seam_problems
+
+        problems += seam_problems(self.env, self.synth.stack(f"{self.env.name}-infra"), self.vault_stack,
+                                  self.synth.stack(self.env.name))
         for job in jobs:
             for p in nomad_rules.placements(job, clients):
                 if p.feasible < p.wanted:

@@ -2,7 +2,8 @@
 model, tests/day0.py) and the boot sandbox (a real Debian root, tests/sandbox/node.py). It is no
 kinder than systemd and the products:
 
-- a unit whose file does not exist fails (``Unit X.service not found``);
+- a unit whose file does not exist fails (``Unit X.service not found``); the services it
+  ``Requires=`` start first, and their failure fails it;
 - ``ConditionFileNotEmpty=`` unmet: systemd skips the unit, which is then not active;
 - ``EnvironmentFile=`` without ``-`` must exist;
 - the agent's config directory and every ``*.hcl`` in it must be readable by the unit's ``User=``
@@ -66,16 +67,32 @@ def config(view: NodeView, directory: str) -> dict:
     return merged
 
 
-def start(view: NodeView, unit: str, cluster: ClusterState) -> str | None:
-    """None when ``unit`` becomes active, else why not."""
+def start(view: NodeView, unit: str, cluster: ClusterState, active: dict[str, bool] | None = None) -> str | None:
+    """None when ``unit`` becomes active, else why not. As systemd does, the services it
+    ``Requires=``/``BindsTo=`` are started first (those ``active`` does not list as running),
+    and their failure is the unit's; ``active`` records every outcome."""
+    active = {} if active is None else active
     name = unit if "." in unit else f"{unit}.service"
     text = view.unit_text(name)
     if text is None:
+        active[name] = False
         return f"Unit {name} not found"
+    keys = unit_keys(text)
+    for dep in (d for key in ("Requires", "BindsTo") for v in keys.get(key, []) for d in v.split()):
+        if dep.endswith(".service") and not active.get(dep):
+            why = start(view, dep, cluster, active)
+            if why:
+                active[name] = False
+                return f"a dependency failed: {dep}: {why}"
+    why = _start_one(view, name, keys, cluster)
+    active[name] = why is None
+    return why
+
+
+def _start_one(view: NodeView, name: str, keys: dict[str, list[str]], cluster: ClusterState) -> str | None:
     product = name.removesuffix(".service")
     if product not in PRODUCT_UNITS:
         return None
-    keys = unit_keys(text)
     user = (keys.get("User") or ["root"])[0]
     for path in keys.get("ConditionFileNotEmpty", []):
         if not view.exists(path) or not view.content(path).strip():

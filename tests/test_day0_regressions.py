@@ -84,3 +84,50 @@ def test_without_the_tunnel_the_apis_are_unreachable(synth, moto_servers, monkey
     findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, commands=commands)
     (step,) = [f for f in findings if "PHASE=cluster" in f.step]
     assert "unreachable on the documented operator path" in step.problem
+
+
+def test_a_jwt_auth_path_set_on_the_vault_side_only_breaks_every_workload_login(
+        synth, moto_servers, monkeypatch, tmp_path):
+    """Reason 4: the Vault backend at a path the Nomad clients do not log in at."""
+    import copy
+
+    stack = copy.deepcopy(synth.stack("dev-vault"))
+    for backend in stack["resource"]["vault_jwt_auth_backend"].values():
+        if backend.get("jwks_url"):
+            backend["path"] = "jwt-elsewhere"
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, vault_stack=stack)
+    (step,) = [f for f in findings if f.step == "`make deploy ENV=dev`"]
+    assert "jwt auth path: dev-vault: vault_jwt_auth_backend.path = 'jwt-elsewhere', the contract says 'jwt-nomad'" \
+        in step.problem
+
+
+def test_the_systemd_stand_in_starts_what_a_unit_requires_first():
+    """systemd starts a unit's Requires= services before it, and fails it when they fail."""
+    from tests.systemd_standin import ClusterState, start
+
+    class View:
+        units = {"app.service": "[Unit]\nRequires=db.service\n[Service]\nExecStart=/bin/app\n",
+                 "db.service": "[Service]\nExecStart=/bin/db\n"}
+
+        def unit_text(self, name):
+            return self.units.get(name)
+
+        def exists(self, path):
+            return False
+
+        def content(self, path):
+            raise FileNotFoundError(path)
+
+        def readable(self, path, user):
+            return f"{path} does not exist"
+
+        def listdir(self, path):
+            return []
+
+    active: dict = {}
+    assert start(View(), "app", ClusterState(), active) is None and active == {"db.service": True, "app.service": True}
+    view = View()
+    view.units = {"app.service": View.units["app.service"]}  # db.service not installed
+    active = {}
+    assert start(view, "app", ClusterState(), active) == "a dependency failed: db.service: Unit db.service not found"
+    assert active == {"db.service": False, "app.service": False}

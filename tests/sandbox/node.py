@@ -303,8 +303,7 @@ def systemd(root: Path, cluster: dict, stop: threading.Event) -> threading.Threa
         verb, units = words[0], [u if "." in u else f"{u}.service" for u in words[1:]]
         if verb in ("start", "restart", "reload-or-restart", "try-restart"):
             for unit in units:
-                why = systemd_standin.start(view, unit, state)
-                active[unit] = why is None
+                why = systemd_standin.start(view, unit, state, active)
                 if why:
                     return 1, f"Job for {unit} failed: {why}\n"
             return 0, ""
