@@ -363,9 +363,14 @@ def test_iam_is_least_privilege(synth, env):
             assert all("*" not in a for a in actions), actions
             if statement["Resource"] == "*":
                 assert actions in (["ec2:DescribeInstances"], ["ec2:DescribeVolumes"], ["kms:Decrypt"],
-                                   ["autoscaling:DescribeAutoScalingInstances"])
+                                   ["autoscaling:DescribeAutoScalingInstances"],
+                                   ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"])
                 if actions == ["kms:Decrypt"]:
-                    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ssm.{env.region}.amazonaws.com"
+                    condition = statement["Condition"]["StringEquals"]
+                    assert condition["kms:ViaService"] == f"ssm.{env.region}.amazonaws.com"
+                    own = next(s for s in doc["Statement"] if s.get("Sid") == "ReadOwnSecrets")["Resource"]
+                    assert condition["kms:EncryptionContext:PARAMETER_ARN"] == own
             if statement.get("Sid") == "ReadOwnSecrets":
                 # the boot's one get-parameters call, and the drain script's get-parameter
                 assert actions == ["ssm:GetParameter", "ssm:GetParameters"]

@@ -322,7 +322,7 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             assert len(node_roles) == 4
             for role in node_roles:
                 attached = client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
-                assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+                assert attached == []  # only the inline least-privilege policy (tests/test_node_permissions.py)
 
             route53 = client("route53")
             (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DEV.domain}."]

@@ -22,7 +22,7 @@ from .ingress import IngressLoadBalancer
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
 from .network import Network
-from .node_group import NodeGroup, NodeGroupSpec
+from .node_group import NodeGroup, NodeGroupSpec, session_manager_statements
 from .ports import Role
 from .secrets import ClusterSecrets, SecretSpec
 from .security import ClusterSecurityGroups
@@ -97,8 +97,6 @@ class HashiCluster(Construct):
         # The boot finds its EBS volumes by volume id where the image names no /dev/sdf (EC2's
         # describe calls take no narrower resource).
         volumes = {"Sid": "FindOwnVolumes", "Effect": "Allow", "Action": ["ec2:DescribeVolumes"], "Resource": "*"}
-        ssm_kms = {"Sid": "DecryptSecureStrings", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
-                   "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}}}
 
         def group(role: Role, *, instance_type: str, size: tuple[int, int, int], extra: Sequence[dict] = (),
                   lb: str | None = None) -> NodeGroup:
@@ -106,8 +104,14 @@ class HashiCluster(Construct):
             name = asg_name(env, role)
             params = sorted(spec.parameter for spec in s.read_by(role))
             # the boot reads its secrets in one GetParameters call; the drain script, one GetParameter
+            arns = [f"arn:aws:ssm:{region}:{account}:parameter{p}" for p in params]
             read = {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
-                    "Resource": [f"arn:aws:ssm:{region}:{account}:parameter{p}" for p in params]}
+                    "Resource": arns}
+            # SSM decrypts a SecureString with the parameter's ARN as encryption context: the key
+            # opens only this role's own parameters, and only through SSM.
+            ssm_kms = {"Sid": "DecryptSecureStrings", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
+                       "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com",
+                                                      "kms:EncryptionContext:PARAMETER_ARN": arns}}}
             lifecycle = {"Sid": "CompleteOwnLifecycleHooks", "Effect": "Allow",
                          "Action": ["autoscaling:CompleteLifecycleAction"],
                          "Resource": [f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:"
@@ -122,7 +126,8 @@ class HashiCluster(Construct):
                                    drain_hook=DRAIN_HOOK if "terminate" in boot.lifecycle_hooks else None,
                                    instance_refresh=role is Role.NOMAD_CLIENT),
                 subnet_ids=private, security_group_id=sg[role],
-                policy_statements=[describe, volumes, read, ssm_kms, lifecycle, *extra],
+                policy_statements=[describe, volumes, read, ssm_kms, lifecycle,
+                                   *session_manager_statements(region, account), *extra],
                 target_group_arns=[self.load_balancers[lb].target_group.arn] if lb else (),
             )
 

@@ -21,7 +21,6 @@ from cdktf_cdktf_provider_aws.autoscaling_group import (
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.launch_template import (
     LaunchTemplate,
     LaunchTemplateBlockDeviceMappings,
@@ -38,9 +37,22 @@ from constructs import Construct
 from ..contracts import JOIN_TAG_KEY
 from .cloud_init import LIFECYCLE_HOOK
 
-__all__ = ["JOIN_TAG_KEY", "NodeGroup", "NodeGroupSpec", "SSM_MANAGED_POLICY"]
+__all__ = ["JOIN_TAG_KEY", "NodeGroup", "NodeGroupSpec", "session_manager_statements"]
 
-SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+def session_manager_statements(region: str, account: str) -> list[dict]:
+    """What the SSM agent needs for Session Manager, and nothing else: AWS's documented instance
+    permissions for Session Manager (Systems Manager user guide, "Verify or add instance
+    permissions for Session Manager": ``ssm:UpdateInstanceInformation`` and the four
+    ``ssmmessages`` channel actions). Not ``AmazonSSMManagedInstanceCore``: it also allows
+    ``ssm:GetParameter(s)`` on every parameter, which would let any node read every secret."""
+    return [
+        {"Sid": "SessionManagerRegistration", "Effect": "Allow", "Action": ["ssm:UpdateInstanceInformation"],
+         "Resource": [f"arn:aws:ec2:{region}:{account}:instance/*"]},
+        {"Sid": "SessionManagerChannels", "Effect": "Allow",
+         "Action": ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"], "Resource": "*"},
+    ]
 """Session Manager, the break-glass path to a node (no SSH, no port 22)."""
 
 BOOT_TIMEOUT_S = 900
@@ -88,7 +100,6 @@ class NodeGroup(Construct):
                            "Action": "sts:AssumeRole"}]}, sort_keys=True))
         IamRolePolicy(self, "policy", role=self.role.id, name="least-privilege",
                       policy=json.dumps({"Version": "2012-10-17", "Statement": policy_statements}))
-        IamRolePolicyAttachment(self, "session-manager", role=self.role.name, policy_arn=SSM_MANAGED_POLICY)
         profile = IamInstanceProfile(self, "profile", name_prefix=f"{spec.name[:30]}-", role=self.role.name)
         tags = {"Name": spec.name, JOIN_TAG_KEY: spec.join_tag_value}
         self.launch_template = LaunchTemplate(
