@@ -71,18 +71,21 @@ class VaultStack(EnvironmentStack):
                                jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
             for spec in deployed
         ]
-        self._consul_access(env, specs)
+        self._consul_access(env, specs, [plan_service(s, env, where=f"{services_stack}/{s.name}") for s in deployed])
 
-    def _consul_access(self, env: Environment, specs: list) -> None:
-        """Consul's side: the workload-identity auth method (the same JWKS and CA as Vault's) and
-        the intentions derived from the services' upstreams and ingresses."""
-        from hashistack.consul import NomadWorkloadsAuthMethod, ServiceIntentions
+    def _consul_access(self, env: Environment, specs: list, plans: list) -> None:
+        """Consul's side: the workload-identity auth method (the same JWKS and CA as Vault's), each
+        Consul service's identity bound to the job that runs it, and the intentions derived from
+        the services' upstreams and ingresses."""
+        from hashistack.consul import MeshIdentity, NomadWorkloadsAuthMethod, ServiceIntentions
 
-        services_stack = env.stack_names[2]
-        namespaces = sorted({plan_service(s, env, where=f"{services_stack}/{s.name}").job.namespace for s in specs})
+        jobs = [p.job for p in plans]
+        identities = tuple(MeshIdentity(service=service.name, job_id=job.id, namespace=job.namespace)
+                           for job in jobs for group in job.groups for service in group.services
+                           if (service.provider or "consul") == "consul")
         self.consul_auth = NomadWorkloadsAuthMethod(self, "consul-auth", auth=NomadWorkloadsAuth(
             nomad_address=env.nomad.address, jwks_ca_pem=_read_pem(env.vault.nomad_ca_pem_path, self.node.id),
-            namespaces=tuple(namespaces) or ("default",)))
+            namespaces=tuple(sorted({job.namespace for job in jobs})) or ("default",), services=identities))
         self.intentions = ServiceIntentions(self, "intentions", intentions=mesh_intentions(
             specs, ingress_enabled=env.ingress is not None, where=self.node.id))
 

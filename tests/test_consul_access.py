@@ -16,6 +16,7 @@ from hashistack import HashistackError
 from hashistack.consul import (
     CLAIM_MAPPINGS,
     INGRESS_PROXY,
+    MeshIdentity,
     NomadWorkloadsAuth,
     Upstream,
     intentions_for,
@@ -59,12 +60,54 @@ def test_go_json_escapes_as_go_marshal_does():
     assert "JWKSCACert" not in NomadWorkloadsAuth(nomad_address="http://127.0.0.1:4646").config()
 
 
-def test_binding_rules_bind_services_to_their_identity_and_tasks_to_their_namespace_role():
-    services, tasks = NomadWorkloadsAuth(nomad_address="https://nomad:4646").binding_rules
-    assert (services.selector, services.bind_type, services.bind_name) == (
-        '"nomad_service" in value', "service", "${value.nomad_service}")
+def test_binding_rules_bind_each_service_to_its_own_job_and_tasks_to_their_namespace_role():
+    auth = NomadWorkloadsAuth(nomad_address="https://nomad:4646", services=(
+        MeshIdentity(service="ledger", job_id="ledger"), MeshIdentity(service="api", job_id="web", namespace="shop")))
+    api, ledger, tasks = auth.validate().binding_rules
+    assert (ledger.selector, ledger.bind_type, ledger.bind_name) == (
+        'value.nomad_service == "ledger" and value.nomad_job_id == "ledger" and value.nomad_namespace == "default"',
+        "service", "ledger")
+    assert (api.bind_name, api.selector.split(" and ")[1:]) == ("api", ['value.nomad_job_id == "web"',
+                                                                        'value.nomad_namespace == "shop"'])
     assert (tasks.selector, tasks.bind_type, tasks.bind_name) == (
         '"nomad_service" not in value', "role", "nomad-${value.nomad_namespace}-tasks")
+    # without services, no job gets a service identity at all
+    assert [r.bind_type for r in NomadWorkloadsAuth(nomad_address="https://nomad:4646").binding_rules] == ["role"]
+
+
+def _selected(rule, claims: dict) -> bool:
+    """Consul's selection of a binding rule by its selector over the identity's mapped claims
+    (agent/consul/authmethod, go-bexpr): the two forms the platform writes, ``a == "b" and ...``
+    and ``"x" not in value``; any other form is an error, never a match."""
+    if rule.selector == '"nomad_service" not in value':
+        return "nomad_service" not in claims
+    terms = rule.selector.split(" and ")
+    pairs = [re.fullmatch(r'value\.(\w+) == "([^"]*)"', term) for term in terms]
+    assert all(pairs), rule.selector
+    return all(claims.get(m.group(1)) == m.group(2) for m in pairs)
+
+
+def test_a_job_cannot_take_another_services_mesh_identity():
+    """A job that names its service ``ledger`` (its author chooses the name) gets no ledger
+    identity: the rule for ledger selects ledger's job only."""
+    auth = NomadWorkloadsAuth(nomad_address="https://nomad:4646", services=(
+        MeshIdentity(service="ledger", job_id="ledger"), MeshIdentity(service="my-go-app", job_id="my-go-app")))
+
+    def bound(claims):
+        return sorted((r.bind_type, r.bind_name) for r in auth.binding_rules if _selected(r, claims))
+
+    own = {"nomad_namespace": "default", "nomad_job_id": "ledger", "nomad_service": "ledger", "nomad_task": "app"}
+    assert bound(own) == [("service", "ledger")]
+    assert bound({**own, "nomad_job_id": "rogue"}) == []
+    assert bound({**own, "nomad_namespace": "other"}) == []
+    assert bound({"nomad_namespace": "default", "nomad_job_id": "rogue", "nomad_task": "app"}) == [
+        ("role", "nomad-${value.nomad_namespace}-tasks")]
+
+
+def test_one_consul_service_bound_to_two_jobs_is_refused():
+    with pytest.raises(HashistackError, match=r"services = \['ledger', 'ledger'\]: give each Consul service one job"):
+        NomadWorkloadsAuth(nomad_address="https://nomad:4646", services=(
+            MeshIdentity(service="ledger", job_id="ledger"), MeshIdentity(service="ledger", job_id="other"))).validate()
 
 
 def test_one_task_role_per_namespace_reading_the_catalogue_only():
@@ -186,13 +229,17 @@ def test_the_auth_method_and_binding_rules_as_synthesized(synth, env):
     assert config["ClaimMappings"] == CLAIM_MAPPINGS
     assert config["JWKSCACert"] == (ROOT / env.vault.nomad_ca_pem_path).read_text()
     (method_id,) = resources(stack, "consul_acl_auth_method")
-    rules = {r["bind_type"]: r for r in resources(stack, "consul_acl_binding_rule").values()}
-    assert {t: (r["selector"], r["bind_name"]) for t, r in rules.items()} == {
-        # ${value.*} reaches Consul literally: escaped from Terraform in the JSON
-        "service": ('"nomad_service" in value', "$${value.nomad_service}"),
-        "role": ('"nomad_service" not in value', "nomad-$${value.nomad_namespace}-tasks"),
-    }
-    assert {r["auth_method"] for r in rules.values()} == {f"${{consul_acl_auth_method.{method_id}.name}}"}
+    rules = list(resources(stack, "consul_acl_binding_rule").values())
+    services = {r["bind_name"]: r["selector"] for r in rules if r["bind_type"] == "service"}
+    jobs = [json.loads(j["jobspec"])["Job"] for j in synth.stack(env.stack_names[2])["resource"]["nomad_job"].values()]
+    # every Consul service of every job, bound to that job alone
+    assert services == {s["Name"]: f'value.nomad_service == "{s["Name"]}" and value.nomad_job_id == "{job["ID"]}" and '
+                                   f'value.nomad_namespace == "{job["Namespace"]}"'
+                        for job in jobs for g in job["TaskGroups"] for s in g.get("Services") or []}
+    # ${value.*} reaches Consul literally: escaped from Terraform in the JSON
+    assert [(r["selector"], r["bind_name"]) for r in rules if r["bind_type"] == "role"] == [
+        ('"nomad_service" not in value', "nomad-$${value.nomad_namespace}-tasks")]
+    assert {r["auth_method"] for r in rules} == {f"${{consul_acl_auth_method.{method_id}.name}}"}
     roles = {r["name"]: r for r in resources(stack, "consul_acl_role").values()}
     assert sorted(roles) == ["nomad-default-tasks"]
     (policy_id, policy), = resources(stack, "consul_acl_policy").items()

@@ -28,6 +28,7 @@ from .workload_identity import (
     TASK_POLICY_RULES,
     BindingRule,
     ConsulRole,
+    MeshIdentity,
     NomadWorkloadsAuth,
 )
 

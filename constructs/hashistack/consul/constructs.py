@@ -77,7 +77,8 @@ class NomadWorkloadsAuthMethod(Construct):
         # The references to the method's name order the rules after it; ${value.*} is Consul's,
         # filled in at login, so it reaches Consul escaped from Terraform.
         self.binding_rules = [
-            AclBindingRule(self, f"rule-{rule.bind_type}", auth_method=self.method.name,
+            AclBindingRule(self, f"rule-{rule.bind_type}" + (f"-{rule.bind_name}" if rule.bind_type == "service" else ""),
+                           auth_method=self.method.name,
                            description=rule.description, selector=rule.selector, bind_type=rule.bind_type,
                            bind_name=escape(rule.bind_name))
             for rule in auth.binding_rules

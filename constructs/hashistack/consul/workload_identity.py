@@ -16,10 +16,14 @@ The names, the claim mappings and the two binding rules are those ``nomad setup 
   ``JWKSURL = <nomad>/.well-known/jwks.json``, ``JWTSupportedAlgs = ["RS256"]``,
   ``BoundAudiences = ["consul.io"]`` and the claim mappings below (``JWKSCACert`` when Nomad's
   HTTPS certificate is signed by a private CA);
-- services: ``"nomad_service" in value`` binds a *service identity* named after the Nomad service
-  (``${value.nomad_service}``), which Consul turns into ``service:write`` on that name (and its
-  sidecar) plus read on the catalogue: what the sidecar needs to register and to get its
-  certificate;
+- services: one rule per service of the platform's jobs, selected on the identity's service,
+  job ID and namespace (``value.nomad_service == "ledger" and value.nomad_job_id == "ledger" and
+  value.nomad_namespace == "default"``), binds that *service identity*, which Consul turns into
+  ``service:write`` on that name (and its sidecar) plus read on the catalogue: what the sidecar
+  needs to register and to get its certificate. Nomad's default rule (``"nomad_service" in
+  value`` binding ``${value.nomad_service}``) lets any job that names a service ``ledger`` take
+  ``ledger``'s identity and certificate, which would make the intentions meaningless against
+  whoever submits jobs; here a job gets only the identities of its own services;
 - tasks: ``"nomad_service" not in value`` binds the role ``nomad-${value.nomad_namespace}-tasks``.
 
 One departure, deliberate: Nomad's default task policy also grants ``key_prefix "" { policy =
@@ -47,6 +51,7 @@ __all__ = [
     "CLAIM_MAPPINGS",
     "CONSUL_AUDIENCE",
     "ConsulRole",
+    "MeshIdentity",
     "NomadWorkloadsAuth",
     "TASK_POLICY",
     "TASK_POLICY_RULES",
@@ -74,7 +79,6 @@ TASK_POLICY = "nomad-tasks"
 TASK_POLICY_RULES = 'node_prefix "" {\n  policy = "read"\n}\n\nservice_prefix "" {\n  policy = "read"\n}\n'
 """Read the catalogue, nothing else (Nomad's default adds ``key_prefix "" read``; see above)."""
 
-_SERVICE_SELECTOR = '"nomad_service" in value'
 _TASK_SELECTOR = '"nomad_service" not in value'
 
 
@@ -105,6 +109,20 @@ class BindingRule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MeshIdentity:
+    """A Consul service of one Nomad job: the only job whose identity may bind it."""
+
+    service: str
+    job_id: str
+    namespace: str = "default"
+
+    @property
+    def selector(self) -> str:
+        return (f'value.nomad_service == "{self.service}" and value.nomad_job_id == "{self.job_id}" and '
+                f'value.nomad_namespace == "{self.namespace}"')
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConsulRole:
     """A Consul ACL role and the policies it links."""
 
@@ -122,11 +140,14 @@ class NomadWorkloadsAuth:
         Consul servers' system trust store.
     :param namespaces: the Nomad namespaces whose tasks get a role (``nomad-<ns>-tasks``).
         Defaults to ``default``.
+    :param services: the Consul services of the platform's jobs, each bound to its own job
+        (:class:`MeshIdentity`). Defaults to none: no job gets a service identity.
     """
 
     nomad_address: str
     jwks_ca_pem: str | None = None
     namespaces: tuple[str, ...] = ("default",)
+    services: tuple[MeshIdentity, ...] = ()
 
     name: str = AUTH_METHOD
 
@@ -147,6 +168,12 @@ class NomadWorkloadsAuth:
                       "list the Nomad namespaces the jobs run in, e.g. ('default',)")
         for namespace in self.namespaces:
             check.require(is_rfc1123_label(namespace), "namespaces", namespace, RFC1123_HINT)
+        names = [s.service for s in self.services]
+        check.require(len(set(names)) == len(names), "services", names,
+                      "give each Consul service one job: two jobs registering one name would share its identity")
+        for s in self.services:
+            for field_name, value in (("service", s.service), ("job_id", s.job_id), ("namespace", s.namespace)):
+                check.require(is_rfc1123_label(value), f"services.{field_name}", value, RFC1123_HINT)
         return self
 
     def config(self) -> dict[str, object]:
@@ -169,11 +196,12 @@ class NomadWorkloadsAuth:
         return go_json(self.config())
 
     @property
-    def binding_rules(self) -> tuple[BindingRule, BindingRule]:
-        """Services get their service identity; tasks get their namespace's role."""
+    def binding_rules(self) -> tuple[BindingRule, ...]:
+        """Each service's identity to its own job only; tasks get their namespace's role."""
         return (
-            BindingRule(description="Nomad services: the service identity named after the Nomad service",
-                        selector=_SERVICE_SELECTOR, bind_type="service", bind_name="${value.nomad_service}"),
+            *(BindingRule(description=f"Nomad service {s.service}: its identity, for job {s.job_id} in {s.namespace} only",
+                          selector=s.selector, bind_type="service", bind_name=s.service)
+              for s in sorted(self.services, key=lambda s: s.service)),
             BindingRule(description="Nomad tasks: the role of their Nomad namespace (read the catalogue)",
                         selector=_TASK_SELECTOR, bind_type="role",
                         bind_name=task_role_name("${value.nomad_namespace}")),
