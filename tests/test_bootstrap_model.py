@@ -191,3 +191,21 @@ def test_the_drain_token_may_find_its_own_node():
     client = node_boots(DEV, ClusterSecrets.under("/hashistack/dev"))[Role.NOMAD_CLIENT].cloud_init
     drain = next(f.content for f in client.files if f.path == "/usr/local/sbin/hashistack-drain")
     assert "nomad node drain -self -enable" in drain
+
+
+def test_the_ci_deployer_may_submit_jobs_and_nothing_else():
+    """Evaluated with Nomad's policy rules (tests/nomad_acl.py): CI registers and reads jobs; it
+    cannot exec into an allocation, read its files or logs, or write a node, the agent, the
+    operator settings (the scheduler configuration) or a policy (Nomad has no rule for that:
+    management tokens only). The operator policy, by contrast, can exec."""
+    from hashistack.bootstrap.phase_cluster import NOMAD_POLICIES
+    from tests import nomad_acl
+
+    rules = NOMAD_POLICIES["ci-deployer"][1]
+    caps = nomad_acl.namespace_capabilities(rules, "default")
+    assert {"submit-job", "read-job", "list-jobs"} <= caps
+    assert not caps & {"alloc-exec", "read-fs", "read-logs", "alloc-lifecycle", "dispatch-job", "csi-write-volume"}
+    assert all(nomad_acl.level(rules, r) < nomad_acl.LEVEL["write"] for r in ("node", "agent", "operator", "plugin"))
+    assert nomad_acl.level(rules, "operator") == -1
+    operator = nomad_acl.namespace_capabilities(NOMAD_POLICIES["operator"][1], "payments")
+    assert {"alloc-exec", "read-fs"} <= operator  # the control: the model sees what a write policy grants

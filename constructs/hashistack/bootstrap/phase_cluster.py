@@ -92,6 +92,11 @@ NOMAD_POLICIES: dict[str, tuple[str, str]] = {
     # Nomad v1.10.2), then drains it with node:write.
     "client-drain": ("A Nomad client drains itself when its autoscaling group scales it in",
                      'agent {\n  policy = "read"\n}\nnode {\n  policy = "write"\n}\n'),
+    # What `deploy <env>` needs (terraform-provider-nomad's nomad_job: register, read, plan) and
+    # nothing else: no alloc-exec, read-fs or read-logs, no node, agent or operator rule. Tokens:
+    # `nomad acl token create -policy=ci-deployer` (operators), kept in the CI system's secrets.
+    "ci-deployer": ("CI: submit and read jobs, nothing else",
+                    'namespace "*" {\n  capabilities = ["list-jobs", "read-job", "submit-job"]\n}\n'),
 }
 
 NOMAD_TOKEN_POLICY: dict[str, str] = {"nomad_client_drain_token": "client-drain"}
@@ -283,7 +288,7 @@ class _Cluster:
                                    lambda status, body: status in (400, 500) and "already done" in body):
             return
         tokens = [i for i in self.items.values() if i.name in NOMAD_TOKEN_POLICY]
-        for policy in ["operator", *sorted({NOMAD_TOKEN_POLICY[i.name] for i in tokens})]:
+        for policy in ["operator", "ci-deployer", *sorted({NOMAD_TOKEN_POLICY[i.name] for i in tokens})]:
             self._nomad_policy(api, management, policy)
         for item in tokens:
             self._nomad_token(api, management, item)
