@@ -92,7 +92,8 @@ UAT = Environment(
                         nomad_ca_pem_path="stacks/pki/uat-cluster-ca.pem", login_methods=_logins("uat")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=6),
     machine_image=_IMAGE,
-    state=S3State(bucket="example-tfstate-uat", lock_table="example-tfstate-lock-uat"),
+    state=S3State(bucket="example-tfstate-uat", lock_table="example-tfstate-lock-uat",
+                  kms_key_id="arn:aws:kms:eu-west-1:222222222222:alias/hashistack-tfstate"),
     ingress=IngressSettings(public_domain="uat.example.com", internet_facing=False, allowed_cidrs=_COMPANY_CIDRS,
                             certificate_arn=_certificate("222222222222", "1b2c3d4e-5f6a-4b1c-9d0e-1f2a3b4c5d6e")),
 )
@@ -114,7 +115,8 @@ PROD = Environment(
                         login_methods=_logins("prod")),
     clients=ClientPool(instance_type="m6i.xlarge", min_size=3, max_size=12, desired_size=4),
     machine_image=_IMAGE,
-    state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock-prod"),
+    state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock-prod",
+                  kms_key_id="arn:aws:kms:eu-west-1:333333333333:alias/hashistack-tfstate"),
     ingress=IngressSettings(public_domain="example.com",
                             certificate_arn=_certificate("333333333333", "2c3d4e5f-6a7b-4c2d-8e1f-2a3b4c5d6e7f")),
 )

@@ -163,3 +163,17 @@ def test_an_environment_name_names_one_limit_and_suggests_a_fix():
                                               r"letters, digits and '-', starting and ending with a letter or digit "
                                               r"\(it prefixes stack and resource names\), e\.g\. 'staging'$"):
         rebuild(UAT, name="Staging")
+
+
+def test_state_outside_development_is_encrypted_with_a_kms_key_of_its_own():
+    import dataclasses
+
+    from hashistack import HashistackError, S3State
+    from stacks.environments import PROD
+
+    with pytest.raises(HashistackError, match=r'^environment "prod": state\.kms_key_id = None: give the ARN of the KMS '
+                                              r"key that encrypts the state \(required in a production environment\)"):
+        dataclasses.replace(PROD, state=S3State(bucket="example-tfstate-prod", lock_table="example-tfstate-lock"))
+    with pytest.raises(HashistackError, match=r"state\.kms_key_id = 'alias/tfstate': give the ARN"):
+        dataclasses.replace(PROD, state=dataclasses.replace(PROD.state, kms_key_id="alias/tfstate"))
+    assert PROD.state.kms_key_id.startswith(f"arn:aws:kms:{PROD.region}:{PROD.account_id}:")

@@ -78,7 +78,8 @@ QA = Environment(
                         login_methods=_logins("qa")),
     clients=ClientPool(instance_type="m6i.large", min_size=2, max_size=4),
     machine_image=_IMAGE,
-    state=S3State(bucket="example-tfstate-qa", lock_table="example-tfstate-lock-qa"),
+    state=S3State(bucket="example-tfstate-qa", lock_table="example-tfstate-lock-qa",
+                  kms_key_id="arn:aws:kms:eu-central-1:444444444444:alias/hashistack-tfstate"),
 )
 
 ENVIRONMENTS = (*ENVIRONMENTS, QA)

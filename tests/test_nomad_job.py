@@ -33,6 +33,7 @@ from hashistack.nomad import (
     VaultBlock,
     render_job,
 )
+from stacks.environments import ENVIRONMENTS
 
 from .nomad_api import api_field_problems
 
@@ -550,3 +551,28 @@ def test_rejects_in_a_system_job_a_count_above_one_a_spread_and_canaries():
             mesh_job(job_type="system", update=UpdateStrategy(canary=1)))
     rejects(r'job "web": type = \'batch\': use \'service\' or \'system\'',
             dataclasses.replace(mesh_job(), type="batch"))  # type: ignore[arg-type]
+
+
+# The docker driver's task options that reach outside the container (Nomad v1.10.2
+# drivers/docker/config.go); the plugin config gates only privileged, capabilities and volumes
+# (drivers/docker/driver.go createContainerConfig), so the library never writes any of them.
+HOST_ESCAPING = {"network_mode", "privileged", "devices", "pid_mode", "ipc_mode", "uts_mode", "userns_mode",
+                 "security_opt", "sysctl", "cap_add", "volumes", "volume_driver", "runtime", "cgroupns",
+                 "ulimit", "isolation"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_no_job_the_library_writes_reaches_outside_its_container(synth, env):
+    import json
+
+    jobs = [json.loads(j["jobspec"])["Job"] for j in synth.stack(env.name)["resource"]["nomad_job"].values()]
+    assert jobs
+    for job in jobs:
+        for group in job["TaskGroups"]:
+            assert {n.get("Mode") for n in group.get("Networks") or []} <= {"bridge"}, job["ID"]
+            for task in group["Tasks"]:
+                config = task["Config"]
+                assert not HOST_ESCAPING & set(config), (job["ID"], task["Name"], sorted(HOST_ESCAPING & set(config)))
+                # bind mounts only from the allocation's own directories, never a host path
+                for mount in config.get("mount") or []:
+                    assert mount["type"] == "bind" and not mount["source"].startswith("/"), mount

@@ -530,7 +530,10 @@ class S3State:
     :param region: the bucket's region. Defaults to the environment's region.
     :param key_prefix: prefix of each stack's state key. Defaults to ``hashistack``;
         a stack's key is ``<key_prefix>/<stack>.tfstate``.
-    :param kms_key_id: a KMS key for server-side encryption. Defaults to the bucket's key.
+    :param kms_key_id: the KMS key (ARN) that encrypts each state object. Required outside
+        development: state holds the provider's reads of secrets (the OIDC client secret of
+        ``<env>-vault``, resource attributes), and a key of its own lets the key policy decide who
+        may decrypt it, beyond the bucket policy. Defaults to none (SSE-S3) in development.
     """
 
     bucket: str
@@ -548,7 +551,14 @@ class S3State:
         if self.region is not None:
             check.require(bool(_REGION.match(self.region)), "region", self.region, "use an AWS region such as 'eu-west-1'")
         check.require(is_mount_path(self.key_prefix), "key_prefix", self.key_prefix, MOUNT_HINT)
+        if self.kms_key_id is not None or tier is not Tier.DEVELOPMENT:
+            needed = "" if tier is Tier.DEVELOPMENT else f" (required in a {tier.value} environment)"
+            check.require(isinstance(self.kms_key_id, str) and bool(_KMS_ARN.match(self.kms_key_id)), "kms_key_id",
+                          self.kms_key_id, f"give the ARN of the KMS key that encrypts the state{needed}, e.g. "
+                          "'arn:aws:kms:eu-west-1:222222222222:alias/hashistack-tfstate'")
 
+
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|alias/[A-Za-z0-9/_-]+)$")
 
 StateBackend = Union[LocalState, S3State]
 
