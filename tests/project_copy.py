@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 COPIED = ("stacks", "constructs", "services", "scripts", "tests", "main.py", "cdktf.json", "pytest.ini",
-          "Makefile", "README.md", "requirements.txt", "requirements-checkov.txt", "package.json",
+          "Makefile", "README.md", "SECURITY.md", "requirements.txt", "requirements-checkov.txt", "package.json",
           "package-lock.json")
 
 
