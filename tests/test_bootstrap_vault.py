@@ -185,3 +185,40 @@ def test_outside_development_recovery_keys_are_encrypted_to_the_keyholders(aws, 
         assert bao.get("auth/token/lookup-self", token=record.read_text()).status_code == 403
     finally:
         bao.stop()
+
+
+def test_a_kept_root_token_that_is_dead_already_is_cleared_not_retried(aws, monkeypatch, tmp_path):
+    """A run that revoked the kept token but stopped before deleting its parameter: the next run
+    finds the token dead (lookup 403), deletes the parameter and stops, instead of failing the
+    apply with 403 on every run."""
+    assert run_bootstrap("--env", "dev", "--phase", "secrets", env=aws, monkeypatch=monkeypatch).code == 0
+    bao = bao_for("dev", tmp_path / "bao")
+    kept = "/hashistack/dev/vault-initial-root-token"
+    try:
+        record = tmp_path / "root-token-seen-by-apply"
+        args = ("--env", "dev", "--phase", "cluster", "--only", "vault", "--vault-addr", bao.url)
+        assert run_bootstrap(*args, "--vault-apply", f"{sys.executable} {APPLY} {record} --fail", env=aws,
+                             monkeypatch=monkeypatch).code == 1
+        root = value("dev", "vault_initial_root_token")
+        bao.request("POST", "auth/token/revoke-self", root)
+        assert bao.get("auth/token/lookup-self", token=root).status_code == 403
+        again = run_bootstrap(*args, "--vault-apply", f"{sys.executable} {APPLY} {record} --fail", env=aws,
+                              monkeypatch=monkeypatch)
+        assert again.code == 0, again.output
+        assert f"changed   {kept}: deleted: the root token it held is revoked already" in again.stdout
+        assert kept not in [p["Name"] for p in ssm().describe_parameters()["Parameters"]]
+    finally:
+        bao.stop()
+
+
+def test_a_vault_operator_outside_development_is_refused_before_init(aws, monkeypatch, tmp_path):
+    store = ParameterStore(ssm(), kms_key_id="alias/aws/ssm", tags=UAT.tags)
+    assert run_secrets(UAT, store, Report("secrets")).ok
+    bao = bao_for("uat", tmp_path / "bao")
+    try:
+        with pytest.raises(HashistackError, match=r"^--vault-operator alice: development environments only"):
+            run_cluster(UAT, store, Report("cluster"), endpoints=Endpoints.of(UAT, vault=bao.url), only=("vault",),
+                        vault_operator="alice")
+        assert bao.get("sys/init").json()["initialized"] is False
+    finally:
+        bao.stop()

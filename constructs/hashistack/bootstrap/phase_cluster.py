@@ -332,6 +332,11 @@ class _Cluster:
     # -- Vault ------------------------------------------------------------------------------
 
     def vault(self, apply_command: str | None, operator: str | None) -> None:
+        if operator and (self.env.tier is not Tier.DEVELOPMENT or not os.environ.get("HASHISTACK_VAULT_OPERATOR_PASSWORD")):
+            # checked before anything is initialized, so it can never stop a run between the
+            # first apply and the root token's revocation
+            raise HashistackError(f"--vault-operator {operator}: development environments only, with the password in "
+                                  "HASHISTACK_VAULT_OPERATOR_PASSWORD")
         api = Api(self.endpoints.vault, ca_file=self.ca_file, token_header="X-Vault-Token")
         status, init = api.call("GET", "/v1/sys/init")
         if status != 200 or not isinstance(init, dict):
@@ -343,9 +348,16 @@ class _Cluster:
                 self.report.note("vault: init", "unchanged",
                                  f"already initialized; operators apply {self.env.name}-vault from now on")
                 return
+            self._await_active(api)
+            status, _ = api.call("GET", "/v1/auth/token/lookup-self", token=kept)
+            parameter = self.items["vault_initial_root_token"].parameter
+            if status == 403:  # revoked already (a run stopped before it deleted the parameter)
+                self.store.delete(parameter)
+                self.values.pop("vault_initial_root_token", None)
+                self.report.note(parameter, "changed", "deleted: the root token it held is revoked already")
+                return
             self.report.note("vault: init", "unchanged", f"initialized; the first apply of {self.env.name}-vault has "
                              "not succeeded yet: running it again with the kept root token")
-            self._await_active(api)
             self._finish(api, apply_command, operator, kept)
             return
         _, seal = api.call("GET", "/v1/sys/seal-status")
@@ -372,9 +384,15 @@ class _Cluster:
         keys = answer.get("recovery_keys_base64") or []
         self.report.note("vault: init", "created", f"{len(keys)} recovery keys, threshold {settings.threshold}"
                          + (", each encrypted to its keyholder's PGP key" if pgp else " (development: kept in SSM)"))
+        # the root token first: should keeping it fail, it is revoked at once rather than lost alive
+        try:
+            self.put("vault_initial_root_token", root, f"kept until the first apply of {self.env.name}-vault succeeded")
+        except Exception:
+            self._await_active(api)
+            self._revoke_root(api, root)
+            raise
         self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
                                                     "keys_base64": keys}, sort_keys=True))
-        self.put("vault_initial_root_token", root, f"kept until the first apply of {self.env.name}-vault succeeded")
         self._await_active(api)
         self._finish(api, apply_command, operator, root)
 
@@ -396,7 +414,8 @@ class _Cluster:
     def _await_active(self, api: Api, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            status, _ = api.call("GET", "/v1/sys/health")
+            # a standby forwards requests to the active node: it will do (the tunnel keeps one server)
+            status, _ = api.call("GET", "/v1/sys/health?standbyok=true")
             if status == 200:
                 return
             if time.monotonic() > deadline:
