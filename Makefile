@@ -43,7 +43,7 @@ endif
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
 	@echo "make synth   install what is needed, synthesize every environment's stacks into cdktf.out/"
-	@echo "make deploy ENV=<stack> [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it"
+	@echo "make deploy ENV=<stack> [TUNNEL=1] [ARGS=...]   build and load only that stack (names or globs, comma-separated), then cdktf deploy it (TUNNEL=1: through make tunnel)"
 	@echo "make diff ENV=<stack>     the same, then cdktf diff (terraform plan) of that stack"
 	@echo "make test    install what is needed, run the test suite (TEST_WORKERS=3 pytest-xdist workers; 0 for one process)"
 	@echo "make plan-report [BASE=<git ref>]   what the working tree changes against BASE, as Markdown (fails only on error)"
@@ -113,6 +113,8 @@ apt-tools:
 # service stack never loads the AWS provider (see stacks/app.py). Plain `cdktf deploy <stack>`
 # gives the same result, only slower: it synthesizes every stack first.
 comma := ,
+# TUNNEL=1: the providers reach the APIs through `make tunnel ENV=<env>` (its exports, written here)
+TUNNEL_ENV = $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hashistack/$(patsubst %-vault,%,$(patsubst %-infra,%,$(firstword $(subst $(comma), ,$(ENV))))).tunnel.env
 deploy diff:
 	$(call install,setup)
 	@if [ -z "$(strip $(ENV))" ]; then \
@@ -121,7 +123,8 @@ deploy diff:
 	  exit 2; \
 	fi
 	$(call install,$(STAMP_CLI))
-	HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
+	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) \
+	  HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
 
 # Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
 # (the dev-infra apply against moto mostly sits in the AWS provider's fixed waits; the OpenBao
@@ -159,7 +162,7 @@ bootstrap:
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=<env> PHASE=secrets|cluster [ROTATE=<name>]"; exit 2; }
 	@test "$(PHASE)" = secrets -o "$(PHASE)" = cluster || { echo "PHASE must be secrets or cluster"; exit 2; }
 	$(PY) -m hashistack.bootstrap --environments stacks.environments --env $(ENV) --phase $(PHASE) \
-	  $(if $(ROTATE),--rotate $(ROTATE)) $(if $(TUNNEL),--via-tunnel) $(if $(LOCAL_PORTS),--local-ports $(LOCAL_PORTS)) \
+	  $(if $(ROTATE),--rotate $(ROTATE)) $(if $(filter 1,$(TUNNEL)),--via-tunnel) $(if $(LOCAL_PORTS),--local-ports $(LOCAL_PORTS)) \
 	  $(BOOTSTRAP_ARGS)
 
 # The operator's path to the APIs (README, "Bring-up"): needs the AWS CLI and its Session Manager plugin.

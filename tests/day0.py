@@ -273,7 +273,7 @@ class Rehearsal:
         if target == "bootstrap" and args.get("PHASE") == "cluster":
             return self.bootstrap_cluster(args)
         if target == "deploy" and env_arg == self.env.name:
-            return self.deploy_services()
+            return self.deploy_services(args)
         raise StepFailed("the rehearsal does not know this command; teach tests/day0.py what it does")
 
     # -- steps ----------------------------------------------------------------------------
@@ -383,6 +383,14 @@ class Rehearsal:
                 problems.append(f"{t.product}: {t.instance_id}:{t.remote_port}: {why}")
         if problems:
             raise StepFailed("\n  ".join(problems))
+        # the command itself (its plan and the exports it writes for `make deploy ... TUNNEL=1`);
+        # --dry-run: Session Manager does not run here, the engines above answer on those ports
+        self.monkeypatch.setenv("XDG_CACHE_HOME", str(self.workdir / "cache"))
+        run = run_bootstrap("--env", self.env.name, "--phase", "tunnel", "--environments", self.environments,
+                            "--dry-run", "--local-ports", ",".join(f"{p}={port}" for p, port in ports.items()),
+                            env=self.aws, monkeypatch=self.monkeypatch)
+        if run.code != 0:
+            raise StepFailed(f"exit {run.code}:\n{run.output}")
         self.tunnel = ports
 
     def bootstrap_cluster(self, args: dict[str, str]) -> None:
@@ -419,7 +427,30 @@ class Rehearsal:
         if problems:
             raise StepFailed("\n  ".join(problems))
 
-    def deploy_services(self) -> None:
+    def _operator_reaches_nomad(self, args: dict[str, str]) -> str | None:
+        """Where the services stack's Nomad provider dials from the operator's machine, resolved
+        as Terraform does (TF_VAR_ from the tunnel's exports with TUNNEL=1), and why that fails."""
+        from .bootstrap_vault_apply import provider_address
+
+        environ: dict[str, str] = {}
+        if args.get("TUNNEL") == "1":
+            exports = self.workdir / "cache" / "hashistack" / f"{self.env.name}.tunnel.env"
+            if self.tunnel is None or not exports.is_file():
+                return "TUNNEL=1 without a tunnel: no earlier step opened one"
+            for word in shlex.split(exports.read_text()):
+                if "=" in word:
+                    key, value = word.split("=", 1)
+                    environ[key] = value
+        address = provider_address(self.synth.stack(self.env.name), "nomad", environ)
+        if self.tunnel is not None and address == f"https://127.0.0.1:{self.tunnel['nomad']}":
+            return None
+        return (f"the Nomad provider dials {address}, which the operator's machine cannot reach (a name in the "
+                "cluster's private zone, or no tunnel there); deploy through the tunnel: make deploy ENV=... TUNNEL=1")
+
+    def deploy_services(self, args: dict[str, str] | None = None) -> None:
+        reach = self._operator_reaches_nomad(args or {})
+        if reach:
+            raise StepFailed(reach)
         clients = self.clients()
         jobs = [json.loads(j["jobspec"])["Job"] for j in
                 (self.synth.stack(self.env.name)["resource"].get("nomad_job") or {}).values()]

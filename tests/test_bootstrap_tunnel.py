@@ -49,6 +49,7 @@ def test_the_tunnel_forwards_to_one_running_server_of_each_api(aws, monkeypatch,
         f"aws ssm start-session --region {DEV.region} --target {vault[0]} --document-name "
         "AWS-StartPortForwardingSession --parameters portNumber=8200,localPortNumber=18200",
     ]
+    assert (tmp_path / "cache" / "hashistack" / "dev.tunnel.env").read_text().splitlines() == lines[3:]
     assert lines[3:] == [
         "export NOMAD_ADDR=https://127.0.0.1:4646 VAULT_ADDR=https://127.0.0.1:18200 "
         "CONSUL_HTTP_ADDR=https://127.0.0.1:8501",
@@ -73,3 +74,15 @@ def test_local_ports_are_checked(aws, monkeypatch):
     assert run.code == 2
     assert "error: --local-ports 'vault=0': use product=port pairs for nomad, consul, vault with ports 1-65535" \
         in run.stderr
+
+
+def test_tunnel_options_out_of_place_are_refused(aws, monkeypatch):
+    run = run_bootstrap("--env", "dev", "--phase", "cluster", "--local-ports", "vault=18200",
+                        env=aws, monkeypatch=monkeypatch)
+    assert run.code == 2 and "--local-ports applies to phase tunnel and to --via-tunnel" in run.stderr
+    run = run_bootstrap("--env", "dev", "--phase", "cluster", "--vault-addr", "127.0.0.1:8200",
+                        env=aws, monkeypatch=monkeypatch)
+    assert run.code == 2 and "error: --vault-addr 127.0.0.1:8200: give a URL, e.g. https://127.0.0.1:8200" in run.stderr
+    run = run_bootstrap("--env", "dev", "--phase", "tunnel", "--dry-run", "--local-ports", "vault=4646",
+                        env=aws, monkeypatch=monkeypatch)
+    assert run.code == 2 and "give each API its own local port" in run.stderr

@@ -48,6 +48,7 @@ def test_the_readme_bring_up_is_the_rehearsals_script():
     commands = readme_commands()
     assert [c.split()[1] for c in commands] == ["bootstrap", "deploy", "tunnel", "bootstrap", "deploy"]
     assert commands[0].endswith("PHASE=secrets") and commands[3].split()[-2:] == ["PHASE=cluster", "TUNNEL=1"]
+    assert commands[4].endswith("TUNNEL=1")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=[e.name for e in ENVIRONMENTS])

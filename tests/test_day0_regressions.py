@@ -63,7 +63,7 @@ def test_nomad_reaching_consul_over_plain_http_leaves_connect_jobs_unplaceable(
 
     monkeypatch.setattr(agents.NomadAgentConfig, "_consul", plain)
     findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, boots=_boots())
-    (step,) = [f for f in findings if f.step == "`make deploy ENV=dev`"]
+    (step,) = [f for f in findings if f.step.startswith("`make deploy ENV=dev ")]
     assert "${attr.consul.grpc} > 0 (Connect sidecar) fails: '-1'" in step.problem
 
 
@@ -96,7 +96,7 @@ def test_a_jwt_auth_path_set_on_the_vault_side_only_breaks_every_workload_login(
         if backend.get("jwks_url"):
             backend["path"] = "jwt-elsewhere"
     findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, vault_stack=stack)
-    (step,) = [f for f in findings if f.step == "`make deploy ENV=dev`"]
+    (step,) = [f for f in findings if f.step.startswith("`make deploy ENV=dev ")]
     assert "jwt auth path: dev-vault: vault_jwt_auth_backend.path = 'jwt-elsewhere', the contract says 'jwt-nomad'" \
         in step.problem
 
@@ -131,3 +131,12 @@ def test_the_systemd_stand_in_starts_what_a_unit_requires_first():
     active = {}
     assert start(view, "app", ClusterState(), active) == "a dependency failed: db.service: Unit db.service not found"
     assert active == {"db.service": False, "app.service": False}
+
+
+def test_deploying_the_services_without_the_tunnel_cannot_reach_nomad(synth, moto_servers, monkeypatch, tmp_path):
+    """From the operator's machine the services' provider must go through the tunnel too: without
+    TUNNEL=1 it dials the private name."""
+    commands = [c.replace(" TUNNEL=1", "") if c.startswith("make deploy ENV=prod ") else c for c in readme_commands()]
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, commands=commands)
+    (step,) = [f for f in findings if f.step == "`make deploy ENV=dev`"]
+    assert f"the Nomad provider dials {DEV.nomad.address}, which the operator's machine cannot reach" in step.problem

@@ -115,10 +115,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise HashistackError("--rotate applies to phase secrets only")
             from .phase_cluster import Endpoints, run_cluster
 
+            if args.local_ports and not args.via_tunnel:
+                raise HashistackError("--local-ports applies to phase tunnel and to --via-tunnel; add --via-tunnel "
+                                      "(make bootstrap ... TUNNEL=1)")
+            for flag, value in (("--consul-addr", args.consul_addr), ("--nomad-addr", args.nomad_addr),
+                                ("--vault-addr", args.vault_addr)):
+                if value is not None and not value.startswith(("https://", "http://")):
+                    raise HashistackError(f"{flag} {value}: give a URL, e.g. https://127.0.0.1:8200")
             if args.via_tunnel:
-                from .tunnel import local_ports
+                from .tunnel import local_ports, wait_open
 
                 ports = local_ports(args.local_ports)
+                wait_open(ports)
                 loopback = {p: f"https://127.0.0.1:{port}" for p, port in ports.items()}
                 endpoints = Endpoints.of(env, consul=args.consul_addr or loopback["consul"],
                                          nomad=args.nomad_addr or loopback["nomad"],

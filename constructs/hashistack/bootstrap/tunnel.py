@@ -22,9 +22,12 @@ option.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..cluster.ports import Role
 from ..contracts import API_PRODUCTS, SERVER_API_PORTS, join_tag
@@ -66,6 +69,8 @@ def local_ports(spec: str | None) -> dict[str, int]:
             raise HashistackError(f"--local-ports {spec!r}: use product=port pairs for {', '.join(API_PRODUCTS)} "
                                   "with ports 1-65535, e.g. vault=18200")
         ports[product] = int(port)
+    if len(set(ports.values())) != len(ports):
+        raise HashistackError(f"--local-ports {spec!r}: {ports}: give each API its own local port")
     return ports
 
 
@@ -98,29 +103,65 @@ def exports(env: Environment, tunnels: list[Tunnel], ca_file: str) -> list[str]:
             f"TF_VAR_consul_address=127.0.0.1:{consul.local_port}"]
 
 
+def wait_open(ports: dict[str, int], timeout_s: float = 60) -> None:
+    """Wait until something listens on each local port (the tunnel started in the background a
+    moment ago), or say which one never opened."""
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    for product, port in ports.items():
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise HashistackError(f"nothing listens on 127.0.0.1:{port} ({product}) after {timeout_s:.0f} s: "
+                                          "start the tunnel first (make tunnel ENV=<env> &)") from None
+                time.sleep(0.5)
+
+
+def env_file(env: Environment) -> Path:
+    """Where the tunnel writes its exports for ``make deploy ... TUNNEL=1`` (and a shell to source)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hashistack" / f"{env.name}.tunnel.env"
+
+
 def run(env: Environment, session, ports: dict[str, int], *, ca_file: str, dry_run: bool = False) -> int:
-    """Open the tunnels and hold them (or, with ``dry_run``, print the commands)."""
+    """Open the tunnels and hold them (or, with ``dry_run``, print the commands). The exports go
+    to stdout and to :func:`env_file`; the first session to end closes the others and its exit
+    status is the command's."""
     tunnels = plan(env, session.client("ec2"), ports)
     commands = [t.command(env.region) for t in tunnels]
     for t, cmd in zip(tunnels, commands):
         print(f"# {t.product}: 127.0.0.1:{t.local_port} -> {t.instance_id}:{t.remote_port}", file=sys.stderr)
         if dry_run:
             print(" ".join(cmd))
-    for line in exports(env, tunnels, ca_file):
+    lines = exports(env, tunnels, ca_file)
+    for line in lines:
         print(line)
+    path = env_file(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in lines))
     if dry_run:
         return 0
     try:
-        procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for cmd in commands]
+        procs = {t.product: subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for t, cmd in zip(tunnels, commands)}
     except FileNotFoundError:
         raise HashistackError("the AWS CLI is not on PATH: install it and its Session Manager plugin "
                               "(https://docs.aws.amazon.com/systems-manager/latest/userguide/"
                               "session-manager-working-with-install-plugin.html)") from None
     print(f"tunnels to {env.name} open; Ctrl-C closes them", file=sys.stderr)
     try:
-        codes = [p.wait() for p in procs]
+        while True:
+            ended = {product: p.returncode for product, p in procs.items() if p.poll() is not None}
+            if ended:
+                product, code = next(iter(ended.items()))
+                print(f"the {product} session ended (exit {code}); closing the others", file=sys.stderr)
+                return code or 1
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()
         return 0
-    return max(codes)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
