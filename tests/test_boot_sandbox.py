@@ -36,7 +36,7 @@ import pytest
 from hashistack.cluster import Role
 from hashistack.cluster.agents import CNI_PATH
 from hashistack.cluster.boot import BRIDGE_SYSCTL, CNI_PLUGINS
-from hashistack.cluster.cloud_init import STAGING
+from hashistack.cluster.cloud_init import STAGING, UNIT_WAIT_S
 from stacks.environments import DEV, ENVIRONMENTS
 
 from .boot_docs import ROLES, launch_templates, user_data_text
@@ -248,8 +248,9 @@ def _quick_units(doc: dict) -> dict:
     change with time, so retrying for ten minutes would only slow the test."""
     for f in doc["write_files"]:
         if f["path"] == "/usr/local/sbin/hashistack-boot":
-            assert "\nUNIT_WAIT=600\n" in f["content"]
-            f["content"] = f["content"].replace("\nUNIT_WAIT=600\n", "\nUNIT_WAIT=0\n")
+            wait = f"\nUNIT_WAIT={UNIT_WAIT_S}\n"
+            assert wait in f["content"]
+            f["content"] = f["content"].replace(wait, "\nUNIT_WAIT=0\n")
     return doc
 
 

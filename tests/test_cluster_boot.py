@@ -86,7 +86,9 @@ def test_every_consul_agent_gets_its_agent_token_and_the_dns_token(role):
 
 def test_units_start_independently_and_any_failure_fails_the_boot():
     text = script(Role.NOMAD_SERVER)
-    assert 'systemctl enable "$unit" || failed="$failed $unit"' in text
+    assert 'if ! systemctl enable "$unit"; then failed="$failed $unit"; continue; fi' in text
+    # one deadline for all units together, set when their step begins
+    assert text.index("UNITS_UNTIL=$((SECONDS + UNIT_WAIT))") < text.index('  start "$unit"')
     assert '[ -z "$failed" ] || die "units that did not start:$failed"' in text
     assert "for unit in consul nomad systemd-resolved amazon-ssm-agent; do" in text
 

@@ -45,10 +45,11 @@ USER_DATA_BUDGET = 12 * 1024
 """What a node's user data may take (gzip-compressed, as shipped), well below EC2's limit so that a
 growing boot is refused at synth long before a launch fails."""
 LIFECYCLE_HOOK = "hashistack-boot"
-UNIT_WAIT_S = 600
-"""How long the boot keeps starting a unit that is not ready yet (a Consul agent reports ready only
-after joining a server, which may still be booting) before it gives up; well inside the launch
-hook's 900 s."""
+UNIT_WAIT_S = 480
+"""How long the boot keeps starting units that are not ready yet (a Consul agent reports ready only
+after joining a server, which may still be booting) before it gives up, for all units together:
+with the packages before it (a few minutes) and one last start's systemd timeout (90 s), inside
+the launch hook's 900 s."""
 BOOT_PREREQUISITES = ("ca-certificates", "curl", "gnupg")
 """What the boot itself runs before the package step (the signing key's download and check):
 installed first, as a minimal image may lack them."""
@@ -153,7 +154,8 @@ def _q(value: str) -> str:
 # - secret PARAMETER PATH OWNER MODE [FORMAT]: a fetched value into PATH (through the printf
 #   FORMAT, whose one %s takes the value, when given; such values must be plain tokens).
 # - start UNIT: start a unit, again and again while it is not ready (systemd fails a Type=notify
-#   start after TimeoutStartSec), for up to UNIT_WAIT seconds.
+#   start after TimeoutStartSec), until UNITS_UNTIL (UNIT_WAIT seconds after the units' step
+#   began, for all units together, so the boot ends inside the launch hook's timeout).
 # - place PATH OWNER MODE: a staged file to its place, once its package has created the user.
 # - volume DEVICE MOUNT_POINT OWNER MODE: format on first boot, mount by UUID, survive reboots.
 # - find_volume DEVICE: DEVICE where the image names it so (Xen, or NVMe with amazon-ec2-utils'
@@ -240,9 +242,8 @@ place() {
 }
 
 start() {
-  local end=$((SECONDS + UNIT_WAIT))
   until systemctl restart "$1"; do
-    if [ "$SECONDS" -ge "$end" ]; then
+    if [ "$SECONDS" -ge "$UNITS_UNTIL" ]; then
       log "$1 did not start within $UNIT_WAIT s"
       return 1
     fi
@@ -425,8 +426,9 @@ class CloudInit:
                 "#    yet (its dependency still booting) is started again until UNIT_WAIT.",
                 "systemctl daemon-reload",
                 "failed=\"\"",
+                "UNITS_UNTIL=$((SECONDS + UNIT_WAIT))",
                 f"for unit in {units}; do",
-                "  systemctl enable \"$unit\" || failed=\"$failed $unit\"",
+                "  if ! systemctl enable \"$unit\"; then failed=\"$failed $unit\"; continue; fi",
                 "  start \"$unit\" || failed=\"$failed $unit\"",
                 "done",
                 f"for unit in {units}; do",
