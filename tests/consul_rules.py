@@ -124,7 +124,7 @@ def level(tokens: dict, policies: dict, secret: str | None, resource: str) -> in
     token = tokens.get(secret or "")
     if token is None:
         return -1
-    best = 0
+    best, denied = 0, False
     for ref in token.get("Policies") or []:
         if ref.get("ID") == MANAGEMENT_POLICY_ID:
             return LEVEL["write"]
@@ -132,13 +132,13 @@ def level(tokens: dict, policies: dict, secret: str | None, resource: str) -> in
         if policy is None:
             continue
         rules = _rules(policy)
-        for block in rules.get(f"{resource}_prefix") or []:
-            for prefix, body in block.items():
-                if prefix == "" and isinstance(body, dict):
-                    best = max(best, LEVEL.get(str(body.get("policy")), 0))
+        grants = [str(body.get("policy")) for block in rules.get(f"{resource}_prefix") or []
+                  for prefix, body in block.items() if prefix == "" and isinstance(body, dict)]
         if isinstance(rules.get(resource), str):
-            best = max(best, LEVEL.get(rules[resource], 0))
-    return best
+            grants.append(rules[resource])
+        denied = denied or "deny" in grants
+        best = max([best, *(LEVEL.get(g, 0) for g in grants)])
+    return 0 if denied else best  # a deny in any of the token's policies wins (acl/policy_merger.go)
 
 
 def grants(tokens: dict, policies: dict, secret: str | None, resource: str, access: str) -> bool:

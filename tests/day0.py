@@ -60,9 +60,10 @@ APPLY = ROOT / "tests" / "bootstrap_vault_apply.py"
 ROLES = (Role.CONSUL_SERVER, Role.NOMAD_SERVER, Role.VAULT_SERVER, Role.NOMAD_CLIENT)
 PRODUCT_USERS = ("consul", "nomad", "vault")
 CNI_PACKAGE = "containernetworking-plugins"
-CNI_VERSION = "v1.1.1"
-"""What Debian 13's containernetworking-plugins (1.1.1+ds1-3) prints; tests/test_boot_sandbox.py
-installs the real package and finds its plugins in /usr/lib/cni."""
+CNI_OUTPUT = "CNI {plugin} plugin version unknown\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0\n"
+"""What the plugins of Debian 13's containernetworking-plugins (1.1.1+ds1-3+b17) print when run
+without arguments (read from the package tests/test_boot_sandbox.py installs; Nomad takes the
+first token that parses as a version: 1.0.0)."""
 
 
 def readme_commands(text: str | None = None) -> list[str]:
@@ -312,14 +313,15 @@ class Rehearsal:
                                 f"{', '.join(sorted(set(missing)))}")
                 continue
             self.cluster.nodes[role] = Node(role, boots[role], values)
-        # every node group boots at once; a Consul agent becomes ready once a server has started
+        # every node group boots at once: a Consul server joins its peers once its own start
+        # returned, and the other agents are ready once a server has started (its unit active)
         consul_server = self.cluster.nodes.get(Role.CONSUL_SERVER)
-        if consul_server is not None:
-            self.cluster.consul_servers_started = consul_rules.start_returns(
-                consul_server.config("/etc/consul.d"), known_tokens=self.consul_acl.tokens) is None
-        state = systemd_standin.ClusterState(consul_servers_started=self.cluster.consul_servers_started,
-                                             known_tokens=self.consul_acl.tokens)
-        for role, node in self.cluster.nodes.items():
+        server_starts = consul_server is not None and consul_rules.start_returns(
+            consul_server.config("/etc/consul.d"), known_tokens=self.consul_acl.tokens) is None
+        state = systemd_standin.ClusterState(consul_servers_started=server_starts, known_tokens=self.consul_acl.tokens)
+        for role, node in self.cluster.nodes.items():  # Consul servers first (ROLES' order)
+            if role is not Role.CONSUL_SERVER and consul_server is not None:
+                state.consul_servers_started = consul_server.units.get("consul") == "active"
             running: dict[str, bool] = {}
             for unit in node.boot.cloud_init.services:
                 why = systemd_standin.start(node, unit, state, running)
@@ -493,7 +495,7 @@ class Rehearsal:
         vault = self.servers.get("vault")
         vault_up = vault is not None and vault.get("sys/init").json().get("initialized") is True  # type: ignore[attr-defined]
         ci = node.boot.cloud_init
-        plugins = ({f"/usr/lib/cni/{p}": f"CNI {p} plugin {CNI_VERSION}" for p in nomad_rules.BRIDGE_PLUGINS}
+        plugins = ({f"/usr/lib/cni/{p}": CNI_OUTPUT.format(plugin=p) for p in nomad_rules.BRIDGE_PLUGINS}
                    if CNI_PACKAGE in ci.os_packages else {})
         out = []
         for i in range(int(group["desired_capacity"])):
@@ -502,7 +504,7 @@ class Rehearsal:
             nomad_rules.consul_attributes(c, nomad_cfg, consul_cfg,
                                           consul_version=self.env.packages.consul_version.split("-")[0],
                                           agent_serves_tls=_verifies(node, nomad_cfg, consul_cfg),
-                                          token_may_read_agent=may_read)
+                                          token_may_read_agent=may_read and node.units.get("consul") == "active")
             nomad_rules.vault_attributes(c, nomad_cfg, vault_version=self.env.packages.vault_version.split("-")[0],
                                          reachable=vault_host in records and vault_up)
             nomad_rules.cni_attributes(c, nomad_cfg, plugins)
