@@ -515,7 +515,12 @@ class Rehearsal:
 
 def _verifies(node: Node, nomad_cfg: dict, consul_cfg: dict, ca_key: str = "ca_file") -> bool:
     """Whether the Consul agent's certificate verifies with Nomad's ``consul.<ca_key>`` for the
-    host Nomad dials (chain: signed by that CA; name: an IP or DNS SAN equal to the host)."""
+    host Nomad (or, for ``grpc_ca_file``, Envoy through ``grpc_address``) dials: signed by that CA,
+    valid now, serverAuth in its extended key usage, and an IP or DNS SAN equal to the host."""
+    import datetime as dt
+
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     consul = nomad_cfg.get("consul", [{}])[0]
     ca_path = consul.get(ca_key)
     cert_path = (consul_cfg.get("tls") or [{}])[0].get("defaults", [{}])[0].get("cert_file")
@@ -525,9 +530,14 @@ def _verifies(node: Node, nomad_cfg: dict, consul_cfg: dict, ca_key: str = "ca_f
     cert = x509.load_pem_x509_certificate(node.files[cert_path].content.encode())
     try:
         cert.verify_directly_issued_by(ca)
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except Exception:
         return False
-    host = str(consul.get("address", "")).rsplit(":", 1)[0]
+    now = dt.datetime.now(dt.timezone.utc)
+    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc) or ExtendedKeyUsageOID.SERVER_AUTH not in usages:
+        return False
+    dialed = consul.get("grpc_address" if ca_key == "grpc_ca_file" else "address", "")
+    host = str(dialed).removeprefix("https://").rsplit(":", 1)[0]
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     names = {str(n) for n in sans.get_values_for_type(x509.IPAddress)} | set(sans.get_values_for_type(x509.DNSName))
     return host in names

@@ -9,7 +9,8 @@ kinder than systemd and the products:
 - the agent's config directory and every ``*.hcl`` in it must be readable by the unit's ``User=``
   (Consul ``-config-dir``, Nomad ``-config``, Vault ``-config``), and so must every certificate,
   key and CA file the merged config names (the agents load them at start and exit if they
-  cannot: tests/consul_rules.py ``referenced_files``);
+  cannot: tests/consul_rules.py ``referenced_files``), and each certificate must match the key
+  it is paired with;
 - ``Type=notify`` Consul is active only when Consul would send ``READY=1`` at that moment
   (tests/consul_rules.py ``not_ready``: auto-encrypt waits for a token the servers know; ready
   follows the first LAN join).
@@ -114,7 +115,35 @@ def _start_one(view: NodeView, name: str, keys: dict[str, list[str]], cluster: C
         why = view.readable(path, user)
         if why:
             return f"the config names {path}: {why}"
+    why = _key_pairs(view, cfg)
+    if why:
+        return why
     if product == "consul":
         return consul_rules.not_ready(cfg, role="", servers=cluster.consul_servers_started,
                                       known_tokens=cluster.known_tokens)
     return None
+
+
+def _key_pairs(view: NodeView, cfg: object) -> str | None:
+    """Every certificate and key a config pairs (``cert_file``/``key_file``,
+    ``tls_cert_file``/``tls_key_file``) must belong together: the agents load the pair with Go's
+    ``tls.LoadX509KeyPair`` at start and exit on "private key does not match public key"."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if isinstance(cfg, list):
+        return next((w for w in (_key_pairs(view, v) for v in cfg) if w), None)
+    if not isinstance(cfg, dict):
+        return None
+    for cert_key, key_key in (("cert_file", "key_file"), ("tls_cert_file", "tls_key_file")):
+        cert_path, key_path = cfg.get(cert_key), cfg.get(key_key)
+        if isinstance(cert_path, str) and isinstance(key_path, str) and view.exists(cert_path) and view.exists(key_path):
+            try:
+                cert = x509.load_pem_x509_certificate(view.content(cert_path).encode())
+                key = serialization.load_pem_private_key(view.content(key_path).encode(), password=None)
+            except ValueError as e:
+                return f"{cert_path} / {key_path}: not a PEM certificate and key ({e})"
+            raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            if cert.public_key().public_bytes(*raw) != key.public_key().public_bytes(*raw):
+                return f"{key_path} does not match {cert_path}: tls: private key does not match public key"
+    return next((w for w in (_key_pairs(view, v) for v in cfg.values()) if w), None)

@@ -140,3 +140,20 @@ def test_deploying_the_services_without_the_tunnel_cannot_reach_nomad(synth, mot
     findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, commands=commands)
     (step,) = [f for f in findings if f.step == "`make deploy ENV=dev`"]
     assert f"the Nomad provider dials {DEV.nomad.address}, which the operator's machine cannot reach" in step.problem
+
+
+def test_a_consul_agent_given_another_agents_key_does_not_start(synth, moto_servers, monkeypatch, tmp_path):
+    """The systemd stand-in loads each certificate with its key as the agents do: the client
+    agents' key mixed up with the servers' fails the infra deploy."""
+    import dataclasses
+
+    boots = _boots()
+    role = next(r for r in boots if r.value == "nomad-server")
+    ci = boots[role].cloud_init
+    swapped = tuple(dataclasses.replace(s, ref=type(s.ref)(s.ref.parameter.replace("consul-client-key", "nomad-server-key")))
+                    if s.path == "/etc/consul.d/tls/key.pem" else s for s in ci.secrets)
+    boots[role] = dataclasses.replace(boots[role], cloud_init=dataclasses.replace(ci, secrets=swapped))
+    findings = rehearse(DEV, synth, moto_servers, monkeypatch, tmp_path, boots=boots)
+    step = next(f for f in findings if "deploy ENV=dev-infra" in f.step)
+    assert ("nomad-server: consul never becomes ready (/etc/consul.d/tls/key.pem does not match "
+            "/etc/consul.d/tls/cert.pem: tls: private key does not match public key)") in step.problem
