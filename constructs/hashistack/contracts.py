@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the environment model imports this module's constants
     from .environment import Environment
 
 __all__ = [
-    "API_PRODUCTS", "JOIN_TAG_KEY", "PROVIDER_ADDRESS_VARIABLES", "SERVER_API_PORTS", "CONSUL_AUDIENCE", "CONSUL_AUTH_METHOD", "CONSUL_GRPC_TLS_PORT", "CONSUL_HTTPS_PORT",
+    "API_PRODUCTS", "CONFIG_DIRS", "JOIN_TAG_KEY", "PROVIDER_ADDRESS_VARIABLES", "SERVER_API_PORTS", "CONSUL_AUDIENCE", "CONSUL_AUTH_METHOD", "CONSUL_GRPC_TLS_PORT", "CONSUL_HTTPS_PORT",
     "CONSUL_LOCAL_HTTPS", "PARAMETER_PREFIX", "VAULT_AUDIENCE", "WORKLOAD_CLAIMS", "api_host", "api_port",
     "ca_file", "certifiable_domains", "join_tag", "jwt_auth_path", "parameter_prefix", "permits", "service_tls_names", "tls_files",
 ]
@@ -124,12 +124,13 @@ that port to be open."""
 
 # -- files on the nodes -------------------------------------------------------------------------
 
-_CONFIG_DIR = {"nomad": "/etc/nomad.d", "consul": "/etc/consul.d", "vault": "/etc/vault.d"}
+CONFIG_DIRS = {"nomad": "/etc/nomad.d", "consul": "/etc/consul.d", "vault": "/etc/vault.d"}
+"""Each agent's config directory (the packages' own): its config, drop-ins and ``tls/``."""
 
 
 def tls_files(product: str) -> dict[str, str]:
     """The TLS files of a product's agent (written by the boot from SSM, named by its config)."""
-    d = _CONFIG_DIR[product]
+    d = CONFIG_DIRS[product]
     return {"ca_file": f"{d}/tls/ca.pem", "cert_file": f"{d}/tls/cert.pem", "key_file": f"{d}/tls/key.pem"}
 
 

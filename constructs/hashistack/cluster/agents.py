@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..contracts import (
+    CONFIG_DIRS,
     CONSUL_AUDIENCE,
     CONSUL_AUTH_METHOD,
     CONSUL_GRPC_TLS_PORT,
@@ -33,7 +34,7 @@ from .cloud_init import PRIVATE_IP
 
 __all__ = ["CNI_PATH", "ConsulAgentConfig", "NomadAgentConfig", "PRIVATE_IP", "VaultServerConfig", "auto_join"]
 
-NOMAD_DIR, CONSUL_DIR, VAULT_DIR = "/etc/nomad.d", "/etc/consul.d", "/etc/vault.d"
+NOMAD_DIR, CONSUL_DIR, VAULT_DIR = (CONFIG_DIRS[p] for p in ("nomad", "consul", "vault"))
 NOMAD_DATA, CONSUL_DATA, VAULT_DATA = "/opt/nomad/data", "/opt/consul/data", "/opt/vault/data"
 VAULT_AUDIT_DIR = "/var/log/vault"
 CONSUL_LOCAL_GRPC_TLS = f"127.0.0.1:{CONSUL_GRPC_TLS_PORT}"

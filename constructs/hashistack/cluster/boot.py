@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..contracts import JOIN_TAG_KEY, api_host, join_tag, jwt_auth_path
+from ..contracts import JOIN_TAG_KEY, SERVER_API_PORTS, api_host, ca_file, join_tag, jwt_auth_path, tls_files
 from ..environment import Environment
 from .agents import (
     CNI_PATH,
@@ -136,7 +136,7 @@ state=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --ins
 [ "$state" = "Terminating:Wait" ] || exit 0
 NOMAD_TOKEN=$(aws ssm get-parameter --region "$REGION" --with-decryption --name {token_parameter} \\
   --query Parameter.Value --output text)
-export NOMAD_TOKEN NOMAD_ADDR=https://127.0.0.1:4646 NOMAD_CACERT={NOMAD_DIR}/tls/ca.pem
+export NOMAD_TOKEN NOMAD_ADDR=https://127.0.0.1:{SERVER_API_PORTS["nomad"]} NOMAD_CACERT={ca_file("nomad")}
 nomad node drain -self -enable -deadline 10m -yes
 aws autoscaling complete-lifecycle-action --region "$REGION" --auto-scaling-group-name "$ASG_NAME" \\
   --lifecycle-hook-name "$HOOK" --instance-id "$instance_id" --lifecycle-action-result CONTINUE
@@ -174,12 +174,12 @@ class NodeBoot:
     lifecycle_hooks: tuple[str, ...]
 
 
-def _tls(directory: str, owner: str, s: ClusterSecrets, cert, key) -> list[SecretFile]:
-    files = [SecretFile(ref=s.ca_cert, path=f"{directory}/tls/ca.pem", mode="0644", owner=owner)]
-    if cert is not None:
-        files += [SecretFile(ref=cert, path=f"{directory}/tls/cert.pem", mode="0644", owner=owner),
-                  SecretFile(ref=key, path=f"{directory}/tls/key.pem", mode="0600", owner=owner)]
-    return files
+def _tls(product: str, owner: str, s: ClusterSecrets, cert, key) -> list[SecretFile]:
+    """The agent's CA, certificate and key, where its config names them (contracts.tls_files)."""
+    paths = tls_files(product)
+    return [SecretFile(ref=s.ca_cert, path=paths["ca_file"], mode="0644", owner=owner),
+            SecretFile(ref=cert, path=paths["cert_file"], mode="0644", owner=owner),
+            SecretFile(ref=key, path=paths["key_file"], mode="0600", owner=owner)]
 
 
 def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot]:
@@ -196,7 +196,7 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
             join_tag_value=join[Role.CONSUL_SERVER], bootstrap_expect=count).render())
         cert, key = ((secrets.consul_server_cert, secrets.consul_server_key) if server
                      else (secrets.consul_client_cert, secrets.consul_client_key))
-        secret_files = _tls(CONSUL_DIR, "consul", secrets, cert, key) + [
+        secret_files = _tls("consul", "consul", secrets, cert, key) + [
             SecretFile(ref=secrets.consul_gossip_key, path=f"{CONSUL_DIR}/gossip.hcl", mode="0640", owner="consul",
                        template='encrypt = "%s"\n'),
             SecretFile(ref=secrets.agent_token(role), path=f"{CONSUL_DIR}/acl-agent-token.hcl", mode="0640",
@@ -220,7 +220,7 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
         cert, key = ((secrets.nomad_server_cert, secrets.nomad_server_key) if server
                      else (secrets.nomad_client_cert, secrets.nomad_client_key))
         token = secrets.nomad_server_consul_token if server else secrets.nomad_client_consul_token
-        secret_files = _tls(NOMAD_DIR, "root", secrets, cert, key) + [
+        secret_files = _tls("nomad", "root", secrets, cert, key) + [
             SecretFile(ref=token, path=f"{NOMAD_DIR}/consul-token.hcl", template='consul {\n  token = "%s"\n}\n')]
         if server:
             secret_files.append(SecretFile(ref=secrets.nomad_gossip_key, path=f"{NOMAD_DIR}/gossip.hcl",
@@ -282,7 +282,7 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
     vault_cfg = ConfigFile(path=f"{VAULT_DIR}/vault.hcl", owner="vault", content=VaultServerConfig(
         aws_region=region, kms_key_id=unseal_alias(env.name), join_tag_key=JOIN_TAG_KEY,
         join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=api_host(env, "vault")).render())
-    vs = _tls(VAULT_DIR, "vault", secrets, secrets.vault_cert, secrets.vault_key)
+    vs = _tls("vault", "vault", secrets, secrets.vault_cert, secrets.vault_key)
     vd = [Directory(path=VAULT_DIR, owner="vault", mode="0750"), Directory(path=f"{VAULT_DIR}/tls", owner="vault",
                                                                            mode="0750")]
     vol = (Volume(device=DATA_DEVICE, mount_point=VAULT_DATA, owner="vault", mode="0750", size_gib=50),
