@@ -350,11 +350,8 @@ class _Cluster:
                 return
             self._await_active(api)
             status, _ = api.call("GET", "/v1/auth/token/lookup-self", token=kept)
-            parameter = self.items["vault_initial_root_token"].parameter
             if status == 403:  # revoked already (a run stopped before it deleted the parameter)
-                self.store.delete(parameter)
-                self.values.pop("vault_initial_root_token", None)
-                self.report.note(parameter, "changed", "deleted: the root token it held is revoked already")
+                self._forget_root("the root token it held is revoked already")
                 return
             self.report.note("vault: init", "unchanged", f"initialized; the first apply of {self.env.name}-vault has "
                              "not succeeded yet: running it again with the kept root token")
@@ -404,12 +401,16 @@ class _Cluster:
         if operator:
             self._dev_operator(api, root, operator)
         if self._revoke_root(api, root):
-            parameter = self.items["vault_initial_root_token"].parameter
-            self.store.delete(parameter)
-            self.values.pop("vault_initial_root_token", None)
-            self.report.note(parameter, "changed", "deleted: the root token is revoked")
+            self._forget_root("the root token is revoked")
         if operator:
             self._check_operator(api, operator)
+
+    def _forget_root(self, why: str) -> None:
+        """Delete the kept root token's parameter once the token is dead."""
+        parameter = self.items["vault_initial_root_token"].parameter
+        self.store.delete(parameter)
+        self.values.pop("vault_initial_root_token", None)
+        self.report.note(parameter, "changed", f"deleted: {why}")
 
     def _await_active(self, api: Api, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -458,10 +459,7 @@ class _Cluster:
         return True
 
     def _dev_operator(self, api: Api, root: str, name: str) -> None:
-        password = os.environ.get("HASHISTACK_VAULT_OPERATOR_PASSWORD")
-        if self.env.tier is not Tier.DEVELOPMENT or not password:
-            raise HashistackError(f"--vault-operator {name}: development environments only, with the password in "
-                                  "HASHISTACK_VAULT_OPERATOR_PASSWORD")
+        password = os.environ["HASHISTACK_VAULT_OPERATOR_PASSWORD"]  # checked before init (vault())
         status, answer = api.call("POST", f"/v1/auth/userpass/users/{name}", token=root,
                                   body={"password": password, "token_policies": "platform-operator"})
         self.report.note(f"vault: userpass operator {name}", "created" if status in (200, 204) else "refused",
