@@ -38,24 +38,6 @@ def _aws(env: Environment):
     return session
 
 
-def _cluster_ca_file(env: Environment, store) -> str:
-    """The cluster CA's public certificate from SSM, written where the tunnel's exports point
-    (``$XDG_CACHE_HOME/hashistack/<env>-cluster-ca.pem``)."""
-    import os
-
-    from .catalogue import catalogue
-
-    item = next(i for i in catalogue(env) if i.name == "ca_cert")
-    found = store.read([item.parameter]).get(item.parameter)
-    if not found:
-        raise HashistackError(f"{item.parameter}: missing; run phase secrets first (make bootstrap ENV={env.name} "
-                              "PHASE=secrets)")
-    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hashistack" / f"{env.name}-cluster-ca.pem"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(found.value if found.value.endswith("\n") else found.value + "\n")
-    return str(path)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hashistack.bootstrap", description=__doc__.split("\n\n")[0])
     p.add_argument("--env", required=True, help="environment name, e.g. dev")
@@ -109,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import tunnel
 
             return tunnel.run(env, session, tunnel.local_ports(args.local_ports),
-                              ca_file=_cluster_ca_file(env, store), dry_run=args.dry_run)
+                              ca_file=tunnel.write_cluster_ca(env, store), dry_run=args.dry_run)
         else:
             if args.rotate:
                 raise HashistackError("--rotate applies to phase secrets only")
@@ -122,17 +104,16 @@ def main(argv: list[str] | None = None) -> int:
                                 ("--vault-addr", args.vault_addr)):
                 if value is not None and not value.startswith(("https://", "http://")):
                     raise HashistackError(f"{flag} {value}: give a URL, e.g. https://127.0.0.1:8200")
+            through: dict[str, str] = {}
             if args.via_tunnel:
                 from .tunnel import local_ports, wait_open
 
                 ports = local_ports(args.local_ports)
                 wait_open(ports)
-                loopback = {p: f"https://127.0.0.1:{port}" for p, port in ports.items()}
-                endpoints = Endpoints.of(env, consul=args.consul_addr or loopback["consul"],
-                                         nomad=args.nomad_addr or loopback["nomad"],
-                                         vault=args.vault_addr or loopback["vault"])
-            else:
-                endpoints = Endpoints.of(env, consul=args.consul_addr, nomad=args.nomad_addr, vault=args.vault_addr)
+                through = {p: f"https://127.0.0.1:{port}" for p, port in ports.items()}
+            endpoints = Endpoints.of(env, consul=args.consul_addr or through.get("consul"),
+                                     nomad=args.nomad_addr or through.get("nomad"),
+                                     vault=args.vault_addr or through.get("vault"))
             run_cluster(env, store, report, endpoints=endpoints, only=tuple(args.only or ()),
                         vault_apply=args.vault_apply, vault_operator=args.vault_operator, root=Path(args.root).resolve())
     except HashistackError as e:

@@ -121,9 +121,29 @@ def wait_open(ports: dict[str, int], timeout_s: float = 60) -> None:
                 time.sleep(0.5)
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hashistack"
+
+
 def env_file(env: Environment) -> Path:
     """Where the tunnel writes its exports for ``make deploy ... TUNNEL=1`` (and a shell to source)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hashistack" / f"{env.name}.tunnel.env"
+    return _cache_dir() / f"{env.name}.tunnel.env"
+
+
+def write_cluster_ca(env: Environment, store) -> str:
+    """The cluster CA's public certificate from SSM, written where the tunnel's exports point
+    (``$XDG_CACHE_HOME/hashistack/<env>-cluster-ca.pem``)."""
+    from .catalogue import catalogue
+
+    item = next(i for i in catalogue(env) if i.name == "ca_cert")
+    found = store.read([item.parameter]).get(item.parameter)
+    if not found:
+        raise HashistackError(f"{item.parameter}: missing; run phase secrets first (make bootstrap ENV={env.name} "
+                              "PHASE=secrets)")
+    path = _cache_dir() / f"{env.name}-cluster-ca.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(found.value if found.value.endswith("\n") else found.value + "\n")
+    return str(path)
 
 
 def run(env: Environment, session, ports: dict[str, int], *, ca_file: str, dry_run: bool = False) -> int:
