@@ -103,7 +103,7 @@ def start_returns(cfg: dict, *, known_tokens: dict) -> str | None:
     return None
 
 
-def not_ready(cfg: dict, *, role: str, servers: bool, known_tokens: dict) -> str | None:
+def not_ready(cfg: dict, *, servers: bool, known_tokens: dict) -> str | None:
     """None when the agent sends READY=1 at this moment, else why it does not."""
     why = start_returns(cfg, known_tokens=known_tokens)
     if why:

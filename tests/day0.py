@@ -38,7 +38,7 @@ import re
 import shlex
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -180,17 +180,6 @@ def _allows(f: File, user: str, bit: int) -> bool:
     return bool(f.mode & bit)
 
 
-# -- the cluster as the rehearsal sees it ------------------------------------------------------------
-
-
-@dataclass
-class Cluster:
-    env: Environment
-    consul: object  # tests.bootstrap_standins.ConsulStandIn: the Consul servers' ACL state
-    nodes: dict[Role, Node] = field(default_factory=dict)
-    consul_servers_started: bool = False
-
-
 class Rehearsal:
     def __init__(self, env: Environment, synth, aws: dict[str, str], monkeypatch, workdir: Path, *,
                  boots: dict[Role, NodeBoot] | None = None, commands: list[str] | None = None,
@@ -203,8 +192,8 @@ class Rehearsal:
         self.commands = readme_commands() if commands is None else commands
         self.vault_stack = vault_stack if vault_stack is not None else synth.stack(f"{env.name}-vault")
         self.findings: list[Finding] = []
-        self.consul_acl = ConsulStandIn()  # empty until phase cluster: no token is known
-        self.cluster = Cluster(env, self.consul_acl)
+        self.consul_acl = ConsulStandIn()  # the Consul servers' ACL state: no token is known until phase cluster
+        self.nodes: dict[Role, Node] = {}
         self.servers: dict[str, object] = {}
         self.tunnel: dict[str, int] | None = None
         self.log: list[str] = []
@@ -302,7 +291,7 @@ class Rehearsal:
         boots = self.boots
         if boots is None:
             boots = node_boots(self.env, self.secrets)
-            self._check_user_data(infra, boots)
+            self._check_user_data(boots)
         values = self._values()
         self._instances(infra)
         problems = []
@@ -312,14 +301,14 @@ class Rehearsal:
                 problems.append(f"{role.value}: the boot reads SSM parameters that no earlier step created: "
                                 f"{', '.join(sorted(set(missing)))}")
                 continue
-            self.cluster.nodes[role] = Node(role, boots[role], values)
+            self.nodes[role] = Node(role, boots[role], values)
         # every node group boots at once: a Consul server joins its peers once its own start
         # returned, and the other agents are ready once a server has started (its unit active)
-        consul_server = self.cluster.nodes.get(Role.CONSUL_SERVER)
+        consul_server = self.nodes.get(Role.CONSUL_SERVER)
         server_starts = consul_server is not None and consul_rules.start_returns(
             consul_server.config("/etc/consul.d"), known_tokens=self.consul_acl.tokens) is None
         state = systemd_standin.ClusterState(consul_servers_started=server_starts, known_tokens=self.consul_acl.tokens)
-        for role, node in self.cluster.nodes.items():  # Consul servers first (ROLES' order)
+        for role, node in self.nodes.items():  # Consul servers first (ROLES' order)
             if role is not Role.CONSUL_SERVER and consul_server is not None:
                 state.consul_servers_started = consul_server.units.get("consul") == "active"
             running: dict[str, bool] = {}
@@ -333,13 +322,13 @@ class Rehearsal:
         if problems:
             raise StepFailed("\n  ".join(problems))
 
-    def _check_user_data(self, infra: dict, boots: dict[Role, NodeBoot]) -> None:
+    def _check_user_data(self, boots: dict[Role, NodeBoot]) -> None:
+        """The boots the rehearsal models are the ones the launch templates ship."""
         from .boot_docs import launch_templates, user_data_text
 
         templates = launch_templates(self.synth, self.env)
         for role in ROLES:
             assert user_data_text(templates[role]) == boots[role].cloud_init.render(), role
-        assert infra  # the stack exists
 
     def _instances(self, infra: dict) -> None:
         """The instances the node groups launch, in moto, tagged as the groups tag them."""
@@ -369,14 +358,14 @@ class Rehearsal:
         }
         # the Consul servers' ACL state is the stand-in's that phase cluster talks to
         self.consul_acl.stop()
-        self.consul_acl = self.cluster.consul = self.servers["consul"]  # type: ignore[assignment]
+        self.consul_acl = self.servers["consul"]  # type: ignore[assignment]
         # the local ends: where the engines listen (the documented LOCAL_PORTS option)
         ports = {p: s.port for p, s in self.servers.items()}  # type: ignore[attr-defined]
         tunnels = tunnel.plan(self.env, boto3.client("ec2", region_name=self.env.region), ports)
         problems = []
         for t in tunnels:
             role = tunnel.SERVER_ROLES[t.product]
-            node = self.cluster.nodes.get(role)
+            node = self.nodes.get(role)
             if node is None:
                 problems.append(f"{t.product}: no booted {role.value} to forward to")
                 continue
@@ -421,7 +410,7 @@ class Rehearsal:
             return
         # anti-entropy: every agent's registration now goes through, if its token exists
         problems = []
-        for role, node in self.cluster.nodes.items():
+        for role, node in self.nodes.items():
             cfg = node.config("/etc/consul.d")
             why = consul_rules.token_problem(cfg, self.consul_acl.tokens, self.consul_acl.policies)
             if why:
@@ -457,7 +446,7 @@ class Rehearsal:
         jobs = [json.loads(j["jobspec"])["Job"] for j in
                 (self.synth.stack(self.env.name)["resource"].get("nomad_job") or {}).values()]
         problems = []
-        node = self.cluster.nodes.get(Role.NOMAD_CLIENT)
+        node = self.nodes.get(Role.NOMAD_CLIENT)
         if node is not None and any((s.get("Connect") or {}).get("SidecarService") is not None
                                     for job in jobs for g in job.get("TaskGroups") or [] for s in g.get("Services") or []):
             # Envoy dials the local agent's gRPC TLS port through Nomad's socket relay, with TLS only
@@ -480,7 +469,7 @@ class Rehearsal:
             raise StepFailed("\n  ".join(problems))
 
     def clients(self) -> list[nomad_rules.Client]:
-        node = self.cluster.nodes.get(Role.NOMAD_CLIENT)
+        node = self.nodes.get(Role.NOMAD_CLIENT)
         if node is None:
             return []
         infra = self.synth.stack(f"{self.env.name}-infra")

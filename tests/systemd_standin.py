@@ -119,7 +119,7 @@ def _start_one(view: NodeView, name: str, keys: dict[str, list[str]], cluster: C
     if why:
         return why
     if product == "consul":
-        return consul_rules.not_ready(cfg, role="", servers=cluster.consul_servers_started,
+        return consul_rules.not_ready(cfg, servers=cluster.consul_servers_started,
                                       known_tokens=cluster.known_tokens)
     return None
 
