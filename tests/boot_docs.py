@@ -13,7 +13,12 @@ ROLES = tuple(r for r in Role if r is not Role.LOAD_BALANCER)
 
 def launch_templates(synth, env) -> dict[Role, dict]:
     """The launch template of each node role, by the role its name prefix names."""
-    templates = synth.stack(f"{env.name}-infra")["resource"]["aws_launch_template"].values()
+    return templates_of(synth.stack(f"{env.name}-infra"), env)
+
+
+def templates_of(infra: dict, env) -> dict[Role, dict]:
+    """:func:`launch_templates` of a synthesized ``<env>-infra`` stack given as its JSON."""
+    templates = infra["resource"]["aws_launch_template"].values()
     return {role: next(t for t in templates if t["name_prefix"] == f"hashistack-{env.name}-{role.value}-")
             for role in ROLES}
 

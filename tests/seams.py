@@ -16,9 +16,10 @@ from hashistack import contracts as c
 from hashistack.bootstrap.catalogue import KINDS, catalogue
 from hashistack.bootstrap.pki import agent_names
 from hashistack.cluster import Role
-from hashistack.cluster.cloud_init import STAGING, decode_user_data
+from hashistack.cluster.cloud_init import STAGING
 from hashistack.environment import Environment
 
+from .boot_docs import ROLES, cloud_config, templates_of, user_data_text
 from .consul_rules import CA_KEYS, named_files
 from .hcl import parse
 
@@ -26,17 +27,11 @@ SEAMS = ("jwt auth path", "vault audience", "consul audience", "consul auth meth
          "api names", "consul on the node", "ca files", "boot secrets", "certifiable names", "operator tunnel")
 """The seams :func:`seam_problems` checks (the contracts module's table)."""
 
-ROLES = (Role.NOMAD_SERVER, Role.NOMAD_CLIENT, Role.CONSUL_SERVER, Role.VAULT_SERVER)
-
-
 def node_files(infra: dict, env: Environment) -> dict[Role, dict[str, str]]:
     """Each node role's staged files (path -> content) and its boot script, from the user data."""
-    out = {}
-    for t in infra["resource"]["aws_launch_template"].values():
-        role = next(r for r in ROLES if t["name_prefix"] == f"hashistack-{env.name}-{r.value}-")
-        doc = json.loads(decode_user_data(t["user_data"]).split("\n", 1)[1])
-        out[role] = {f["path"].removeprefix(STAGING): f["content"] for f in doc["write_files"]}
-    return out
+    return {role: {f["path"].removeprefix(STAGING): f["content"]
+                   for f in cloud_config(user_data_text(template))["write_files"]}
+            for role, template in templates_of(infra, env).items()}
 
 
 def _secret_files(script: str) -> dict[str, str]:

@@ -23,9 +23,10 @@ from hashistack.bootstrap.catalogue import catalogue
 from hashistack.cluster import Role
 from stacks.environments import ENVIRONMENTS
 
+from .boot_docs import ROLES
+
 pytestmark = pytest.mark.integration
 
-ROLES = (Role.NOMAD_SERVER, Role.NOMAD_CLIENT, Role.CONSUL_SERVER, Role.VAULT_SERVER)
 
 
 def role_policies(infra: dict, role: Role) -> list[dict]:
