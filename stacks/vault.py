@@ -65,13 +65,13 @@ class VaultStack(EnvironmentStack):
         for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in deployed]), auditor_policy(vault)):
             VaultPolicy(self, f"policy-{policy.name}", policy=policy)
         services_stack = env.stack_names[2]
+        plans = [plan_service(spec, env, where=f"{services_stack}/{spec.name}") for spec in deployed]
         self.services = [
-            ServiceVaultAccess(self, f"service-{spec.name}",
-                               plan=plan_service(spec, env, where=f"{services_stack}/{spec.name}"), environment=env,
+            ServiceVaultAccess(self, f"service-{spec.name}", plan=plan, environment=env,
                                jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
-            for spec in deployed
+            for spec, plan in zip(deployed, plans)
         ]
-        self._consul_access(env, specs, [plan_service(s, env, where=f"{services_stack}/{s.name}") for s in deployed])
+        self._consul_access(env, specs, plans)
 
     def _consul_access(self, env: Environment, specs: list, plans: list) -> None:
         """Consul's side: the workload-identity auth method (the same JWKS and CA as Vault's), each
