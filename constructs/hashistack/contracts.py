@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the environment model imports this module's constants
 
 __all__ = [
     "API_PRODUCTS", "CONFIG_DIRS", "JOIN_TAG_KEY", "PROVIDER_ADDRESS_VARIABLES", "SERVER_API_PORTS", "CONSUL_AUDIENCE", "CONSUL_AUTH_METHOD", "CONSUL_GRPC_TLS_PORT", "CONSUL_HTTPS_PORT",
-    "CONSUL_LOCAL_HTTPS", "PARAMETER_PREFIX", "VAULT_AUDIENCE", "WORKLOAD_CLAIMS", "api_host", "api_port",
+    "CONSUL_LOCAL_HTTPS", "PARAMETER_PREFIX", "VAULT_AUDIENCE", "WORKLOAD_CLAIMS", "api_host",
     "ca_file", "certifiable_domains", "join_tag", "jwt_auth_path", "parameter_prefix", "permits", "service_tls_names", "tls_files",
 ]
 
@@ -71,7 +71,6 @@ def jwt_auth_path(env: "Environment") -> str:
 # -- API names and ports ------------------------------------------------------------------------
 
 API_PRODUCTS = ("nomad", "consul", "vault")
-_DEFAULT_PORT = {"https": 443, "http": 80}
 
 
 def api_host(env: "Environment", product: str) -> str:
@@ -84,12 +83,6 @@ def api_host(env: "Environment", product: str) -> str:
             f'environment "{env.name}": {product}.address = {address!r}: the API name must lie in the environment\'s '
             f"domain {env.domain!r} (the cluster's private DNS zone), e.g. https://{product}.{env.domain}")
     return host
-
-
-def api_port(env: "Environment", product: str) -> int:
-    """The port of a product's API, from the environment's address."""
-    url = urlsplit(getattr(env, product).address)
-    return url.port or _DEFAULT_PORT[url.scheme]
 
 
 PROVIDER_ADDRESS_VARIABLES = {"vault": "vault_address", "consul": "consul_address", "nomad": "nomad_address"}

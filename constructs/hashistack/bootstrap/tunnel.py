@@ -92,7 +92,7 @@ def plan(env: Environment, ec2, ports: dict[str, int]) -> list[Tunnel]:
     return tunnels
 
 
-def exports(env: Environment, tunnels: list[Tunnel], ca_file: str) -> list[str]:
+def exports(tunnels: list[Tunnel], ca_file: str) -> list[str]:
     """The shell lines that point the CLIs and the providers at the tunnel."""
     by = {t.product: t for t in tunnels}
     consul = by["consul"]
@@ -156,7 +156,7 @@ def run(env: Environment, session, ports: dict[str, int], *, ca_file: str, dry_r
         print(f"# {t.product}: 127.0.0.1:{t.local_port} -> {t.instance_id}:{t.remote_port}", file=sys.stderr)
         if dry_run:
             print(" ".join(cmd))
-    lines = exports(env, tunnels, ca_file)
+    lines = exports(tunnels, ca_file)
     for line in lines:
         print(line)
     path = env_file(env)

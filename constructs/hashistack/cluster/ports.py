@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .._validate import is_world, parse_network
+from ..contracts import CONSUL_GRPC_TLS_PORT, SERVER_API_PORTS
 from ..errors import HashistackError
 
 __all__ = ["PORT_MATRIX", "PortSpec", "Role", "SgRule", "cidr_rules", "peer_rules"]
@@ -60,7 +61,8 @@ PORT_MATRIX: tuple[PortSpec, ...] = (
     # auth method fetch Nomad's JWKS (https://nomad.<domain>:4646/.well-known/jwks.json) through
     # the load balancer, which must therefore admit them. (Consul validates a login on its
     # servers: the auth method's JWKS is fetched there, never on client agents.)
-    PortSpec(product="nomad", name="http api and ui", from_port=4646, to_port=4646, protocols=("tcp",),
+    PortSpec(product="nomad", name="http api and ui", from_port=SERVER_API_PORTS["nomad"],
+             to_port=SERVER_API_PORTS["nomad"], protocols=("tcp",),
              peers=_pairs((LB,), (NS,)) + _pairs((VS, CS), (LB,)), lb_listener=True),
     PortSpec(product="nomad", name="rpc", from_port=4647, to_port=4647, protocols=("tcp",),
              peers=_pairs((NC, NS), (NS,))),
@@ -77,16 +79,19 @@ PORT_MATRIX: tuple[PortSpec, ...] = (
              peers=_pairs(AGENTS, AGENTS)),
     PortSpec(product="consul", name="wan serf (federation only)", from_port=8302, to_port=8302,
              protocols=("tcp", "udp"), peers=()),
-    PortSpec(product="consul", name="https api", from_port=8501, to_port=8501, protocols=("tcp",),
+    PortSpec(product="consul", name="https api", from_port=SERVER_API_PORTS["consul"],
+             to_port=SERVER_API_PORTS["consul"], protocols=("tcp",),
              peers=_pairs((LB,), (CS,)), lb_listener=True),
     # Envoy sidecars reach their own node's agent (through Nomad's alloc socket to 127.0.0.1:8503):
     # loopback, no rule.
-    PortSpec(product="consul", name="grpc tls (local envoy sidecars)", from_port=8503, to_port=8503,
+    PortSpec(product="consul", name="grpc tls (local envoy sidecars)", from_port=CONSUL_GRPC_TLS_PORT,
+             to_port=CONSUL_GRPC_TLS_PORT,
              protocols=("tcp",), peers=()),
     PortSpec(product="consul", name="dns (local resolver)", from_port=8600, to_port=8600, protocols=("tcp", "udp"),
              peers=()),
     # Nomad servers and clients reach Vault as vault.<domain>, the load balancer (and directly).
-    PortSpec(product="vault", name="api", from_port=8200, to_port=8200, protocols=("tcp",),
+    PortSpec(product="vault", name="api", from_port=SERVER_API_PORTS["vault"],
+             to_port=SERVER_API_PORTS["vault"], protocols=("tcp",),
              peers=_pairs((LB, NS, NC, VS), (VS,)) + _pairs((NS, NC), (LB,)), lb_listener=True),
     PortSpec(product="vault", name="cluster (raft, forwarding)", from_port=8201, to_port=8201, protocols=("tcp",),
              peers=_pairs((VS,), (VS,))),
