@@ -532,4 +532,13 @@ def _verifies(node: Node, nomad_cfg: dict, consul_cfg: dict, ca_key: str = "ca_f
     return host in names
 
 
-__all__ = ["Finding", "Rehearsal", "readme_commands"]
+def rehearse(env: Environment, synth, moto_servers, monkeypatch, workdir: Path, keyholders: tuple[Path, ...] = (),
+             **kw) -> list[Finding]:
+    """The rehearsal in a fresh moto account of the environment's."""
+    from .bootstrap_helpers import aws_env, fresh_account
+
+    aws = aws_env(fresh_account(moto_servers, env.account_id))
+    return Rehearsal(env, synth, aws, monkeypatch, workdir, keyholders=keyholders, **kw).run()
+
+
+__all__ = ["Finding", "Rehearsal", "readme_commands", "rehearse"]

@@ -12,15 +12,9 @@ import pytest
 
 from hashistack.environment import Tier
 from stacks.environments import ENVIRONMENTS
-from tests.bootstrap_helpers import aws_env, fresh_account
-from tests.day0 import Rehearsal, readme_commands
+from tests.day0 import readme_commands, rehearse
 
 pytestmark = pytest.mark.integration
-
-
-def rehearse(env, synth, moto_servers, monkeypatch, tmp_path, keyholders=(), **kw):
-    aws = aws_env(fresh_account(moto_servers, env.account_id))
-    return Rehearsal(env, synth, aws, monkeypatch, tmp_path, keyholders=keyholders, **kw).run()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,9 @@ from hashistack.cluster.secrets import ClusterSecrets
 from hashistack.hcl import Attr, Block
 from stacks.environments import DEV
 from tests.bootstrap_helpers import aws_env, fresh_account
-from tests.day0 import Rehearsal, readme_commands
+from tests.day0 import Rehearsal, readme_commands, rehearse
 
 pytestmark = pytest.mark.integration
-
-
-def rehearse(env, synth, moto_servers, monkeypatch, tmp_path, keyholders=(), **kw):
-    aws = aws_env(fresh_account(moto_servers, env.account_id))
-    return Rehearsal(env, synth, aws, monkeypatch, tmp_path, keyholders=keyholders, **kw).run()
 
 
 
