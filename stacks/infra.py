@@ -11,8 +11,9 @@ from hashistack.stack import EnvironmentStack
 
 class InfraStack(EnvironmentStack):
     """The environment's cluster on AWS: VPC, security groups from the port matrix, Nomad,
-    Consul and Vault servers, Nomad clients, the Vault unseal key, the API load balancers and,
-    when the environment sets ``ingress``, the ingress load balancer with its access-log bucket."""
+    Consul and Vault servers, Nomad clients, the Vault unseal key, the API load balancers, their
+    access-log bucket and, when the environment sets ``ingress``, the ingress load balancer (and
+    its web firewall when internet-facing)."""
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment,
                  secrets: ClusterSecrets | None = None) -> None:

@@ -58,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = s.handle(self.command, self.path, self.headers.get(s.token_header), body)
         self._send(status, answer)
 
-    do_GET = do_PUT = do_POST = _dispatch
+    do_GET = do_PUT = do_POST = do_DELETE = _dispatch
 
 
 class StandIn:
@@ -194,7 +194,88 @@ class NomadStandIn(StandIn):
         self.tokens[secret] = self._token(secret, "Bootstrap Token", "management", None)
         self.bootstrapped = True
 
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        super().__init__(tls)
+        self.roles: dict[str, dict] = {}  # by ID
+        self.auth_methods: dict[str, dict] = {}  # by Name
+        self.binding_rules: dict[str, dict] = {}  # by ID
+        # Nomad's default scheduler configuration (nomad/config.go DefaultConfig, v1.10.2)
+        self.scheduler = {"SchedulerAlgorithm": "binpack", "MemoryOversubscriptionEnabled": False,
+                          "RejectJobRegistration": False, "PauseEvalBroker": False,
+                          "PreemptionConfig": {"SystemSchedulerEnabled": True, "SysBatchSchedulerEnabled": False,
+                                               "BatchSchedulerEnabled": False, "ServiceSchedulerEnabled": False},
+                          "CreateIndex": 5, "ModifyIndex": 5}
+
+    def login(self, method_name: str, jwt: str) -> tuple[int, object]:
+        """``POST /v1/acl/login``: a token carrying the roles the method's binding rules bind
+        (tests/nomad_binder.py), or Nomad's refusal."""
+        from .nomad_binder import login
+
+        method = self.auth_methods.get(method_name)
+        if method is None:
+            return 400, f"auth method {method_name} not found"
+        status, roles = login(method, list(self.binding_rules.values()), jwt)
+        if status != 200:
+            return status, roles
+        unknown = [r for r in roles if not any(x["Name"] == r for x in self.roles.values())]
+        if unknown:
+            return 400, f"role {unknown[0]} not found"
+        secret = str(uuid.uuid4())
+        token = self._token(secret, f"{method_name} login", "client", None)
+        token["Roles"] = [{"Name": r} for r in roles]
+        self.tokens[secret] = token
+        return 200, token
+
+    def policies_of(self, secret: str) -> list[str]:
+        """The policies a token holds, directly and through its roles."""
+        token = self.tokens[secret]
+        direct = list(token.get("Policies") or [])
+        for link in token.get("Roles") or []:
+            role = next(r for r in self.roles.values() if r["Name"] == link["Name"])
+            direct += [p["Name"] for p in role["Policies"]]
+        return sorted(set(direct))
+
+    def _ci_login_objects(self, method: str, path: str, body: dict) -> tuple[int, object] | None:
+        """ACL roles, auth methods, binding rules and the scheduler configuration (management only)."""
+        if path == "/v1/operator/scheduler/configuration":
+            if method == "GET":
+                return 200, {"SchedulerConfig": dict(self.scheduler), "KnownLeader": True}
+            self.scheduler.update(body, ModifyIndex=self._next())
+            return 200, {"Updated": True}
+        if m := re.fullmatch(r"/v1/acl/role/name/([A-Za-z0-9-]+)", path):
+            found = next((r for r in self.roles.values() if r["Name"] == m.group(1)), None)
+            return (200, found) if found else (404, "ACL role not found")
+        if path == "/v1/acl/role" or (m := re.fullmatch(r"/v1/acl/role/([0-9a-f-]{36})", path)):
+            unknown = [p["Name"] for p in body.get("Policies") or [] if p["Name"] not in self.policies]
+            if unknown:
+                return 400, f"cannot find policy {unknown[0]}"
+            role_id = body.get("ID") or str(uuid.uuid4())
+            self.roles[role_id] = {**body, "ID": role_id, "ModifyIndex": self._next()}
+            return 200, self.roles[role_id]
+        if m := re.fullmatch(r"/v1/acl/auth-method(?:/([A-Za-z0-9-]+))?", path):
+            if method == "GET":
+                found = self.auth_methods.get(m.group(1) or "")
+                return (200, found) if found else (404, "ACL auth method not found")
+            if body.get("Type") not in ("OIDC", "JWT") or not body.get("Config"):
+                return 400, "invalid auth method"
+            self.auth_methods[body["Name"]] = {**body, "ModifyIndex": self._next()}
+            return 200, self.auth_methods[body["Name"]]
+        if (method, path) == ("GET", "/v1/acl/binding-rules"):
+            return 200, list(self.binding_rules.values())
+        if (method, path) == ("POST", "/v1/acl/binding-rule"):
+            if body.get("AuthMethod") not in self.auth_methods:
+                return 400, "auth method not found"
+            rule_id = str(uuid.uuid4())
+            self.binding_rules[rule_id] = {**body, "ID": rule_id}
+            return 200, self.binding_rules[rule_id]
+        if method == "DELETE" and (m := re.fullmatch(r"/v1/acl/binding-rule/([0-9a-f-]{36})", path)):
+            self.binding_rules.pop(m.group(1), None)
+            return 200, None
+        return None
+
     def handle(self, method, path, token, body):
+        if (method, path) == ("POST", "/v1/acl/login"):
+            return self.login(body.get("AuthMethodName", ""), body.get("LoginToken", ""))
         if (method, path) == ("POST", "/v1/acl/bootstrap"):
             if self.bootstrapped:
                 return 400, "ACL bootstrap already done (reset index: 0)"
@@ -214,6 +295,8 @@ class NomadStandIn(StandIn):
             self.policies[m.group(1)] = {"Name": body["Name"], "Description": body.get("Description", ""),
                                          "Rules": body.get("Rules", ""), "CreateIndex": index, "ModifyIndex": index}
             return 200, None
+        if handled := self._ci_login_objects(method, path, body):
+            return handled
         if (method, path) == ("POST", "/v1/acl/token"):
             unknown = [p for p in body.get("Policies") or [] if p not in self.policies]
             if unknown:

@@ -71,6 +71,21 @@ def write_stack(stack: dict, workdir: Path) -> Path:
     return workdir
 
 
+def teardown_stack(stack: dict) -> dict:
+    """``stack`` as the library synthesizes it for the same environment with
+    ``deletion_protection=False`` (the README's teardown step): load balancers unprotected, the
+    log bucket deletable with the logs in it
+    (``tests/test_ingress.py::test_the_teardown_step_changes_deletion_protection_and_nothing_else``
+    holds the two equal)."""
+    out = json.loads(json.dumps(stack))
+    resources = out["resource"]
+    for lb in resources.get("aws_lb", {}).values():
+        lb["enable_deletion_protection"] = False
+    for bucket in resources.get("aws_s3_bucket", {}).values():
+        bucket["force_destroy"] = True
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES
-from stacks.environments import DEV
+from stacks.environments import DEV, UAT
 from tests.bootstrap_helpers import aws, run_bootstrap  # noqa: F401 (aws: the fixture)
 from tests.bootstrap_standins import ConsulStandIn, NomadStandIn
 
@@ -130,3 +130,62 @@ def test_an_unreachable_api_is_skipped_with_the_reason(aws, monkeypatch, consul,
     assert run.code == 1
     assert f"skipped   nomad: {nomad.url} is not reachable" in run.stdout
     assert consul.bootstrapped
+
+
+def _pipeline_token(**changes) -> str:
+    """A CI pipeline's identity token for Nomad, with the claims dev's CI login binds."""
+    import time
+
+    from tests.nomad_binder import unsigned_jwt
+
+    (ci,) = [m for m in UAT.vault.login_methods if m.kind == "jwt"]
+    claims = {"iss": ci.discovery_url, "aud": UAT.nomad.address, "exp": time.time() + 600,
+              "sub": "project_path:platform/hashistack:ref_type:branch:ref:main",
+              **{k: v for k, v in ci.roles[0].bound_claims.items()}, **changes}
+    return unsigned_jwt(claims)
+
+
+def test_ci_logs_in_to_nomad_with_its_pipeline_token_and_gets_the_deployer_only(moto_servers, monkeypatch, nomad):
+    """No long-lived Nomad token for CI: phase cluster binds CI's pipeline token (the claims Vault's
+    CI login binds, the audience Nomad's address) to the ci-deployer role; a token of another
+    branch, repository or audience binds nothing."""
+    from tests.bootstrap_helpers import aws_env, fresh_account
+    from tests.nomad_acl import level, namespace_capabilities
+
+    aws = aws_env(fresh_account(moto_servers, UAT.account_id))
+    run = run_bootstrap("--env", "uat", "--phase", "cluster", "--only", "nomad", "--nomad-addr", nomad.url, env=aws,
+                        monkeypatch=monkeypatch)
+    assert run.code == 0, run.output
+    for line in ("created   nomad: role ci-deployer", "created   nomad: auth method jwt-ci",
+                 "changed   nomad: binding rules of jwt-ci"):
+        assert line in run.stdout, line
+    status, token = nomad.login("jwt-ci", _pipeline_token())
+    assert status == 200, token
+    (policy,) = nomad.policies_of(token["SecretID"])
+    assert policy == "ci-deployer"
+    rules = nomad.policies[policy]["Rules"]
+    assert namespace_capabilities(rules, "default") == {"list-jobs", "read-job", "submit-job"}
+    assert all(level(rules, r) == -1 for r in ("node", "agent", "operator", "plugin"))
+    assert nomad.auth_methods["jwt-ci"]["MaxTokenTTL"] == "15m0s"  # the CI role's Vault token_ttl_s
+    for wrong in ({"ref": "feature/x"}, {"project_path": "someone/else"}, {"ref_protected": "false"}):
+        assert nomad.login("jwt-ci", _pipeline_token(**wrong)) == (400, "no role or policy bindings matched"), wrong
+    assert nomad.login("jwt-ci", _pipeline_token(aud=UAT.vault.address))[0] == 400  # Vault's token is not Nomad's
+    assert nomad.login("jwt-ci", _pipeline_token(iss="https://evil.example.com"))[0] == 400
+
+
+def test_phase_cluster_sets_memory_oversubscription_and_nothing_else_of_the_scheduler(aws, monkeypatch, consul,
+                                                                                      nomad):
+    """Dev declares memory oversubscription: the operators' phase sets it (so the deployer needs
+    no operator:write), keeping every other scheduler setting; a second run changes nothing."""
+    assert DEV.nomad.memory_oversubscription
+    before = dict(nomad.scheduler)
+    secrets(aws, monkeypatch)
+    run = cluster(aws, monkeypatch, consul, nomad)
+    assert run.code == 0, run.output
+    assert "changed   nomad: scheduler configuration" in run.stdout
+    assert nomad.scheduler["MemoryOversubscriptionEnabled"] is True
+    assert {k: v for k, v in nomad.scheduler.items() if k not in ("MemoryOversubscriptionEnabled", "ModifyIndex")} == {
+        k: v for k, v in before.items() if k not in ("MemoryOversubscriptionEnabled", "ModifyIndex")}
+    again = cluster(aws, monkeypatch, consul, nomad)
+    assert "nomad: scheduler configuration: unchanged" in again.stderr
+    assert "jwt-ci" not in run.output  # dev has no CI login (userpass only): no CI binding in Nomad

@@ -121,6 +121,21 @@ def test_nomad_client_config_denies_raw_exec():
     assert plugins["docker"]["config"][0]["allow_privileged"] is False
 
 
+def test_nomad_clients_serve_their_http_api_on_loopback_only():
+    """A task on the bridge cannot reach its client's API (/v1/metrics answers without a token).
+    Nomad v1.10.2 refuses a loopback bind whose advertise is defaulted (command/agent/config.go,
+    normalizeAdvertise: "Defaulting advertise to localhost is unsafe"), so it must be set; and no
+    security group rule targets a client on 4646."""
+    from hashistack.cluster import PORT_MATRIX, Role
+
+    client, server = nomad_config(False), nomad_config(True)
+    assert client["addresses"][0]["http"] == "127.0.0.1"
+    assert client["advertise"][0]["http"] == "127.0.0.1"
+    assert "addresses" not in server and server["bind_addr"] == "0.0.0.0"  # the load balancer reaches servers
+    assert [p.name for p in PORT_MATRIX if p.from_port <= 4646 <= p.to_port
+            and any(target is Role.NOMAD_CLIENT for _, target in p.peers)] == []
+
+
 # Nomad's agent configuration keys, as decoded by Nomad v1.10.2 (mapstructure tags of ConsulConfig in
 # nomad/structs/config/consul.go and of WorkloadIdentityConfig in nomad/structs/config/workload_id.go).
 # Nomad's HCL decoder reports unknown keys, but only when the agent starts on a node; here a
@@ -347,7 +362,7 @@ def test_node_groups_are_hardened_and_sized_from_the_environment(synth, env):
     assert all(json.loads(k["policy"])["Statement"] for k in r["aws_kms_key"].values())
     log_group = list(r["aws_cloudwatch_log_group"].values())[0]
     assert log_group["retention_in_days"] >= 365 and log_group["kms_key_id"].startswith("${aws_kms_key.")
-    assert {lb["enable_deletion_protection"] for lb in r["aws_lb"].values()} == {env.tier is not Tier.DEVELOPMENT}
+    assert {lb["enable_deletion_protection"] for lb in r["aws_lb"].values()} == {env.deletion_protection} == {True}
     apis = [lb for lb in r["aws_lb"].values() if lb["load_balancer_type"] == "network"]
     assert sorted(lb["name"] for lb in apis) == [f"hs-{env.name}-{n}" for n in ("consul", "nomad", "vault")]
     assert {lb["internal"] for lb in apis} == {True}

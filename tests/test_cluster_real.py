@@ -31,7 +31,15 @@ from stacks.environments import DEV, ENVIRONMENTS
 from hashistack import MachineImage
 
 from .conftest import APPLY_STACK, apply_stack
-from .terraform_tools import MOTO_ACCOUNT, Terraform, against_moto, moto_server, require_terraform, write_stack
+from .terraform_tools import (
+    MOTO_ACCOUNT,
+    Terraform,
+    against_moto,
+    moto_server,
+    require_terraform,
+    teardown_stack,
+    write_stack,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +60,8 @@ class BackgroundApply:
     waits for it (re-raising its failure); ``start_destroy()`` queues the destroy behind it, and
     ``close()`` waits for both and returns the destroy's result (None if it never started)."""
 
-    def __init__(self, tf: Terraform, url: str, cert_arn: str) -> None:
-        self.tf, self.url, self.cert_arn = tf, url, cert_arn
+    def __init__(self, tf: Terraform, url: str, cert_arn: str, stack: dict) -> None:
+        self.tf, self.url, self.cert_arn, self.stack = tf, url, cert_arn, stack
         self._pool = concurrent.futures.ThreadPoolExecutor(1)
         self.future = self._pool.submit(self._apply)
         self.destroyed: concurrent.futures.Future | None = None
@@ -63,6 +71,25 @@ class BackgroundApply:
         return self.tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20", preferred=True)
 
     def _destroy(self):
+        # The README's teardown: deletion protection off (deployed), then destroy. AWS refuses
+        # to delete a protected load balancer and moto does not, so the refusal is checked here.
+        # (targeted at what the step changes: moto reads launch templates back with extra fields,
+        # so a full apply would also update the groups and start instance refreshes it lacks)
+        teardown = teardown_stack(self.stack)
+        changed = [f"{kind}.{name}" for kind, resources in teardown["resource"].items()
+                   for name, body in resources.items() if body != self.stack["resource"][kind][name]]
+        assert len(changed) == 5, changed  # 4 load balancers, the log bucket
+        write_stack(teardown, self.tf.workdir)
+        self.tf.run("apply", "-auto-approve", "-input=false", "-parallelism=20",
+                    *(f"-target={address}" for address in changed), preferred=True)
+        import boto3
+
+        elbv2 = boto3.client("elbv2", region_name=DEV.region, endpoint_url=self.url,
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+        protected = [lb["LoadBalancerName"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]
+                     if {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+                         LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}["deletion_protection.enabled"] == "true"]
+        assert protected == [], f"AWS would refuse to delete {protected}: deletion protection is still on"
         # what was just applied is what the state says: no refresh (180 reads) before deleting
         try:
             return self.tf.run("destroy", "-auto-approve", "-input=false", "-parallelism=20", "-refresh=false",
@@ -124,7 +151,7 @@ def dev_infra_apply(request, tmp_path_factory):
         assert text.count(DEV.ingress.certificate_arn) == 1
         stack = json.loads(text.replace(DEV.ingress.certificate_arn, cert_arn))
         tf = Terraform(write_stack(stack, workdir / "stack"), terraform, mirror)
-        apply = BackgroundApply(tf, url, cert_arn)
+        apply = BackgroundApply(tf, url, cert_arn, stack)
         yield apply
         destroyed = apply.close()
     if destroyed is not None:
@@ -282,7 +309,7 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
                 LoadBalancerArn=alb["LoadBalancerArn"])["Attributes"]}
             assert attributes["access_logs.s3.enabled"] == "true"
             assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
-            assert attributes["deletion_protection.enabled"] == "false"  # development
+            assert attributes["deletion_protection.enabled"] == "true"  # every tier, until the teardown
             listeners = {x["Port"]: x for x in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])[
                 "Listeners"]}
             assert sorted(listeners) == [80, 443]
@@ -302,7 +329,7 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             # its access-log bucket, as declared: private, encrypted, versioned, expiring, TLS only
             s3 = client("s3")
             (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]
-                         if b["Name"].startswith("hashistack-dev-ingress-logs-")]
+                         if b["Name"].startswith("hashistack-dev-lb-logs-")]
             assert attributes["access_logs.s3.bucket"] == bucket
             sse = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
             assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
@@ -313,7 +340,14 @@ def test_dev_infra_applies_and_destroys_against_moto(dev_infra_apply):
             (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
             assert rule["Expiration"]["Days"] == DEV.ingress.access_log_days
             policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-            assert {s["Sid"] for s in policy["Statement"]} == {"LoadBalancerLogDelivery", "TlsOnly"}
+            assert {s["Sid"] for s in policy["Statement"]} == {"IngressLogDelivery", "ApiLogDelivery",
+                                                               "ApiLogDeliveryAclCheck", "TlsOnly"}
+            for lb in lbs:  # the API load balancers log to the same bucket, under api/
+                api = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+                    LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+                assert (api["access_logs.s3.enabled"], api["access_logs.s3.bucket"], api["access_logs.s3.prefix"]) == (
+                    "true", bucket, "api")
+                assert api["deletion_protection.enabled"] == "true"
 
             roles = client("iam").list_roles()["Roles"]
             assert MOTO_ACCOUNT in roles[0]["Arn"]

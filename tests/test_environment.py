@@ -177,3 +177,17 @@ def test_state_outside_development_is_encrypted_with_a_kms_key_of_its_own():
     with pytest.raises(HashistackError, match=r"state\.kms_key_id = 'alias/tfstate': give the ARN"):
         dataclasses.replace(PROD, state=dataclasses.replace(PROD.state, kms_key_id="alias/tfstate"))
     assert PROD.state.kms_key_id.startswith(f"arn:aws:kms:{PROD.region}:{PROD.account_id}:")
+
+
+def test_production_keeps_the_web_firewall_and_deletion_protection():
+    expect(r'deletion_protection = False: production keeps deletion protection on; move the environment to another '
+           r'tier first to tear it down$', PROD, deletion_protection=False)
+    assert PROD.ingress is not None and PROD.ingress.internet_facing and PROD.ingress.firewall_enabled
+    expect(r'ingress.web_firewall = False: keep the web application firewall on for an internet-facing production '
+           r'load balancer$', PROD, ingress=dataclasses.replace(PROD.ingress, web_firewall=False))
+    expect(r"ingress.rate_limit_per_address = 50: use a number of requests per five minutes from 100 to 2000000000",
+           PROD, ingress=dataclasses.replace(PROD.ingress, rate_limit_per_address=50))
+    # outside production both may be turned off (a teardown; an internal load balancer has no firewall by default)
+    assert dataclasses.replace(UAT, deletion_protection=False).deletion_protection is False
+    assert UAT.ingress is not None and not UAT.ingress.firewall_enabled
+    assert dataclasses.replace(UAT.ingress, web_firewall=True).firewall_enabled

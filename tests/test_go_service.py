@@ -280,8 +280,7 @@ def test_the_service_stack_holds_jobs_only(synth, env):
     """The identity that deploys ``<env>`` (CI) cannot change any Vault access: no Vault resource
     and no Vault provider in the service stack."""
     stack = synth.stack(env.name)
-    expected = {"nomad_job", "nomad_scheduler_config"} if env.nomad.memory_oversubscription else {"nomad_job"}
-    assert set(stack["resource"]) == expected
+    assert set(stack["resource"]) == {"nomad_job"}  # the scheduler configuration is phase cluster's
     assert set(stack["provider"]) == {"nomad"}
 
 
@@ -601,13 +600,6 @@ def test_no_deployment_waits_for_manual_promotion_and_terraform_outwaits_nomad(s
             assert resource["timeouts"] == {"create": f"{seconds}s", "update": f"{seconds}s"}
         else:
             assert "timeouts" not in resource
-
-
-def test_oversubscription_is_set_where_the_environment_declares_it(synth):
-    config = synth.stack("dev")["resource"]["nomad_scheduler_config"]
-    (resource,) = config.values()
-    assert resource["memory_oversubscription_enabled"] is True and resource["scheduler_algorithm"] == "binpack"
-    assert "nomad_scheduler_config" not in synth.stack("prod")["resource"]
 
 
 def test_rejects_a_reference_to_another_task_variable():

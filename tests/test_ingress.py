@@ -48,9 +48,9 @@ def group_ref(r: dict, name: str) -> str:
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_each_environment_puts_its_ingress_load_balancer_in_front_of_the_clients(synth, env):
     r = synth.stack(f"{env.name}-infra")["resource"]
-    if env.ingress is None:  # no ingress, no load balancer, bucket or attachment for it
+    if env.ingress is None:  # no ingress, no load balancer, firewall or attachment for it
         assert [x for x in r["aws_lb"].values() if x["load_balancer_type"] == "application"] == []
-        assert "aws_s3_bucket" not in r and "aws_autoscaling_attachment" not in r
+        assert "aws_wafv2_web_acl" not in r and "aws_autoscaling_attachment" not in r
         return
     (lb,) = [x for x in r["aws_lb"].values() if x["load_balancer_type"] == "application"]
     assert lb["internal"] is (not env.ingress.internet_facing)
@@ -58,7 +58,7 @@ def test_each_environment_puts_its_ingress_load_balancer_in_front_of_the_clients
     tier = "public" if env.ingress.internet_facing else "private"
     subnets = [r["aws_subnet"][ref.split(".")[1]] for ref in lb["subnets"]]
     assert [s["tags"]["tier"] for s in subnets] == [tier] * env.network.az_count
-    assert lb["enable_deletion_protection"] is (env.tier is not Tier.DEVELOPMENT)
+    assert lb["enable_deletion_protection"] is env.deletion_protection is True
     assert lb["access_logs"]["enabled"] is True and lb["drop_invalid_header_fields"] is True
     https = next(x for x in r["aws_lb_listener"].values() if x["port"] == 443)
     assert https["protocol"] == "HTTPS" and https["certificate_arn"] == env.ingress.certificate_arn
@@ -71,18 +71,99 @@ def test_each_environment_puts_its_ingress_load_balancer_in_front_of_the_clients
     (attachment,) = r["aws_autoscaling_attachment"].values()
     (clients,) = [a for a, g in r["aws_autoscaling_group"].items() if g["name"] == f"hashistack-{env.name}-nomad-client"]
     assert attachment["autoscaling_group_name"] == f"${{aws_autoscaling_group.{clients}.name}}"
-    # the access-log bucket is private, encrypted, and written by the load balancer over TLS only
-    (bucket,) = r["aws_s3_bucket"].values()
-    assert bucket["bucket_prefix"] == f"hashistack-{env.name}-ingress-logs-"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_every_load_balancer_logs_to_the_environments_log_bucket(synth, env):
+    """One bucket: private, encrypted, TLS only, events to EventBridge; the ingress load balancer
+    writes under ingress/ through the region's ELB account, the API load balancers under api/
+    through the log delivery service, for this account's load balancers only."""
+    r = synth.stack(f"{env.name}-infra")["resource"]
+    (address, bucket), = r["aws_s3_bucket"].items()
+    assert bucket["bucket_prefix"] == f"hashistack-{env.name}-lb-logs-"
+    assert bucket["force_destroy"] is (not env.deletion_protection)
+    ref = f"${{aws_s3_bucket.{address}.id}}"
+    prefixes = {lb["load_balancer_type"]: set() for lb in r["aws_lb"].values()}
+    for lb in r["aws_lb"].values():
+        assert lb["access_logs"]["enabled"] is True and lb["access_logs"]["bucket"] == ref
+        prefixes[lb["load_balancer_type"]].add(lb["access_logs"]["prefix"])
+    assert prefixes == {"network": {"api"}, **({"application": {"ingress"}} if env.ingress else {})}
     (block,) = r["aws_s3_bucket_public_access_block"].values()
     assert block["block_public_policy"] is True and block["restrict_public_buckets"] is True
     (sse,) = r["aws_s3_bucket_server_side_encryption_configuration"].values()
     assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
-    policy = json.loads(next(iter(r["aws_s3_bucket_policy"].values()))["policy"])
-    deny = next(x for x in policy["Statement"] if x["Effect"] == "Deny")
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    allow = next(x for x in policy["Statement"] if x["Effect"] == "Allow")
-    assert allow["Action"] == "s3:PutObject" and allow["Resource"].endswith("/ingress/*")
+    (events,) = r["aws_s3_bucket_notification"].values()
+    assert events["bucket"] == ref and events["eventbridge"] is True
+    statements = {x["Sid"]: x for x in json.loads(next(iter(r["aws_s3_bucket_policy"].values()))["policy"])["Statement"]}
+    assert statements["TlsOnly"]["Effect"] == "Deny"
+    assert statements["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    writes = {sid: x for sid, x in statements.items() if x["Effect"] == "Allow" and x["Action"] == "s3:PutObject"}
+    assert {sid: x["Resource"].split("}", 1)[1] for sid, x in writes.items()} == {
+        "IngressLogDelivery": f"/ingress/AWSLogs/{env.account_id}/*", "ApiLogDelivery": f"/api/AWSLogs/{env.account_id}/*"}
+    api = writes["ApiLogDelivery"]
+    assert api["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert api["Condition"]["StringEquals"]["aws:SourceAccount"] == env.account_id
+    assert api["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:logs:{env.region}:{env.account_id}:*"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_an_internet_facing_load_balancer_sits_behind_the_web_firewall(synth, env):
+    """AWS WAF in front of an internet-facing ingress (prod here), none in front of an internal
+    one: the managed groups block (two named rules count), a rate limit per address blocks, the
+    log goes to an aws-waf-logs-* group under the environment's log key, kept a year."""
+    from hashistack.cluster.web_firewall import MANAGED_RULE_GROUPS
+
+    r = synth.stack(f"{env.name}-infra")["resource"]
+    assert env.ingress is not None
+    if not env.ingress.internet_facing:
+        assert "aws_wafv2_web_acl" not in r and "aws_wafv2_web_acl_association" not in r
+        return
+    (address, acl), = r["aws_wafv2_web_acl"].items()
+    (lb_address,) = [a for a, lb in r["aws_lb"].items() if lb["load_balancer_type"] == "application"]
+    (association,) = r["aws_wafv2_web_acl_association"].values()
+    assert {k: v for k, v in association.items() if k != "//"} == {"resource_arn": f"${{aws_lb.{lb_address}.arn}}",
+                           "web_acl_arn": f"${{aws_wafv2_web_acl.{address}.arn}}"}
+    assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
+    managed = {rule["statement"][0]["managed_rule_group_statement"][0]["name"]: rule for rule in acl["rule"]
+               if "managed_rule_group_statement" in rule["statement"][0]}
+    assert sorted(managed) == sorted(group for group, _ in MANAGED_RULE_GROUPS)
+    counted = {name: [o["name"] for o in rule["statement"][0]["managed_rule_group_statement"][0].get(
+        "rule_action_override", []) if o["action_to_use"] == [{"count": [{}]}]] for name, rule in managed.items()}
+    assert counted == {"AWSManagedRulesAmazonIpReputationList": [],
+                       "AWSManagedRulesAnonymousIpList": ["HostingProviderIPList"],
+                       "AWSManagedRulesCommonRuleSet": ["SizeRestrictions_BODY"],
+                       "AWSManagedRulesKnownBadInputsRuleSet": []}
+    assert all(rule["override_action"] == [{"none": [{}]}] for rule in managed.values())  # the groups block
+    (rate,) = [rule for rule in acl["rule"] if "rate_based_statement" in rule["statement"][0]]
+    assert rate["action"] == [{"block": [{}]}]
+    assert rate["statement"][0]["rate_based_statement"] == [{"limit": env.ingress.rate_limit_per_address,
+                                                             "aggregate_key_type": "IP"}]
+    assert sorted(rule["priority"] for rule in acl["rule"]) == list(range(len(acl["rule"])))
+    (logging,) = r["aws_wafv2_web_acl_logging_configuration"].values()
+    (group_address,) = [a for a, g in r["aws_cloudwatch_log_group"].items() if g["name"].startswith("aws-waf-logs-")]
+    group = r["aws_cloudwatch_log_group"][group_address]
+    assert logging["log_destination_configs"] == [f"${{aws_cloudwatch_log_group.{group_address}.arn}}"]
+    assert group["retention_in_days"] == 365 and group["kms_key_id"].startswith("${aws_kms_key.")
+
+
+def test_the_teardown_step_changes_deletion_protection_and_nothing_else():
+    """The moto apply test tears dev-infra down as the README says (deletion protection off,
+    deployed, then destroy) through tests.terraform_tools.teardown_stack; that transform is what
+    the library synthesizes for deletion_protection=False, byte for byte."""
+    import cdktf
+
+    from stacks.environments import DEV
+    from stacks.infra import InfraStack
+
+    from .terraform_tools import teardown_stack
+
+    def synth(env):
+        return json.loads(cdktf.Testing.synth(InfraStack(cdktf.Testing.app(), f"{env.name}-infra", environment=env)))
+
+    protected = synth(DEV)
+    unprotected = synth(dataclasses.replace(DEV, deletion_protection=False))
+    assert unprotected != protected
+    assert teardown_stack(protected) == unprotected
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

@@ -163,7 +163,7 @@ def test_static_config_serves_https_and_ping_on_one_entrypoint_and_exposes_no_ap
                                        "allowEncodedNullCharacter": False}},
         "forwardedHeaders": {"trustedIPs": ["10.10.0.0/16"]},
         "transport": {"lifeCycle": {"requestAcceptGraceTimeout": "10s", "graceTimeOut": "10s"}}}}
-    assert config["ping"] == {"entryPoint": "websecure", "terminatingStatusCode": 503}
+    assert config["ping"] == {"entryPoint": "websecure", "manualRouting": True, "terminatingStatusCode": 503}
     assert config["providers"] == {"file": {"filename": TraefikPaths().dynamic_file, "watch": True}}
     assert config["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert config["accessLog"]["format"] == "json" and "filePath" not in config["accessLog"]  # stdout
@@ -188,8 +188,12 @@ def test_dynamic_config_verifies_tls_services_for_their_ingress_host_against_the
     assert config["tls"]["options"]["default"]["minVersion"] == "VersionTLS12"
 
 
-def test_dynamic_config_without_routes_holds_only_the_certificate():
-    assert set(dynamic_config(())) == {"tls"}
+def test_dynamic_config_without_routes_holds_the_certificate_and_the_ping_router():
+    config = dynamic_config(())
+    assert set(config) == {"tls", "http"}
+    assert config["http"] == {"routers": {"Ping": {
+        "entryPoints": ["websecure"], "rule": "Path(`/ping`) && !HeaderRegexp(`X-Forwarded-For`, `.`)",
+        "service": "ping@internal", "tls": {}}}, "services": {}}
 
 
 def test_rendered_yaml_reads_back_as_the_configuration_with_sorted_keys():

@@ -2,14 +2,15 @@
 proxy's image).
 
 For each environment the proxy's own config files (the text its Nomad job renders) are started
-with the real ``traefik`` binary. Only file paths and listen ports change: the container paths
-become a temporary directory's, the proxy port and the sidecar's loopback ports become free
-ports. A throwaway two-tier PKI stands in for Vault's (root -> intermediate -> leaves, the proxy's
+with the real ``traefik`` binary. Only file paths, listen ports and the trusted forwarders change:
+the container paths become a temporary directory's, the load balancer's address is loopback, the
+proxy port and the sidecar's loopback ports become free ports. A throwaway two-tier PKI stands in for Vault's (root -> intermediate -> leaves, the proxy's
 bundle holding key, certificate and issuing CA as ``pkiCert`` renders it), and small Python
 servers stand in for the services behind the proxy's sidecar. Then:
 
 - ``/ping`` answers 200 over HTTPS, with the proxy's certificate even without SNI (the load
-  balancer sends none);
+  balancer sends none), to the load balancer's own checks only: a user's ``/ping`` or ``/ping*``
+  (forwarded, with ``X-Forwarded-For``) reaches its host's service;
 - a request for each route's host (and path), the app's own services' included, reaches its
   service: over HTTPS verified for the route's server name against the PKI CA for a service with
   ``tls=``, over HTTP for one without;
@@ -172,12 +173,15 @@ def _specs(env) -> list[ServiceSpec]:
     ]
 
 
-def _request(port: int, host: str, path: str, *, ca: Path) -> tuple[int, bytes, dict]:
+def _request(port: int, host: str, path: str, *, ca: Path, forwarded: bool = True) -> tuple[int, bytes, dict]:
+    """A GET as the load balancer sends it: a user's request, forwarded (with the
+    ``X-Forwarded-For`` the load balancer adds), or, with ``forwarded=False``, its own health
+    check (the target's address as host, no forwarding header)."""
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = False  # the load balancer connects by address, without SNI
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
     try:
-        conn.request("GET", path, headers={"Host": host})
+        conn.request("GET", path, headers={"Host": host, **({"X-Forwarded-For": "203.0.113.7"} if forwarded else {})})
         resp = conn.getresponse()
         peer = conn.sock.getpeercert()
         return resp.status, resp.read(), peer
@@ -221,6 +225,9 @@ def test_real_traefik_serves_the_environment_routes(env, tmp_path):
         assert f'address: ":{env.ingress.proxy_port}"' in static
         static = static.replace(f'":{env.ingress.proxy_port}"', f'":{proxy_port}"')
         static = static.replace(paths.dynamic_file, str(tmp_path / "conf" / "dynamic.yml"))
+        # the load balancer's address, which the forwarding headers are trusted from, is loopback here
+        assert f'- "{env.network.vpc_cidr}"' in static
+        static = static.replace(f'- "{env.network.vpc_cidr}"', '- "127.0.0.1/32"')
         dynamic = dynamic.replace(str(Path(paths.cert_file).parent), str(tls_dir))
         for up in spec.upstreams:
             port = backends[up.service].server_address[1]
@@ -269,13 +276,23 @@ def test_real_traefik_serves_the_environment_routes(env, tmp_path):
             code, _, _ = _request(proxy_port, f"unknown.{domain}", "/", ca=ca)
             assert code == 404
 
+            # /ping answers the load balancer's own checks only: users' /ping and /ping* paths
+            # reach their host's service, or nothing
+            for path in ("/ping", "/ping-status", "/pingback?x=1"):
+                code, body, _ = _request(proxy_port, f"shop.{domain}", path, ca=ca)
+                assert (code, json.loads(body)["backend"], json.loads(body)["path"]) == (200, "shop", path), body
+                assert _request(proxy_port, f"unknown.{domain}", path, ca=ca)[0] == 404
+            assert _request(proxy_port, f"shop.{domain}", "/ping", ca=ca, forwarded=False)[:2] == (200, b"OK")
+            assert _request(proxy_port, "10.20.1.7:8443", "/ping-status", ca=ca, forwarded=False)[0] == 404
+
             code, _, _ = _request(proxy_port, f"shop.{domain}", "/a%2F..%2Fb", ca=ca)
             assert code == 400  # an encoded slash is refused, not decoded behind the router's back
 
             # shutting down, Traefik keeps serving and answers /ping with 503 for the load balancer
             proc.terminate()
             deadline = time.monotonic() + 3
-            while (code := _request(proxy_port, "ping", "/ping", ca=ca)[0]) == 200 and time.monotonic() < deadline:
+            while (code := _request(proxy_port, "10.20.1.7:8443", "/ping", ca=ca, forwarded=False)[0]) == 200 \
+                    and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert code == 503
         finally:
@@ -307,7 +324,7 @@ def _wait_for_ping(port: int, ca: Path, proc: subprocess.Popen, log: Path) -> in
         if proc.poll() is not None:
             pytest.fail(f"traefik exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            return _request(port, "ping", "/ping", ca=ca)[0]
+            return _request(port, "10.20.1.7:8443", "/ping", ca=ca, forwarded=False)[0]
         except (ConnectionError, ssl.SSLError, OSError):
             if time.monotonic() > deadline:
                 pytest.fail(f"traefik did not answer /ping within 10 s:\n{log.read_text()}")

@@ -15,15 +15,21 @@ MOUNT_HINT = "use lowercase letters, digits, '-' and '_' in '/'-separated segmen
 
 
 def is_rfc1123_label(value: object) -> bool:
-    return isinstance(value, str) and bool(_RFC1123_LABEL.match(value))
+    return isinstance(value, str) and bool(_RFC1123_LABEL.fullmatch(value))
 
 
 def is_dns_name(value: object) -> bool:
-    return isinstance(value, str) and bool(_DNS_NAME.match(value))
+    return isinstance(value, str) and bool(_DNS_NAME.fullmatch(value))
 
 
 def is_mount_path(value: object) -> bool:
-    return isinstance(value, str) and bool(_MOUNT_PATH.match(value))
+    return isinstance(value, str) and bool(_MOUNT_PATH.fullmatch(value))
+
+
+def is_container_path(value: object) -> bool:
+    """An absolute, normalised container path of printable characters without whitespace."""
+    return (isinstance(value, str) and value.startswith("/") and value == value.strip()
+            and all(c.isprintable() and not c.isspace() for c in value))
 
 
 def parse_network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

@@ -163,7 +163,7 @@ def _check_server_count(check: Checker, tier: Tier, value: object, what: str) ->
 
 
 def _check_instance_type(check: Checker, value: object) -> None:
-    check.require(isinstance(value, str) and bool(_INSTANCE_TYPE.match(value)), "instance_type", value,
+    check.require(isinstance(value, str) and bool(_INSTANCE_TYPE.fullmatch(value)), "instance_type", value,
                   "use an EC2 instance type such as 'm6i.large'")
 
 
@@ -190,7 +190,8 @@ class NomadSettings:
         (command/agent/config.go, DefaultConfig, 1.9-1.11).
     :param memory_oversubscription: whether the scheduler configuration enables memory
         oversubscription, which ``memory_max_mib`` needs (Nomad ignores ``memory_max`` otherwise).
-        When ``True`` the ``<env>`` stack manages it with ``nomad_scheduler_config``. Defaults to
+        ``make bootstrap PHASE=cluster`` sets it (operators, with the management token, so the
+        identity that deploys jobs needs no ``operator:write``). Defaults to
         ``False`` (Nomad's default), and a service asking for ``memory_max_mib`` is refused.
     """
 
@@ -393,7 +394,7 @@ class ClientPool:
         return self.min_size if self.desired_size is None else self.desired_size
 
     def _validate(self, check: Checker, tier: Tier) -> None:
-        check.require(isinstance(self.instance_type, str) and bool(_INSTANCE_TYPE.match(self.instance_type)),
+        check.require(isinstance(self.instance_type, str) and bool(_INSTANCE_TYPE.fullmatch(self.instance_type)),
                       "instance_type", self.instance_type, "use an EC2 instance type such as 'm6i.large'")
         floor = 2 if tier is Tier.PRODUCTION else 1
         check.require(isinstance(self.min_size, int) and self.min_size >= floor, "min_size", self.min_size,
@@ -449,7 +450,7 @@ class ProductPackages:
     def _validate(self, check: Checker, tier: Tier) -> None:
         for name in ("consul_version", "nomad_version", "vault_version"):
             value = getattr(self, name)
-            check.require(isinstance(value, str) and bool(_APT_VERSION.match(value)), name, value,
+            check.require(isinstance(value, str) and bool(_APT_VERSION.fullmatch(value)), name, value,
                           "pin an exact apt package version such as '1.21.2-1' (see `apt-cache madison <product>`)")
         nomad_minor = tuple(int(x) for x in re.findall(r"\d+", self.nomad_version)[:2])
         check.require(nomad_minor >= (1, 7), "nomad_version", self.nomad_version,
@@ -461,7 +462,7 @@ class ProductPackages:
                           and not parts.query and not parts.fragment, name, value,
                           f"use an {' or '.join(schemes)}:// URL naming a host, e.g. https://apt.releases.hashicorp.com"
                           + ("" if tier is Tier.DEVELOPMENT else f" (a {tier.value} environment fetches over TLS)"))
-        check.require(isinstance(self.key_fingerprint, str) and bool(_FINGERPRINT.match(self.key_fingerprint)),
+        check.require(isinstance(self.key_fingerprint, str) and bool(_FINGERPRINT.fullmatch(self.key_fingerprint)),
                       "key_fingerprint", self.key_fingerprint,
                       "give the signing key's full fingerprint: 40 uppercase hex digits, no spaces")
 
@@ -492,7 +493,7 @@ class MachineImage:
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         check.require(isinstance(self.owners, tuple) and bool(self.owners)
-                      and all(isinstance(o, str) and bool(_ACCOUNT.match(o)) for o in self.owners),
+                      and all(isinstance(o, str) and bool(_ACCOUNT.fullmatch(o)) for o in self.owners),
                       "owners", self.owners, "list the 12-digit AWS accounts that publish the image, e.g. "
                       f"('{DEBIAN_AMI_OWNER}',) for Debian; never 'self' alone or an empty tuple")
         check.require(isinstance(self.name, str) and bool(self.name.strip()) and self.name != "*", "name",
@@ -544,16 +545,16 @@ class S3State:
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         check = check.child("state")
-        check.require(isinstance(self.bucket, str) and bool(_BUCKET.match(self.bucket)) and ".." not in self.bucket,
+        check.require(isinstance(self.bucket, str) and bool(_BUCKET.fullmatch(self.bucket)) and ".." not in self.bucket,
                       "bucket", self.bucket, "use a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
-        check.require(isinstance(self.lock_table, str) and bool(_TABLE.match(self.lock_table)), "lock_table",
+        check.require(isinstance(self.lock_table, str) and bool(_TABLE.fullmatch(self.lock_table)), "lock_table",
                       self.lock_table, "use a DynamoDB table name (3-255 letters, digits, '_', '-', '.')")
         if self.region is not None:
-            check.require(bool(_REGION.match(self.region)), "region", self.region, "use an AWS region such as 'eu-west-1'")
+            check.require(bool(_REGION.fullmatch(self.region)), "region", self.region, "use an AWS region such as 'eu-west-1'")
         check.require(is_mount_path(self.key_prefix), "key_prefix", self.key_prefix, MOUNT_HINT)
         if self.kms_key_id is not None or tier is not Tier.DEVELOPMENT:
             needed = "" if tier is Tier.DEVELOPMENT else f" (required in a {tier.value} environment)"
-            check.require(isinstance(self.kms_key_id, str) and bool(_KMS_ARN.match(self.kms_key_id)), "kms_key_id",
+            check.require(isinstance(self.kms_key_id, str) and bool(_KMS_ARN.fullmatch(self.kms_key_id)), "kms_key_id",
                           self.kms_key_id, f"give the ARN of the KMS key that encrypts the state{needed}, e.g. "
                           "'arn:aws:kms:eu-west-1:222222222222:alias/hashistack-tfstate'")
 
@@ -584,7 +585,13 @@ class IngressSettings:
     :param proxy_port: the port the ingress proxy listens on, on every Nomad client (HTTPS).
         Defaults to 8443.
     :param ssl_policy: the listener's TLS policy. Defaults to TLS 1.3 with TLS 1.2 fallback.
-    :param access_log_days: days access logs are kept. Defaults to 90.
+    :param access_log_days: days the load balancers' access logs are kept (the ingress load
+        balancer's and the API load balancers'). Defaults to 90.
+    :param web_firewall: AWS WAF in front of the load balancer (managed rule groups and a rate
+        limit per client address). Defaults to on for an internet-facing load balancer, off for an
+        internal one.
+    :param rate_limit_per_address: requests one client address may send in five minutes before
+        the firewall blocks it. Defaults to 2000.
     """
 
     public_domain: str
@@ -594,11 +601,17 @@ class IngressSettings:
     proxy_port: int = 8443
     ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     access_log_days: int = 90
+    web_firewall: bool | None = None
+    rate_limit_per_address: int = 2000
+
+    @property
+    def firewall_enabled(self) -> bool:
+        return self.internet_facing if self.web_firewall is None else self.web_firewall
 
     def validate(self, check: Checker) -> "IngressSettings":
         check.require(is_dns_name(self.public_domain), "public_domain", self.public_domain,
                       "use a lowercase DNS name such as 'example.com'")
-        check.require(isinstance(self.certificate_arn, str) and bool(_CERT_ARN.match(self.certificate_arn)),
+        check.require(isinstance(self.certificate_arn, str) and bool(_CERT_ARN.fullmatch(self.certificate_arn)),
                       "certificate_arn", self.certificate_arn,
                       "use the ARN of an ACM certificate, arn:aws:acm:<region>:<account>:certificate/<id>")
         check.require(isinstance(self.proxy_port, int) and 1024 <= self.proxy_port <= 65535
@@ -617,10 +630,18 @@ class IngressSettings:
                       "use a TLS 1.3 policy such as 'ELBSecurityPolicy-TLS13-1-2-2021-06'")
         check.require(isinstance(self.access_log_days, int) and 1 <= self.access_log_days <= 3650,
                       "access_log_days", self.access_log_days, "keep access logs 1 to 3650 days")
+        check.require(self.web_firewall is None or isinstance(self.web_firewall, bool), "web_firewall",
+                      self.web_firewall, "use True, False, or leave it unset (on when internet-facing)")
+        check.require(type(self.rate_limit_per_address) is int and 100 <= self.rate_limit_per_address <= 2_000_000_000,
+                      "rate_limit_per_address", self.rate_limit_per_address,
+                      "use a number of requests per five minutes from 100 to 2000000000 (AWS WAF's range)")
         return self
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         self.validate(check)
+        check.require(tier is not Tier.PRODUCTION or not self.internet_facing or self.firewall_enabled,
+                      "web_firewall", self.web_firewall,
+                      "keep the web application firewall on for an internet-facing production load balancer")
 
 
 
@@ -647,6 +668,10 @@ class Environment:
     :param ingress: where users' traffic enters (:class:`IngressSettings`: the public domain, its
         certificate, the load balancer). Defaults to none: no service of the environment can
         declare an ``ingress``.
+    :param deletion_protection: the load balancers refuse deletion, and ``<env>-infra``'s
+        destroy keeps the access-log bucket while it holds logs. Defaults to on, in every tier: a shared environment is not lost to one mistaken
+        ``destroy``. To tear an environment down, set it to ``False``, deploy ``<env>-infra``, then
+        destroy (the README's "Tearing an environment down"). Production refuses ``False``.
     """
 
     name: str
@@ -666,6 +691,7 @@ class Environment:
     packages: ProductPackages = field(default_factory=ProductPackages)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     ingress: IngressSettings | None = None
+    deletion_protection: bool = True
 
     def __post_init__(self) -> None:
         where = f"environment {self.name!r}".replace("'", '"')
@@ -676,14 +702,14 @@ class Environment:
                           f", e.g. {self.name.lower()!r}" if is_rfc1123_label(str(self.name).lower()) else ""))
         check.require(isinstance(self.tier, Tier), "tier", self.tier,
                       "use Tier.DEVELOPMENT, Tier.STAGING or Tier.PRODUCTION")
-        check.require(isinstance(self.region, str) and bool(_REGION.match(self.region)), "region", self.region,
+        check.require(isinstance(self.region, str) and bool(_REGION.fullmatch(self.region)), "region", self.region,
                       "use an AWS region such as 'eu-west-1'")
-        check.require(isinstance(self.account_id, str) and bool(_ACCOUNT.match(self.account_id)), "account_id",
+        check.require(isinstance(self.account_id, str) and bool(_ACCOUNT.fullmatch(self.account_id)), "account_id",
                       self.account_id, "use the 12-digit AWS account id as a string")
         check.require(is_dns_name(self.domain), "domain", self.domain,
                       "use a lowercase DNS name such as 'prod.example.internal'")
         if self.ami_id is not None:
-            check.require(isinstance(self.ami_id, str) and bool(re.match(r"^ami-[0-9a-f]{8,17}$", self.ami_id)),
+            check.require(isinstance(self.ami_id, str) and bool(re.fullmatch(r"ami-[0-9a-f]{8,17}", self.ami_id)),
                           "ami_id", self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0', or leave it unset "
                           "to look the image up from machine_image")
         expected: dict[str, tuple[type, ...]] = {
@@ -698,6 +724,11 @@ class Environment:
             check.require(isinstance(self.ingress, IngressSettings), "ingress", self.ingress,
                           "pass an IngressSettings(public_domain=..., certificate_arn=...) or None")
             self.ingress._validate(check.child("ingress"), self.tier)
+        check.require(isinstance(self.deletion_protection, bool), "deletion_protection", self.deletion_protection,
+                      "use True or False")
+        check.require(self.deletion_protection or self.tier is not Tier.PRODUCTION, "deletion_protection",
+                      self.deletion_protection, "production keeps deletion protection on; move the environment to "
+                      "another tier first to tear it down")
         if (isinstance(self.nomad, NomadSettings) and isinstance(self.vault, VaultSettings)
                 and self.tier is not Tier.DEVELOPMENT and str(self.nomad.address).startswith("https://")):
             check.require(self.vault.nomad_ca_pem_path is not None, "vault.nomad_ca_pem_path", None,

@@ -44,6 +44,7 @@ from ..contracts import PROVIDER_ADDRESS_VARIABLES
 from ..environment import Environment, Tier
 from ..errors import HashistackError
 from .catalogue import Item, Kind, catalogue
+from .nomad_ci import ci_bindings, ci_role
 from .pgp import public_key_base64
 from .report import Report
 from .store import ParameterStore
@@ -93,8 +94,8 @@ NOMAD_POLICIES: dict[str, tuple[str, str]] = {
     "client-drain": ("A Nomad client drains itself when its autoscaling group scales it in",
                      'agent {\n  policy = "read"\n}\nnode {\n  policy = "write"\n}\n'),
     # What `deploy <env>` needs (terraform-provider-nomad's nomad_job: register, read, plan) and
-    # nothing else: no alloc-exec, read-fs or read-logs, no node, agent or operator rule. Tokens:
-    # `nomad acl token create -policy=ci-deployer` (operators), kept in the CI system's secrets.
+    # nothing else: no alloc-exec, read-fs or read-logs, no node, agent or operator rule. CI gets
+    # it through the role of the same name, by logging in with its pipeline token (nomad_ci.py).
     "ci-deployer": ("CI: submit and read jobs, nothing else",
                     'namespace "*" {\n  capabilities = ["list-jobs", "read-job", "submit-job"]\n}\n'),
 }
@@ -149,6 +150,14 @@ class Api:
 
 class _Unreachable(Exception):
     pass
+
+
+def _holds(found: object, declared: object) -> bool:
+    """``found`` (what an API returned) says everything ``declared`` does; fields the API adds
+    (indexes, defaults) do not count."""
+    if isinstance(declared, dict):
+        return isinstance(found, dict) and all(_holds(found.get(k), v) for k, v in declared.items())
+    return found == declared
 
 
 def _text(body: object) -> str:
@@ -292,6 +301,81 @@ class _Cluster:
             self._nomad_policy(api, management, policy)
         for item in tokens:
             self._nomad_token(api, management, item)
+        bindings = ci_bindings(self.env)
+        if bindings:
+            self._nomad_upsert(api, management, "nomad: role ci-deployer", ci_role(), find="/v1/acl/role/name/{name}",
+                               create="/v1/acl/role", update="/v1/acl/role/{id}")
+        for binding in bindings:
+            self._nomad_upsert(api, management, f"nomad: auth method {binding.name}", binding.method,
+                               find="/v1/acl/auth-method/{name}", create="/v1/acl/auth-method",
+                               update="/v1/acl/auth-method/{name}")
+            self._nomad_binding_rules(api, management, binding.name, binding.rules)
+        self._nomad_scheduler(api, management)
+
+    def _nomad_upsert(self, api: Api, management: str, label: str, body: dict, *, find: str, create: str,
+                      update: str) -> None:
+        """Create ``body`` (an ACL role or auth method, found by name) or put it back when it differs."""
+        status, found = api.call("GET", find.format(name=body["Name"]), token=management)
+        if status not in (200, 404):
+            self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
+            return
+        if status == 200 and _holds(found, body):
+            self.report.note(label, "unchanged")
+            return
+        if status == 200 and isinstance(found, dict):
+            path, outcome, body = update.format(name=body["Name"], id=found.get("ID")), "changed", {
+                **body, **({"ID": found["ID"]} if "ID" in found else {})}
+        else:
+            path, outcome = create, "created"
+        status, answer = api.call("POST", path, token=management, body=body)
+        self.report.note(label, outcome if status == 200 else "refused", "" if status == 200 else
+                         f"HTTP {status}: {_text(answer)}")
+
+    def _nomad_binding_rules(self, api: Api, management: str, method: str, rules: tuple[dict, ...]) -> None:
+        """The method's binding rules exactly as declared: missing ones created, others deleted."""
+        label = f"nomad: binding rules of {method}"
+        status, found = api.call("GET", "/v1/acl/binding-rules", token=management)
+        if status != 200 or not isinstance(found, list):
+            self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
+            return
+        keys = ("AuthMethod", "Selector", "BindType", "BindName", "Description")
+        existing = [r for r in found if r.get("AuthMethod") == method]
+        wanted = [tuple(r[k] for k in keys) for r in rules]
+        have = {tuple(r.get(k) for k in keys): r for r in existing}
+        if sorted(have) == sorted(wanted):
+            self.report.note(label, "unchanged")
+            return
+        for key, rule in have.items():
+            if key not in wanted:
+                api.call("DELETE", f"/v1/acl/binding-rule/{rule['ID']}", token=management)
+        refused = []
+        for rule in rules:
+            if tuple(rule[k] for k in keys) not in have:
+                status, answer = api.call("POST", "/v1/acl/binding-rule", token=management, body=rule)
+                if status != 200:
+                    refused.append(f"HTTP {status}: {_text(answer)}")
+        self.report.note(label, "refused" if refused else "changed", "; ".join(refused))
+
+    def _nomad_scheduler(self, api: Api, management: str) -> None:
+        """Memory oversubscription as the environment declares it, nothing else of the scheduler
+        configuration touched. Operators apply it here, with the management token: no identity
+        that deploys jobs needs ``operator:write``."""
+        label = "nomad: scheduler configuration"
+        status, found = api.call("GET", "/v1/operator/scheduler/configuration", token=management)
+        config = found.get("SchedulerConfig") if status == 200 and isinstance(found, dict) else None
+        if not isinstance(config, dict):
+            self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
+            return
+        wanted = self.env.nomad.memory_oversubscription
+        if bool(config.get("MemoryOversubscriptionEnabled")) == wanted:
+            self.report.note(label, "unchanged")
+            return
+        body = {k: v for k, v in config.items() if k not in ("CreateIndex", "ModifyIndex")}
+        body["MemoryOversubscriptionEnabled"] = wanted
+        status, answer = api.call("PUT", "/v1/operator/scheduler/configuration", token=management, body=body)
+        self.report.note(label, "changed" if status == 200 else "refused",
+                         f"memory oversubscription {'on' if wanted else 'off'}" if status == 200 else
+                         f"HTTP {status}: {_text(answer)}")
 
     def _nomad_policy(self, api: Api, management: str, name: str) -> None:
         description, rules = NOMAD_POLICIES[name]

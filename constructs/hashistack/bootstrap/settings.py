@@ -20,7 +20,7 @@ _PATH = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
 
 def _relative_path(value: object) -> bool:
-    return (isinstance(value, str) and bool(_PATH.match(value)) and not value.startswith("/")
+    return (isinstance(value, str) and bool(_PATH.fullmatch(value)) and not value.startswith("/")
             and ".." not in value.split("/"))
 
 
@@ -66,7 +66,7 @@ class BootstrapSettings:
         return self.recovery_threshold or (self.recovery_shares // 2 + 1)
 
     def _validate(self, check: Checker, tier: object) -> None:
-        check.require(isinstance(self.ssm_kms_key_id, str) and bool(_KMS_KEY.match(self.ssm_kms_key_id)),
+        check.require(isinstance(self.ssm_kms_key_id, str) and bool(_KMS_KEY.fullmatch(self.ssm_kms_key_id)),
                       "ssm_kms_key_id", self.ssm_kms_key_id,
                       "use a KMS key alias ('alias/hashistack-ssm'), key id or key ARN")
         for name in ("ca_ttl_h", "agent_cert_ttl_h"):
@@ -80,7 +80,7 @@ class BootstrapSettings:
         for name in ("parent_ca_cert_path", "parent_ca_key_path"):
             value = getattr(self, name)
             if value is not None:
-                check.require(isinstance(value, str) and bool(_PATH.match(value)) and ".." not in value.split("/"),
+                check.require(isinstance(value, str) and bool(_PATH.fullmatch(value)) and ".." not in value.split("/"),
                               name, value, "use a file path of letters, digits, '_', '.', '-', '/'")
         check.require(isinstance(self.recovery_pgp_key_paths, tuple), "recovery_pgp_key_paths",
                       self.recovery_pgp_key_paths, "pass a tuple of paths")

@@ -127,6 +127,14 @@ class NomadAgentConfig:
                 Block("vault", body=(Attr("enabled", True), Attr("address", self.vault_address),
                                      Attr("ca_file", tls["ca_file"]),
                                      Attr("jwt_auth_backend_path", self.jwt_auth_path))),
+                # A client's HTTP API serves only its own node: no security group admits 4646 to a
+                # client, and on loopback the tasks' bridge cannot reach it either (it answers
+                # /v1/metrics without a token). Nomad refuses a defaulted loopback advertise
+                # ("Defaulting advertise to localhost is unsafe", command/agent/config.go
+                # normalizeAdvertise, v1.10.2), so it is set; servers reach clients over RPC, and the
+                # agent's own Consul check runs on this node.
+                Block("addresses", body=(Attr("http", "127.0.0.1"),)),
+                Block("advertise", body=(Attr("http", "127.0.0.1"),)),
                 Block("plugin", ("raw_exec",), body=(Block("config", body=(Attr("enabled", False),)),)),
                 Block("plugin", ("docker",), body=(Block("config", body=(
                     Attr("allow_privileged", False),

@@ -74,7 +74,7 @@ class SecretRef:
 
 def require_ref(value: object, *, where: str, field_name: str) -> SecretRef:
     """``value`` as a SecretRef, or an error saying a literal secret was passed."""
-    if isinstance(value, SecretRef) and _PARAM.match(value.parameter):
+    if isinstance(value, SecretRef) and _PARAM.fullmatch(value.parameter):
         return value
     shown = "<redacted literal>" if isinstance(value, str) else repr(value)
     raise HashistackError(
@@ -83,11 +83,11 @@ def require_ref(value: object, *, where: str, field_name: str) -> SecretRef:
 
 
 def _check_file(where: str, path: str, owner: str, mode: str) -> None:
-    if not _PATH.match(path) or ".." in path.split("/"):
+    if not _PATH.fullmatch(path) or ".." in path.split("/"):
         raise HashistackError(f"{where}: path = {path!r}: use an absolute path of letters, digits, '_', '.', '-'")
-    if not _USER.match(owner):
+    if not _USER.fullmatch(owner):
         raise HashistackError(f"{where}: owner = {owner!r}: use a system user name such as 'consul'")
-    if not _MODE.match(mode):
+    if not _MODE.fullmatch(mode):
         raise HashistackError(f"{where}: mode = {mode!r}: use an octal mode such as '0640'")
 
 

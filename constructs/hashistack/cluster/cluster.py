@@ -3,7 +3,8 @@
 Network, security groups from the port matrix, the Vault unseal key, internal load balancers
 for the three APIs, four node groups whose agents are configured from typed models and whose
 secrets are fetched at boot by their instance role, and, when the environment sets ``ingress``,
-the ingress load balancer in front of the Nomad clients' proxy port.
+the ingress load balancer in front of the Nomad clients' proxy port. All load balancers write
+their access logs to one bucket (``access_logs.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53Record
 from cdktf_cdktf_provider_aws.route53_zone import Route53Zone, Route53ZoneVpc
 from constructs import Construct
 
-from ..environment import Environment, Tier
+from ..environment import Environment, IngressSettings
 from ..contracts import SERVER_API_PORTS, api_host, join_tag, parameter_prefix
+from .access_logs import LoadBalancerLogs
 from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
 from .ingress import IngressLoadBalancer
 from .kms import UnsealKey
@@ -64,16 +66,20 @@ class HashiCluster(Construct):
         sg = {role: group.id for role, group in self.security.groups.items()}
         self.unseal = UnsealKey(self, "vault-unseal", environment_name=env.name, account_id=env.account_id)
 
+        days = env.ingress.access_log_days if env.ingress else IngressSettings.access_log_days
+        self.access_logs = LoadBalancerLogs(self, "lb-logs", name_prefix=prefix, days=days,
+                                            account_id=env.account_id, region=env.region,
+                                            force_destroy=not env.deletion_protection)
         self.load_balancers = {
             name: InternalApiLoadBalancer(self, f"{name}-api", name=f"hs-{env.name}-{name}", endpoint=endpoint,
                                           vpc_id=vpc_id, subnet_ids=private, security_group_id=sg[Role.LOAD_BALANCER],
-                                          deletion_protection=env.tier is not Tier.DEVELOPMENT)
+                                          logs=self.access_logs, deletion_protection=env.deletion_protection)
             for name, (_, endpoint) in _APIS.items()
         }
 
         # The private zone: nomad/consul/vault.<domain> name the internal load balancers.
         self.zone = Route53Zone(self, "zone", name=env.domain, comment=f"hashistack {env.name} cluster APIs",
-                                vpc=[Route53ZoneVpc(vpc_id=vpc_id)], force_destroy=env.tier is Tier.DEVELOPMENT)
+                                vpc=[Route53ZoneVpc(vpc_id=vpc_id)])
         for name, balancer in self.load_balancers.items():
             Route53Record(self, f"{name}-record", zone_id=self.zone.zone_id, name=hostnames[name], type="A",
                           alias=Route53RecordAlias(name=balancer.lb.dns_name, zone_id=balancer.lb.zone_id,
@@ -155,4 +161,5 @@ class HashiCluster(Construct):
                 self, "ingress", settings=env.ingress, name_prefix=prefix, vpc_id=vpc_id,
                 subnet_ids=public if env.ingress.internet_facing else private,
                 target_security_group_id=sg[Role.NOMAD_CLIENT], target_asg_names=[self.nomad_clients.asg.name],
-                deletion_protection=env.tier is not Tier.DEVELOPMENT)
+                deletion_protection=env.deletion_protection, logs=self.access_logs,
+                logs_key_arn=self.network.logs_key.arn)

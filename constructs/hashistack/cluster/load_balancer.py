@@ -1,15 +1,18 @@
 """Internal network load balancers in front of the cluster APIs (TLS passes through to the
-agents; health checks per API)."""
+agents; health checks per API; access logs to the environment's log bucket, see
+``access_logs.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
 
-from cdktf_cdktf_provider_aws.lb import Lb
+from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
 from cdktf_cdktf_provider_aws.lb_listener import LbListener, LbListenerDefaultAction
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from constructs import Construct
+
+from .access_logs import API_LOG_PREFIX, LoadBalancerLogs
 
 __all__ = ["ApiEndpoint", "InternalApiLoadBalancer"]
 
@@ -27,11 +30,14 @@ class ApiEndpoint:
 
 class InternalApiLoadBalancer(Construct):
     def __init__(self, scope: Construct, id: str, *, name: str, endpoint: ApiEndpoint, vpc_id: str,
-                 subnet_ids: Sequence[str], security_group_id: str, deletion_protection: bool = True) -> None:
+                 subnet_ids: Sequence[str], security_group_id: str, logs: LoadBalancerLogs,
+                 deletion_protection: bool = True) -> None:
         super().__init__(scope, id)
         self.lb = Lb(self, "lb", name=name[:32], internal=True, load_balancer_type="network",
                      subnets=list(subnet_ids), security_groups=[security_group_id],
-                     enable_cross_zone_load_balancing=True, enable_deletion_protection=deletion_protection)
+                     enable_cross_zone_load_balancing=True, enable_deletion_protection=deletion_protection,
+                     access_logs=LbAccessLogs(bucket=logs.bucket.id, prefix=API_LOG_PREFIX, enabled=True),
+                     depends_on=[logs.policy])
         health = LbTargetGroupHealthCheck(protocol=endpoint.health_protocol, path=endpoint.health_path,
                                           port="traffic-port", interval=10, healthy_threshold=3,
                                           unhealthy_threshold=3)

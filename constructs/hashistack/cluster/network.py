@@ -69,9 +69,11 @@ class Network(Construct):
             RouteTableAssociation(self, f"private-rta-{zone}", subnet_id=private.id, route_table_id=rt.id)
             self.private_subnets.append(private)
 
-        # Flow logs are encrypted with a key of their own that only CloudWatch Logs in this
-        # account and region may use; they are kept for a year.
-        self.logs_key = KmsKey(self, "flow-log-key", description=f"{name} VPC flow logs", enable_key_rotation=True,
+        # The environment's CloudWatch logs (VPC flow logs, the web firewall's log) are encrypted
+        # with a key of their own that only CloudWatch Logs in this account and region may use;
+        # they are kept for a year.
+        self.logs_key = KmsKey(self, "flow-log-key", description=f"{name} VPC flow logs and web firewall logs",
+                               enable_key_rotation=True,
                                deletion_window_in_days=30, policy=json.dumps({
                                    "Version": "2012-10-17",
                                    "Statement": [

@@ -76,7 +76,7 @@ def _check_path(route: IngressRoute, where: str) -> None:
     """The path goes into a Traefik rule between backticks: only URL-safe characters, so a path
     can never end the string and add a matcher of its own (``/a`) || Host(`other``)."""
     path = route.path
-    Checker(where).require(bool(_PATH.match(path)) and "//" not in path
+    Checker(where).require(bool(_PATH.fullmatch(path)) and "//" not in path
                            and not any(seg in (".", "..") for seg in path.split("/")),
                            "ingress.path", path,
                            "use an absolute path prefix of URL-safe characters such as '/' or '/api' (no '..', '//' "

@@ -38,6 +38,13 @@ TRAEFIK_IMAGE = f"traefik:v{TRAEFIK_VERSION}"
 ENTRYPOINT = "websecure"
 """The one entry point: HTTPS on the proxy port, for the load balancer's requests and its /ping."""
 
+PING_ROUTER = "Ping"  # capitalised: no service (lowercase names) can take the router's name
+PING_RULE = "Path(`/ping`) && !HeaderRegexp(`X-Forwarded-For`, `.`)"
+"""Where /ping answers: the exact path, for requests that no proxy forwarded. The load balancer
+adds ``X-Forwarded-For`` to every request it forwards and none to its own health checks (nor
+does Consul's check), so users' ``/ping`` and ``/ping*`` paths reach their services' routes
+instead of Traefik's health endpoint, on every host."""
+
 # While Traefik shuts down it keeps serving for this long and answers /ping with 503, so the load
 # balancer's health check (every 10 s) starts taking the node out before connections are refused;
 # then in-flight requests get as long again to finish. Both fit in the task's kill timeout.
@@ -87,7 +94,8 @@ def static_config(*, proxy_port: int, trusted_cidrs: Iterable[str], paths: Traef
                                             "graceTimeOut": f"{GRACE_S}s"}},
             },
         },
-        "ping": {"entryPoint": ENTRYPOINT, "terminatingStatusCode": 503},
+        # /ping is routed by the dynamic configuration's ping router only (PING_RULE)
+        "ping": {"entryPoint": ENTRYPOINT, "manualRouting": True, "terminatingStatusCode": 503},
         "providers": {"file": {"filename": paths.dynamic_file, "watch": True}},
         "log": {"level": "INFO", "format": "json"},
         "accessLog": {"format": "json", "fields": {"defaultMode": "keep", "headers": {"defaultMode": "drop"}}},
@@ -95,12 +103,13 @@ def static_config(*, proxy_port: int, trusted_cidrs: Iterable[str], paths: Traef
 
 
 def dynamic_config(routes: Iterable[Route], *, paths: TraefikPaths = TraefikPaths()) -> dict:
-    """Traefik's dynamic configuration: per route a router (``Host && PathPrefix`` on the entry
-    point) and a service at the proxy's sidecar listener for it; for a service that serves TLS,
+    """Traefik's dynamic configuration: the ping router (:data:`PING_RULE`); per route a router
+    (``Host && PathPrefix`` on the entry point) and a service at the proxy's sidecar listener for it; for a service that serves TLS,
     a servers transport that verifies its certificate for the ingress host against the Vault PKI
     CA. The entry point's certificate is the proxy's own, also used without SNI (the load
     balancer sends none); TLS 1.2 at least."""
-    routers: dict[str, Any] = {}
+    routers: dict[str, Any] = {PING_ROUTER: {"entryPoints": [ENTRYPOINT], "rule": PING_RULE,
+                                             "service": "ping@internal", "tls": {}}}
     services: dict[str, Any] = {}
     transports: dict[str, Any] = {}
     for route in routes:
@@ -118,11 +127,10 @@ def dynamic_config(routes: Iterable[Route], *, paths: TraefikPaths = TraefikPath
             "stores": {"default": {"defaultCertificate": pair}},
         },
     }
-    if routers:
-        http: dict[str, Any] = {"routers": routers, "services": services}
-        if transports:
-            http["serversTransports"] = transports
-        config["http"] = http
+    http: dict[str, Any] = {"routers": routers, "services": services}
+    if transports:
+        http["serversTransports"] = transports
+    config["http"] = http
     return config
 
 
@@ -184,7 +192,7 @@ def _plain_key(key: object) -> bool:
     1.2 reads as a boolean or null (a service named ``on`` or ``null`` is quoted)."""
     if not isinstance(key, str):
         raise TypeError(f"render_yaml: mapping key {key!r} is not a string")
-    return bool(_PLAIN_KEY.match(key)) and key.lower() not in _YAML_WORDS
+    return bool(_PLAIN_KEY.fullmatch(key)) and key.lower() not in _YAML_WORDS
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")

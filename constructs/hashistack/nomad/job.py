@@ -23,6 +23,7 @@ from typing import Any, Literal, Mapping
 
 from .._validate import RFC1123_HINT, is_rfc1123_label
 from ..errors import Checker
+from .vault_calls import vault_calls
 
 __all__ = [
     "SAME_AS_HOST",
@@ -59,18 +60,10 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERMS = re.compile(r"^0?[0-7]{3}$")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
 _INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]*\}$")
-# consul-template's Vault functions called, inside a {{ }} action, with anything but a string
-# literal: (printf ...), $var, .Field.
-_ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
-_DYNAMIC_VAULT_CALL = re.compile(r"(?<![\w.$])(secret|secrets|pkiCert)\s+[^\s\"`]")
-
-
 def _dynamic_vault_read(data: str) -> str | None:
-    for action in _ACTION.findall(data):
-        m = _DYNAMIC_VAULT_CALL.search(action)
-        if m:
-            return action.strip()
-    return None
+    """The first action calling a Vault function with a path built at render time ((printf ...),
+    $var, .Field, a pipeline), if any."""
+    return next((call.action for call in vault_calls(data) if call.path is None), None)
 TASK_DIRS = ("local", "secrets", "alloc")
 
 
@@ -111,7 +104,7 @@ def _check_signal(check: Checker, field_name: str, value: str | None, required: 
     if value is None:
         check.require(not required, field_name, value, why)
         return
-    check.require(isinstance(value, str) and bool(_SIGNAL.match(value)), field_name, value,
+    check.require(isinstance(value, str) and bool(_SIGNAL.fullmatch(value)), field_name, value,
                   "use an upper-case signal name such as 'SIGHUP' or 'SIGTERM'")
 
 
@@ -139,7 +132,7 @@ class Port:
         return {"Label": self.label, "To": self.to, "Value": self.static}
 
     def _validate(self, check: Checker) -> None:
-        check.require(bool(re.match(r"^[a-z][a-z0-9_-]{0,62}$", str(self.label))), "label", self.label,
+        check.require(bool(re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", str(self.label))), "label", self.label,
                       "use a lowercase label such as 'http' or 'grpc'")
         for name in ("to", "static"):
             value = getattr(self, name)
@@ -681,7 +674,8 @@ class Template:
 
     @property
     def reads_vault(self) -> bool:
-        return bool(re.search(r"\b(secret|secrets|pkiCert)\s+\"", self.data))
+        """The template calls a Vault function (any quoting, tests/test_vault_calls.py)."""
+        return isinstance(self.data, str) and bool(vault_calls(self.data))
 
     def _api(self) -> dict:
         return {
@@ -723,7 +717,7 @@ class Template:
         check.require(dynamic is None, "data", dynamic,
                       "a Vault read whose path is built at render time (e.g. secret (printf ...)) cannot be "
                       "derived into the service's policy: write the path as a literal string, one read per path")
-        check.require(isinstance(self.perms, str) and bool(_PERMS.match(self.perms)), "perms", self.perms,
+        check.require(isinstance(self.perms, str) and bool(_PERMS.fullmatch(self.perms)), "perms", self.perms,
                       "use octal permissions as a string, e.g. '0400'")
         if self.sensitive or self.reads_vault:
             check.require(parts[0] == "secrets", "destination", dest,
@@ -815,7 +809,7 @@ class DockerAuth:
     def _validate(self, check: Checker) -> None:
         for name in ("username", "password"):
             value = getattr(self, name)
-            check.require(isinstance(value, str) and bool(_INTERPOLATION.match(value)), name,
+            check.require(isinstance(value, str) and bool(_INTERPOLATION.fullmatch(value)), name,
                           "<redacted>" if name == "password" else value,
                           "registry credentials come from Vault: pass an interpolation such as "
                           "'${REGISTRY_PASSWORD}' of a variable rendered by a Vault template, never a literal")
@@ -899,7 +893,7 @@ class Task:
         self.resources._validate(check.child("resources"))
         self.logs._validate(check.child("logs"))
         for key in self.env:
-            check.require(isinstance(key, str) and bool(_ENV_KEY.match(key)), "env", key,
+            check.require(isinstance(key, str) and bool(_ENV_KEY.fullmatch(key)), "env", key,
                           "environment variable names are letters, digits and '_', not starting with a digit")
         dests = [t.destination for t in self.templates]
         for t in self.templates:

@@ -126,7 +126,7 @@ class VaultSecret:
         return VaultSecret(path=path, env=tuple(sorted(env.items())), on_change=on_change)
 
     def _validate(self, where: str, *, kv_mount: str = "secret", env_names: tuple[str, ...] = ()) -> None:
-        if not isinstance(self.path, str) or not _KV_PATH.match(self.path):
+        if not isinstance(self.path, str) or not _KV_PATH.fullmatch(self.path):
             raise HashistackError(
                 f"{where}: secrets.path = {self.path!r}: use a path inside the KV mount such as 'my-app/config', "
                 "without the mount, 'data/' or the environment (they are added for you)")
@@ -135,7 +135,7 @@ class VaultSecret:
             raise HashistackError(f"{where}: secrets[{self.path}] = no mount_at and no env: "
                                   "use VaultSecret.kv(path, mount_at=...) or VaultSecret.kv_env(path, env={...})")
         for var, key in self.env:
-            if not _ENV_KEY.match(var) or not _SECRET_KEY.match(key):
+            if not _ENV_KEY.fullmatch(var) or not _SECRET_KEY.fullmatch(key):
                 raise HashistackError(
                     f"{where}: secrets[{self.path}].env = {var!r}: {key!r}: variable names are letters, digits and "
                     "'_', not starting with a digit; secret keys are letters, digits, '_', '-' and '.'")

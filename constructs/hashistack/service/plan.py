@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
 from .. import nomad as n
-from .._validate import RFC1123_HINT, is_dns_name, is_rfc1123_label
+from .._validate import RFC1123_HINT, is_container_path, is_dns_name, is_rfc1123_label
 from ..contracts import VAULT_AUDIENCE, service_tls_names
 from ..environment import Environment, Tier
 from ..errors import Checker, HashistackError
 from ..nomad.interpolation import unknown_interpolations
+from ..nomad.vault_calls import vault_calls
 from ..vault.jwt import JwtRole
 from ..vault.pki import PkiRole
 from ..vault.policy import Policy, Rule
@@ -54,7 +55,6 @@ GRPC_HEALTH_PATH = "/grpc.health.v1.Health/Check"
 _DYNAMIC_PORTS = range(20000, 32001)
 
 _AZ_ATTRIBUTE = "${attr.platform.aws.placement.availability-zone}"
-_TEMPLATE_READ = re.compile(r'\b(secret|pkiCert)\s+"([^"]+)"')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,8 +181,8 @@ class ServicePlan:
         for group in self.job.groups:
             for task in group.tasks:
                 for template in task.templates:
-                    for func, path in _TEMPLATE_READ.findall(template.data):
-                        reads.append((path, "update" if func == "pkiCert" else "read"))
+                    reads += [(call.path, call.capability) for call in vault_calls(template.data)
+                              if call.path is not None]
         return sorted(set(reads))
 
 
@@ -202,7 +202,7 @@ def _key(key: str) -> str:
     return f"index .Data.data {_quote(key)}"
 
 
-_IMAGE_PINNED = re.compile(r"(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+_IMAGE_PINNED = re.compile(r"(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})\Z")
 _USER = re.compile(r"^(\d+)(?::(\d+))?$")
 
 
@@ -246,7 +246,7 @@ class _Build:
         self.env_vars[name] = source
 
     def add_file(self, mount_at: str, field_name: str, template: dict, sensitive: bool) -> None:
-        self.check.require(isinstance(mount_at, str) and mount_at.startswith("/") and ".." not in mount_at.split("/")
+        self.check.require(is_container_path(mount_at) and ".." not in mount_at.split("/")
                            and posixpath.dirname(mount_at) not in ("/", "") and not mount_at.endswith("/"),
                            field_name, mount_at,
                            "use the absolute container path the app reads, in a directory of its own, "
@@ -268,7 +268,7 @@ def _label_fix(value: object) -> str:
         problems.append("it has upper-case letters")
     if re.search(r"[^A-Za-z0-9-]", value):
         problems.append(f"it has characters other than letters, digits and '-' ({sorted(set(re.findall(r'[^A-Za-z0-9-]', value)))})")
-    if not re.match(r"[A-Za-z0-9]", value) or not re.search(r"[A-Za-z0-9]$", value):
+    if not re.match(r"[A-Za-z0-9]", value) or not re.search(r"[A-Za-z0-9]\Z", value):
         problems.append("it starts or ends with something other than a letter or digit")
     if len(value) > 63:
         problems.append(f"it has {len(value)} characters, above 63")
@@ -351,7 +351,7 @@ def _tls(b: _Build) -> None:
     check.require(isinstance(tls.ttl_h, int) and 1 <= tls.ttl_h <= leaf_max, "tls.ttl_h", tls.ttl_h,
                   f"use 1 to {leaf_max} hours (the environment's pki_leaf_max_ttl_h); short-lived certificates "
                   "are re-issued automatically")
-    check.require(tls.mount_dir.startswith("/") and posixpath.normpath(tls.mount_dir) == tls.mount_dir
+    check.require(is_container_path(tls.mount_dir) and posixpath.normpath(tls.mount_dir) == tls.mount_dir
                   and tls.mount_dir != "/", "tls.mount_dir", tls.mount_dir,
                   "use an absolute container directory, e.g. '/app/tls'")
     check.require(tls.mount_dir not in b.files, "tls.mount_dir", tls.mount_dir,
@@ -626,7 +626,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         "(e.g. 'registry.example.com/team/app:1.4.2'), not ':latest'")
     ids = None
     if spec.user is not None:
-        m = _USER.match(str(spec.user))
+        m = _USER.fullmatch(str(spec.user))
         if m is None:
             check.fail("user", spec.user,
                        "use the numeric 'uid:gid' the image runs as (e.g. '65532:65532' for distroless nonroot), so "

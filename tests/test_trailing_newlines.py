@@ -1,0 +1,59 @@
+"""A trailing newline is refused wherever a name, id or path is validated: Python's ``$`` matches
+before a final newline, so every validator uses ``fullmatch`` (or ``\\Z``). Without it ``"dev\\n"``
+would become a stack name, a job ID or a Vault policy path that fails only at apply."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from hashistack import HashistackError, IngressSettings
+from hashistack.service import ConfigFile, Tls, VaultSecret
+from hashistack.service.plan import plan_service
+from stacks.environments import DEV, PROD
+
+from .test_go_service import spec
+
+ENVIRONMENT_FIELDS = {
+    "name": "dev\n",
+    "region": "eu-west-1\n",
+    "account_id": DEV.account_id + "\n",
+    "domain": DEV.domain + "\n",
+    "ami_id": "ami-0123456789abcdef0\n",
+}
+
+
+@pytest.mark.parametrize("field", sorted(ENVIRONMENT_FIELDS))
+def test_environment_fields_refuse_a_trailing_newline(field):
+    value = ENVIRONMENT_FIELDS[field]
+    with pytest.raises(HashistackError, match=rf": {field} = {re.escape(repr(value))}: "):
+        dataclasses.replace(DEV, **{field: value})
+
+
+def test_nested_settings_refuse_a_trailing_newline():
+    with pytest.raises(HashistackError, match=r"ingress\.public_domain = 'example\.com\\n': "):
+        dataclasses.replace(PROD, ingress=dataclasses.replace(PROD.ingress, public_domain="example.com\n"))
+    with pytest.raises(HashistackError, match=r"ingress\.certificate_arn = '.*\\n': "):
+        assert isinstance(PROD.ingress, IngressSettings)
+        dataclasses.replace(PROD, ingress=dataclasses.replace(PROD.ingress,
+                                                              certificate_arn=PROD.ingress.certificate_arn + "\n"))
+    with pytest.raises(HashistackError, match=r"consul\.datacenter = 'dc1\\n': "):
+        dataclasses.replace(DEV, consul=dataclasses.replace(DEV.consul, datacenter="dc1\n"))
+
+
+SERVICE_CHANGES = {
+    "name": {"name": "payments\n"},
+    "image": {"image": "registry.example.com/payments:1.4.2\n"},
+    "secret path": {"secrets": (VaultSecret.kv("payments/config\n", mount_at="/app/config/secrets.json"),)},
+    "env var": {"env": {"LOG_LEVEL\n": "info"}},
+    "config path": {"config_files": (ConfigFile.inline("x", mount_at="/app/config/app.conf\n"),)},
+    "tls directory": {"tls": Tls(mount_dir="/app/tls\n")},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SERVICE_CHANGES))
+def test_service_fields_refuse_a_trailing_newline(case):
+    with pytest.raises(HashistackError, match=r"\\n"):
+        plan_service(spec(**SERVICE_CHANGES[case]), DEV, where="dev/payments")
