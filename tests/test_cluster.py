@@ -424,3 +424,33 @@ def test_uat_and_prod_use_remote_state(synth):
         assert "s3" in synth.stack(f"{env.name}-infra")["terraform"]["backend"]
     assert "local" in synth.stack("dev-infra")["terraform"]["backend"]
     assert DEV.network.az_count == 2
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_the_aws_apis_the_nodes_call_are_reached_through_vpc_endpoints(synth, env):
+    """Outside development every service the node roles' policies allow (read from the
+    synthesized IAM policies) has an interface endpoint with private DNS in the private subnets,
+    admitting only the node groups on 443; S3 is a gateway on the private route tables."""
+    r = synth.stack(f"{env.name}-infra")["resource"]
+    endpoints = list(r.get("aws_vpc_endpoint", {}).values())
+    if not env.network.endpoints_enabled(env.tier):
+        assert env.tier is Tier.DEVELOPMENT and endpoints == []
+        return
+    called = {action.split(":")[0] for p in r["aws_iam_role_policy"].values()
+              for st in json.loads(p["policy"])["Statement"] if st["Effect"] == "Allow"
+              for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+              if p["name"] == "least-privilege"}
+    prefix = f"com.amazonaws.{env.region}."
+    interfaces = {e["service_name"].removeprefix(prefix): e for e in endpoints if e["vpc_endpoint_type"] == "Interface"}
+    assert set(interfaces) == called - {"s3"} and {"ssm", "ssmmessages", "kms", "ec2", "autoscaling"} <= called
+    private = {f"${{aws_subnet.{a}.id}}" for a, sn in r["aws_subnet"].items() if sn["tags"]["tier"] == "private"}
+    assert all(e["private_dns_enabled"] is True and set(e["subnet_ids"]) == private for e in interfaces.values())
+    (gateway,) = [e for e in endpoints if e["vpc_endpoint_type"] == "Gateway"]
+    assert gateway["service_name"] == prefix + "s3" and len(gateway["route_table_ids"]) == env.network.az_count
+    (group_ref,) = {g for e in interfaces.values() for g in e["security_group_ids"]}
+    rules = [x for x in r["aws_vpc_security_group_ingress_rule"].values() if x["security_group_id"] == group_ref]
+    nodes = {f"${{aws_security_group.{a}.id}}" for a, g in r["aws_security_group"].items()
+             if g["name"].split(f"hashistack-{env.name}-", 1)[-1] in ("nomad-server", "nomad-client", "consul-server",
+                                                                       "vault-server")}
+    assert {(x["from_port"], x["to_port"], x["referenced_security_group_id"]) for x in rules} == {
+        (443, 443, n) for n in nodes} and len(nodes) == 4

@@ -79,6 +79,10 @@ class NetworkSettings:
     :param az_count: availability zones to spread over (1-6; production needs at least 3).
     :param operator_cidrs: where operators and CI reach the APIs from, through the internal load
         balancers only. Defaults to none: the APIs are reachable only from inside the VPC.
+    :param aws_endpoints: VPC endpoints for the AWS APIs the nodes call (SSM, KMS, EC2, Auto
+        Scaling, Session Manager; S3 as a gateway), so those calls never leave the VPC. Defaults
+        to on outside development, off in development (interface endpoints cost per hour and
+        zone).
     """
 
     vpc_cidr: str
@@ -87,6 +91,10 @@ class NetworkSettings:
     availability_zones: tuple[str, ...] = ()
     private_subnet_cidrs: tuple[str, ...] = ()
     public_subnet_cidrs: tuple[str, ...] = ()
+    aws_endpoints: bool | None = None
+
+    def endpoints_enabled(self, tier: "Tier") -> bool:
+        return tier is not Tier.DEVELOPMENT if self.aws_endpoints is None else self.aws_endpoints
 
     def zones(self, region: str) -> tuple[str, ...]:
         """The AZ names: as given, or ``<region>a``, ``<region>b``, ... for ``az_count`` zones."""
@@ -104,6 +112,8 @@ class NetworkSettings:
         return (self.private_subnet_cidrs or private, self.public_subnet_cidrs or public)
 
     def _validate(self, check: Checker, tier: Tier) -> None:
+        check.require(self.aws_endpoints is None or isinstance(self.aws_endpoints, bool), "aws_endpoints",
+                      self.aws_endpoints, "use True, False, or leave it unset (on outside development)")
         net = parse_network(self.vpc_cidr)
         check.require(
             net is not None and net.version == 4 and net.is_private and 16 <= net.prefixlen <= 22,

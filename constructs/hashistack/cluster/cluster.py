@@ -152,6 +152,19 @@ class HashiCluster(Construct):
         self.vault_servers = group(Role.VAULT_SERVER, instance_type=v.instance_type, size=(v.server_count,) * 3,
                                    extra=[unseal], lb="vault")
 
+        # The AWS APIs the node roles may call, through endpoints inside the VPC.
+        self.endpoints = None
+        if env.network.endpoints_enabled(env.tier):
+            from .endpoints import AwsEndpoints, services_called
+
+            groups = (self.nomad_servers, self.nomad_clients, self.consul_servers, self.vault_servers)
+            self.endpoints = AwsEndpoints(
+                self, "aws-endpoints", name_prefix=prefix, vpc_id=vpc_id, region=env.region,
+                services=services_called(st for g in groups for st in g.policy_statements),
+                subnet_ids=private, route_table_ids=[rt.id for rt in self.network.private_route_tables],
+                client_security_group_ids=[sg[role] for role in (Role.NOMAD_SERVER, Role.NOMAD_CLIENT,
+                                                                 Role.CONSUL_SERVER, Role.VAULT_SERVER)])
+
         # Users' traffic: an internet-facing load balancer sits in the public subnets, an internal
         # one in the private subnets; either reaches the clients' proxy port and nothing else.
         self.ingress: IngressLoadBalancer | None = None

@@ -45,6 +45,7 @@ class Network(Construct):
         private_cidrs, public_cidrs = net.subnet_plan()
         zones = net.zones(env.region)
         self.private_subnets: list[Subnet] = []
+        self.private_route_tables: list[RouteTable] = []
         self.public_subnets: list[Subnet] = []
         public_rt = RouteTable(self, "public-rt", vpc_id=self.vpc.id, tags={"Name": f"{name}-public"})
         Route(self, "public-default-route", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
@@ -68,6 +69,7 @@ class Network(Construct):
                   nat_gateway_id=nats[min(i, nat_count - 1)].id)
             RouteTableAssociation(self, f"private-rta-{zone}", subnet_id=private.id, route_table_id=rt.id)
             self.private_subnets.append(private)
+            self.private_route_tables.append(rt)
 
         # The environment's CloudWatch logs (VPC flow logs, the web firewall's log) are encrypted
         # with a key of their own that only CloudWatch Logs in this account and region may use;

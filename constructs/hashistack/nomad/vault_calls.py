@@ -81,7 +81,7 @@ def vault_calls(text: str) -> list[VaultCall]:
         for i, (kind, word) in enumerate(tokens):
             if kind != "word" or word not in FUNCTIONS:
                 continue
-            args = []
+            args: list[str | None] = []
             for arg_kind, arg in tokens[i + 1:]:
                 if arg_kind in ("string", "raw"):
                     args.append(_literal(arg_kind, arg))
