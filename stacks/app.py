@@ -18,6 +18,7 @@ import os
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from hashistack import Environment, HashistackError
+from hashistack.environment import check_environments
 
 from .environments import ENVIRONMENTS
 
@@ -73,6 +74,7 @@ def build_app(*, outdir: str | None = None, environments: Iterable[Environment] 
     none of whose stacks is selected are not imported.
     """
     environments = tuple(environments)
+    check_environments(environments)
     selection = os.environ.get(STACKS_VARIABLE) if stacks is None else stacks
     chosen = select_stacks(selection, stack_names(environments))
     from .apps import check_services

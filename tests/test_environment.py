@@ -191,3 +191,32 @@ def test_production_keeps_the_web_firewall_and_deletion_protection():
     assert dataclasses.replace(UAT, deletion_protection=False).deletion_protection is False
     assert UAT.ingress is not None and not UAT.ingress.firewall_enabled
     assert dataclasses.replace(UAT.ingress, web_firewall=True).firewall_enabled
+
+
+def test_the_apps_environments_have_distinct_names_and_disjoint_networks():
+    """Checked when the app loads its environments, before any stack is built: a second
+    environment of an existing name (cdktf used to fail 19 s later with "There is already a
+    Construct"), a VPC range overlapping another environment's, or one inside an operator network."""
+    from hashistack.environment import check_environments
+    from stacks.app import build_app
+
+    check_environments(ENVIRONMENTS)  # the project's own pass
+    twin = dataclasses.replace(UAT, network=dataclasses.replace(UAT.network, vpc_cidr="10.50.0.0/16"))
+    with pytest.raises(HashistackError, match=r"^ENVIRONMENTS\[3\]: name = 'uat': environment 1 has this name too; "
+                                              r"give each environment its own name"):
+        build_app(environments=(*ENVIRONMENTS, twin), stacks="uat")
+    overlapping = dataclasses.replace(UAT, name="qa", network=dataclasses.replace(UAT.network, vpc_cidr="10.20.0.0/17"))
+    with pytest.raises(HashistackError, match=rf'^environment "qa": network.vpc_cidr = \'10.20.0.0/17\': overlaps '
+                                              rf'environment "uat"\'s {re.escape(UAT.network.vpc_cidr)}'):
+        check_environments((*ENVIRONMENTS, overlapping))
+    operators = PROD.network.operator_cidrs[0]
+    inside = dataclasses.replace(UAT, name="qa", network=dataclasses.replace(UAT.network, vpc_cidr="10.200.0.0/16"))
+    assert ipaddress_overlaps(inside.network.vpc_cidr, operators)
+    with pytest.raises(HashistackError, match=rf"overlaps the operators' network {re.escape(operators)}"):
+        check_environments((*ENVIRONMENTS, inside))
+
+
+def ipaddress_overlaps(a: str, b: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))

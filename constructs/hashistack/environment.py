@@ -28,7 +28,7 @@ from ._validate import (
     url_problem,
 )
 from .bootstrap.settings import BootstrapSettings
-from .errors import Checker
+from .errors import Checker, HashistackError
 from .vault.jwt import WorkloadIdentityAuth
 from .vault.login import LoginMethod
 from .vault.pki import HOURS_PER_YEAR, PkiHierarchy
@@ -46,6 +46,7 @@ __all__ = [
     "NomadSettings",
     "S3State",
     "StateBackend",
+    "check_environments",
     "Tier",
     "VaultSettings",
 ]
@@ -766,3 +767,33 @@ class Environment:
     def stack_names(self) -> tuple[str, str, str]:
         """The environment's stacks in bring-up order: infra, vault, services."""
         return (f"{self.name}-infra", f"{self.name}-vault", self.name)
+
+
+def check_environments(environments: "tuple[Environment, ...]") -> None:
+    """Rules across an app's environments, checked once when the app loads them: each name once
+    (two environments of one name would share their stacks and state), and each VPC range disjoint
+    from every other environment's and from every environment's operator networks (overlapping
+    ranges cannot be peered or routed from the operators' network)."""
+    seen: dict[str, int] = {}
+    for i, env in enumerate(environments):
+        if not isinstance(env, Environment):
+            raise HashistackError(f"ENVIRONMENTS[{i}] = {env!r}: not an Environment; list Environment(...) objects")
+        if env.name in seen:
+            raise HashistackError(
+                f"ENVIRONMENTS[{i}]: name = {env.name!r}: environment {seen[env.name]} has this name too; "
+                "give each environment its own name (it names its stacks, resources and state)")
+        seen[env.name] = i
+    networks = [(env, ipaddress.ip_network(env.network.vpc_cidr)) for env in environments]
+    for i, (env, net) in enumerate(networks):
+        for other, other_net in networks[i + 1:]:
+            if net.overlaps(other_net):
+                raise HashistackError(
+                    f'environment "{other.name}": network.vpc_cidr = {other.network.vpc_cidr!r}: overlaps environment '
+                    f'"{env.name}"\'s {env.network.vpc_cidr}; give each environment a VPC range of its own')
+        for other in environments:
+            for cidr in other.network.operator_cidrs:
+                if net.overlaps(ipaddress.ip_network(cidr)):
+                    raise HashistackError(
+                        f'environment "{env.name}": network.vpc_cidr = {env.network.vpc_cidr!r}: overlaps the '
+                        f'operators\' network {cidr} (environment "{other.name}"); the operators could not route '
+                        "to it: choose a VPC range outside every operator network")
