@@ -202,15 +202,16 @@ def test_the_apps_environments_have_distinct_names_and_disjoint_networks():
 
     check_environments(ENVIRONMENTS)  # the project's own pass
     twin = dataclasses.replace(UAT, network=dataclasses.replace(UAT.network, vpc_cidr="10.50.0.0/16"))
-    with pytest.raises(HashistackError, match=r"^ENVIRONMENTS\[3\]: name = 'uat': environment 1 has this name too; "
-                                              r"give each environment its own name"):
+    with pytest.raises(HashistackError, match=rf"^ENVIRONMENTS\[{len(ENVIRONMENTS)}\]: name = 'uat': environment "
+                                              rf"{ENVIRONMENTS.index(UAT)} has this name too; give each environment "
+                                              r"its own name"):
         build_app(environments=(*ENVIRONMENTS, twin), stacks="uat")
-    overlapping = dataclasses.replace(UAT, name="qa", network=dataclasses.replace(UAT.network, vpc_cidr="10.20.0.0/17"))
-    with pytest.raises(HashistackError, match=rf'^environment "qa": network.vpc_cidr = \'10.20.0.0/17\': overlaps '
+    overlapping = dataclasses.replace(UAT, name="zz", network=dataclasses.replace(UAT.network, vpc_cidr="10.20.0.0/17"))
+    with pytest.raises(HashistackError, match=rf'^environment "zz": network.vpc_cidr = \'10.20.0.0/17\': overlaps '
                                               rf'environment "uat"\'s {re.escape(UAT.network.vpc_cidr)}'):
         check_environments((*ENVIRONMENTS, overlapping))
     operators = PROD.network.operator_cidrs[0]
-    inside = dataclasses.replace(UAT, name="qa", network=dataclasses.replace(UAT.network, vpc_cidr="10.200.0.0/16"))
+    inside = dataclasses.replace(UAT, name="zz", network=dataclasses.replace(UAT.network, vpc_cidr="10.200.0.0/16"))
     assert ipaddress_overlaps(inside.network.vpc_cidr, operators)
     with pytest.raises(HashistackError, match=rf"overlaps the operators' network {re.escape(operators)}"):
         check_environments((*ENVIRONMENTS, inside))
