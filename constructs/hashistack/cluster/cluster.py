@@ -162,8 +162,7 @@ class HashiCluster(Construct):
                 self, "aws-endpoints", name_prefix=prefix, vpc_id=vpc_id, region=env.region,
                 services=services_called(st for g in groups for st in g.policy_statements),
                 subnet_ids=private, route_table_ids=[rt.id for rt in self.network.private_route_tables],
-                client_security_group_ids=[sg[role] for role in (Role.NOMAD_SERVER, Role.NOMAD_CLIENT,
-                                                                 Role.CONSUL_SERVER, Role.VAULT_SERVER)])
+                client_security_group_ids=[g.security_group_id for g in groups])
 
         # Users' traffic: an internet-facing load balancer sits in the public subnets, an internal
         # one in the private subnets; either reaches the clients' proxy port and nothing else.

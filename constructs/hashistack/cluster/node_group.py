@@ -95,6 +95,7 @@ class NodeGroup(Construct):
                  security_group_id: str, policy_statements: list[dict], target_group_arns: Sequence[str] = ()) -> None:
         super().__init__(scope, id)
         self.policy_statements = tuple(policy_statements)
+        self.security_group_id = security_group_id
         self.role = IamRole(self, "role", name_prefix=f"{spec.name[:30]}-", assume_role_policy=json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},

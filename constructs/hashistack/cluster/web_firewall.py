@@ -1,13 +1,13 @@
 """The web application firewall in front of an internet-facing ingress load balancer.
 
 AWS WAF (regional) with AWS's managed rule groups, each blocking: the IP reputation list, the
-anonymous-IP list (Tor, anonymising VPNs and proxies), the common rule set and the
-known-bad-inputs set (Log4Shell among them), then a rate limit per client address. Two rules
-count instead of blocking: the anonymous list's ``HostingProviderIPList`` (servers calling a
-service from a cloud provider are ordinary clients) and the common set's
-``SizeRestrictions_BODY`` (it refuses bodies over 8 KiB, which ordinary APIs accept). Requests no rule blocks pass to the
-proxy. The firewall's log (blocked and counted requests included) goes to a CloudWatch log
-group encrypted with the environment's log key and kept for a year.
+anonymous-IP list (Tor, anonymising VPNs and proxies), the common rule set and the known-bad-inputs
+set (Log4Shell among them), then a rate limit per client address. Two rules count instead of
+blocking: the anonymous list's ``HostingProviderIPList`` (servers calling a service from a cloud
+provider are ordinary clients) and the common set's ``SizeRestrictions_BODY`` (it refuses bodies
+over 8 KiB, which ordinary APIs accept). Requests no rule blocks pass to the proxy. The firewall's
+log (blocked and counted requests included) goes to a CloudWatch log group encrypted with the
+environment's log key and kept for a year.
 """
 
 from __future__ import annotations

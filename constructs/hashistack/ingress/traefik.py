@@ -103,11 +103,11 @@ def static_config(*, proxy_port: int, trusted_cidrs: Iterable[str], paths: Traef
 
 
 def dynamic_config(routes: Iterable[Route], *, paths: TraefikPaths = TraefikPaths()) -> dict:
-    """Traefik's dynamic configuration: the ping router (:data:`PING_RULE`); per route a router
-    (``Host && PathPrefix`` on the entry point) and a service at the proxy's sidecar listener for it; for a service that serves TLS,
-    a servers transport that verifies its certificate for the ingress host against the Vault PKI
-    CA. The entry point's certificate is the proxy's own, also used without SNI (the load
-    balancer sends none); TLS 1.2 at least."""
+    """Traefik's dynamic configuration: the ping router (:data:`PING_RULE`); per route a router (``Host &&
+    PathPrefix`` on the entry point) and a service at the proxy's sidecar listener for it; for a
+    service that serves TLS, a servers transport that verifies its certificate for the ingress host
+    against the Vault PKI CA. The entry point's certificate is the proxy's own, also used without
+    SNI (the load balancer sends none); TLS 1.2 at least."""
     routers: dict[str, Any] = {PING_ROUTER: {"entryPoints": [ENTRYPOINT], "rule": PING_RULE,
                                              "service": "ping@internal", "tls": {}}}
     services: dict[str, Any] = {}
