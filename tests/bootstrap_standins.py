@@ -177,6 +177,35 @@ class ConsulStandIn(StandIn):
         return 405, f"{method} {path} is not part of this stand-in"
 
 
+def _go_duration_s(text: object) -> float | None:
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(text))
+    if not m or not any(m.groups()):
+        return None
+    hours, minutes, seconds = (float(g or 0) for g in m.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _auth_method_problem(body: dict) -> str | None:
+    """Nomad v1.10.2's refusal of an auth method, if any (nomad/structs/acl.go,
+    ``ACLAuthMethod.Validate`` and ``ACLAuthMethodConfig.Validate``): the name, the token locality,
+    the type, MaxTokenTTL within the servers' ACL token TTL bounds (defaults 1m and 24h,
+    ``acl.token_min_expiration_ttl``/``token_max_expiration_ttl``), and a JWT method's key source."""
+    if not re.fullmatch(r"[a-zA-Z0-9-]{1,128}", str(body.get("Name", ""))):
+        return f"invalid name '{body.get('Name')}'"
+    if body.get("TokenLocality") not in ("local", "global"):
+        return f"invalid token locality '{body.get('TokenLocality')}'"
+    if body.get("Type") not in ("OIDC", "JWT"):
+        return f"invalid token type '{body.get('Type')}'"
+    ttl = _go_duration_s(body.get("MaxTokenTTL"))
+    if ttl is None or not 60 <= ttl <= 24 * 3600:
+        return f"invalid MaxTokenTTL value '{body.get('MaxTokenTTL')}' (should be between 1m0s and 24h0m0s)"
+    config = body.get("Config") or {}
+    if body["Type"] == "JWT" and not any(config.get(k) for k in ("JWKSURL", "JWTValidationPubKeys",
+                                                                  "OIDCDiscoveryURL")):
+        return "JWT auth method requires JWKSURL, JWTValidationPubKeys or OIDCDiscoveryURL"
+    return None
+
+
 class NomadStandIn(StandIn):
     token_header = "X-Nomad-Token"
 
@@ -256,15 +285,25 @@ class NomadStandIn(StandIn):
             if method == "GET":
                 found = self.auth_methods.get(m.group(1) or "")
                 return (200, found) if found else (404, "ACL auth method not found")
-            if body.get("Type") not in ("OIDC", "JWT") or not body.get("Config"):
-                return 400, "invalid auth method"
+            problem = _auth_method_problem(body)
+            if problem:
+                return 400, problem
             self.auth_methods[body["Name"]] = {**body, "ModifyIndex": self._next()}
             return 200, self.auth_methods[body["Name"]]
         if (method, path) == ("GET", "/v1/acl/binding-rules"):
             return 200, list(self.binding_rules.values())
         if (method, path) == ("POST", "/v1/acl/binding-rule"):
+            from .nomad_binder import matches
+
             if body.get("AuthMethod") not in self.auth_methods:
                 return 400, "auth method not found"
+            if body.get("BindType") not in ("role", "policy", "management") or (
+                    body.get("BindType") != "management" and not body.get("BindName")):
+                return 400, f"invalid bind type {body.get('BindType')!r} or missing bind name"
+            try:
+                matches(body.get("Selector", ""), {})
+            except ValueError as e:
+                return 400, f"selector is invalid: {e}"
             rule_id = str(uuid.uuid4())
             self.binding_rules[rule_id] = {**body, "ID": rule_id}
             return 200, self.binding_rules[rule_id]

@@ -189,3 +189,17 @@ def test_phase_cluster_sets_memory_oversubscription_and_nothing_else_of_the_sche
     again = cluster(aws, monkeypatch, consul, nomad)
     assert "nomad: scheduler configuration: unchanged" in again.stderr
     assert "jwt-ci" not in run.output  # dev has no CI login (userpass only): no CI binding in Nomad
+
+
+def test_the_nomad_stand_in_refuses_the_auth_methods_nomad_refuses():
+    """The stand-in is no kinder than Nomad's ACLAuthMethod.Validate (nomad/structs/acl.go, v1.10.2),
+    and the platform's own method passes it."""
+    from hashistack.bootstrap.nomad_ci import ci_bindings
+    from tests.bootstrap_standins import _auth_method_problem
+
+    (binding,) = ci_bindings(UAT)
+    assert _auth_method_problem(binding.method) is None
+    for change, problem in ({"MaxTokenTTL": "30s"}, "invalid MaxTokenTTL value '30s'"), (
+            {"MaxTokenTTL": "25h0m0s"}, "invalid MaxTokenTTL"), ({"TokenLocality": "any"}, "invalid token locality"), (
+            {"Name": "jwt ci"}, "invalid name"), ({"Config": {"BoundAudiences": ["x"]}}, "JWT auth method requires"):
+        assert (_auth_method_problem({**binding.method, **change}) or "").startswith(problem), change

@@ -221,3 +221,17 @@ def ipaddress_overlaps(a: str, b: str) -> bool:
     import ipaddress
 
     return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))
+
+
+def test_the_new_switches_refuse_what_is_not_a_bool():
+    expect(r'deletion_protection = \'no\': use True or False$', DEV, deletion_protection="no")
+    expect(r'network.aws_endpoints = \'yes\': use True, False, or leave it unset \(on outside development\)$', DEV,
+           network=dataclasses.replace(DEV.network, aws_endpoints="yes"))
+    assert DEV.ingress is not None
+    expect(r'ingress.web_firewall = 1: use True, False, or leave it unset \(on when internet-facing\)$', DEV,
+           ingress=dataclasses.replace(DEV.ingress, web_firewall=1))
+    from hashistack.environment import check_environments
+
+    with pytest.raises(HashistackError, match=r"^ENVIRONMENTS\[1\] = 'uat': not an Environment; list Environment\(\.\.\.\) "
+                                              r"objects$"):
+        check_environments((DEV, "uat"))

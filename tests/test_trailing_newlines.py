@@ -43,17 +43,22 @@ def test_nested_settings_refuse_a_trailing_newline():
         dataclasses.replace(DEV, consul=dataclasses.replace(DEV.consul, datacenter="dc1\n"))
 
 
-SERVICE_CHANGES = {
-    "name": {"name": "payments\n"},
-    "image": {"image": "registry.example.com/payments:1.4.2\n"},
-    "secret path": {"secrets": (VaultSecret.kv("payments/config\n", mount_at="/app/config/secrets.json"),)},
-    "env var": {"env": {"LOG_LEVEL\n": "info"}},
-    "config path": {"config_files": (ConfigFile.inline("x", mount_at="/app/config/app.conf\n"),)},
-    "tls directory": {"tls": Tls(mount_dir="/app/tls\n")},
+SERVICE_CHANGES = {  # the change, and the field and value the refusal names
+    "name": ({"name": "payments\n"}, r"name = 'payments\\n': "),
+    "image": ({"image": "registry.example.com/payments:1.4.2\n"},
+              r"config\.image = 'registry\.example\.com/payments:1\.4\.2\\n': name an image"),
+    "secret path": ({"secrets": (VaultSecret.kv("payments/config\n", mount_at="/app/config/secrets.json"),)},
+                    r"secrets\.path = 'payments/config\\n': use a path inside the KV mount"),
+    "env var": ({"env": {"LOG_LEVEL\n": "info"}}, r"env = 'LOG_LEVEL\\n': environment variable names are"),
+    "config path": ({"config_files": (ConfigFile.inline("x", mount_at="/app/config/app.conf\n"),)},
+                    r"\.mount_at = '/app/config/app\.conf\\n': use the absolute container path"),
+    "tls directory": ({"tls": Tls(mount_dir="/app/tls\n")},
+                      r"tls\.mount_dir = '/app/tls\\n': use an absolute container directory"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SERVICE_CHANGES))
 def test_service_fields_refuse_a_trailing_newline(case):
-    with pytest.raises(HashistackError, match=r"\\n"):
-        plan_service(spec(**SERVICE_CHANGES[case]), DEV, where="dev/payments")
+    changes, message = SERVICE_CHANGES[case]
+    with pytest.raises(HashistackError, match=rf"^dev/payments: (.|\n)*{message}"):
+        plan_service(spec(**changes), DEV, where="dev/payments")
