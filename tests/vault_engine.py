@@ -967,12 +967,15 @@ class Rendered:
 
 
 def render_with_agent(server_url: str, token: str, templates: list[dict], workdir: Path, *,
-                      env: dict[str, str] | None = None, timeout_s: float = 60) -> dict[str, Rendered]:
+                      env: dict[str, str] | None = None, timeout_s: float = 60,
+                      retry_failed_requests: bool = True) -> dict[str, Rendered]:
     """Renders Nomad ``Templates`` (``EmbeddedTmpl``/``DestPath``/``Perms``/``ErrMissingKey``) once
     with ``bao agent`` authenticated by ``token`` (``auto_auth`` method ``token_file``,
     ``exit_after_auth``, ``exit_on_retry_failure``). ``env`` is the process environment the
     templates see: Nomad gives its templates the task's runtime variables (``NOMAD_ALLOC_ID``...);
-    the caller passes stand-in values for those. Returns ``{DestPath: Rendered}``."""
+    the caller passes stand-in values for those. ``retry_failed_requests=False`` makes a refused
+    request fail the agent at once (``vault { retry { num_retries = -1 } }``) instead of after its
+    default 12 retries. Returns ``{DestPath: Rendered}``."""
     workdir.mkdir(parents=True, exist_ok=True)
     token_file = workdir / "token"
     token_file.write_text(token)
@@ -994,7 +997,7 @@ template {{
     config.write_text(f"""
 vault {{
   address = {json.dumps(server_url)}
-}}
+{"" if retry_failed_requests else "  retry {" + chr(10) + "    num_retries = -1" + chr(10) + "  }" + chr(10)}}}
 
 auto_auth {{
   method "token_file" {{
