@@ -100,8 +100,9 @@ synth:
 	@echo "synthesized into cdktf.out/stacks:" $$(ls cdktf.out/stacks)
 
 # Debian tools the boot tests run: cloud-init (schema), shellcheck, mmdebstrap (the sandbox
-# root), apt-ftparchive (apt-utils: the sandbox's package repository). Installed when absent.
-APT_TOOLS := cloud-init:cloud-init shellcheck:shellcheck mmdebstrap:mmdebstrap apt-ftparchive:apt-utils
+# root), apt-ftparchive (apt-utils: the sandbox's package repository), nft (nftables: the task
+# firewall in the real kernel). Installed when absent.
+APT_TOOLS := cloud-init:cloud-init shellcheck:shellcheck mmdebstrap:mmdebstrap apt-ftparchive:apt-utils nft:nftables
 apt-tools:
 	@missing=""; for pair in $(APT_TOOLS); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

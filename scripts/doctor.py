@@ -105,6 +105,8 @@ def checks() -> list[Check]:
               command=["shellcheck", "--version"], note="the boot scripts"),
         _tool("apt-ftparchive", "some tests", "apt-get install apt-utils", not_on_mac,
               note="the boot sandbox's package repository"),
+        _tool("nft", "some tests", "apt-get install nftables", not_on_mac,
+              note="the Nomad clients' task firewall in the real kernel"),
         Check("root", "yes" if root else None, "some tests", debian="run make test as root (CI does)",
               macos=not_on_mac, note="the boot sandbox mounts and chroots"),
     ]
@@ -122,7 +124,7 @@ def render(results: list[Check], goal: str) -> str:
             lines.append(f"           macOS: {c.macos}")
         if c.note and not c.found:
             lines.append(f"           ({c.note})")
-    lines.append("make test installs cloud-init, shellcheck, mmdebstrap and apt-utils with apt-get when it runs "
+    lines.append("make test installs cloud-init, shellcheck, mmdebstrap, apt-utils and nftables with apt-get when it runs "
                  "as root on Debian/Ubuntu; tests whose tool is absent skip with the reason.")
     return "\n".join(lines)
 

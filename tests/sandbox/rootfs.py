@@ -28,8 +28,8 @@ MIRROR = "http://deb.debian.org/debian"
 # plus what the boot installs from Debian's archive (awscli, amazon-ec2-utils, systemd-resolved, docker.io).
 PACKAGES = ("ca-certificates", "curl", "gnupg", "awscli", "logrotate", "e2fsprogs", "util-linux",
             "amazon-ec2-utils", "systemd-resolved", "passwd", "procps", "iproute2", "docker.io", "kmod")
-# Installed by the boot itself from the sandbox's repository (the Nomad clients' CNI plugins).
-BOOT_DEBS = ("containernetworking-plugins",)
+# Installed by the boot itself from the sandbox's repository (the Nomad clients' CNI plugins and nftables).
+BOOT_DEBS = ("containernetworking-plugins", "nftables")
 DEBS_DIR = "var/cache/hashistack-sandbox-debs"
 """Inside the root: the real .deb files of :data:`BOOT_DEBS`, for the sandbox's repository."""
 BUILDER_VERSION = "4"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ..contracts import JOIN_TAG_KEY, SERVER_API_PORTS, api_host, ca_file, join_tag, jwt_auth_path, tls_files
 from ..environment import Environment
+from . import task_firewall
 from .agents import (
     CNI_PATH,
     CONSUL_DATA,
@@ -86,7 +87,7 @@ DRAIN_SCRIPT = "/usr/local/sbin/hashistack-drain"
 # transparent proxy, which is not used). The bridge-nf-call sysctls are Nomad's documented
 # prerequisite (website/content/partials/install/bridge-iptables.mdx, v1.10.2); they exist only
 # once br_netfilter is loaded, so the module is loaded first, now and at every boot.
-CLIENT_OS_PACKAGES = ("docker.io", "containernetworking-plugins", "kmod")
+CLIENT_OS_PACKAGES = ("docker.io", "containernetworking-plugins", "kmod", "nftables")
 CNI_PLUGINS = ("bridge", "firewall", "host-local", "loopback", "portmap")
 BRIDGE_MODULES = "/etc/modules-load.d/hashistack-bridge.conf"
 BRIDGE_MODULES_CONF = "br_netfilter\n"
@@ -252,7 +253,7 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
         volumes=vol, services=("consul", "nomad")))
 
     # Nomad clients: docker, bridge networking for Connect sidecars (CNI plugins, br_netfilter),
-    # and a timer that drains the client on scale-in.
+    # the task firewall (job containment), and a timer that drains the client on scale-in.
     nf, ns, nd = nomad_files(False)
     cf, cs, cd = consul_files(Role.NOMAD_CLIENT, False)
     drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(
@@ -260,13 +261,14 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
              ConfigFile(path="/etc/systemd/system/hashistack-drain.service", mode="0644", content=DRAIN_SERVICE),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.timer", mode="0644", content=DRAIN_TIMER)]
     mesh = [ConfigFile(path=BRIDGE_MODULES, mode="0644", content=BRIDGE_MODULES_CONF),
-            ConfigFile(path=BRIDGE_SYSCTL, mode="0644", content=BRIDGE_SYSCTL_CONF)]
+            ConfigFile(path=BRIDGE_SYSCTL, mode="0644", content=BRIDGE_SYSCTL_CONF), *task_firewall.files()]
     vol = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0711", size_gib=100),)
     boots[Role.NOMAD_CLIENT] = NodeBoot(role=Role.NOMAD_CLIENT, volumes=vol, lifecycle_hooks=("launch", "terminate"),
                                         cloud_init=boot(
         Role.NOMAD_CLIENT, products=("consul", "nomad"), os_extra=CLIENT_OS_PACKAGES, files=nf + cf + drain + mesh,
         secret_files=ns + cs, dirs=nd + cd, volumes=vol, commands=BRIDGE_COMMANDS,
-        services=("docker", "consul", "nomad", "hashistack-drain.timer")))
+        services=(task_firewall.FIREWALL_UNIT.removesuffix(".service"), "docker", "consul", "nomad",
+                  "hashistack-drain.timer")))
 
     # Consul servers
     cf, cs, cd = consul_files(Role.CONSUL_SERVER, True, c.server_count)
