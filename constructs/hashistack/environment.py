@@ -554,6 +554,10 @@ class S3State:
     key_prefix: str = "hashistack"
     kms_key_id: str | None = None
 
+    def state_key(self, stack: str) -> str:
+        """The S3 key of ``stack``'s state: the backend writes it, CI's state policy names it."""
+        return f"{self.key_prefix}/{stack}.tfstate"
+
     def _validate(self, check: Checker, tier: Tier) -> None:
         check = check.child("state")
         check.require(isinstance(self.bucket, str) and bool(_BUCKET.fullmatch(self.bucket)) and ".." not in self.bucket,

@@ -46,7 +46,7 @@ class EnvironmentStack(TerraformStack):
             S3Backend(
                 self,
                 bucket=state.bucket,
-                key=f"{state.key_prefix}/{id}.tfstate",
+                key=state.state_key(id),
                 region=state.region or environment.region,
                 dynamodb_table=state.lock_table,
                 encrypt=True,
