@@ -456,6 +456,29 @@ def test_changed_files_restart_unless_the_service_declares_a_reload_signal():
     assert [t.change_mode for t in with_env if t.env] == ["restart"]
 
 
+@pytest.mark.parametrize("signal, message", [
+    ("SIGFOO", r"reloads_on = 'SIGFOO': name the signal the program handles: use an upper-case signal name Nomad "
+               r"knows: SIGABRT, .*SIGHUP, .*SIGXFSZ$"),
+    ("sighup", r"reloads_on = 'sighup': .*use an upper-case signal name Nomad knows"),
+    ("SIGKILL", r"reloads_on = 'SIGKILL': .*a program cannot handle SIGKILL or SIGSTOP, and SIGNULL delivers nothing"),
+    ("SIGNULL", r"reloads_on = 'SIGNULL': .*SIGNULL delivers nothing"),
+])
+def test_rejects_a_reload_signal_nomad_does_not_know_or_no_program_handles(signal, message):
+    """An unknown name leaves the job with no feasible client (the scheduler constrains on the
+    clients' attr.os.signals); SIGKILL and SIGSTOP cannot be handled."""
+    plan_fails(message, reloads_on=signal)
+
+
+def test_every_signal_nomad_knows_is_accepted_and_the_task_kill_signal_may_be_sigkill():
+    from hashistack.nomad import SIGNALS, signal_problem
+
+    assert len(SIGNALS) == 28 and "SIGUSR1" in SIGNALS
+    assert signal_problem("SIGKILL", handled=False) is None and signal_problem("SIGKILL", handled=True)
+    for name in ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGTERM", "SIGWINCH"):
+        plan = plan_service(spec(reloads_on=name), DEV)
+        assert {t.change_signal for t in task_of(plan).templates} == {name}
+
+
 def test_rejects_signal_on_secret_environment_variables():
     plan_fails(r"change_mode = 'signal': a template rendering environment variables cannot use a signal",
                secrets=(VaultSecret.kv_env("payments/db", env={"DB_PASSWORD": "password"},

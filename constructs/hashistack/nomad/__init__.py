@@ -2,6 +2,7 @@
 
 from .job import (
     SAME_AS_HOST,
+    SIGNALS,
     Check,
     CheckRestart,
     Connect,
@@ -27,10 +28,12 @@ from .job import (
     UpdateStrategy,
     VaultBlock,
     render_job,
+    signal_problem,
 )
 
 __all__ = [
     "SAME_AS_HOST",
+    "SIGNALS",
     "Check",
     "CheckRestart",
     "Connect",
@@ -56,4 +59,5 @@ __all__ = [
     "UpdateStrategy",
     "VaultBlock",
     "render_job",
+    "signal_problem",
 ]

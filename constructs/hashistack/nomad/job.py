@@ -27,6 +27,7 @@ from .vault_calls import vault_calls
 
 __all__ = [
     "SAME_AS_HOST",
+    "SIGNALS",
     "Check",
     "CheckRestart",
     "Connect",
@@ -52,10 +53,21 @@ __all__ = [
     "UpdateStrategy",
     "VaultBlock",
     "render_job",
+    "signal_problem",
 ]
 
 _NS = 1_000_000_000
-_SIGNAL = re.compile(r"^SIG[A-Z0-9]+$")
+SIGNALS = frozenset({
+    "SIGABRT", "SIGALRM", "SIGBUS", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL", "SIGINT", "SIGIO", "SIGIOT", "SIGKILL",
+    "SIGNULL", "SIGPIPE", "SIGPROF", "SIGQUIT", "SIGSEGV", "SIGSTOP", "SIGSYS", "SIGTERM", "SIGTRAP", "SIGTSTP",
+    "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGXCPU", "SIGXFSZ",
+})
+"""The signal names Nomad 1.10.2 accepts: consul-template v0.41.0 (its go.mod) signals/signals_unix.go
+``SignalLookup``, which ``signals.Parse`` reads in the template hook and the docker driver, and which the
+client fingerprints as ``attr.os.signals``, the attribute the scheduler constrains a job's signals on
+(nomad/structs/structs.go): an unknown name leaves the job with no feasible client."""
+UNHANDLED_SIGNALS = frozenset({"SIGKILL", "SIGSTOP", "SIGNULL"})
+"""No program can handle SIGKILL or SIGSTOP, and SIGNULL delivers nothing: never a reload signal."""
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERMS = re.compile(r"^0?[0-7]{3}$")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
@@ -100,12 +112,22 @@ def _positive(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def _check_signal(check: Checker, field_name: str, value: str | None, required: bool, why: str) -> None:
+def signal_problem(value: object, *, handled: bool) -> str | None:
+    """None for a signal name Nomad accepts (one a program can handle, with ``handled``), else the fix."""
+    if not isinstance(value, str) or value not in SIGNALS:
+        return f"use an upper-case signal name Nomad knows: {', '.join(sorted(SIGNALS - UNHANDLED_SIGNALS))}"
+    if handled and value in UNHANDLED_SIGNALS:
+        return "a program cannot handle SIGKILL or SIGSTOP, and SIGNULL delivers nothing: use e.g. 'SIGHUP'"
+    return None
+
+
+def _check_signal(check: Checker, field_name: str, value: str | None, required: bool, why: str,
+                  *, handled: bool = False) -> None:
     if value is None:
         check.require(not required, field_name, value, why)
         return
-    check.require(isinstance(value, str) and bool(_SIGNAL.fullmatch(value)), field_name, value,
-                  "use an upper-case signal name such as 'SIGHUP' or 'SIGTERM'")
+    problem = signal_problem(value, handled=handled)
+    check.require(problem is None, field_name, value, problem or "")
 
 
 # --- networking -------------------------------------------------------------------------------
@@ -702,7 +724,7 @@ class Template:
         check.require(self.change_mode in ("restart", "signal", "noop"), "change_mode", self.change_mode,
                       "use 'restart', 'signal' or 'noop'")
         _check_signal(check, "change_signal", self.change_signal, self.change_mode == "signal",
-                      "change_mode 'signal' needs change_signal, e.g. 'SIGHUP'")
+                      "change_mode 'signal' needs change_signal, e.g. 'SIGHUP'", handled=True)
         # nomad/structs/structs.go, Template.Validate: "cannot use signals with env var templates"
         # (environment variables are read once, at start: a signal cannot deliver new values).
         check.require(not (self.env and self.change_mode == "signal"), "change_mode", self.change_mode,

@@ -633,8 +633,8 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
                        "rendered files can be owned by it")
         ids = (int(m.group(1)), int(m.group(2) or m.group(1)))
     if spec.reloads_on is not None:
-        check.require(isinstance(spec.reloads_on, str) and bool(re.fullmatch(r"SIG[A-Z0-9]+", spec.reloads_on)),
-                      "reloads_on", spec.reloads_on, "name the signal the program handles, e.g. 'SIGHUP'")
+        problem = n.signal_problem(spec.reloads_on, handled=True)
+        check.require(problem is None, "reloads_on", spec.reloads_on, f"name the signal the program handles: {problem}")
     if spec.memory_max_mib is not None:
         check.require(env.nomad.memory_oversubscription, "memory_max_mib", spec.memory_max_mib,
                       f"Nomad ignores memory_max unless memory oversubscription is enabled in the scheduler "
