@@ -67,7 +67,8 @@ def _kernel_tools_problem() -> str | None:
     return None
 
 
-needs_kernel = pytest.mark.skipif(_kernel_tools_problem() is not None, reason=str(_kernel_tools_problem()))
+_KERNEL_PROBLEM = _kernel_tools_problem()
+needs_kernel = pytest.mark.skipif(_KERNEL_PROBLEM is not None, reason=str(_KERNEL_PROBLEM))
 
 
 def run_node(tmp_path: Path, rules: str, slice_name: str) -> dict:

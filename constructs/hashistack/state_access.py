@@ -35,9 +35,8 @@ def ci_state_policy(environment: Environment) -> dict:
     if not isinstance(state, S3State):
         raise TypeError(f"environment {environment.name!r} keeps its state locally: no policy to give CI")
     region = state.region or environment.region
-    partition = "aws-cn" if region.startswith("cn-") else ("aws-us-gov" if region.startswith("us-gov-") else "aws")
     key = state.state_key(environment.stack_names[2])
-    bucket_arn = f"arn:{partition}:s3:::{state.bucket}"
+    bucket_arn = f"arn:aws:s3:::{state.bucket}"
     object_arn = f"{bucket_arn}/{key}"
     statements: list[dict] = [
         {"Sid": "ListTheServicesStateKey", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
@@ -46,17 +45,16 @@ def ci_state_policy(environment: Environment) -> dict:
          "Resource": object_arn},
         {"Sid": "LockTheServicesState", "Effect": "Allow",
          "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
-         "Resource": f"arn:{partition}:dynamodb:{region}:{environment.account_id}:table/{state.lock_table}",
+         "Resource": f"arn:aws:dynamodb:{region}:{environment.account_id}:table/{state.lock_table}",
          "Condition": {"ForAllValues:StringEquals": {
              "dynamodb:LeadingKeys": [f"{state.bucket}/{key}", f"{state.bucket}/{key}-md5"]}}},
     ]
     if state.kms_key_id:
-        kms_account = state.kms_key_id.split(":")[4]
-        kms_region = state.kms_key_id.split(":")[3]
+        kms_region, kms_account, kms_name = state.kms_key_id.split(":", 5)[3:]
         # an alias ARN never matches a KMS resource (KMS authorizes the key), so an alias gives the
         # keys of its account and region, bounded by the conditions
-        resource = (state.kms_key_id if ":key/" in state.kms_key_id
-                    else f"arn:{partition}:kms:{kms_region}:{kms_account}:key/*")
+        resource = (state.kms_key_id if kms_name.startswith("key/")
+                    else f"arn:aws:kms:{kms_region}:{kms_account}:key/*")
         statements.append(
             {"Sid": "EncryptTheServicesStateThroughS3", "Effect": "Allow",
              "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "Resource": resource,
