@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -75,15 +76,20 @@ def cached_dir(name: str, *, inputs: Iterable[str | bytes | Path], build: Callab
                     shutil.rmtree(scratch, ignore_errors=True)
                     raise
     if keep is not None:
-        os.utime(entry)  # used now
-        _prune(root, name, keep)
+        _prune(root, name, keep, used=entry)
     return entry
 
 
-def _prune(root: Path, name: str, keep: int) -> None:
-    """Removes the entries of ``name`` (``<name>-<16 hex digits>``) beyond the ``keep`` used last."""
+def _prune(root: Path, name: str, keep: int, used: Path) -> None:
+    """Marks ``used`` as the entry of ``name`` (``<name>-<16 hex digits>``) used last, then removes
+    the entries beyond the ``keep`` used last. The mark is a modification time later than every
+    other entry's: file times tick in the kernel's coarse clock, so entries used in a row within
+    a few milliseconds would otherwise tie."""
     pattern = re.compile(re.escape(name) + r"-[0-9a-f]{16}")
     entries = [p for p in root.iterdir() if pattern.fullmatch(p.name) and p.is_dir()]
-    for old in sorted(entries, key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
+    latest = max((p.stat().st_mtime_ns for p in entries if p != used), default=0)
+    now = max(time.time_ns(), latest + 1)
+    os.utime(used, ns=(now, now))
+    for old in sorted(entries, key=lambda p: p.stat().st_mtime_ns, reverse=True)[keep:]:
         shutil.rmtree(old, ignore_errors=True)
         (root / f"{old.name}.lock").unlink(missing_ok=True)
