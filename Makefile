@@ -58,12 +58,12 @@ help:
 doctor:
 	@$(PYTHON) scripts/doctor.py
 
-$(STAMP_PY): requirements.txt constructs/pyproject.toml
+$(STAMP_PY): requirements.txt constructs/pyproject.toml scripts/venv-install
 	@$(PYTHON) scripts/doctor.py --for synth --quiet
 	$(VENV_INSTALL) $(VENV) requirements.txt ./constructs
 	@touch $@
 
-$(STAMP_CHECKOV): requirements-checkov.txt
+$(STAMP_CHECKOV): requirements-checkov.txt scripts/venv-install
 	$(VENV_INSTALL) $(CHECKOV_VENV) requirements-checkov.txt
 	@touch $@
 
