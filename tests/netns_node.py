@@ -6,12 +6,16 @@ rules in the real netfilter (``nft``). Run as root inside ``unshare --mount --ne
 The node's own namespace holds the agents' listeners (127.0.0.1:4646 as Nomad's client API,
 10.0.0.5:8301 on ``eth0`` (one end of a veth pair) as the Consul agent on the private address, 0.0.0.0:7777 as
 any service of the node); an ``alloc`` namespace sits on the ``nomad`` bridge (172.26.64.2, an
-allocation's bridge address, serving 8080 as the app its health check reaches); an ``imds``
+allocation's bridge address, serving 8080 as the app its health check reaches; its job
+publishes it as 10.0.0.5:25000 through a stand-in of the CNI portmap plugin), an ``other``
+namespace beside it on the same bridge (172.26.64.3, another allocation); an ``imds``
 namespace behind a routed link serves 169.254.169.254:80 (the metadata service) and 10.9.0.2:80
 (the network beyond the node). A process moved into ``<slice>/docker-task.scope`` is a task on the
 host network (the directories are removed at the end: the cgroup hierarchy is the machine's).
 Every probe runs once before the rules load (all must connect: the control) and
-once after; the result is printed as JSON.
+once after; the result is printed as JSON. Environment: ``BRIDGE_NF_CALL_IPTABLES`` (default 1,
+as the boot sets it), ``PRECONDITIONS`` (a JSON list of shell commands, run before the control,
+their exit codes reported).
 """
 
 from __future__ import annotations
@@ -24,6 +28,27 @@ import sys
 import time
 
 SCOPE = "docker-task.scope"
+APP = ("172.26.64.2", 8080)
+PUBLISHED = ("10.0.0.5", 25000)
+# STAND-IN for the CNI portmap plugin Nomad's bridge network runs (v1.10.2
+# client/allocrunner/cni/bridge.go, ``snat = true``): a published host port DNATed to the
+# allocation, from outside and from the node, and masqueraded when an allocation of the same
+# bridge calls it (hairpin). Loaded before the control run: it is Nomad's, not the task firewall's.
+PORTMAP = f"""table ip portmap_standin {{
+	chain prerouting {{
+		type nat hook prerouting priority dstnat;
+		fib daddr type local tcp dport {PUBLISHED[1]} dnat to {APP[0]}:{APP[1]}
+	}}
+	chain output {{
+		type nat hook output priority -100;
+		fib daddr type local tcp dport {PUBLISHED[1]} dnat to {APP[0]}:{APP[1]}
+	}}
+	chain postrouting {{
+		type nat hook postrouting priority srcnat;
+		oifname "nomad" ip saddr 172.26.64.0/20 ct status dnat masquerade
+	}}
+}}
+"""
 NODE_SERVICES = [("127.0.0.1", 4646), ("10.0.0.5", 8301)]
 IMDS = ("169.254.169.254", 80)
 BEYOND = ("10.9.0.2", 80)
@@ -49,6 +74,15 @@ def setup(slice_name: str) -> str:
        "ip link set veth-alloc master nomad up",
        "ip -n alloc addr add 172.26.64.2/20 dev eth0 && ip -n alloc link set eth0 up",
        "ip -n alloc route add default via 172.26.64.1",
+       # a second allocation on the same bridge, and bridged frames through the IP hooks, as the
+       # boot's bridge sysctls set them (per network namespace)
+       f"sysctl -qw net.bridge.bridge-nf-call-iptables={os.environ.get('BRIDGE_NF_CALL_IPTABLES', '1')}",
+       "ip netns add other && ip -n other link set lo up",
+       "ip link add veth-other type veth peer name eth0 netns other",
+       "ip link set veth-other master nomad up",
+       "ip -n other addr add 172.26.64.3/20 dev eth0 && ip -n other link set eth0 up",
+       "ip -n other route add default via 172.26.64.1",
+       f"nft -f - <<'EOF'\n{PORTMAP}EOF",
        # the metadata service and the network beyond, one routed hop away
        "ip netns add imds && ip -n imds link set lo up",
        "ip link add veth-imds type veth peer name eth0 netns imds",
@@ -97,7 +131,13 @@ def probes(procs: str) -> dict[str, str]:
         result[f"node -> {host}:{port}"] = probe(host, port)
     for host, port in [("172.26.64.1", 7777), ("10.0.0.5", 8301), IMDS, BEYOND]:
         result[f"bridge task -> {host}:{port}"] = probe(host, port, netns="alloc")
-    result["node -> bridge task 172.26.64.2:8080"] = probe("172.26.64.2", 8080)
+    result["node -> bridge task 172.26.64.2:8080"] = probe(*APP)
+    # the app's port at its allocation's address, and the port its job publishes
+    result["other allocation -> app 172.26.64.2:8080"] = probe(*APP, netns="other")
+    result["host-network task -> app 172.26.64.2:8080"] = probe(*APP, preexec=task)
+    result["other allocation -> published 10.0.0.5:25000"] = probe(*PUBLISHED, netns="other")
+    result["host-network task -> published 10.0.0.5:25000"] = probe(*PUBLISHED, preexec=task)
+    result["node -> published 10.0.0.5:25000"] = probe(*PUBLISHED)
     result["node -> host-network task 127.0.0.1:9090"] = probe("127.0.0.1", 9090)
     return result
 
@@ -106,13 +146,16 @@ def main(rules_path: str, slice_name: str) -> None:
     procs = setup(slice_name)
     servers = [listen(h, p) for h, p in NODE_SERVICES] + [listen("0.0.0.0", 7777)]
     servers += [listen(*IMDS, netns="imds"), listen(*BEYOND, netns="imds"),
-                listen("172.26.64.2", 8080, netns="alloc"), listen("127.0.0.1", 9090, preexec=into(procs))]
+                listen(*APP, netns="alloc"), listen("127.0.0.1", 9090, preexec=into(procs))]
     try:
         time.sleep(0.5)
+        # the firewall unit's preconditions (ExecStartPre=), as JSON in PRECONDITIONS: their exit codes
+        preconditions = [subprocess.run(command, shell=True).returncode
+                         for command in json.loads(os.environ.get("PRECONDITIONS", "[]"))]
         before = probes(procs)
         loaded = subprocess.run(["nft", "-f", rules_path], capture_output=True, text=True)
         after = probes(procs) if loaded.returncode == 0 else {}
-        print(json.dumps({"before": before, "loaded": loaded.returncode, "nft": loaded.stderr, "after": after}))
+        print(json.dumps({"preconditions": preconditions, "before": before, "loaded": loaded.returncode, "nft": loaded.stderr, "after": after}))
     finally:
         for server in servers:
             server.kill()

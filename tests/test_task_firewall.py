@@ -17,6 +17,7 @@ import pytest
 
 from hashistack.cluster import ClusterSecrets, Role, node_boots
 from hashistack.cluster import task_firewall as fw
+from hashistack.cluster.boot import BRIDGE_SYSCTL
 from stacks.environments import ENVIRONMENTS
 
 from .systemd_standin import unit_keys
@@ -46,6 +47,10 @@ def test_nomad_clients_load_the_task_firewall_before_any_task_can_run(env):
     for product in ("docker", "nomad"):
         drop_in = unit_keys(files[f"/etc/systemd/system/{product}.service.d/hashistack-task-firewall.conf"])
         assert drop_in["Requires"] == [fw.FIREWALL_UNIT] and drop_in["After"] == [fw.FIREWALL_UNIT]
+    # the precondition reads the sysctl the boot sets to 1: one value, both sides
+    sysctl = fw.BRIDGE_NF_CALL_IPTABLES.removeprefix("/proc/sys/").replace("/", ".")
+    assert f"{sysctl} = 1" in files[BRIDGE_SYSCTL].splitlines()
+    assert f"""/bin/sh -c 'test "$(cat {fw.BRIDGE_NF_CALL_IPTABLES})" = 1'""" in unit["ExecStartPre"]
     services = list(client.services)
     assert services.index(fw.FIREWALL_UNIT.removesuffix(".service")) < services.index("docker")
     assert "nftables" in client.os_packages
@@ -71,11 +76,11 @@ _KERNEL_PROBLEM = _kernel_tools_problem()
 needs_kernel = pytest.mark.skipif(_KERNEL_PROBLEM is not None, reason=str(_KERNEL_PROBLEM))
 
 
-def run_node(tmp_path: Path, rules: str, slice_name: str) -> dict:
+def run_node(tmp_path: Path, rules: str, slice_name: str, **env: str) -> dict:
     path = tmp_path / "task-firewall.nft"
     path.write_text(rules)
     done = subprocess.run(["unshare", "--mount", "--net", "--fork", sys.executable, str(NODE), str(path), slice_name],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
@@ -95,9 +100,31 @@ def test_the_real_kernel_keeps_tasks_off_the_node_and_the_metadata(tmp_path):
         "host-network task -> 127.0.0.1:4646", "host-network task -> 10.0.0.5:8301",
         "host-network task -> 169.254.169.254:80",
         "bridge task -> 172.26.64.1:7777", "bridge task -> 10.0.0.5:8301", "bridge task -> 169.254.169.254:80",
+        # the app's own port at its allocation's address: only the node's own processes (the
+        # Consul agent's address_mode "alloc" check) connect there; every other caller goes
+        # through a port the job publishes (in the mesh, the sidecar's)
+        "other allocation -> app 172.26.64.2:8080", "host-network task -> app 172.26.64.2:8080",
     }, after
+    assert {after[k] for k in after if "published" in k} == {"open"}
     # refused at once (a reject), not left to time out
     assert {after[k] for k in refused} == {"refused"}
+
+
+@pytest.mark.integration
+@needs_kernel
+def test_without_br_netfilter_on_the_bridge_the_unit_refuses_to_start(tmp_path):
+    """Frames bridged from one allocation to another meet the forward rules only through
+    br_netfilter: with bridge-nf-call-iptables off the rules load yet a direct call to the app
+    passes, so the unit's precondition fails and docker and nomad, which require it, do not start.
+    With it on (the boot's sysctl), the same precondition passes."""
+    unit = unit_keys(client_files(ENVIRONMENTS[-1])[f"/etc/systemd/system/{fw.FIREWALL_UNIT}"])
+    checks = json.dumps(unit["ExecStartPre"])
+    rules = fw.rules()
+    off = run_node(tmp_path, rules, fw.TASKS_SLICE, BRIDGE_NF_CALL_IPTABLES="0", PRECONDITIONS=checks)
+    assert off["loaded"] == 0 and off["after"]["other allocation -> app 172.26.64.2:8080"] == "open", off
+    assert off["preconditions"][-1] != 0 and off["preconditions"][:-1] == [0] * (len(unit["ExecStartPre"]) - 1)
+    on = run_node(tmp_path, rules, fw.TASKS_SLICE, PRECONDITIONS=checks)
+    assert on["preconditions"] == [0] * len(unit["ExecStartPre"]), on
 
 
 @pytest.mark.integration

@@ -48,7 +48,8 @@ class GoService(Construct):
     - ``port``: the port the app listens on (default 8080). In the mesh (every service registered
       in Consul, the default) no host port maps to it: the group has a bridge network, the service
       is registered with that port number and is reached only through its Connect sidecar, with
-      mutual TLS and Consul's intentions. Registered in Nomad's catalogue
+      mutual TLS and Consul's intentions (the clients' task firewall refuses any other caller at
+      the allocation's address, however the app binds). Registered in Nomad's catalogue
       (``registration="nomad"``), a dynamic host port labelled ``port_label`` (default ``http``)
       maps to it. ``static_port``: a fixed host port mapped to ``port`` (count 1 or a system job),
       which also bypasses the mesh: meant for the ingress proxy. ``extra_ports``: more
