@@ -4,7 +4,7 @@ bootstrap calls, with request and response bodies from Consul's and Nomad's HTTP
 documentation, including the already-bootstrapped answers), and moto for SSM.
 
 The node-read catalogue is taken as the cluster's boot work names it (Consul agent, DNS and Nomad
-tokens, the Nomad clients' drain token), so every kind of token is exercised.
+tokens), so every kind of token is exercised.
 """
 
 from __future__ import annotations
@@ -64,17 +64,15 @@ def test_consul_and_nomad_acls_are_bootstrapped_with_the_tokens_the_nodes_read(a
         assert [p["Name"] for p in token["Policies"]] == [policy], name
         assert consul.policies[policy]["Rules"] == CONSUL_POLICIES[policy]
     assert 'acl = "write"' in consul.policies["nomad-server"]["Rules"]
-    # Nomad: the management token was stored in SSM, then used; operator policy; the drain token minted
+    # Nomad: the management token was stored in SSM, then used; the policies; no token for any node
     assert nomad.management(param("nomad_management_token"))
-    assert set(nomad.policies) == set(NOMAD_POLICIES)
-    drain = nomad.tokens[param("nomad_client_drain_token")]
-    assert drain["Type"] == "client" and drain["Policies"] == ["client-drain"]
+    assert set(nomad.policies) == set(NOMAD_POLICIES) == {"operator", "ci-deployer"}
+    assert [t for t in nomad.tokens.values() if t.get("Type") != "management"] == []
     assert "created   consul: ACL bootstrap" in run.stdout and "created   nomad: ACL bootstrap" in run.stdout
     for line in ("created   consul: policy dns", "created   consul: token consul_dns_token: policy dns",
-                 "created   nomad: policy operator", "created   nomad: policy client-drain",
-                 "created   /hashistack/dev/nomad-client-drain-token: a Nomad token with policy client-drain"):
+                 "created   nomad: policy operator", "created   nomad: policy ci-deployer"):
         assert line in run.stdout, line
-    for secret in [management, param("nomad_management_token"), param("nomad_client_drain_token"),
+    for secret in [management, param("nomad_management_token"),
                    *(param(n) for n in CONSUL_TOKEN_POLICY)]:
         assert secret not in run.output
 

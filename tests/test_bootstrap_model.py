@@ -14,7 +14,7 @@ from hashistack import HashistackError
 from hashistack.bootstrap import BootstrapSettings
 from hashistack.bootstrap import catalogue as catalogue_module
 from hashistack.bootstrap.catalogue import KINDS, Agent, Kind, catalogue
-from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES, NOMAD_TOKEN_POLICY
+from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES, CONSUL_TOKEN_POLICY, NOMAD_POLICIES
 from hashistack.bootstrap.pgp import public_key_base64
 from hashistack.bootstrap.pki import agent_names
 from hashistack.bootstrap.report import Report
@@ -27,8 +27,7 @@ BOOT_CATALOGUE_NAMES = (
     "ca_cert", "consul_gossip_key", "nomad_gossip_key", "nomad_server_cert", "nomad_server_key", "nomad_client_cert",
     "nomad_client_key", "consul_server_cert", "consul_server_key", "vault_cert", "vault_key",
     "consul_agent_token_nomad_server", "consul_agent_token_nomad_client", "consul_agent_token_consul_server",
-    "consul_agent_token_vault_server", "consul_dns_token", "nomad_server_consul_token", "nomad_client_consul_token",
-    "nomad_client_drain_token")
+    "consul_agent_token_vault_server", "consul_dns_token", "nomad_server_consul_token", "nomad_client_consul_token")
 
 
 def test_every_environment_has_a_catalogue_of_every_node_secret():
@@ -46,8 +45,8 @@ def test_every_name_of_the_boot_catalogue_has_a_kind_and_every_token_a_policy():
     for name in BOOT_CATALOGUE_NAMES:
         if KINDS[name].kind is Kind.CONSUL_TOKEN:
             assert CONSUL_TOKEN_POLICY[name] in CONSUL_POLICIES, name
-        if KINDS[name].kind is Kind.NOMAD_TOKEN:
-            assert NOMAD_TOKEN_POLICY[name] in NOMAD_POLICIES, name
+        # no node holds a Nomad token (a client drains itself with its node secret)
+        assert KINDS[name].kind is not Kind.NOMAD_TOKEN, name
         if KINDS[name].kind is Kind.AGENT_CERT:
             assert name.replace("_cert", "_key") in KINDS
 
@@ -174,23 +173,6 @@ def test_summary_names_outcomes_and_never_more(capsys):
     assert not report.ok
     assert report.summary().splitlines()[1] == "  refused   /x/b: is not a UUID"
     assert "[secrets] /x/b: refused (is not a UUID)" in capsys.readouterr().err
-
-
-def test_the_drain_token_may_find_its_own_node():
-    """`nomad node drain -self` looks its node up with GET /v1/agent/self (agent:read) before it
-    drains it (node:write); without agent:read a scale-in never drains (command/node_drain.go,
-    Nomad v1.10.2)."""
-    from hashistack.bootstrap.phase_cluster import NOMAD_POLICIES
-    from hashistack.cluster import Role, node_boots
-    from hashistack.cluster.secrets import ClusterSecrets
-    from tests.hcl import parse
-
-    rules = parse(NOMAD_POLICIES["client-drain"][1])
-    assert rules["agent"][0]["policy"] == "read" and rules["node"][0]["policy"] == "write"
-    assert set(k for k in rules if not k.startswith("__")) == {"agent", "node"}
-    client = node_boots(DEV, ClusterSecrets.under("/hashistack/dev"))[Role.NOMAD_CLIENT].cloud_init
-    drain = next(f.content for f in client.files if f.path == "/usr/local/sbin/hashistack-drain")
-    assert "nomad node drain -self -enable" in drain
 
 
 def test_the_ci_deployer_may_submit_jobs_and_nothing_else():

@@ -378,7 +378,6 @@ def test_iam_is_least_privilege(synth, env):
             assert all("*" not in a for a in actions), actions
             if statement["Resource"] == "*":
                 assert actions in (["ec2:DescribeInstances"], ["ec2:DescribeVolumes"], ["kms:Decrypt"],
-                                   ["autoscaling:DescribeAutoScalingInstances"],
                                    ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                                     "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"])
                 if actions == ["kms:Decrypt"]:
@@ -387,8 +386,8 @@ def test_iam_is_least_privilege(synth, env):
                     own = next(s for s in doc["Statement"] if s.get("Sid") == "ReadOwnSecrets")["Resource"]
                     assert condition["kms:EncryptionContext:PARAMETER_ARN"] == own
             if statement.get("Sid") == "ReadOwnSecrets":
-                # the boot's one get-parameters call, and the drain script's get-parameter
-                assert actions == ["ssm:GetParameter", "ssm:GetParameters"]
+                # the boot's one get-parameters call, and nothing else of SSM
+                assert actions == ["ssm:GetParameters"]
                 assert all(res.startswith(f"arn:aws:ssm:{env.region}:{env.account_id}:parameter/hashistack/{env.name}/")
                            for res in statement["Resource"])
             if statement.get("Sid") == "AutoUnseal":

@@ -13,8 +13,15 @@ import pytest
 
 from hashistack import HashistackError, MachineImage, ProductPackages
 from hashistack.cluster import ClusterSecrets, Role, SecretRef, node_boots
-from hashistack.cluster.agents import CONSUL_DIR, VAULT_DIR
-from hashistack.cluster.boot import RESOLVED_DROP_IN, VAULT_LOGROTATE
+from hashistack.cluster.agents import CONSUL_DIR, DRAIN_DEADLINE_S, VAULT_DIR
+from hashistack.cluster.boot import (
+    DRAIN_HOOK,
+    DRAIN_HOOK_TIMEOUT_S,
+    DRAIN_SCRIPT,
+    NOMAD_DRAIN_DROP_IN,
+    RESOLVED_DROP_IN,
+    VAULT_LOGROTATE,
+)
 from hashistack.cluster.cloud_init import BOOT_SCRIPT, STAGING, CloudInit, ConfigFile, SecretFile
 from hashistack.contracts import api_host as api_hostname
 from hashistack.environment import HASHICORP_APT_FINGERPRINT
@@ -139,13 +146,90 @@ def test_every_agent_exports_prometheus_metrics():
                 assert "telemetry" in parse(f.content), (role, f.path)
 
 
-def test_nomad_clients_drain_on_scale_in():
+def _run_drain(tmp_path, state: str, stop_fails: bool = False) -> tuple[int, list[str]]:
+    """The client's drain script under bash, with curl, systemctl and aws replaced by recorders
+    (curl answers the instance metadata: the target lifecycle state, the instance id)."""
+    import os
+    import subprocess
+
+    client = boots()[Role.NOMAD_CLIENT].cloud_init
+    drain = next(f.content for f in client.files if f.path == DRAIN_SCRIPT)
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir(exist_ok=True)
+    log.write_text("")
+    stubs = {
+        "curl": f'case "$*" in *api/token*) echo imds-token;; *target-lifecycle-state*) echo {state};; '
+                '*instance-id*) echo i-0abc;; *) exit 22;; esac',
+        "systemctl": 'echo "systemctl $*" >> "$CALLS"' + ('; [ "$2" != nomad.service ]' if stop_fails else ""),
+        "aws": 'echo "aws $*" >> "$CALLS"',
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "drain").write_text(drain)
+    run = subprocess.run(["/bin/bash", str(tmp_path / "drain")], capture_output=True, text=True,
+                         env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(log)})
+    return run.returncode, log.read_text().splitlines()
+
+
+def test_nomad_clients_drain_on_scale_in_with_their_own_node_secret(tmp_path):
+    """On scale-in the client stops Nomad, and a stop is a drain: SIGTERM with leave_on_terminate
+    runs drain_on_shutdown, which drains the node with its own node secret (Node.UpdateDrain allows
+    a client identity for its own node: nomad/node_endpoint.go, client/drain.go, Nomad v1.10.2), so
+    no node holds a Nomad token. Then, and only then, the lifecycle hook is completed."""
     client = boots()[Role.NOMAD_CLIENT]
     assert client.lifecycle_hooks == ("launch", "terminate")
-    files = {f.path: f.content for f in client.cloud_init.files}
-    drain = files["/usr/local/sbin/hashistack-drain"]
-    assert '[ "$state" = "Terminating:Wait" ] || exit 0' in drain and "nomad node drain -self -enable" in drain
     assert "hashistack-drain.timer" in client.cloud_init.services
+
+    assert _run_drain(tmp_path, "InService") == (0, [])
+    code, calls = _run_drain(tmp_path, "Terminated")
+    assert code == 0 and calls == [
+        "systemctl stop hashistack-drain.timer", "systemctl stop nomad.service",
+        f"aws autoscaling complete-lifecycle-action --region {DEV.region} --auto-scaling-group-name "
+        f"hashistack-{DEV.name}-nomad-client --lifecycle-hook-name {DRAIN_HOOK} --instance-id i-0abc "
+        "--lifecycle-action-result CONTINUE"]
+    # a stop that fails completes nothing: the hook's timeout ends the wait
+    code, calls = _run_drain(tmp_path, "Terminated", stop_fails=True)
+    assert code != 0 and not any(c.startswith("aws ") for c in calls)
+
+
+def test_a_stop_of_nomad_on_a_client_waits_for_the_drain():
+    """Nomad's agent decodes ``leave_on_terminate`` and ``client.drain_on_shutdown`` (command/agent/
+    config.go ``LeaveOnTerm``, ``ClientConfig.Drain``; nomad/structs/config/drain.go: ``deadline``,
+    ``force``, ``ignore_system_jobs``; v1.10.2) and, on SIGTERM, waits the deadline plus 5 s
+    (command/agent/command.go, terminateGracefully). Debian's nomad.service stops with SIGINT, which
+    without leave_on_interrupt exits at once: the drop-in makes a stop SIGTERM, lets systemd wait
+    longer than Nomad, and stops Nomad before docker and Consul. The terminate hook outlasts all of it."""
+    import configparser
+
+    client = boots()[Role.NOMAD_CLIENT].cloud_init
+    files = {f.path: f.content for f in client.files}
+    cfg = parse(files["/etc/nomad.d/nomad.hcl"])
+    assert cfg["leave_on_terminate"] is True and "leave_on_interrupt" not in cfg
+    (drain,) = cfg["client"][0]["drain_on_shutdown"]
+    assert {k for k in drain if not k.startswith("__")} <= {"deadline", "force", "ignore_system_jobs"}
+    assert drain["deadline"] == f"{DRAIN_DEADLINE_S}s" and drain.get("force") is not True
+
+    unit = configparser.ConfigParser()
+    unit.read_string(files[NOMAD_DRAIN_DROP_IN])
+    assert unit["Service"]["KillSignal"] == "SIGTERM"
+    assert int(unit["Service"]["TimeoutStopSec"]) > DRAIN_DEADLINE_S + 5
+    assert set(unit["Unit"]["After"].split()) == {"docker.service", "consul.service"}
+    assert DRAIN_HOOK_TIMEOUT_S > int(unit["Service"]["TimeoutStopSec"]) + 20  # + the timer's interval
+    servers = parse(files_of(Role.NOMAD_SERVER)["/etc/nomad.d/nomad.hcl"])
+    assert "leave_on_terminate" not in servers  # a server's stop is not a leave of the raft peers
+
+
+def files_of(role: Role) -> dict[str, str]:
+    return {f.path: f.content for f in boots()[role].cloud_init.files}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
+def test_the_client_pools_terminate_hook_waits_for_the_drain(synth, env):
+    (group,) = [g for g in synth.stack(f"{env.name}-infra")["resource"]["aws_autoscaling_group"].values()
+                if g["name"].endswith("-nomad-client")]
+    (hook,) = [h for h in group["initial_lifecycle_hook"] if h["name"] == DRAIN_HOOK]
+    assert hook["heartbeat_timeout"] == DRAIN_HOOK_TIMEOUT_S and hook["default_result"] == "CONTINUE"
 
 
 def test_nomad_clients_install_cni_plugins_and_load_bridge_netfilter_before_their_units():
@@ -207,15 +291,11 @@ def test_the_secrets_catalogue_names_every_parameter_its_content_and_its_readers
     catalogue = secrets.catalogue()
     assert len(catalogue) == len(dataclasses.fields(ClusterSecrets))
     assert all(spec.parameter.startswith("/hashistack/prod/") and spec.holds and spec.readers for spec in catalogue)
-    # each role's boot fetches exactly its parameters read at boot; the rest are read when needed
+    # each role's boot fetches exactly the parameters its role may read, and reads no other
     boots = node_boots(PROD, secrets)
     for role, boot in boots.items():
         fetched = {s.ref.parameter for s in boot.cloud_init.secrets}
-        assert fetched == {spec.parameter for spec in secrets.read_by(role) if spec.at_boot}, role
-    later = [spec for spec in catalogue if not spec.at_boot]
-    assert [spec.field for spec in later] == ["nomad_client_drain_token"]
-    drain = next(f.content for f in boots[Role.NOMAD_CLIENT].cloud_init.files if f.path.endswith("hashistack-drain"))
-    assert f"--name {secrets.nomad_client_drain_token.parameter}" in drain
+        assert fetched == {spec.parameter for spec in secrets.read_by(role)}, role
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)

@@ -49,7 +49,7 @@ def allows(docs: list[dict], action: str, resource: str, context: dict[str, str]
 
 
 def matrix(env, infra: dict) -> dict[Role, set[str]]:
-    """Per role, the parameters it can read in clear: get-parameter(s) on the parameter and a
+    """Per role, the parameters it can read in clear: either get-parameter call on the parameter and a
     decrypt of it through SSM (kms:Decrypt with the parameter's ARN as encryption context)."""
     out: dict[Role, set[str]] = {}
     # AWS's own key for SSM (alias/aws/ssm) lets every principal of the account decrypt through
@@ -61,7 +61,7 @@ def matrix(env, infra: dict) -> dict[Role, set[str]]:
         for item in catalogue(env):
             arn = f"arn:aws:ssm:{env.region}:{env.account_id}:parameter{item.parameter}"
             context = {"kms:ViaService": f"ssm.{env.region}.amazonaws.com", "kms:EncryptionContext:PARAMETER_ARN": arn}
-            if (allows(docs, "ssm:GetParameters", arn) and allows(docs, "ssm:GetParameter", arn)
+            if ((allows(docs, "ssm:GetParameters", arn) or allows(docs, "ssm:GetParameter", arn))
                     and (aws_managed_key or allows(docs, "kms:Decrypt", "arn:aws:kms:eu-west-1:000000000000:key/any",
                                                    context))):
                 out[role].add(item.parameter)

@@ -81,9 +81,6 @@ KINDS: dict[str, Kinds] = {
     "consul_dns_token": Kinds(kind=Kind.CONSUL_TOKEN),
     "nomad_server_consul_token": Kinds(kind=Kind.CONSUL_TOKEN),
     "nomad_client_consul_token": Kinds(kind=Kind.CONSUL_TOKEN),
-    # Nomad chooses a new token's secret id itself (nomad/acl_endpoint.go, UpsertTokens, v1.10):
-    # only phase cluster can mint it.
-    "nomad_client_drain_token": Kinds(kind=Kind.NOMAD_TOKEN, phase="cluster"),
     # read by no node: the bootstrap's own
     "ca_key": Kinds(kind=Kind.CA_KEY),
     "consul_management_token": Kinds(kind=Kind.CONSUL_TOKEN),

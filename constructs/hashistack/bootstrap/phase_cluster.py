@@ -4,8 +4,9 @@ working state through the products' HTTP APIs (the internal load balancers, or a
 - Consul: ``PUT /v1/acl/bootstrap`` with the management token phase ``secrets`` stored, the
   policies the agents, DNS and Nomad need, and each token registered with the secret id the
   nodes already read from SSM.
-- Nomad: ``POST /v1/acl/bootstrap`` with a management token kept in SSM first, an ``operator``
-  policy, and the tokens only Nomad can mint (the clients' drain token) written to SSM.
+- Nomad: ``POST /v1/acl/bootstrap`` with a management token kept in SSM first, the ``operator``
+  and ``ci-deployer`` policies, CI's login (JWT auth method and binding rules) and the scheduler
+  configuration. No node holds a Nomad token: a client drains itself with its node secret.
 - Vault: ``sys/init`` with auto-unseal, recovery keys encrypted to the keyholders' PGP keys
   (refused outside development when none are listed), the first apply of ``<env>-vault`` with
   the initial root token (and Consul's management token, for its Consul half), then the root
@@ -88,11 +89,6 @@ NOMAD_POLICIES: dict[str, tuple[str, str]] = {
     "operator": ("Platform operators: run and inspect jobs in every namespace, read the cluster",
                  'namespace "*" {\n  policy = "write"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
                  'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
-    # `nomad node drain -self` finds its node through GET /v1/agent/self, which needs agent:read
-    # (command/node_drain.go getLocalNodeID; command/agent/agent_endpoint.go AgentSelfRequest,
-    # Nomad v1.10.2), then drains it with node:write.
-    "client-drain": ("A Nomad client drains itself when its autoscaling group scales it in",
-                     'agent {\n  policy = "read"\n}\nnode {\n  policy = "write"\n}\n'),
     # What `deploy <env>` needs (terraform-provider-nomad's nomad_job: register, read, plan) and
     # nothing else: no alloc-exec, read-fs or read-logs, no node, agent or operator rule. CI gets
     # it through the role of the same name, by logging in with its pipeline token (nomad_ci.py).
@@ -100,7 +96,6 @@ NOMAD_POLICIES: dict[str, tuple[str, str]] = {
                     'namespace "*" {\n  capabilities = ["list-jobs", "read-job", "submit-job"]\n}\n'),
 }
 
-NOMAD_TOKEN_POLICY: dict[str, str] = {"nomad_client_drain_token": "client-drain"}
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -296,11 +291,8 @@ class _Cluster:
         if not self._acl_bootstrap(api, "nomad", "POST", management, "nomad_management_token",
                                    lambda status, body: status in (400, 500) and "already done" in body):
             return
-        tokens = [i for i in self.items.values() if i.name in NOMAD_TOKEN_POLICY]
-        for policy in ["operator", "ci-deployer", *sorted({NOMAD_TOKEN_POLICY[i.name] for i in tokens})]:
+        for policy in NOMAD_POLICIES:
             self._nomad_policy(api, management, policy)
-        for item in tokens:
-            self._nomad_token(api, management, item)
         bindings = ci_bindings(self.env)
         if bindings:
             self._nomad_upsert(api, management, "nomad: role ci-deployer", ci_role(), find="/v1/acl/role/name/{name}",
@@ -384,26 +376,6 @@ class _Cluster:
         self._nomad_upsert(api, management, f"nomad: policy {name}",
                            {"Name": name, "Description": description, "Rules": rules}, find=path, create=path,
                            update=path)
-
-    def _nomad_token(self, api: Api, management: str, item: Item) -> None:
-        policy = NOMAD_TOKEN_POLICY[item.name]
-        current = self.values.get(item.name)
-        if current:
-            status, found = api.call("GET", "/v1/acl/token/self", token=current)
-            if status == 200 and isinstance(found, dict) and found.get("Policies") == [policy]:
-                self.report.note(item.parameter, "unchanged")
-            else:
-                self.report.note(item.parameter, "refused",
-                                 "holds a token Nomad does not know (or with other policies); delete the parameter "
-                                 "to have a new token minted")
-            return
-        status, token = api.call("POST", "/v1/acl/token", token=management,
-                                 body={"Name": f"hashistack {self.env.name}: {item.name}", "Type": "client",
-                                       "Policies": [policy], "Global": False})
-        if status != 200 or not isinstance(token, dict):
-            self.report.note(item.parameter, "refused", f"HTTP {status}: {_text(token)}")
-            return
-        self.put(item.name, token["SecretID"], f"a Nomad token with policy {policy}")
 
     # -- Vault ------------------------------------------------------------------------------
 

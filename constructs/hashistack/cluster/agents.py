@@ -47,6 +47,10 @@ def auto_join(region: str, tag_key: str, tag_value: str) -> str:
     return f"provider=aws region={region} tag_key={tag_key} tag_value={tag_value}"
 
 
+DRAIN_DEADLINE_S = 600
+"""How long a client stopping on scale-in waits for its allocations to move (``drain_on_shutdown``)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class NomadAgentConfig:
     """A Nomad server (``server=True``) or client agent.
@@ -118,11 +122,15 @@ class NomadAgentConfig:
             ]
         else:
             items += [
+                # SIGTERM is a drain: the client drains itself with its own node secret (no
+                # token), and systemd's stop of the unit waits for it (cluster/boot.py).
+                Attr("leave_on_terminate", True),
                 Block("client", body=(
                     Attr("enabled", True), join,
                     Attr("options", {"driver.allowlist": "docker"}),
                     # bridge networking (Connect sidecars) runs the CNI reference plugins from here
                     Attr("cni_path", CNI_PATH),
+                    Block("drain_on_shutdown", body=(Attr("deadline", f"{DRAIN_DEADLINE_S}s"),)),
                 )),
                 Block("vault", body=(Attr("enabled", True), Attr("address", self.vault_address),
                                      Attr("ca_file", tls["ca_file"]),

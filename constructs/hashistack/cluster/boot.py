@@ -29,6 +29,7 @@ from .agents import (
     CNI_PATH,
     CONSUL_DATA,
     CONSUL_DIR,
+    DRAIN_DEADLINE_S,
     NOMAD_DATA,
     NOMAD_DIR,
     VAULT_AUDIT_DIR,
@@ -48,6 +49,10 @@ DATA_DEVICE = "/dev/sdf"
 AUDIT_DEVICE = "/dev/sdg"
 DRAIN_HOOK = "hashistack-drain"
 """The terminate lifecycle hook of the client pool: a client drains itself, then completes it."""
+DRAIN_STOP_TIMEOUT_S = DRAIN_DEADLINE_S + 60
+"""systemd's wait for Nomad to stop: the drain deadline, Nomad's 5 s grace, and a margin."""
+DRAIN_HOOK_TIMEOUT_S = DRAIN_STOP_TIMEOUT_S + 240
+"""The terminate hook's heartbeat timeout: the timer's poll, the stop, the completion call."""
 
 # What Debian's archive adds on every node: the AWS CLI (SSM, lifecycle), the udev rules that
 # name NVMe EBS volumes by their attachment (/dev/sdf), systemd-resolved for Consul DNS.
@@ -120,33 +125,39 @@ def asg_name(environment: Environment, role: Role) -> str:
     return f"hashistack-{environment.name}-{role.value}"
 
 
-def _drain_script(region: str, asg: str, token_parameter: str) -> str:
+def _drain_script(region: str, asg: str) -> str:
     return f"""#!/bin/bash
-# Scale-in of the Nomad client pool: when the autoscaling group holds this instance in
-# Terminating:Wait, drain its allocations to other clients, then let the group terminate it.
-# The drain token is read from SSM here, not at boot: the day-0 bootstrap can create it only
-# once the Nomad servers run (Nomad picks a token's secret), after the first clients booted.
+# Scale-in of the Nomad client pool: once the autoscaling group holds this instance for
+# termination, stop Nomad, which drains the client with its own node secret (leave_on_terminate,
+# drain_on_shutdown: no token on the node), then let the group terminate the instance.
 set -euo pipefail
-REGION={region}
-ASG_NAME={asg}
-HOOK={DRAIN_HOOK}
-imds_token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
-instance_id=$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" http://169.254.169.254/latest/meta-data/instance-id)
-state=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance_id" \\
-  --query 'AutoScalingInstances[0].LifecycleState' --output text)
-[ "$state" = "Terminating:Wait" ] || exit 0
-NOMAD_TOKEN=$(aws ssm get-parameter --region "$REGION" --with-decryption --name {token_parameter} \\
-  --query Parameter.Value --output text)
-export NOMAD_TOKEN NOMAD_ADDR=https://127.0.0.1:{SERVER_API_PORTS["nomad"]} NOMAD_CACERT={ca_file("nomad")}
-nomad node drain -self -enable -deadline 10m -yes
-aws autoscaling complete-lifecycle-action --region "$REGION" --auto-scaling-group-name "$ASG_NAME" \\
-  --lifecycle-hook-name "$HOOK" --instance-id "$instance_id" --lifecycle-action-result CONTINUE
+imds=http://169.254.169.254/latest
+imds_token=$(curl -fsS -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
+meta() {{ curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" "$imds/meta-data/$1"; }}
+[ "$(meta autoscaling/target-lifecycle-state)" = Terminated ] || exit 0
+systemctl stop hashistack-drain.timer
+systemctl stop nomad.service
+aws autoscaling complete-lifecycle-action --region {region} --auto-scaling-group-name {asg} \\
+  --lifecycle-hook-name {DRAIN_HOOK} --instance-id "$(meta instance-id)" --lifecycle-action-result CONTINUE
 """
 
 
+# A stop of Nomad on a client is a drain: SIGTERM with leave_on_terminate runs drain_on_shutdown
+# (client/drain.go DrainSelf: Node.UpdateDrain with the node's own secret, allowed for its own node
+# only, nomad/node_endpoint.go; Nomad v1.10.2), and the agent waits the deadline plus 5 s
+# (command/agent/command.go terminateGracefully, gracefulTimeout). Stopped before docker and
+# Consul, so the drain can still stop its tasks and deregister their services.
+NOMAD_DRAIN_DROP_IN = "/etc/systemd/system/nomad.service.d/hashistack-drain.conf"
+NOMAD_DRAIN_UNIT = f"""[Unit]
+After=docker.service consul.service
+
+[Service]
+KillSignal=SIGTERM
+TimeoutStopSec={DRAIN_STOP_TIMEOUT_S}
+"""
+
 DRAIN_SERVICE = f"""[Unit]
 Description=Drain this Nomad client when its autoscaling group scales it in
-After=nomad.service
 
 [Service]
 Type=oneshot
@@ -256,8 +267,8 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
     # the task firewall (job containment), and a timer that drains the client on scale-in.
     nf, ns, nd = nomad_files(False)
     cf, cs, cd = consul_files(Role.NOMAD_CLIENT, False)
-    drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(
-        region, asg_name(env, Role.NOMAD_CLIENT), secrets.nomad_client_drain_token.parameter)),
+    drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(region, asg_name(env, Role.NOMAD_CLIENT))),
+             ConfigFile(path=NOMAD_DRAIN_DROP_IN, mode="0644", content=NOMAD_DRAIN_UNIT),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.service", mode="0644", content=DRAIN_SERVICE),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.timer", mode="0644", content=DRAIN_TIMER)]
     mesh = [ConfigFile(path=BRIDGE_MODULES, mode="0644", content=BRIDGE_MODULES_CONF),

@@ -19,7 +19,7 @@ from constructs import Construct
 from ..environment import Environment, IngressSettings
 from ..contracts import SERVER_API_PORTS, api_host, join_tag, parameter_prefix
 from .access_logs import LoadBalancerLogs
-from .boot import DRAIN_HOOK, NodeBoot, asg_name, node_boots
+from .boot import DRAIN_HOOK, DRAIN_HOOK_TIMEOUT_S, NodeBoot, asg_name, node_boots
 from .ingress import IngressLoadBalancer
 from .kms import UnsealKey
 from .load_balancer import ApiEndpoint, InternalApiLoadBalancer
@@ -109,10 +109,9 @@ class HashiCluster(Construct):
             boot = self.boots[role]
             name = asg_name(env, role)
             params = sorted(spec.parameter for spec in s.read_by(role))
-            # the boot reads its secrets in one GetParameters call; the drain script, one GetParameter
+            # the boot reads its secrets in one GetParameters call, and nothing else of SSM
             arns = [f"arn:aws:ssm:{region}:{account}:parameter{p}" for p in params]
-            read = {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
-                    "Resource": arns}
+            read = {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": arns}
             # SSM decrypts a SecureString with the parameter's ARN as encryption context: the key
             # opens only this role's own parameters, and only through SSM.
             ssm_kms = {"Sid": "DecryptSecureStrings", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
@@ -130,6 +129,7 @@ class HashiCluster(Construct):
                                    join_tag_value=join_tag(env, role)[1], user_data=boot.cloud_init.user_data(),
                                    volumes=tuple((v.device, v.size_gib) for v in boot.volumes),
                                    drain_hook=DRAIN_HOOK if "terminate" in boot.lifecycle_hooks else None,
+                                   drain_timeout_s=DRAIN_HOOK_TIMEOUT_S,
                                    instance_refresh=role is Role.NOMAD_CLIENT),
                 subnet_ids=private, security_group_id=sg[role],
                 policy_statements=[describe, volumes, read, ssm_kms, lifecycle,
@@ -140,11 +140,9 @@ class HashiCluster(Construct):
         n, c, v, pool = env.nomad, env.consul, env.vault, env.clients
         self.nomad_servers = group(Role.NOMAD_SERVER, instance_type=n.instance_type, size=(n.server_count,) * 3,
                                    lb="nomad")
-        # A client reads its own lifecycle state to notice a scale-in (AWS allows no narrower resource).
+        # A client notices its scale-in in the instance metadata (autoscaling/target-lifecycle-state).
         self.nomad_clients = group(
-            Role.NOMAD_CLIENT, instance_type=pool.instance_type, size=(pool.min_size, pool.max_size, pool.desired),
-            extra=[{"Sid": "NoticeScaleIn", "Effect": "Allow", "Action": ["autoscaling:DescribeAutoScalingInstances"],
-                    "Resource": "*"}])
+            Role.NOMAD_CLIENT, instance_type=pool.instance_type, size=(pool.min_size, pool.max_size, pool.desired))
         self.consul_servers = group(Role.CONSUL_SERVER, instance_type=c.instance_type, size=(c.server_count,) * 3,
                                     lb="consul")
         unseal = {"Sid": "AutoUnseal", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],

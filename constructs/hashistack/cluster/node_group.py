@@ -66,6 +66,7 @@ class NodeGroupSpec:
     :param root_device_name: the image's root device (the data source's ``root_device_name``).
     :param volumes: extra EBS volumes as (device name, GiB), formatted and mounted by the boot.
     :param drain_hook: a terminate lifecycle hook of this name, completed by the node after draining.
+    :param drain_timeout_s: how long that hook holds the instance without its completion.
     :param instance_refresh: replace instances one by one when the launch template changes.
     """
 
@@ -82,6 +83,7 @@ class NodeGroupSpec:
     root_volume_gib: int = 30
     volumes: tuple[tuple[str, int], ...] = (("/dev/sdf", 50),)
     drain_hook: str | None = None
+    drain_timeout_s: int = 900
     instance_refresh: bool = False
 
 
@@ -136,7 +138,7 @@ class NodeGroup(Construct):
         if spec.drain_hook:
             hooks.append(AutoscalingGroupInitialLifecycleHook(
                 name=spec.drain_hook, lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
-                default_result="CONTINUE", heartbeat_timeout=900))
+                default_result="CONTINUE", heartbeat_timeout=spec.drain_timeout_s))
         self.asg = AutoscalingGroup(
             self, "asg",
             name=spec.name,

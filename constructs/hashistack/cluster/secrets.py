@@ -28,8 +28,6 @@ class SecretSpec:
     parameter: str
     holds: str
     readers: tuple[Role, ...]
-    at_boot: bool = True
-    """Fetched by the boot (a missing value stops it), or only later by the node when it needs it."""
 
 
 # field -> (what it holds, who reads it). The order is the catalogue's order.
@@ -66,12 +64,7 @@ _CATALOGUE: dict[str, tuple[str, tuple[Role, ...]]] = {
                                   "acl:write for Consul workload identities, agent:read)", (NS,)),
     "nomad_client_consul_token": ("Consul ACL token of the Nomad clients (service_prefix write to register "
                                   "tasks' services, node_prefix read, agent:read)", (NC,)),
-    "nomad_client_drain_token": ("Nomad ACL token with node:write, used by a client to drain itself when the "
-                                 "autoscaling group scales it in (read then, not at boot: the day-0 bootstrap "
-                                 "creates it once the Nomad servers run)", (NC,)),
 }
-_AFTER_BOOT = frozenset({"nomad_client_drain_token"})
-"""Fields a node reads only when it needs them, never at boot."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,9 +72,9 @@ class ClusterSecrets:
     """Where each node's boot secrets live (SSM SecureString parameters), by reference only.
 
     :meth:`under` names them below one prefix, e.g. ``/hashistack/prod/consul-gossip-key``.
-    Every field but the client's drain token is read at boot by the instance role of the roles
-    :meth:`catalogue` names; a parameter that is missing or empty stops the boot with a message
-    naming it.
+    Every field is read at boot by the instance role of the roles :meth:`catalogue` names, and by
+    no other; a parameter that is missing or empty stops the boot with a message naming it. No node
+    holds a Nomad ACL token: a client drains itself with its own node secret.
     """
 
     ca_cert: SecretRef
@@ -104,7 +97,6 @@ class ClusterSecrets:
     consul_dns_token: SecretRef
     nomad_server_consul_token: SecretRef
     nomad_client_consul_token: SecretRef
-    nomad_client_drain_token: SecretRef
 
     @staticmethod
     def under(prefix: str) -> "ClusterSecrets":
@@ -120,8 +112,7 @@ class ClusterSecrets:
 
     def catalogue(self) -> tuple[SecretSpec, ...]:
         """Every parameter, what it holds and which node roles read it."""
-        return tuple(SecretSpec(field=name, parameter=getattr(self, name).parameter, holds=holds, readers=readers,
-                                at_boot=name not in _AFTER_BOOT)
+        return tuple(SecretSpec(field=name, parameter=getattr(self, name).parameter, holds=holds, readers=readers)
                      for name, (holds, readers) in _CATALOGUE.items())
 
     def read_by(self, role: Role) -> tuple[SecretSpec, ...]:
