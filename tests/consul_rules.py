@@ -14,8 +14,10 @@ model (STAND-IN: no Consul binary runs here). Rules from Consul's source, v1.21 
   returned (agent/retry_join.go): no ``retry_join``, or no server to join, and it is never sent.
 - Without auto-encrypt ``Start`` makes no RPC; a token the servers do not know yet only makes
   anti-entropy fail and retry every 15-30 s (agent/ae/ae.go) until it exists.
-- ACL rules: ``<resource>_prefix "" { policy = ... }`` and exact-name blocks; ``deny`` < ``read``
-  < ``write``; a token with ``global-management`` may do anything (acl/policy.go).
+- ACL rules: ``<resource>_prefix "<prefix>" { policy = ... }`` and exact-name blocks; a name
+  takes its exact rule, else the longest prefix it starts with (acl/policy_authorizer.go); a
+  token's policies merge segment by segment, ``deny`` first (acl/policy_merger.go); a token with
+  ``global-management`` may do anything (acl/policy.go).
 """
 
 from __future__ import annotations
@@ -119,12 +121,23 @@ def _rules(policy: dict) -> dict:
     return parse(policy.get("Rules") or "")
 
 
-def level(tokens: dict, policies: dict, secret: str | None, resource: str) -> int:
-    """The token's access to ``resource`` for any name (its ``<resource>_prefix ""`` rule)."""
+def _precedence(a: str, b: str) -> str:
+    """The merged access of two policies' rules on one segment: deny, then write, then list, then
+    read (acl/policy_merger.go ``takesPrecedenceOver``)."""
+    order = ["read", "list", "write", "deny"]
+    return max(a, b, key=lambda x: order.index(x) if x in order else -1)
+
+
+def level(tokens: dict, policies: dict, secret: str | None, resource: str, name: str = "") -> int:
+    """The token's access to the ``resource`` called ``name``: the token's policies merged segment
+    by segment, then the exact rule for ``name`` if there is one, else the longest prefix rule that
+    ``name`` starts with (acl/policy_authorizer.go ``getPolicy``); no rule: default deny."""
     token = tokens.get(secret or "")
     if token is None:
         return -1
-    best, denied = 0, False
+    exact: dict[str, str] = {}
+    prefix: dict[str, str] = {}
+    whole: str | None = None
     for ref in token.get("Policies") or []:
         if ref.get("ID") == MANAGEMENT_POLICY_ID:
             return LEVEL["write"]
@@ -132,17 +145,27 @@ def level(tokens: dict, policies: dict, secret: str | None, resource: str) -> in
         if policy is None:
             continue
         rules = _rules(policy)
-        grants = [str(body.get("policy")) for block in rules.get(f"{resource}_prefix") or []
-                  for prefix, body in block.items() if prefix == "" and isinstance(body, dict)]
-        if isinstance(rules.get(resource), str):
-            grants.append(rules[resource])
-        denied = denied or "deny" in grants
-        best = max([best, *(LEVEL.get(g, 0) for g in grants)])
-    return 0 if denied else best  # a deny in any of the token's policies wins (acl/policy_merger.go)
+        for kind, into in (("", exact), ("_prefix", prefix)):
+            for block in rules.get(f"{resource}{kind}") or []:
+                if not isinstance(block, dict):
+                    continue
+                for segment, body in block.items():
+                    if isinstance(body, dict) and not segment.startswith("__"):
+                        into[segment] = _precedence(into.get(segment, ""), str(body.get("policy")))
+        if isinstance(rules.get(resource), str):  # acl = "write", operator = "read"
+            whole = _precedence(whole or "", rules[resource])
+    if whole is not None and not exact and not prefix:
+        access = whole
+    elif name in exact:
+        access = exact[name]
+    else:
+        matching = [p for p in prefix if name.startswith(p)]
+        access = prefix[max(matching, key=len)] if matching else "deny"
+    return LEVEL.get(access, 0)
 
 
-def grants(tokens: dict, policies: dict, secret: str | None, resource: str, access: str) -> bool:
-    return level(tokens, policies, secret, resource) >= LEVEL[access]
+def grants(tokens: dict, policies: dict, secret: str | None, resource: str, access: str, name: str = "") -> bool:
+    return level(tokens, policies, secret, resource, name) >= LEVEL[access]
 
 
 def token_problem(cfg: dict, tokens: dict, policies: dict) -> str | None:
@@ -150,8 +173,9 @@ def token_problem(cfg: dict, tokens: dict, policies: dict) -> str | None:
     token = agent_token(cfg)
     if token not in tokens:
         return "its agent token is still unknown to Consul (anti-entropy keeps failing)"
-    if not grants(tokens, policies, token, "node", "write"):
-        return "its agent token lacks node:write (the node cannot register)"
+    node = str(cfg.get("node_name") or "")
+    if not grants(tokens, policies, token, "node", "write", node):
+        return f"its agent token lacks node:write on its node {node!r} (the node cannot register)"
     return None
 
 

@@ -46,6 +46,7 @@ from cryptography import x509
 
 from hashistack.cluster import Role
 from hashistack.cluster.boot import NodeBoot, node_boots
+from hashistack.cluster.cloud_init import INSTANCE_ID, PRIVATE_IP
 from hashistack.cluster.secrets import ClusterSecrets
 from hashistack.environment import Environment
 
@@ -126,8 +127,11 @@ class Node:
         for s in ci.secrets:
             value = values[s.ref.parameter]
             self.files[s.path] = File(s.owner, int(s.mode, 8), s.template % value if s.template else value + "\n")
-        for f in ci.files:
-            self.files[f.path] = File(f.owner, int(f.mode, 8), f.content.replace("__PRIVATE_IP__", "10.0.1.10"))
+        self.instance_id = f"i-0{list(Role).index(role):016x}"
+        for f in ci.files:  # the boot's substitution, in the files it names
+            content = (f.content.replace(PRIVATE_IP, "10.0.1.10").replace(INSTANCE_ID, self.instance_id)
+                       if f.path in ci.substitute else f.content)
+            self.files[f.path] = File(f.owner, int(f.mode, 8), content)
         self.units: dict[str, str] = {}
 
     def readable(self, path: str, user: str) -> str | None:

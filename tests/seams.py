@@ -20,11 +20,13 @@ from hashistack.cluster.cloud_init import STAGING
 from hashistack.environment import Environment
 
 from .boot_docs import ROLES, cloud_config, templates_of, user_data_text
+from . import consul_rules
 from .consul_rules import CA_KEYS, named_files
 from .hcl import parse
 
 SEAMS = ("jwt auth path", "vault audience", "consul audience", "consul auth method", "workload claims",
-         "api names", "consul on the node", "ca files", "boot secrets", "certifiable names", "operator tunnel")
+         "api names", "consul on the node", "ca files", "boot secrets", "certifiable names", "operator tunnel",
+         "consul node names")
 """The seams :func:`seam_problems` checks (the contracts module's table)."""
 
 def node_files(infra: dict, env: Environment) -> dict[Role, dict[str, str]]:
@@ -170,6 +172,24 @@ def seam_problems(env: Environment, infra: dict, vault: dict, services: dict) ->
         if not any(c.permits(d, name) for d in permitted):
             problems.append(f"certifiable names: {name} may be issued but lies under none of {permitted} (openssl "
                             "verify: permitted subtree violation)")
+
+    # Consul node names: every agent is <role>-<instance id>, filled in by the boot; the role's
+    # agent token writes that name and no other role's (Consul's rule resolution, consul_rules.py)
+    from hashistack.bootstrap.phase_cluster import CONSUL_POLICIES
+    from hashistack.cluster.cloud_init import INSTANCE_ID
+
+    policies = {name: {"Rules": rules} for name, rules in CONSUL_POLICIES.items()}
+    for role in ROLES:
+        name = cfg[role]["consul"].get("node_name")
+        expect("consul node names", f"{role.value}: consul.hcl node_name", name, c.consul_node_prefix(role) + INSTANCE_ID)
+        if f"/etc/consul.d/consul.hcl" not in scripts[role].split(INSTANCE_ID, 1)[-1]:
+            problems.append(f"consul node names: {role.value}: the boot never fills in the instance id of consul.hcl")
+        token = {"t": {"Policies": [{"Name": f"agent-{role.value}"}]}}
+        for other in ROLES:
+            node = c.consul_node_prefix(other) + "i-0123456789abcdef0"
+            if consul_rules.grants(token, policies, "t", "node", "write", node) != (other is role):
+                problems.append(f"consul node names: agent-{role.value} {'cannot' if other is role else 'can'} "
+                                f"write the node {node}")
 
     # operator tunnel: the servers serve their API on the tunnel's remote ports
     expect("operator tunnel", "nomad-server: ports.http", (server_nomad.get("ports") or [{}])[0].get("http", 4646),

@@ -36,12 +36,13 @@ import pytest
 from hashistack.cluster import Role
 from hashistack.cluster.agents import CNI_PATH
 from hashistack.cluster.boot import BRIDGE_SYSCTL, CNI_PLUGINS
-from hashistack.cluster.cloud_init import STAGING, UNIT_WAIT_S
+from hashistack.cluster.cloud_init import INSTANCE_ID, PRIVATE_IP, STAGING, UNIT_WAIT_S
 from stacks.environments import DEV, ENVIRONMENTS
 
 from .boot_docs import ROLES, launch_templates, user_data_text
 from .hcl import parse
 from .sandbox import harness, rootfs
+from .sandbox.node import INSTANCE_ID as SANDBOX_INSTANCE_ID
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +142,9 @@ def test_node_boots_to_its_agents(sandbox, booted, env, role):
     # configs are the model's, in place and parseable
     for c in ci.files:
         f = result["files"][c.path]
-        assert f is not None and f["text"] == c.content.replace("__PRIVATE_IP__", "127.0.0.1"), c.path
+        want = (c.content.replace(PRIVATE_IP, "127.0.0.1").replace(INSTANCE_ID, SANDBOX_INSTANCE_ID)
+                if c.path in ci.substitute else c.content)
+        assert f is not None and f["text"] == want, c.path
         assert f["uid"] == users[c.owner]
         if c.path.endswith(".hcl"):
             parse(f["text"])

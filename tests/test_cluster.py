@@ -188,7 +188,7 @@ def test_nomad_clients_bootstrap_envoy_from_the_local_consul_agent_and_run_debia
 @pytest.mark.parametrize("server", [True, False])
 def test_consul_agents_serve_grpc_tls_for_envoy_and_servers_enable_connect(server):
     cfg = parse(ConsulAgentConfig(server=server, datacenter="dc1", aws_region="eu-west-1",
-                                  join_tag_key="k", join_tag_value="v", bootstrap_expect=3).render())
+                                  join_tag_key="k", join_tag_value="v", node_name="n", bootstrap_expect=3).render())
     assert cfg["ports"][0]["grpc_tls"] == 8503 and cfg["ports"][0]["grpc"] == -1
     grpc = cfg["tls"][0]["grpc"][0]
     assert grpc["verify_incoming"] is False  # Envoy presents no client certificate
@@ -204,7 +204,7 @@ def test_consul_agents_serve_grpc_tls_for_envoy_and_servers_enable_connect(serve
 @pytest.mark.parametrize("server", [True, False])
 def test_consul_config_parses_and_is_hardened(server):
     cfg = parse(ConsulAgentConfig(server=server, datacenter="dc1", aws_region="eu-west-1",
-                                          join_tag_key="k", join_tag_value="v", bootstrap_expect=3).render())
+                                          join_tag_key="k", join_tag_value="v", node_name="n", bootstrap_expect=3).render())
     assert cfg["acl"][0]["enabled"] is True and cfg["acl"][0]["default_policy"] == "deny"
     assert cfg["enable_script_checks"] is False
     assert cfg["addresses"][0]["http"] == "127.0.0.1"

@@ -29,7 +29,7 @@ def test_the_seams_checked_are_the_contracts_table():
     table = contracts.__doc__.split("=====\n", 2)[2]
     for seam in ("Vault JWT auth path", "Vault audience", "Consul audience", "Consul auth method",
                  "workload-identity claims", "API names", "Consul on the node", "CA files", "boot secrets",
-                 "certifiable names"):
+                 "certifiable names", "Consul node names"):
         assert seam in table, seam
     assert len(SEAMS) >= 10
 
@@ -60,6 +60,24 @@ def test_a_jwt_auth_path_missing_on_the_clients_is_caught(synth):
                              lambda text: "\n".join(l for l in text.splitlines() if "jwt_auth_backend_path" not in l))
     assert seam_problems(DEV, broken, vault, services) == [
         "jwt auth path: nomad-client: vault.jwt_auth_backend_path = None, the contract says 'jwt-nomad'"]
+
+
+def test_an_agent_token_for_every_node_and_a_hostname_node_are_caught(synth, monkeypatch):
+    """The old agent policy (``node_prefix ""``) lets a client's token write a server's node; an
+    agent left on its host name no longer matches its token's prefix."""
+    from hashistack.bootstrap import phase_cluster
+
+    infra, vault, services = stacks(synth, DEV)
+    monkeypatch.setitem(phase_cluster.CONSUL_POLICIES, "agent-nomad-client",
+                        'node_prefix "" {\n  policy = "write"\n}\n')
+    problems = seam_problems(DEV, infra, vault, services)
+    assert "consul node names: agent-nomad-client can write the node consul-server-i-0123456789abcdef0" in problems
+    monkeypatch.undo()
+    broken = _replace_staged(infra, DEV, "vault-server", "/etc/consul.d/consul.hcl",
+                             lambda text: "\n".join(l for l in text.splitlines() if "node_name" not in l))
+    assert seam_problems(DEV, broken, vault, services) == [
+        "consul node names: vault-server: consul.hcl node_name = None, the contract says "
+        "'vault-server-__INSTANCE_ID__'"]
 
 
 def test_a_vault_name_derived_twice_is_caught(synth):

@@ -21,6 +21,7 @@ Consul on the node              Consul agents' HTTPS and gRPC-TLS listeners  Nom
 CA files                        the boot's secret files                      every agent's ``ca_file``
 boot secrets                    ``bootstrap`` phase ``secrets`` (SSM)        the boot's fetch, the instance roles
 certifiable names               the PKI intermediate's permitted domains     the names a service's certificate may carry
+Consul node names               every Consul agent's ``node_name``           each role's agent token: ``node_prefix``
 =============================== ============================================ ==============================================
 
 Plain Python: no provider bindings are loaded.
@@ -101,6 +102,13 @@ JOIN_TAG_KEY = "hashistack-join"
 def join_tag(env: "Environment", role: object) -> tuple[str, str]:
     """The auto-join tag of a node role's instances: ``(hashistack-join, <env>-<role>)``."""
     return JOIN_TAG_KEY, f"{env.name}-{getattr(role, 'value', role)}"
+
+
+def consul_node_prefix(role: object) -> str:
+    """What every Consul node name of a node role starts with: the agents are named
+    ``<role>-<instance id>``, and a role's agent token may write only nodes of that prefix, so one
+    compromised client cannot rewrite a server's catalogue entry."""
+    return f"{getattr(role, 'value', role)}-"
 
 
 # -- Consul on every node -----------------------------------------------------------------------

@@ -41,7 +41,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..contracts import PROVIDER_ADDRESS_VARIABLES
+from ..cluster.ports import AGENTS
+from ..contracts import PROVIDER_ADDRESS_VARIABLES, consul_node_prefix
 from ..environment import Environment, Tier
 from ..errors import HashistackError
 from .catalogue import Item, Kind, catalogue
@@ -54,15 +55,16 @@ __all__ = ["CONSUL_POLICIES", "CONSUL_TOKEN_POLICY", "Endpoints", "NOMAD_POLICIE
 
 # -- what the ACL systems hold --------------------------------------------------------------------
 
-_AGENT_RULES = 'node_prefix "" {\n  policy = "write"\n}\nservice_prefix "" {\n  policy = "read"\n}\n'
+def _agent_rules(role: str) -> str:
+    return (f'node_prefix "{consul_node_prefix(role)}" {{\n  policy = "write"\n}}\n'
+            'service_prefix "" {\n  policy = "read"\n}\n')
+
 
 CONSUL_POLICIES: dict[str, str] = {
-    # An agent registers its node and reads services (Consul docs: "Agent tokens"). Node names are
-    # the instances' host names, unknown in advance, hence the empty prefix.
-    "agent-nomad-server": _AGENT_RULES,
-    "agent-nomad-client": _AGENT_RULES,
-    "agent-consul-server": _AGENT_RULES,
-    "agent-vault-server": _AGENT_RULES,
+    # An agent registers its node and reads services (Consul docs: "Agent tokens"). A role's
+    # agents are named <role>-<instance id> (contracts.consul_node_prefix), so its token writes
+    # only that role's nodes: a client's token cannot rewrite a server's catalogue entry.
+    **{f"agent-{role.value}": _agent_rules(role.value) for role in AGENTS},
     # The agents' default token: what DNS answers need (Consul docs: "DNS token").
     "dns": 'node_prefix "" {\n  policy = "read"\n}\nservice_prefix "" {\n  policy = "read"\n}\n'
            'query_prefix "" {\n  policy = "read"\n}\n',

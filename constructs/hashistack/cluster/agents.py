@@ -188,6 +188,9 @@ class ConsulAgentConfig:
     the LAN and reports ready before any token exists; its registration is retried by anti-entropy
     until phase ``cluster`` created the token.
 
+    The node is named ``<role>-<instance id>`` (``node_name``; the boot fills in the id), the name
+    its role's agent token may write (contracts.consul_node_prefix).
+
     gRPC TLS (8503, for Envoy sidecars) is served with that certificate. Incoming gRPC is not
     verified: Envoy presents no client certificate (Nomad's documentation for ``grpc_ca_file``,
     v1.10.2; Consul issue 13088)."""
@@ -197,6 +200,8 @@ class ConsulAgentConfig:
     aws_region: str
     join_tag_key: str
     join_tag_value: str
+    node_name: str
+    """``<role>-<instance id>`` (contracts.consul_node_prefix; the boot fills in the id)."""
     bootstrap_expect: int = 1
 
     def body(self) -> list:
@@ -209,6 +214,7 @@ class ConsulAgentConfig:
         https_bind = "127.0.0.1 {{ GetPrivateIP }}" if self.server else "127.0.0.1"
         items: list = [
             Attr("datacenter", self.datacenter),
+            Attr("node_name", self.node_name),
             Attr("data_dir", CONSUL_DATA),
             Attr("server", self.server),
             Attr("bind_addr", "{{ GetPrivateIP }}"),

@@ -22,7 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..contracts import JOIN_TAG_KEY, SERVER_API_PORTS, api_host, ca_file, join_tag, jwt_auth_path, tls_files
+from ..contracts import (
+    JOIN_TAG_KEY,
+    SERVER_API_PORTS,
+    api_host,
+    ca_file,
+    consul_node_prefix,
+    join_tag,
+    jwt_auth_path,
+    tls_files,
+)
 from ..environment import Environment
 from . import task_firewall
 from .agents import (
@@ -39,7 +48,7 @@ from .agents import (
     NomadAgentConfig,
     VaultServerConfig,
 )
-from .cloud_init import CloudInit, ConfigFile, Directory, SecretFile, Volume
+from .cloud_init import INSTANCE_ID, CloudInit, ConfigFile, Directory, SecretFile, Volume
 from .ports import Role
 from .secrets import ClusterSecrets
 
@@ -205,7 +214,8 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
                                                                           list[Directory]]:
         config = ConfigFile(path=f"{CONSUL_DIR}/consul.hcl", owner="consul", content=ConsulAgentConfig(
             server=server, datacenter=c.datacenter, aws_region=region, join_tag_key=JOIN_TAG_KEY,
-            join_tag_value=join[Role.CONSUL_SERVER], bootstrap_expect=count).render())
+            join_tag_value=join[Role.CONSUL_SERVER], node_name=consul_node_prefix(role) + INSTANCE_ID,
+            bootstrap_expect=count).render())
         cert, key = ((secrets.consul_server_cert, secrets.consul_server_key) if server
                      else (secrets.consul_client_cert, secrets.consul_client_key))
         secret_files = _tls("consul", "consul", secrets, cert, key) + [
@@ -249,7 +259,8 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
             products=tuple((p, pk.version_of(p)) for p in products), os_packages=OS_PACKAGES + os_extra,
             ssm_agent_url=ssm_agent_url(region),
             directories=tuple(dirs), volumes=volumes, secrets=tuple(secret_files), files=tuple(files) + (resolved,),
-            substitute_private_ip=substitute, swap_off=swap_off,
+            # every node runs a Consul agent, named by its instance id
+            substitute=(f"{CONSUL_DIR}/consul.hcl", *substitute), swap_off=swap_off,
             services=services + ("systemd-resolved", "amazon-ssm-agent"),
             commands=commands)
 

@@ -33,6 +33,8 @@ __all__ = ["BOOT_SCRIPT", "CloudInit", "ConfigFile", "Directory", "SecretFile", 
 
 PRIVATE_IP = "__PRIVATE_IP__"
 """Placeholder the boot script replaces with the instance's private IP (from IMDSv2)."""
+INSTANCE_ID = "__INSTANCE_ID__"
+"""Placeholder the boot script replaces with the instance's id (from IMDSv2)."""
 
 STAGING = "/var/lib/hashistack/staged"
 """Where ``write_files`` stages every file until the packages that own its directory are installed."""
@@ -310,7 +312,8 @@ class CloudInit:
     :param volumes: EBS volumes formatted and mounted after install.
     :param secrets: fetched from SSM after the directories exist.
     :param files: configs and units, staged by ``write_files`` and placed after install.
-    :param substitute_private_ip: files whose ``__PRIVATE_IP__`` becomes the instance's address.
+    :param substitute: files whose ``__PRIVATE_IP__`` and ``__INSTANCE_ID__`` become the
+        instance's address and id.
     :param commands: shell commands run after files are placed, before the units start.
     :param services: units enabled and started, each on its own, so one failing unit never hides
         another; the boot fails if any did not start.
@@ -329,7 +332,7 @@ class CloudInit:
     volumes: tuple[Volume, ...] = ()
     secrets: tuple[SecretFile, ...] = ()
     files: tuple[ConfigFile, ...] = ()
-    substitute_private_ip: tuple[str, ...] = ()
+    substitute: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
     swap_off: bool = False
@@ -413,10 +416,12 @@ class CloudInit:
         if self.files:
             steps += ["", "# 5. Configs and units, now that their packages and users exist."]
             steps += [f"place {_q(f.path)} {f.owner} {f.mode}" for f in self.files]
-        if self.substitute_private_ip:
-            steps += ["", "private_ip=$(imds meta-data/local-ipv4)",
-                      "[ -n \"$private_ip\" ] || die \"no private IP from the instance metadata service\""]
-            steps += [f"sed -i \"s/{PRIVATE_IP}/$private_ip/g\" {_q(p)}" for p in self.substitute_private_ip]
+        if self.substitute:
+            steps += ["", "private_ip=$(imds meta-data/local-ipv4)", "instance_id=$(imds meta-data/instance-id)",
+                      "[ -n \"$private_ip\" ] || die \"no private IP from the instance metadata service\"",
+                      "[ -n \"$instance_id\" ] || die \"no instance id from the instance metadata service\""]
+            steps += [f"sed -i \"s/{PRIVATE_IP}/$private_ip/g; s/{INSTANCE_ID}/$instance_id/g\" {_q(p)}"
+                      for p in self.substitute]
         if self.commands:
             steps += [""] + list(self.commands)
         if self.services:
