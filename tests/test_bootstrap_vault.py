@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from hashistack import HashistackError
 from hashistack.bootstrap import BootstrapSettings
@@ -24,6 +25,7 @@ from hashistack.bootstrap.phase_secrets import run_secrets
 from hashistack.bootstrap.report import Report
 from hashistack.bootstrap.store import ParameterStore
 from stacks.environments import DEV, UAT
+from tests import vault_engine as engine
 from tests.bootstrap_bao import BaoServer
 from tests.bootstrap_helpers import aws, run_bootstrap, ssm  # noqa: F401 (aws: the fixture)
 
@@ -151,12 +153,37 @@ def _gpg(home: Path, *args: str, input: bytes | None = None) -> bytes:
     return result.stdout
 
 
+def _with_idp(env, idp):
+    """``env`` with its OIDC login pointed at the identity provider's stand-in (its issuer and CA)."""
+    methods = tuple(dataclasses.replace(m, discovery_url=idp.issuer, discovery_ca_pem=idp.ca_pem)
+                    if m.kind == "oidc" else m for m in env.vault.login_methods)
+    return dataclasses.replace(env, vault=dataclasses.replace(env.vault, login_methods=methods))
+
+
+def oidc_login(bao: BaoServer, idp, role: str, groups: list[str]) -> requests.Response:
+    """An operator's browser login (``vault login -method=oidc``), step by step: the auth URL from
+    Vault, the user signing in at the provider, the provider's redirect to Vault's callback; Vault
+    then exchanges the code at the provider's token endpoint with the configured client secret."""
+    redirect = "http://localhost:8250/oidc/callback"
+    start = requests.post(f"{bao.url}/v1/auth/oidc/oidc/auth_url", json={"role": role, "redirect_uri": redirect},
+                          verify=bao.ca_file, timeout=10)
+    assert start.status_code == 200, start.text
+    state, code = idp.authorize(start.json()["data"]["auth_url"], {"sub": "alice", "groups": groups})
+    return requests.get(f"{bao.url}/v1/auth/oidc/oidc/callback", params={"state": state, "code": code},
+                        verify=bao.ca_file, timeout=10)
+
+
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed (Debian package gnupg): it makes "
                     "the keyholder's key pair for this test")
-def test_outside_development_recovery_keys_are_encrypted_to_the_keyholders(aws, tmp_path):
+def test_outside_development_recovery_keys_are_encrypted_to_the_keyholders(aws, monkeypatch, tmp_path, synth):
+    """UAT: recovery keys to the keyholders, the whole uat-vault stack applied with the root token,
+    the OIDC login configured by the bootstrap from HASHISTACK_OIDC_CLIENT_SECRET (the stack holds
+    no secret), then the root token revoked: an operator logs in through the provider, and rotates
+    the client secret with their own token."""
     store = ParameterStore(ssm(), kms_key_id="alias/aws/ssm", tags=UAT.tags)
     assert run_secrets(UAT, store, Report("secrets")).ok
     bao = bao_for("uat", tmp_path / "bao")
+    idp = engine.JwksStandIn(tmp_path).start()
     try:
         endpoints = Endpoints.of(UAT, vault=bao.url)
         # no keyholders listed: refused before anything is sent
@@ -173,17 +200,48 @@ def test_outside_development_recovery_keys_are_encrypted_to_the_keyholders(aws, 
              .split(":")[0], "cv25519", "encr", "never")
         (tmp_path / "pgp").mkdir()
         (tmp_path / "pgp" / "alice.asc").write_bytes(_gpg(home, "--export", "--armor", "alice@example.com"))
-        env = dataclasses.replace(UAT, bootstrap=BootstrapSettings(recovery_pgp_key_paths=("pgp/alice.asc",)))
+        env = _with_idp(dataclasses.replace(UAT, bootstrap=BootstrapSettings(recovery_pgp_key_paths=("pgp/alice.asc",))),
+                        idp)
+        (method,) = [m for m in env.vault.login_methods if m.kind == "oidc"]
+        # the OIDC client secret unset: refused before init too (operators log in through it later)
+        monkeypatch.delenv(method.secret_variable, raising=False)
+        with pytest.raises(HashistackError, match=f"{method.secret_variable} unset: the OIDC login's client secret"):
+            run_cluster(env, store, Report("cluster"), endpoints=endpoints, only=("vault",), root=tmp_path)
+        assert bao.get("sys/init").json()["initialized"] is False
+        idp.clients[method.client_id] = "first-secret"
+        monkeypatch.setenv(method.secret_variable, "first-secret")
         record = tmp_path / "root-token-seen-by-apply"
+        stack = synth.outdir / "stacks" / "uat-vault" / "cdk.tf.json"
         report = run_cluster(env, store, Report("cluster"), endpoints=endpoints, only=("vault",),
-                             vault_apply=f"{sys.executable} {APPLY} {record}", root=tmp_path)
+                             vault_apply=f"{sys.executable} {APPLY} {record} {stack}", root=tmp_path)
         assert report.ok, report.summary()
+        assert ("vault: oidc login configuration", "changed") in [e[:2] for e in report.entries]
         keys = json.loads(value("uat", "vault_recovery_keys"))
         assert keys["pgp_encrypted"] is True and len(keys["keys_base64"]) == 1
         clear = _gpg(home, "--decrypt", input=base64.b64decode(keys["keys_base64"][0]))
         assert clear and clear not in base64.b64decode(keys["keys_base64"][0]), "only alice can read her key"
         assert bao.get("auth/token/lookup-self", token=record.read_text()).status_code == 403
+        assert "first-secret" not in stack.read_text()
+
+        # an operator logs in through the provider: Vault authenticated to it with the secret
+        login = oidc_login(bao, idp, "operator", ["platform-operators"])
+        assert login.status_code == 200, login.text
+        assert login.json()["auth"]["policies"] == ["default", "platform-operator"]
+        assert idp.token_requests[-1] == (method.client_id, 200)
+        # another group is refused by the role's bound claims
+        assert oidc_login(bao, idp, "operator", ["developers"]).status_code in (400, 403)
+        # the provider rotates the secret: logins fail until an operator writes the new one
+        idp.clients[method.client_id] = "second-secret"
+        assert oidc_login(bao, idp, "operator", ["platform-operators"]).status_code != 200
+        assert idp.token_requests[-1] == (method.client_id, 401)
+        monkeypatch.setenv(method.secret_variable, "second-secret")
+        monkeypatch.setenv("VAULT_TOKEN", login.json()["auth"]["client_token"])
+        again = run_cluster(env, store, Report("cluster"), endpoints=endpoints, only=("vault",), root=tmp_path)
+        assert again.ok, again.summary()
+        assert ("vault: oidc login configuration", "changed") in [e[:2] for e in again.entries]
+        assert oidc_login(bao, idp, "operator", ["platform-operators"]).status_code == 200
     finally:
+        idp.stop()
         bao.stop()
 
 

@@ -5,6 +5,7 @@ claims, and bring-up needs no root token after the first apply."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 
 import cdktf
@@ -18,6 +19,7 @@ from hashistack.service.go_service import GoService
 from hashistack.stack import EnvironmentStack
 from hashistack.vault import LoginMethod, LoginRole
 from stacks import apps
+from stacks.apps import my_go_app
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 
@@ -114,24 +116,37 @@ def test_every_service_access_lives_in_the_vault_layer(synth, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_login_methods_are_synthesized_with_their_roles(synth, env):
+    """An OIDC login is its mount and roles only: the configuration holds the client secret, so
+    the bootstrap writes it (LoginMethod.oidc_config) and nothing of it is in the stack, its plan or
+    its state; the CI login's configuration (no secret) is Terraform's."""
     r = synth.stack(f"{env.name}-vault")
     resources = r["resource"]
-    backends = {b["path"]: b for b in resources.get("vault_jwt_auth_backend", {}).values()}
+    jwt_backends = {b["path"]: (k, b) for k, b in resources.get("vault_jwt_auth_backend", {}).items()}
+    mounts = {b["path"]: (k, b) for k, b in resources.get("vault_auth_backend", {}).items()}
     for method in env.vault.login_methods:
-        if method.kind == "userpass":
-            assert [b["path"] for b in resources["vault_auth_backend"].values()] == [method.path]
-            continue
-        backend = backends[method.path]
-        assert backend["type"] == method.kind and backend["oidc_discovery_url"] == method.discovery_url
-        roles = {x["role_name"]: x for x in resources["vault_jwt_auth_backend_role"].values()
-                 if x["backend"].startswith(f"${{vault_jwt_auth_backend.login-{method.path}_")}
+        if method.kind in ("userpass", "oidc"):
+            key, backend = mounts[method.path]
+            assert backend["type"] == method.kind and method.path not in jwt_backends
+            ref = f"${{vault_auth_backend.{key}.path}}"
+        else:
+            key, backend = jwt_backends[method.path]
+            assert backend["type"] == method.kind and backend["oidc_discovery_url"] == method.discovery_url
+            ref = f"${{vault_jwt_auth_backend.{key}.path}}"
+        roles = {x["role_name"]: x for x in resources.get("vault_jwt_auth_backend_role", {}).values()
+                 if x["backend"] == ref}
         assert sorted(roles) == sorted(role.name for role in method.roles)
         for role in method.roles:
             assert roles[role.name]["bound_claims"] and roles[role.name]["token_policies"] == list(role.policies)
-        if method.kind == "oidc":
-            variable = f"{method.path}_client_secret"
-            assert backend["oidc_client_secret"] == f"${{var.{variable}}}"
-            assert r["variable"][variable]["sensitive"] is True
+    text = json.dumps(r)
+    assert "client_secret" not in text and not [v for v in (r.get("variable") or {}) if "secret" in v]
+
+
+def test_an_oidc_logins_configuration_is_written_whole_from_its_variable():
+    (method,) = [m for m in PROD.vault.login_methods if m.kind == "oidc"]
+    assert method.secret_variable == "HASHISTACK_OIDC_CLIENT_SECRET"
+    assert method.oidc_config("s3cret") == {"oidc_discovery_url": method.discovery_url,
+                                            "oidc_client_id": method.client_id, "oidc_client_secret": "s3cret",
+                                            "default_role": method.roles[0].name}
 
 
 def test_ci_logs_in_as_the_deployer_and_operators_through_oidc():
@@ -147,7 +162,7 @@ def test_go_service_can_leave_vault_access_to_another_stack():
     app = cdktf.App()
     stack = EnvironmentStack(app, "dev", environment=DEV)
     spec = ServiceSpec(name="web", image="registry.example.com/web:1.0.0",
-                       secrets=(apps.my_go_app.service(DEV).secrets[0],))
+                       secrets=(my_go_app.service(DEV).secrets[0],))
     service = GoService.from_spec(stack, spec, vault_access=False)
     assert service.vault_access is None and service.plan.policy is not None
     together = GoService(EnvironmentStack(app, "dev2", environment=DEV), "web", image="registry.example.com/web:1.0.0",

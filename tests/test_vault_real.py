@@ -88,8 +88,8 @@ def jwks(tmp_path_factory):
 
 
 def input_variables(*stacks: dict) -> dict[str, str]:
-    """Test values for the stacks' input variables that have no default (secrets such as an
-    OIDC client secret, given to ``cdktf deploy`` by the operator)."""
+    """Test values for the stacks' input variables that have no default (none today: the OIDC
+    client secret is written by the bootstrap, not through Terraform)."""
     return {name: f"test-{name}" for s in stacks for name, v in (s.get("variable") or {}).items()
             if "default" not in v}
 

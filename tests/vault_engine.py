@@ -821,9 +821,16 @@ class JwksStandIn:
     """STAND-IN for Nomad's ``/.well-known/jwks.json`` (Nomad itself cannot run here): loopback
     HTTPS with a certificate from a test CA (given to Vault as ``jwks_ca_pem``), serving one RSA
     key (Nomad >= 1.7 signs workload identities with RS256) and one Ed25519 key (EdDSA, keys from
-    before 1.7). :meth:`sign` issues JWTs with those keys as Nomad's keyring would."""
+    before 1.7). :meth:`sign` issues JWTs with those keys as Nomad's keyring would.
+
+    It also stands in for an identity provider in the OIDC authorization-code flow (RFC 6749 4.1,
+    OpenID Connect Core 3.1): :meth:`authorize` stands for a user's login and returns a code, and
+    ``POST /token`` exchanges a code for an ID token only for a client that authenticates with a
+    registered id and secret (HTTP Basic or form fields, RFC 6749 2.3.1), else 401
+    ``invalid_client``, as a provider must."""
 
     PATH = "/.well-known/jwks.json"
+    TOKEN = "/token"
     DISCOVERY = "/.well-known/openid-configuration"
 
     def __init__(self, workdir: Path) -> None:
@@ -834,11 +841,28 @@ class JwksStandIn:
         self.ed25519 = ed25519.Ed25519PrivateKey.generate()
         self.kids = {"RS256": str(uuid.uuid4()), "EdDSA": str(uuid.uuid4())}
         self.requests = 0
+        self.clients: dict[str, str] = {}  # client id -> secret
+        self.codes: dict[str, dict] = {}  # code -> the ID token's claims
+        self.token_requests: list[tuple[str | None, int]] = []  # (client id, status)
         self._server: ThreadingHTTPServer | None = None
 
     @property
     def ca_pem(self) -> str:
         return self.ca.cert_pem
+
+    def authorize(self, auth_url: str, claims: dict) -> tuple[str, str]:
+        """A user signs in at ``auth_url`` (the relying party's authorization request): returns
+        (state, code) as the redirect to the callback carries them; the ID token will carry
+        ``claims``, the request's nonce and client id as audience."""
+        from urllib.parse import parse_qs, urlsplit
+
+        query = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}
+        assert query.get("response_type") == "code" and query.get("client_id") in self.clients, query
+        code = uuid.uuid4().hex
+        now = int(time.time())
+        self.codes[code] = {"iss": self.issuer, "aud": query["client_id"], "nonce": query.get("nonce"),
+                            "iat": now, "exp": now + 300, **claims}
+        return query["state"], code
 
     @property
     def issuer(self) -> str:
@@ -852,8 +876,9 @@ class JwksStandIn:
     def discovery(self) -> dict:
         """OIDC discovery, for an auth backend configured with ``oidc_discovery_url``."""
         return {"issuer": self.issuer, "jwks_uri": self.url, "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
-                "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
-                "authorization_endpoint": f"{self.issuer}/authorize"}
+                "response_types_supported": ["code", "id_token"], "subject_types_supported": ["public"],
+                "authorization_endpoint": f"{self.issuer}/authorize", "token_endpoint": f"{self.issuer}{self.TOKEN}",
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]}
 
     def jwks(self) -> dict:
         pub = self.rsa.public_key().public_numbers()
@@ -877,6 +902,33 @@ class JwksStandIn:
                     self.send_error(404)
                     return
                 reply_json(self, document())
+
+            def do_POST(self):  # noqa: N802
+                from urllib.parse import parse_qs
+
+                if self.path != JwksStandIn.TOKEN:
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                client, secret = form.get("client_id"), form.get("client_secret")
+                basic = self.headers.get("Authorization", "")
+                if basic.startswith("Basic "):
+                    from urllib.parse import unquote
+
+                    client, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+                    client, secret = unquote(client), unquote(secret)
+                claims = stand_in.codes.pop(form.get("code", ""), None)
+                if client not in stand_in.clients or stand_in.clients[client] != secret:
+                    stand_in.token_requests.append((client, 401))
+                    reply_json(self, {"error": "invalid_client"}, status=401)
+                elif form.get("grant_type") != "authorization_code" or claims is None or claims["aud"] != client:
+                    stand_in.token_requests.append((client, 400))
+                    reply_json(self, {"error": "invalid_grant"}, status=400)
+                else:
+                    stand_in.token_requests.append((client, 200))
+                    reply_json(self, {"access_token": uuid.uuid4().hex, "token_type": "Bearer", "expires_in": 300,
+                                      "id_token": stand_in.sign(claims)})
 
             def log_message(self, *args):
                 pass

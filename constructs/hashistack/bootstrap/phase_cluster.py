@@ -392,12 +392,21 @@ class _Cluster:
         if status != 200 or not isinstance(init, dict):
             self.report.note("vault: init", "skipped", f"HTTP {status}: {_text(init)}")
             return
+        logins = self._login_secrets()
         if init.get("initialized"):
             kept = self.values.get("vault_initial_root_token")
             if not kept:
                 self.report.note("vault: init", "unchanged",
                                  f"already initialized; operators apply {self.env.name}-vault from now on")
+                if any(logins.values()):  # an operator sets or rotates a login's client secret
+                    token = os.environ.get("VAULT_TOKEN")
+                    if not token:
+                        self.report.note("vault: logins", "refused", "set VAULT_TOKEN to an operator's token to "
+                                         "write the logins' configuration")
+                        return
+                    self._write_logins(api, token, logins)
                 return
+            self._require_login_secrets(logins)
             self._await_active(api)
             status, _ = api.call("GET", "/v1/auth/token/lookup-self", token=kept)
             if status == 403:  # revoked already (a run stopped before it deleted the parameter)
@@ -405,7 +414,7 @@ class _Cluster:
                 return
             self.report.note("vault: init", "unchanged", f"initialized; the first apply of {self.env.name}-vault has "
                              "not succeeded yet: running it again with the kept root token")
-            self._finish(api, apply_command, operator, kept)
+            self._finish(api, apply_command, operator, kept, logins)
             return
         _, seal = api.call("GET", "/v1/sys/seal-status")
         if not (isinstance(seal, dict) and seal.get("recovery_seal")):
@@ -419,6 +428,7 @@ class _Cluster:
                                   "a keyholder's PGP key; list their exported public keys, e.g. "
                                   "('stacks/pgp/alice.asc', 'stacks/pgp/bob.asc', 'stacks/pgp/carol.asc')")
         pgp = [public_key_base64(self.root / p, where=where) for p in settings.recovery_pgp_key_paths]
+        self._require_login_secrets(logins)
         request: dict[str, object] = {"recovery_shares": settings.recovery_shares,
                                       "recovery_threshold": settings.threshold}
         if pgp:
@@ -441,12 +451,14 @@ class _Cluster:
         self.put("vault_recovery_keys", json.dumps({"pgp_encrypted": bool(pgp), "threshold": settings.threshold,
                                                     "keys_base64": keys}, sort_keys=True))
         self._await_active(api)
-        self._finish(api, apply_command, operator, root)
+        self._finish(api, apply_command, operator, root, logins)
 
-    def _finish(self, api: Api, apply_command: str | None, operator: str | None, root: str) -> None:
-        """The first apply with the root token; only once it succeeded, the development operator,
-        the root token revoked (checked dead) and its parameter deleted."""
-        if not self._first_apply(apply_command, root):
+    def _finish(self, api: Api, apply_command: str | None, operator: str | None, root: str,
+                logins: dict[str, str | None]) -> None:
+        """The first apply with the root token and the logins' configuration; only once both
+        succeeded, the development operator, the root token revoked (checked dead) and its
+        parameter deleted."""
+        if not self._first_apply(apply_command, root) or not self._write_logins(api, root, logins):
             return
         if operator:
             self._dev_operator(api, root, operator)
@@ -454,6 +466,38 @@ class _Cluster:
             self._forget_root("the root token is revoked")
         if operator:
             self._check_operator(api, operator)
+
+    def _login_secrets(self) -> dict[str, str | None]:
+        """Each OIDC login's client secret, from the variable its method names (never from code,
+        never through Terraform: the config of a JWT/OIDC mount would keep it in state)."""
+        return {m.path: os.environ.get(m.secret_variable) or None
+                for m in self.env.vault.login_methods if m.kind == "oidc"}
+
+    def _require_login_secrets(self, logins: dict[str, str | None]) -> None:
+        """Checked before init: once the root token is revoked, operators log in through these."""
+        missing = [m.secret_variable for m in self.env.vault.login_methods if m.kind == "oidc" and not logins[m.path]]
+        if missing:
+            raise HashistackError(f'environment "{self.env.name}": {", ".join(missing)} unset: the OIDC login\'s '
+                                  "client secret (from the identity provider) is written with its configuration "
+                                  "right after the first apply, before the root token is revoked; set it and run again")
+
+    def _write_logins(self, api: Api, token: str, logins: dict[str, str | None]) -> bool:
+        """``auth/<path>/config`` of each OIDC login whose secret is given, written whole."""
+        ok = True
+        for method in self.env.vault.login_methods:
+            secret = logins.get(method.path) if method.kind == "oidc" else None
+            if not secret:
+                continue
+            status, answer = api.call("POST", f"/v1/auth/{method.path}/config", token=token,
+                                      body=method.oidc_config(secret))
+            label = f"vault: {method.path} login configuration"
+            if status in (200, 204):
+                self.report.note(label, "changed", f"{method.discovery_url}, client {method.client_id}, "
+                                 f"secret from {method.secret_variable}")
+            else:
+                ok = False
+                self.report.note(label, "refused", f"HTTP {status}: {_text(answer)}")
+        return ok
 
     def _forget_root(self, why: str) -> None:
         """Delete the kept root token's parameter once the token is dead."""

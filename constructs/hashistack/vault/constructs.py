@@ -5,10 +5,9 @@ Each is usable on its own in any cdktf stack with a Vault provider.
 
 from __future__ import annotations
 
-import re
 from typing import Mapping
 
-from cdktf import Fn, TerraformResourceLifecycle, TerraformVariable
+from cdktf import Fn, TerraformResourceLifecycle
 from cdktf_cdktf_provider_vault.audit import Audit
 from cdktf_cdktf_provider_vault.auth_backend import AuthBackend
 from cdktf_cdktf_provider_vault.jwt_auth_backend import JwtAuthBackend
@@ -212,8 +211,8 @@ class NomadWorkloadIdentityAuth(Construct):
 class VaultLogin(Construct):
     """A :class:`~hashistack.vault.LoginMethod` for operators or CI: the auth backend and its roles.
 
-    An OIDC method's client secret is the sensitive Terraform variable ``<path>_client_secret``
-    (``TF_VAR_<path>_client_secret`` at apply time)."""
+    An OIDC method is the mount and its roles only: its configuration carries the client secret,
+    which would sit in this stack's state, so the bootstrap writes it (LoginMethod.oidc_config)."""
 
     def __init__(self, scope: Construct, id: str, *, method: LoginMethod, development: bool = False) -> None:
         super().__init__(scope, id)
@@ -223,17 +222,12 @@ class VaultLogin(Construct):
             self.backend: AuthBackend | JwtAuthBackend = AuthBackend(
                 self, "backend", type="userpass", path=m.path, description=m.description)
             return
-        secret = None
         if m.kind == "oidc":
-            name = re.sub(r"[^a-z0-9_]", "_", m.path) + "_client_secret"
-            variable = TerraformVariable(self, name, type="string", sensitive=True, nullable=False,
-                                         description=f"OIDC client secret of Vault's {m.path} login")
-            variable.override_logical_id(name)  # so that TF_VAR_<name> sets it
-            secret = variable.string_value
-        self.backend = backend = JwtAuthBackend(
-            self, "backend", path=m.path, type=m.kind, description=m.description,
-            oidc_discovery_url=m.discovery_url, oidc_client_id=m.client_id, oidc_client_secret=secret,
-            default_role=m.default_role)
+            self.backend = backend = AuthBackend(self, "backend", type="oidc", path=m.path, description=m.description)
+        else:
+            self.backend = backend = JwtAuthBackend(
+                self, "backend", path=m.path, type=m.kind, description=m.description,
+                oidc_discovery_url=m.discovery_url, default_role=m.default_role)
         self.roles = [
             JwtAuthBackendRole(
                 self, f"role-{role.name}",

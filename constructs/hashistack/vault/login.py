@@ -54,8 +54,10 @@ class LoginMethod:
     """A login method for people or CI. Build with :meth:`oidc`, :meth:`ci_jwt` or :meth:`userpass`.
 
     ``oidc``: browser login through the organisation's identity provider (``vault login
-    -method=oidc``); its client secret comes from the Terraform variable
-    ``<path>_client_secret`` (``TF_VAR_...``) at apply time, never from code.
+    -method=oidc``). ``<env>-vault`` holds the mount and the roles only; the method's
+    configuration, with the client secret, is written by the day-0 bootstrap from
+    ``HASHISTACK_<PATH>_CLIENT_SECRET`` (:meth:`secret_variable`), so the secret is in no code,
+    plan or Terraform state (hashistack.bootstrap.vault_logins).
     ``jwt``: a CI system's signed identity token (GitLab ``id_tokens``, GitHub Actions OIDC, ...),
     verified against the issuer's discovery document.
     ``userpass``: development only; users are created by an operator (``vault write
@@ -69,6 +71,8 @@ class LoginMethod:
     client_id: str | None = None
     redirect_uris: tuple[str, ...] = ()
     description: str | None = None
+    discovery_ca_pem: str | None = None
+    """The CA of the identity provider's certificate, when the system's trust store lacks it."""
 
     @staticmethod
     def oidc(*, discovery_url: str, client_id: str, roles: tuple[LoginRole, ...], redirect_uris: tuple[str, ...],
@@ -88,6 +92,20 @@ class LoginMethod:
     @property
     def default_role(self) -> str | None:
         return self.roles[0].name if self.roles else None
+
+    @property
+    def secret_variable(self) -> str:
+        """The environment variable the bootstrap reads an OIDC method's client secret from."""
+        return "HASHISTACK_" + "".join(ch if ch.isalnum() else "_" for ch in self.path.upper()) + "_CLIENT_SECRET"
+
+    def oidc_config(self, client_secret: str) -> dict[str, str]:
+        """The body of ``auth/<path>/config`` for an OIDC method (Vault's JWT/OIDC plugin replaces
+        the whole configuration on every write, so it is always written complete)."""
+        body = {"oidc_discovery_url": self.discovery_url or "", "oidc_client_id": self.client_id or "",
+                "oidc_client_secret": client_secret, "default_role": self.default_role or ""}
+        if self.discovery_ca_pem:
+            body["oidc_discovery_ca_pem"] = self.discovery_ca_pem
+        return body
 
     def validate(self, check: Checker, *, development: bool) -> "LoginMethod":
         """Raises HashistackError for a method that would let the wrong identity in."""
