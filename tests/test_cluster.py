@@ -121,6 +121,18 @@ def test_nomad_client_config_denies_raw_exec():
     assert plugins["docker"]["config"][0]["allow_privileged"] is False
 
 
+def test_the_pause_container_is_pulled_by_digest():
+    """Every bridge-networked allocation starts Nomad's infra (pause) container first. Nomad's
+    default names it by tag; the clients pin it by digest, which Nomad pulls as ``repo@digest``
+    (drivers/docker/utils.go parseDockerImage, v1.10.2). Keys from the docker plugin's config spec
+    (drivers/docker/config.go, v1.10.2)."""
+    docker = {next(iter(p)): p[next(iter(p))] for p in nomad_config(False)["plugin"]}["docker"]["config"][0]
+    assert set(keys(docker)) <= {"allow_privileged", "infra_image", "volumes", "allow_caps", "gc", "auth",
+                                 "infra_image_pull_timeout", "pull_activity_timeout", "extra_labels", "logging"}
+    repo, _, digest = docker["infra_image"].partition("@")
+    assert re.fullmatch(r"registry\.k8s\.io/pause:[0-9.]+", repo) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+
+
 def test_nomad_clients_serve_their_http_api_on_loopback_only():
     """A task on the bridge cannot reach its client's API (/v1/metrics answers without a token).
     Nomad v1.10.2 refuses a loopback bind whose advertise is defaulted (command/agent/config.go,

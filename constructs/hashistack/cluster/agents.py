@@ -47,6 +47,13 @@ def auto_join(region: str, tag_key: str, tag_value: str) -> str:
     return f"provider=aws region={region} tag_key={tag_key} tag_value={tag_value}"
 
 
+INFRA_IMAGE = ("registry.k8s.io/pause:3.9"
+               "@sha256:7031c1b283388d2c2e09b57badb803c05ebed362dc88d84b480cc47f72a21097")
+"""The pause container that holds each bridge-networked allocation's network namespace, pinned by
+its manifest-list digest. Nomad's default is ``registry.k8s.io/pause-<arch>:3.3`` by tag
+(drivers/docker/config.go ``infra_image``, v1.10.2); a digest reference is pulled as
+``repo@digest`` (drivers/docker/utils.go ``parseDockerImage``)."""
+
 DRAIN_DEADLINE_S = 600
 """How long a client stopping on scale-in waits for its allocations to move (``drain_on_shutdown``)."""
 
@@ -146,6 +153,7 @@ class NomadAgentConfig:
                 Block("plugin", ("raw_exec",), body=(Block("config", body=(Attr("enabled", False),)),)),
                 Block("plugin", ("docker",), body=(Block("config", body=(
                     Attr("allow_privileged", False),
+                    Attr("infra_image", INFRA_IMAGE),
                     Block("volumes", body=(Attr("enabled", False),)),
                 )),)),
             ]

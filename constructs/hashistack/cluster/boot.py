@@ -135,14 +135,14 @@ def asg_name(environment: Environment, role: Role) -> str:
 
 
 def _drain_script(region: str, asg: str) -> str:
+    # A stop of Nomad drains the client with its own node secret (leave_on_terminate,
+    # drain_on_shutdown: no token on the node); see NOMAD_DRAIN_UNIT.
     return f"""#!/bin/bash
-# Scale-in of the Nomad client pool: once the autoscaling group holds this instance for
-# termination, stop Nomad, which drains the client with its own node secret (leave_on_terminate,
-# drain_on_shutdown: no token on the node), then let the group terminate the instance.
+# On scale-in: stop Nomad (a stop drains this client), then let the group terminate it.
 set -euo pipefail
 imds=http://169.254.169.254/latest
-imds_token=$(curl -fsS -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
-meta() {{ curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" "$imds/meta-data/$1"; }}
+t=$(curl -fsS -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
+meta() {{ curl -fsS -H "X-aws-ec2-metadata-token: $t" "$imds/meta-data/$1"; }}
 [ "$(meta autoscaling/target-lifecycle-state)" = Terminated ] || exit 0
 systemctl stop hashistack-drain.timer
 systemctl stop nomad.service
@@ -166,7 +166,7 @@ TimeoutStopSec={DRAIN_STOP_TIMEOUT_S}
 """
 
 DRAIN_SERVICE = f"""[Unit]
-Description=Drain this Nomad client when its autoscaling group scales it in
+Description=Drain this Nomad client on scale-in
 
 [Service]
 Type=oneshot
@@ -174,7 +174,7 @@ ExecStart={DRAIN_SCRIPT}
 """
 
 DRAIN_TIMER = """[Unit]
-Description=Look for a scale-in of this Nomad client every 20 seconds
+Description=Poll for a scale-in of this Nomad client
 
 [Timer]
 OnBootSec=60s

@@ -75,7 +75,7 @@ def rules(*, slice_name: str = TASKS_SLICE, bridges: tuple[str, ...] = TASK_BRID
     v4, v6 = IMDS_ADDRESSES
     task = f'socket cgroupv2 level 1 "{slice_name}"'
     return f"""#!/usr/sbin/nft -f
-# What a task reaches of this node, loaded by {FIREWALL_UNIT} (docker and nomad require it)
+# What a task reaches of this node, loaded by {FIREWALL_UNIT}
 table inet {TABLE}
 delete table inet {TABLE}
 table inet {TABLE} {{
@@ -103,7 +103,7 @@ table inet {TABLE} {{
 
 
 SLICE_UNIT = """[Unit]
-Description=Every container of this Nomad client (dockerd cgroup-parent; the task firewall matches it)
+Description=Every container of this Nomad client (dockerd cgroup-parent)
 Before=slices.target
 
 [Install]
@@ -132,7 +132,7 @@ WantedBy=multi-user.target
 """
 
 REQUIRE_FIREWALL = f"""[Unit]
-# no task runs on this node without the task firewall (hashistack: job containment)
+# no task runs on this node without the task firewall
 Requires={FIREWALL_UNIT}
 After={FIREWALL_UNIT}
 """
