@@ -66,7 +66,7 @@ def test_consul_and_nomad_acls_are_bootstrapped_with_the_tokens_the_nodes_read(a
     assert 'acl = "write"' in consul.policies["nomad-server"]["Rules"]
     # Nomad: the management token was stored in SSM, then used; the policies; no token for any node
     assert nomad.management(param("nomad_management_token"))
-    assert set(nomad.policies) == set(NOMAD_POLICIES) == {"operator", "ci-deployer"}
+    assert set(nomad.policies) == set(NOMAD_POLICIES) == {"operator", "read-only", "ci-deployer"}
     assert [t for t in nomad.tokens.values() if t.get("Type") != "management"] == []
     assert "created   consul: ACL bootstrap" in run.stdout and "created   nomad: ACL bootstrap" in run.stdout
     for line in ("created   consul: policy dns", "created   consul: token consul_dns_token: policy dns",

@@ -191,3 +191,18 @@ def test_the_ci_deployer_may_submit_jobs_and_nothing_else():
     assert nomad_acl.level(rules, "operator") == -1
     operator = nomad_acl.namespace_capabilities(NOMAD_POLICIES["operator"][1], "payments")
     assert {"alloc-exec", "read-fs"} <= operator  # the control: the model sees what a write policy grants
+
+
+def test_the_read_only_policy_reads_and_changes_nothing():
+    """On-call's and dashboards' Nomad policy, by Nomad's rules (tests/nomad_acl.py): jobs and the
+    cluster readable in every namespace; no submit, exec, file or log access, and no write of a
+    node, the agent or the operator settings."""
+    from hashistack.bootstrap.phase_cluster import NOMAD_POLICIES
+    from tests import nomad_acl
+
+    rules = NOMAD_POLICIES["read-only"][1]
+    caps = nomad_acl.namespace_capabilities(rules, "payments")
+    assert {"list-jobs", "read-job"} <= caps
+    assert not caps & {"submit-job", "alloc-exec", "read-fs", "read-logs", "alloc-lifecycle", "dispatch-job",
+                       "scale-job", "csi-write-volume", "host-volume-write"}
+    assert all(nomad_acl.level(rules, r) == nomad_acl.LEVEL["read"] for r in ("node", "agent", "operator", "plugin"))

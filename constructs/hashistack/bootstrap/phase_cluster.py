@@ -91,6 +91,12 @@ NOMAD_POLICIES: dict[str, tuple[str, str]] = {
     "operator": ("Platform operators: run and inspect jobs in every namespace, read the cluster",
                  'namespace "*" {\n  policy = "write"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
                  'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
+    # On-call and dashboards: what runs and how, never a change, a shell, a file or a log line
+    # of an allocation (Nomad's "read" shorthand holds no read-logs, read-fs or alloc-exec:
+    # acl/policy.go expandNamespacePolicy, v1.10.2).
+    "read-only": ("Read jobs, allocations' status, nodes and the cluster; change nothing",
+                  'namespace "*" {\n  policy = "read"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
+                  'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
     # What `deploy <env>` needs (terraform-provider-nomad's nomad_job: register, read, plan) and
     # nothing else: no alloc-exec, read-fs or read-logs, no node, agent or operator rule. CI gets
     # it through the role of the same name, by logging in with its pipeline token (nomad_ci.py).
