@@ -51,6 +51,7 @@ from hashistack.cluster.secrets import ClusterSecrets
 from hashistack.environment import Environment
 
 from . import consul_rules, nomad_rules, systemd_standin
+from .vault_engine import oidc_login
 from .bootstrap_helpers import run_bootstrap
 from .sandbox.packages import _UNITS
 
@@ -203,24 +204,40 @@ class Rehearsal:
         self.log: list[str] = []
         self.environments = "stacks.environments"
         self.again = False
-        if keyholders:
-            self._list_keyholders(keyholders)
+        self.idp = None
+        oidc = [m for m in env.vault.login_methods if m.kind == "oidc"]
+        if keyholders or oidc:
+            self._prepare_environment(keyholders, oidc)
 
-    def _list_keyholders(self, keys: tuple[Path, ...]) -> None:
-        """The README's precondition outside development: the recovery keyholders' public keys
+    def _prepare_environment(self, keys: tuple[Path, ...], oidc: list) -> None:
+        """The README's preconditions outside development: the recovery keyholders' public keys
         listed in the environment's ``bootstrap.recovery_pgp_key_paths`` (an edit of
-        stacks/environments.py, made here in a module of the rehearsal's own)."""
+        stacks/environments.py, made here in a module of the rehearsal's own), and each OIDC
+        login's client secret from the identity provider in its variable. The provider is a
+        stand-in (tests/vault_engine.py JwksStandIn, with the token endpoint that checks the
+        secret); the module points the login's discovery at it, as the real one is unreachable."""
+        from tests.vault_engine import JwksStandIn
+
         module = f"rehearsal_environments_{self.env.name}"
         (self.workdir / "pgp").mkdir(exist_ok=True)
         paths = []
         for key in keys:  # relative to the bootstrap's --root, as in the project
             (self.workdir / "pgp" / key.name).write_bytes(key.read_bytes())
             paths.append(f"pgp/{key.name}")
+        logins = ""
+        if oidc:
+            self.idp = JwksStandIn(self.workdir).start()
+            for m in oidc:
+                self.idp.clients[m.client_id] = f"rehearsal-secret-{m.path}"
+                self.monkeypatch.setenv(m.secret_variable, f"rehearsal-secret-{m.path}")
+            logins = (", vault=dataclasses.replace(e.vault, login_methods=tuple(dataclasses.replace(\n"
+                      f"    m, discovery_url={self.idp.issuer!r}, discovery_ca_pem={self.idp.ca_pem!r})"
+                      " if m.kind == 'oidc' else m for m in e.vault.login_methods))")
         (self.workdir / f"{module}.py").write_text(
             "import dataclasses\n"
             "from stacks.environments import ENVIRONMENTS as _ALL\n"
             "ENVIRONMENTS = tuple(dataclasses.replace(e, bootstrap=dataclasses.replace(\n"
-            f"    e.bootstrap, recovery_pgp_key_paths={tuple(paths)!r})) if e.name == {self.env.name!r}"
+            f"    e.bootstrap, recovery_pgp_key_paths={tuple(paths)!r}){logins}) if e.name == {self.env.name!r}"
             " else e for e in _ALL)\n")
         self.monkeypatch.syspath_prepend(str(self.workdir))
         self.environments = module
@@ -249,9 +266,10 @@ class Rehearsal:
         return self.findings
 
     def close(self) -> None:
-        for s in [self.consul_acl, *self.servers.values()]:
+        for s in [self.consul_acl, *self.servers.values(), *([self.idp] if self.idp else [])]:
             s.stop()
         self.servers.clear()
+        self.idp = None
 
     def _step(self, command: str) -> None:
         words = shlex.split(command)
@@ -421,6 +439,17 @@ class Rehearsal:
                 problems.append(f"{role.value}: consul: {why}")
         if problems:
             raise StepFailed("\n  ".join(problems))
+        # operators log in through each OIDC login now that the root token is gone
+        vault = self.servers["vault"]
+        for m in (m for m in self.env.vault.login_methods if m.kind == "oidc"):
+            role = next(r for r in m.roles if "platform-operator" in r.policies)
+            claims = {"sub": "operator", **{k: list(v) if isinstance(v, tuple) else v
+                                            for k, v in role.bound_claims.items()}}
+            login = oidc_login(f"https://127.0.0.1:{self.tunnel['vault']}", vault.ca_file,  # type: ignore[attr-defined]
+                               self.idp, role.name, claims, path=m.path)
+            if login.status_code != 200 or "platform-operator" not in login.json()["auth"]["policies"]:
+                raise StepFailed(f"an operator cannot log in through the {m.path} login: HTTP {login.status_code}: "
+                                 f"{login.text[:300]}")
 
     def _operator_reaches_nomad(self, args: dict[str, str]) -> str | None:
         """Where the services stack's Nomad provider dials from the operator's machine, resolved

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from hashistack import HashistackError
 from hashistack.bootstrap import BootstrapSettings
@@ -160,17 +159,8 @@ def _with_idp(env, idp):
     return dataclasses.replace(env, vault=dataclasses.replace(env.vault, login_methods=methods))
 
 
-def oidc_login(bao: BaoServer, idp, role: str, groups: list[str]) -> requests.Response:
-    """An operator's browser login (``vault login -method=oidc``), step by step: the auth URL from
-    Vault, the user signing in at the provider, the provider's redirect to Vault's callback; Vault
-    then exchanges the code at the provider's token endpoint with the configured client secret."""
-    redirect = "http://localhost:8250/oidc/callback"
-    start = requests.post(f"{bao.url}/v1/auth/oidc/oidc/auth_url", json={"role": role, "redirect_uri": redirect},
-                          verify=bao.ca_file, timeout=10)
-    assert start.status_code == 200, start.text
-    state, code = idp.authorize(start.json()["data"]["auth_url"], {"sub": "alice", "groups": groups})
-    return requests.get(f"{bao.url}/v1/auth/oidc/oidc/callback", params={"state": state, "code": code},
-                        verify=bao.ca_file, timeout=10)
+def oidc_login(bao: BaoServer, idp, role: str, groups: list[str]):
+    return engine.oidc_login(bao.url, bao.ca_file, idp, role, {"sub": "alice", "groups": groups})
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed (Debian package gnupg): it makes "

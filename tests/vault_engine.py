@@ -958,6 +958,21 @@ class JwksStandIn:
         return f"{signing_input.decode()}.{_b64url(signature)}"
 
 
+def oidc_login(vault_url: str, ca_file: str | None, idp: JwksStandIn, role: str, claims: dict,
+               path: str = "oidc") -> requests.Response:
+    """An operator's browser login (``vault login -method=oidc``), step by step: the auth URL from
+    Vault, the user signing in at the provider, the provider's redirect to Vault's callback; Vault
+    then exchanges the code at the provider's token endpoint with its configured client secret."""
+    verify: bool | str = ca_file or True
+    start = requests.post(f"{vault_url}/v1/auth/{path}/oidc/auth_url", timeout=10, verify=verify,
+                          json={"role": role, "redirect_uri": "http://localhost:8250/oidc/callback"})
+    if start.status_code != 200:
+        return start
+    state, code = idp.authorize(start.json()["data"]["auth_url"], claims)
+    return requests.get(f"{vault_url}/v1/auth/{path}/oidc/callback", params={"state": state, "code": code},
+                        verify=verify, timeout=10)
+
+
 def workload_claims(job: dict, group: str, task: str, *, identity: str = "vault_default",
                     now: float | None = None, audience: list[str] | None = None, ttl_s: int | None = None,
                     job_id: str | None = None) -> dict:

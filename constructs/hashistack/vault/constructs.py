@@ -223,11 +223,12 @@ class VaultLogin(Construct):
                 self, "backend", type="userpass", path=m.path, description=m.description)
             return
         if m.kind == "oidc":
-            self.backend = backend = AuthBackend(self, "backend", type="oidc", path=m.path, description=m.description)
+            self.backend = AuthBackend(self, "backend", type="oidc", path=m.path, description=m.description)
         else:
-            self.backend = backend = JwtAuthBackend(
+            self.backend = JwtAuthBackend(
                 self, "backend", path=m.path, type=m.kind, description=m.description,
                 oidc_discovery_url=m.discovery_url, default_role=m.default_role)
+        backend = self.backend
         self.roles = [
             JwtAuthBackendRole(
                 self, f"role-{role.name}",
