@@ -182,7 +182,7 @@ def seam_problems(env: Environment, infra: dict, vault: dict, services: dict) ->
     for role in ROLES:
         name = cfg[role]["consul"].get("node_name")
         expect("consul node names", f"{role.value}: consul.hcl node_name", name, c.consul_node_prefix(role) + INSTANCE_ID)
-        if f"/etc/consul.d/consul.hcl" not in scripts[role].split(INSTANCE_ID, 1)[-1]:
+        if "/etc/consul.d/consul.hcl" not in scripts[role].split(INSTANCE_ID, 1)[-1]:
             problems.append(f"consul node names: {role.value}: the boot never fills in the instance id of consul.hcl")
         token = {"t": {"Policies": [{"Name": f"agent-{role.value}"}]}}
         for other in ROLES:

@@ -87,23 +87,25 @@ CONSUL_TOKEN_POLICY: dict[str, str] = {
 }
 """Consul token field -> its policy. ``consul_management_token`` is the bootstrap token itself."""
 
+_READ_THE_CLUSTER = ('agent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\noperator {\n  policy = "read"\n}\n'
+                     'plugin {\n  policy = "read"\n}\n')
+"""Nomad rules reading the agent, the nodes, the operator settings and the plugins: the operators'
+and the read-only policy share them."""
+
 NOMAD_POLICIES: dict[str, tuple[str, str]] = {
     "operator": ("Platform operators: run and inspect jobs in every namespace, read the cluster",
-                 'namespace "*" {\n  policy = "write"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
-                 'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
+                 'namespace "*" {\n  policy = "write"\n}\n' + _READ_THE_CLUSTER),
     # On-call and dashboards: what runs and how, never a change, a shell, a file or a log line
     # of an allocation (Nomad's "read" shorthand holds no read-logs, read-fs or alloc-exec:
     # acl/policy.go expandNamespacePolicy, v1.10.2).
     "read-only": ("Read jobs, allocations' status, nodes and the cluster; change nothing",
-                  'namespace "*" {\n  policy = "read"\n}\nagent {\n  policy = "read"\n}\nnode {\n  policy = "read"\n}\n'
-                  'operator {\n  policy = "read"\n}\nplugin {\n  policy = "read"\n}\n'),
+                  'namespace "*" {\n  policy = "read"\n}\n' + _READ_THE_CLUSTER),
     # What `deploy <env>` needs (terraform-provider-nomad's nomad_job: register, read, plan) and
     # nothing else: no alloc-exec, read-fs or read-logs, no node, agent or operator rule. CI gets
     # it through the role of the same name, by logging in with its pipeline token (nomad_ci.py).
     "ci-deployer": ("CI: submit and read jobs, nothing else",
                     'namespace "*" {\n  capabilities = ["list-jobs", "read-job", "submit-job"]\n}\n'),
 }
-
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -473,15 +475,17 @@ class _Cluster:
         if operator:
             self._check_operator(api, operator)
 
+    def _oidc_logins(self) -> list:
+        return [m for m in self.env.vault.login_methods if m.kind == "oidc"]
+
     def _login_secrets(self) -> dict[str, str | None]:
         """Each OIDC login's client secret, from the variable its method names (never from code,
         never through Terraform: the config of a JWT/OIDC mount would keep it in state)."""
-        return {m.path: os.environ.get(m.secret_variable) or None
-                for m in self.env.vault.login_methods if m.kind == "oidc"}
+        return {m.path: os.environ.get(m.secret_variable) or None for m in self._oidc_logins()}
 
     def _require_login_secrets(self, logins: dict[str, str | None]) -> None:
         """Checked before init: once the root token is revoked, operators log in through these."""
-        missing = [m.secret_variable for m in self.env.vault.login_methods if m.kind == "oidc" and not logins[m.path]]
+        missing = [m.secret_variable for m in self._oidc_logins() if not logins[m.path]]
         if missing:
             raise HashistackError(f'environment "{self.env.name}": {", ".join(missing)} unset: the OIDC login\'s '
                                   "client secret (from the identity provider) is written with its configuration "
@@ -490,8 +494,8 @@ class _Cluster:
     def _write_logins(self, api: Api, token: str, logins: dict[str, str | None]) -> bool:
         """``auth/<path>/config`` of each OIDC login whose secret is given, written whole."""
         ok = True
-        for method in self.env.vault.login_methods:
-            secret = logins.get(method.path) if method.kind == "oidc" else None
+        for method in self._oidc_logins():
+            secret = logins.get(method.path)
             if not secret:
                 continue
             status, answer = api.call("POST", f"/v1/auth/{method.path}/config", token=token,
