@@ -7,7 +7,7 @@ loads the AWS provider's jsii assembly, which costs most of a full synth. The la
 through names in the environment's settings, never through cross-stack references, so a stack
 built alone synthesizes to the same bytes as in the full app. cdktf itself is imported only
 when the App is built, after the selection and the services of the selected environments
-are checked: a service's bad input stops the synth before any provider package loads.
+are checked and planned (once each, :func:`stacks.apps.services`): a service's bad input stops the synth before any provider package loads.
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def build_app(*, outdir: str | None = None, environments: Iterable[Environment] 
     check_environments(environments)
     selection = os.environ.get(STACKS_VARIABLE) if stacks is None else stacks
     chosen = select_stacks(selection, stack_names(environments))
-    from .apps import check_services
+    from .apps import services
 
-    for env in environments:  # the services' bad input, before the first provider package loads
-        if chosen.intersection(env.stack_names[1:]):
-            check_services(env)
+    # Each environment's services, checked together and planned once, before the first provider
+    # package loads (a bad input stops the synth within a second); the vault and service stacks
+    # read the same catalogue.
+    catalogues = {env.name: services(env) for env in environments if chosen.intersection(env.stack_names[1:])}
     from cdktf import App
 
     app = App(outdir=outdir) if outdir else App()
@@ -89,5 +90,6 @@ def build_app(*, outdir: str | None = None, environments: Iterable[Environment] 
         for name, (module, cls) in zip(env.stack_names, _LAYERS, strict=True):
             if name in chosen:
                 stack_class = getattr(importlib.import_module(f".{module}", __package__), cls)
-                stack_class(app, name, environment=env)
+                extra = {"services": catalogues[env.name]} if module != "infra" else {}
+                stack_class(app, name, environment=env, **extra)
     return app

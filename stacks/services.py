@@ -5,11 +5,11 @@ from __future__ import annotations
 from constructs import Construct
 
 from hashistack import Environment
-from hashistack.ingress import with_ingress_proxy
+from hashistack.catalogue import EnvironmentServices
 from hashistack.service.go_service import GoService
 from hashistack.stack import EnvironmentStack
 
-from .apps import service_specs
+from .apps import services as service_catalogue
 
 
 class ServicesStack(EnvironmentStack):
@@ -24,8 +24,10 @@ class ServicesStack(EnvironmentStack):
     jobs) deploys this stack in every environment.
     """
 
-    def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
+    def __init__(self, scope: Construct, id: str, *, environment: Environment,
+                 services: EnvironmentServices | None = None) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_nomad_provider()
-        self.services = [GoService.from_spec(self, spec, vault_access=False)
-                         for spec in with_ingress_proxy(environment, service_specs(environment))]
+        catalogue = services or service_catalogue(environment)
+        self.services = [GoService.from_spec(self, spec, vault_access=False, plan=catalogue.plan(spec.name))
+                         for spec in catalogue.deployed]

@@ -8,10 +8,9 @@ from pathlib import Path
 from constructs import Construct
 
 from hashistack import Environment, HashistackError, Tier
-from hashistack.consul import NomadWorkloadsAuth, mesh_intentions
+from hashistack.catalogue import EnvironmentServices
+from hashistack.consul import NomadWorkloadsAuth
 from hashistack.contracts import certifiable_domains, jwt_auth_path
-from hashistack.ingress import with_ingress_proxy
-from hashistack.service import plan_service
 from hashistack.service.go_service import ServiceVaultAccess
 from hashistack.stack import EnvironmentStack
 from hashistack.vault import (
@@ -25,7 +24,7 @@ from hashistack.vault import (
 )
 from hashistack.vault.platform_policies import auditor_policy, deployer_policy, operator_policy
 
-from .apps import service_specs
+from .apps import services as service_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +39,8 @@ class VaultStack(EnvironmentStack):
     Applied by operators (never by the CI identity that deploys jobs): it decides what every
     identity may read and issue, and which service may call which."""
 
-    def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
+    def __init__(self, scope: Construct, id: str, *, environment: Environment,
+                 services: EnvironmentServices | None = None) -> None:
         super().__init__(scope, id, environment=environment)
         self.add_vault_provider()
         self.add_consul_provider()
@@ -60,34 +60,31 @@ class VaultStack(EnvironmentStack):
         for method in vault.login_methods:
             VaultLogin(self, f"login-{method.path.replace('/', '-')}", method=method,
                        development=env.tier is Tier.DEVELOPMENT)
-        specs = service_specs(env)
-        deployed = with_ingress_proxy(env, specs)  # the services and, with ingress settings, the ingress proxy
+        catalogue = services or service_catalogue(env)
+        deployed = catalogue.deployed  # the services and, with ingress settings, the ingress proxy
         for policy in (operator_policy(vault), deployer_policy(vault, [s.name for s in deployed]), auditor_policy(vault)):
             VaultPolicy(self, f"policy-{policy.name}", policy=policy)
-        services_stack = env.stack_names[2]
-        plans = [plan_service(spec, env, where=f"{services_stack}/{spec.name}") for spec in deployed]
         self.services = [
-            ServiceVaultAccess(self, f"service-{spec.name}", plan=plan, environment=env,
+            ServiceVaultAccess(self, f"service-{spec.name}", plan=catalogue.plan(spec.name), environment=env,
                                jwt_backend_ref=auth.backend.path, pki_mount_ref=pki.intermediate_mount.path)
-            for spec, plan in zip(deployed, plans)
+            for spec in deployed
         ]
-        self._consul_access(env, specs, plans)
+        self._consul_access(env, catalogue)
 
-    def _consul_access(self, env: Environment, specs: list, plans: list) -> None:
+    def _consul_access(self, env: Environment, catalogue: EnvironmentServices) -> None:
         """Consul's side: the workload-identity auth method (the same JWKS and CA as Vault's), each
         Consul service's identity bound to the job that runs it, and the intentions derived from
         the services' upstreams and ingresses."""
         from hashistack.consul import MeshIdentity, NomadWorkloadsAuthMethod, ServiceIntentions
 
-        jobs = [p.job for p in plans]
+        jobs = [catalogue.plan(spec.name).job for spec in catalogue.deployed]
         identities = tuple(MeshIdentity(service=service.name, job_id=job.id, namespace=job.namespace)
                            for job in jobs for group in job.groups for service in group.services
                            if (service.provider or "consul") == "consul")
         self.consul_auth = NomadWorkloadsAuthMethod(self, "consul-auth", auth=NomadWorkloadsAuth(
             nomad_address=env.nomad.address, jwks_ca_pem=_read_pem(env.vault.nomad_ca_pem_path, self.node.id),
             namespaces=tuple(sorted({job.namespace for job in jobs})) or ("default",), services=identities))
-        self.intentions = ServiceIntentions(self, "intentions", intentions=mesh_intentions(
-            specs, ingress_enabled=env.ingress is not None, where=self.node.id))
+        self.intentions = ServiceIntentions(self, "intentions", intentions=catalogue.intentions)
 
 
 def _read_pem(path: str | None, stack: str) -> str | None:

@@ -23,7 +23,7 @@ from hashistack.consul import (
     mesh_intentions,
 )
 from hashistack.terraform_escape import unescape
-from stacks.apps import service_modules, service_specs
+from stacks.apps import service_modules, service_specs, services
 from stacks.environments import ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,7 +342,7 @@ def test_the_readme_quotes_the_unknown_upstream_error_as_the_app_words_it(monkey
     monkeypatch.setattr(module, "service", lambda e: dataclasses.replace(
         original(e), upstreams=(*original(e).upstreams, Upstream("legder", 19091))))
     with pytest.raises(HashistackError) as error:
-        service_specs(env)
+        services(env)
     # the README quotes this app's service list; an app with more services lists them all
     message, _, listed = str(error.value).partition("; use one of ")
     assert message == quoted.partition("; use one of ")[0]

@@ -11,6 +11,9 @@ import sys
 
 import pytest
 
+from hashistack.ingress import PROXY_NAME
+from hashistack.terraform_escape import unescape
+from stacks.apps import services
 from stacks.environments import ENVIRONMENTS
 
 from .project_copy import copy_project, run
@@ -20,14 +23,14 @@ pytestmark = pytest.mark.integration
 # A service a team would add: its own module, with settings per tier (the new environment
 # inherits its tier's, like the existing services).
 NEW_SERVICE = '''\
-"""inventory: an HTTP service with one secret file."""
+"""inventory: an HTTP service with one secret file, reached by users and calling ledger."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hashistack import Environment, Tier
-from hashistack.service import HealthCheck, ServiceSpec, VaultSecret
+from hashistack.service import HealthCheck, Ingress, ServiceSpec, Upstream, VaultSecret
 
 from ._settings import settings_for
 
@@ -57,6 +60,8 @@ def service(env: Environment) -> ServiceSpec:
         secrets=(VaultSecret.kv("inventory/config", mount_at="/app/secrets.json"),),
         health=HealthCheck.http("/healthz"),
         cpu_mhz=250, memory_mib=s.memory_mib,
+        upstreams=(Upstream("ledger", local_port=9092),),
+        ingress=Ingress.https(f"inventory.{env.ingress.public_domain}") if env.ingress else None,
     )
 '''
 
@@ -85,6 +90,17 @@ QA = Environment(
 ENVIRONMENTS = (*ENVIRONMENTS, QA)
 '''
 
+def _proxy_upstreams(jobs: dict) -> dict[str, int]:
+    """The ingress proxy's upstreams in a synthesized service stack: service -> loopback port."""
+    for job in jobs.values():
+        doc = json.loads(unescape(job["jobspec"]))["Job"]
+        if doc["ID"] == PROXY_NAME:
+            (service,) = doc["TaskGroups"][0]["Services"]
+            return {u["DestinationName"]: u["LocalBindPort"]
+                    for u in service["Connect"]["SidecarService"]["Proxy"]["Upstreams"]}
+    raise AssertionError("no ingress proxy job")
+
+
 def test_a_new_service_and_a_new_environment_need_no_other_edit(tmp_path):
     project = copy_project(tmp_path / "project")
     apps = project / "stacks" / "apps"
@@ -110,6 +126,12 @@ def test_a_new_service_and_a_new_environment_need_no_other_edit(tmp_path):
     for name in ("dev", "qa", "prod"):
         jobs = json.loads((tmp_path / "out" / "stacks" / name / "cdk.tf.json").read_text())["resource"]["nomad_job"]
         assert any('"ID":"inventory"' in job["jobspec"].replace(" ", "") for job in jobs.values()), name
+    # the newcomer is routed, and the routes already there keep their loopback ports
+    for env in (e for e in ENVIRONMENTS if e.ingress is not None):
+        out = json.loads((tmp_path / "out" / "stacks" / env.name / "cdk.tf.json").read_text())["resource"]["nomad_job"]
+        before = {r.service: r.local_port for r in services(env).routes}
+        after = _proxy_upstreams(out)
+        assert "inventory" in after and {name: after[name] for name in before} == before, env.name
 
     # -rA: every passed test is listed by its id
     tests = run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-m", "not integration",

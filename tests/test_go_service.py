@@ -21,9 +21,9 @@ from hashistack.service import (
     VaultSecret,
     plan_service,
 )
-from hashistack.ingress import PROXY_NAME, with_ingress_proxy
+from hashistack.ingress import PROXY_NAME
 from hashistack.terraform_escape import unescape
-from stacks.apps import service_specs
+from stacks.apps import services
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 from .hcl import policy_paths
@@ -297,7 +297,7 @@ def decoded_jobs(resources):
 def test_each_environment_deploys_every_service_with_its_vault_access(synth, env):
     resources = services_in(synth, env)
     jobs = decoded_jobs(resources)
-    names = [spec.name for spec in with_ingress_proxy(env, service_specs(env))]
+    names = [spec.name for spec in services(env).deployed]
     assert sorted(jobs) == sorted(names)
     for resource, doc in jobs.values():
         assert resource["json"] is True and resource["deregister_on_destroy"] is True
@@ -590,7 +590,7 @@ def test_rejects_a_module_name_that_differs_from_its_spec(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [module])
     with pytest.raises(HashistackError, match=r"^stacks/apps/inventory\.py: name = 'inventory-api': the module's "
                                               r"NAME is 'inventory'"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
 
 
 def test_rejects_two_modules_registering_the_same_service_name(monkeypatch):
@@ -604,7 +604,7 @@ def test_rejects_two_modules_registering_the_same_service_name(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [first, second])
     with pytest.raises(HashistackError, match=r"^stacks/apps/b\.py: service_name = 'shop': already the name of the "
                                               r"service in stacks/apps/a\.py"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
@@ -854,8 +854,8 @@ def test_an_upstream_must_be_a_consul_service_of_the_environment(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [caller, target])
     with pytest.raises(HashistackError, match=r"^dev/a: upstreams\[b\]\.service = 'b': b is registered in Nomad's own "
                                               r"catalogue \(registration='nomad'\), outside the mesh"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
     caller.service = lambda env: spec(name="a", upstreams=(Upstream("nope", local_port=9091),))
     with pytest.raises(HashistackError, match=r"^dev/a: upstreams\[nope\]\.service = 'nope': no service of environment "
                                               r"'dev' is registered under this name; use one of \['a', 'b'\]"):
-        apps.service_specs(DEV)
+        apps.services(DEV)

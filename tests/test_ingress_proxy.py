@@ -24,13 +24,14 @@ from hashistack.ingress import (
     ingress_routes,
     proxy_spec,
     render_yaml,
+    stable_port,
     static_config,
-    with_ingress_proxy,
 )
 from hashistack.ingress import routes as routes_module
 from hashistack.service import HealthCheck, Ingress, ServiceSpec, Tls, Upstream, plan_service
 from hashistack.terraform_escape import unescape
-from stacks.apps import service_specs
+from hashistack.catalogue import EnvironmentServices
+from stacks.apps import services
 from stacks.environments import DEV, ENVIRONMENTS, PROD
 
 from .nomad_api import api_field_problems
@@ -57,28 +58,77 @@ def env_with(env, **ingress):
 # --- routes ------------------------------------------------------------------------------------
 
 
-def test_routes_take_loopback_ports_in_service_name_order():
+def test_routes_take_a_stable_loopback_port_each_in_service_name_order():
     # given services declared in any order, one of them serving TLS
     specs = [web("shop", tls=True), ServiceSpec(name="internal", image=IMAGE), web("docs", "shop.dev.example.com",
                                                                                     path="/docs")]
     # when the routes are planned
     routes = ingress_routes(specs, DEV)
-    # then each routed service gets the next port from the base, sorted by name; the rest none
+    # then each routed service gets the port its name derives, sorted by name; the rest none
+    docs, shop = stable_port("docs"), stable_port("shop")
     assert routes == (
-        Route(service="docs", host="shop.dev.example.com", path="/docs", local_port=LOCAL_PORT_BASE, app_tls=False,
+        Route(service="docs", host="shop.dev.example.com", path="/docs", local_port=docs, app_tls=False,
               server_name=None),
-        Route(service="shop", host="shop.dev.example.com", path="/", local_port=LOCAL_PORT_BASE + 1, app_tls=True,
+        Route(service="shop", host="shop.dev.example.com", path="/", local_port=shop, app_tls=True,
               server_name="shop.dev.example.com"),
     )
-    assert routes[0].url == "http://127.0.0.1:10000" and routes[1].url == "https://127.0.0.1:10001"
+    assert routes[0].url == f"http://127.0.0.1:{docs}" and routes[1].url == f"https://127.0.0.1:{shop}"
     assert routes[1].rule == "Host(`shop.dev.example.com`) && PathPrefix(`/`)"
     assert ingress_routes(list(reversed(specs)), DEV) == routes
+    assert all(LOCAL_PORT_BASE <= r.local_port < routes_module.LOCAL_PORT_CEILING for r in routes)
 
 
-def test_routes_use_the_consul_service_name_and_skip_the_proxy_port():
-    env = env_with(DEV, proxy_port=LOCAL_PORT_BASE)
-    routes = ingress_routes([web("a", service_name="alpha"), web("b")], env)
-    assert [(r.service, r.local_port) for r in routes] == [("alpha", LOCAL_PORT_BASE + 1), ("b", LOCAL_PORT_BASE + 2)]
+def test_a_new_routed_service_moves_no_other_services_port():
+    # a newcomer sorting before, between and after the existing services
+    before = {r.service: r.local_port for r in ingress_routes([web("docs"), web("shop")], DEV)}
+    after = {r.service: r.local_port for r in ingress_routes([web("docs"), web("shop"), web("aaa"), web("inventory"),
+                                                              web("zzz")], DEV)}
+    assert {name: after[name] for name in before} == before
+
+
+def _colliding_names() -> tuple[str, str]:
+    seen: dict[int, str] = {}
+    for i in range(10_000):
+        name = f"svc{i}"
+        port = stable_port(name)
+        if port in seen:
+            return seen[port], name
+        seen[port] = name
+    raise AssertionError("no two names share a port")
+
+
+def test_two_names_on_one_port_are_refused_with_a_free_port_to_pin_and_a_pin_resolves_it():
+    first, second = sorted(_colliding_names())  # the one later in name order is refused
+    port = stable_port(first)
+    with pytest.raises(HashistackError) as error:
+        ingress_routes([web(first), web(second)], DEV)
+    message = str(error.value)
+    assert message.startswith(f"dev/{second}: ingress.local_port = {port}: the ingress proxy's loopback port for "
+                              f"{second!r} is already the port of {first!r}: pin another with "
+                              f"Ingress.https(..., local_port=")
+    free = int(message.rsplit("local_port=", 1)[1].rstrip(")"))
+    pinned = web(second, **{})  # the same service, its port pinned as the message says
+    pinned = dataclasses.replace(pinned, ingress=Ingress.https(pinned.ingress.host, local_port=free))
+    routes = {r.service: r.local_port for r in ingress_routes([web(first), pinned], DEV)}
+    assert routes == {first: port, second: free}
+
+
+def test_routes_use_the_consul_service_name_and_refuse_the_proxy_port():
+    routes = ingress_routes([web("a", service_name="alpha"), web("b")], DEV)
+    assert [(r.service, r.local_port) for r in routes] == [("alpha", stable_port("alpha")), ("b", stable_port("b"))]
+    env = env_with(DEV, proxy_port=stable_port("alpha"))
+    with pytest.raises(HashistackError, match=rf"^dev/a: ingress.local_port = {stable_port('alpha')}: the ingress "
+                                              r"proxy's loopback port for 'alpha' is already the proxy's own port "
+                                              r"\(IngressSettings.proxy_port\): pin another with"):
+        ingress_routes([web("a", service_name="alpha"), web("b")], env)
+
+
+@pytest.mark.parametrize("port", [LOCAL_PORT_BASE - 1, routes_module.LOCAL_PORT_CEILING, "10001", True])
+def test_a_pinned_port_outside_the_proxys_loopback_range_is_refused(port):
+    spec = dataclasses.replace(web("shop"), ingress=Ingress.https("shop.dev.example.com", local_port=port))
+    with pytest.raises(HashistackError, match=rf"^dev/shop: ingress.local_port = {port!r}: use a whole number in "
+                                              r"10000-18999"):
+        plan_service(spec, DEV)
 
 
 def test_base_lies_outside_agent_ports_nomads_dynamic_range_and_envoys_listeners():
@@ -147,8 +197,8 @@ def test_rejects_more_routed_services_than_loopback_ports(monkeypatch):
     with pytest.raises(HashistackError) as error:
         ingress_routes([web("a"), web("b")], DEV)
     assert str(error.value) == (
-        "dev/ingress-proxy: upstreams = 2: more services declare ingress= than the proxy has loopback ports for its "
-        "upstreams (10000-10000): run a second environment or fewer routed services")
+        "dev/b: ingress.local_port = 10000: the ingress proxy's loopback port for 'b' is already the port of 'a': no "
+        "loopback port is free (10000-10000); run a second environment or fewer routed services")
 
 
 # --- Traefik's configuration -------------------------------------------------------------------
@@ -177,11 +227,11 @@ def test_dynamic_config_verifies_tls_services_for_their_ingress_host_against_the
     http = config["http"]
     assert http["routers"]["shop"] == {"entryPoints": ["websecure"], "service": "shop", "tls": {},
                                        "rule": "Host(`shop.dev.example.com`) && PathPrefix(`/`)"}
-    assert http["services"]["shop"] == {"loadBalancer": {"servers": [{"url": "https://127.0.0.1:10001"}],
+    assert http["services"]["shop"] == {"loadBalancer": {"servers": [{"url": f"https://127.0.0.1:{stable_port('shop')}"}],
                                                          "passHostHeader": True, "serversTransport": "shop"}}
     assert http["serversTransports"] == {"shop": {"serverName": "shop.dev.example.com",
                                                   "rootCAs": ["/etc/traefik/tls/bundle.pem"]}}
-    assert http["services"]["docs"] == {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:10000"}],
+    assert http["services"]["docs"] == {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{stable_port('docs')}"}],
                                                          "passHostHeader": True}}
     assert config["tls"]["stores"]["default"]["defaultCertificate"] == {
         "certFile": "/etc/traefik/tls/bundle.pem", "keyFile": "/etc/traefik/tls/bundle.pem"}
@@ -217,13 +267,13 @@ def test_render_yaml_refuses_values_it_does_not_write():
 
 
 def test_proxy_spec_is_traefik_on_the_proxy_port_with_upstreams_for_the_routes():
-    specs = [*service_specs(DEV), web("shop", tls=True)]
-    spec = proxy_spec(DEV, specs)
+    specs = [web("shop", tls=True), web("docs"), ServiceSpec(name="internal", image=IMAGE)]
+    spec = proxy_spec(DEV, ingress_routes(specs, DEV))
     assert (spec.name, spec.image, spec.static_port, spec.port, spec.port_label) == (
         PROXY_NAME, TRAEFIK_IMAGE, 8443, 8443, "https")
     assert re.fullmatch(r"traefik:v\d+\.\d+\.\d+", spec.image)
-    # the app's published my-go-app and the test's shop, in name order
-    assert spec.upstreams == (Upstream("my-go-app", LOCAL_PORT_BASE), Upstream("shop", LOCAL_PORT_BASE + 1))
+    # the routed docs and shop, in name order, each on its own stable port
+    assert spec.upstreams == (Upstream("docs", stable_port("docs")), Upstream("shop", stable_port("shop")))
     assert spec.user == PROXY_USER and not spec.user.startswith("0")
     assert spec.tls == Tls(mount_dir="/etc/traefik/tls", bundle_name="bundle.pem", ttl_h=72)
     assert spec.health == HealthCheck.http("/ping", tls="skip-verify", interval_s=10, timeout_s=2)
@@ -234,15 +284,15 @@ def test_proxy_spec_is_traefik_on_the_proxy_port_with_upstreams_for_the_routes()
     assert body == render_yaml(static_config(proxy_port=8443, trusted_cidrs=(DEV.network.vpc_cidr,)))
     assert files[TraefikPaths().dynamic_file].on_change.mode == "noop"
     assert files[STATIC_FILE].on_change.mode == "restart"
-    assert spec == proxy_spec(DEV, list(reversed(specs)))  # deterministic
+    assert spec == proxy_spec(DEV, ingress_routes(list(reversed(specs)), DEV))  # deterministic
 
 
 def test_rejects_a_service_named_like_the_proxy_and_an_environment_without_ingress():
     with pytest.raises(HashistackError, match=r"^dev/ingress-proxy: name = 'ingress-proxy': 'ingress-proxy' is the "
                                               r"environment's ingress proxy: give the service another name$"):
-        proxy_spec(DEV, [ServiceSpec(name="ingress-proxy", image=IMAGE)])
-    with pytest.raises(HashistackError, match=r"^dev/edge: name = 'ingress-proxy': 'ingress-proxy' is the"):
-        proxy_spec(DEV, [ServiceSpec(name="edge", service_name="ingress-proxy", image=IMAGE)])
+        EnvironmentServices.build(DEV, [ServiceSpec(name="ingress-proxy", image=IMAGE)])
+    with pytest.raises(HashistackError, match=r"^dev/edge: service_name = 'ingress-proxy': 'ingress-proxy' is the"):
+        EnvironmentServices.build(DEV, [ServiceSpec(name="edge", service_name="ingress-proxy", image=IMAGE)])
     with pytest.raises(HashistackError, match=r"^dev/ingress-proxy: ingress = None: environment 'dev' declares no "
                                               r"IngressSettings, so it has no ingress proxy"):
         proxy_spec(dataclasses.replace(DEV, ingress=None), [])
@@ -251,7 +301,8 @@ def test_rejects_a_service_named_like_the_proxy_and_an_environment_without_ingre
 @pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.ingress], ids=lambda e: e.name)
 def test_proxy_job_renders_the_entrypoint_port_image_check_and_templates(env):
     domain = env.ingress.public_domain
-    plan = plan_service(proxy_spec(env, [*service_specs(env), web("shop", f"shop.{domain}", tls=True)]), env)
+    catalogue = EnvironmentServices.build(env, [web("shop", f"shop.{domain}", tls=True), web("docs", f"docs.{domain}")])
+    plan = catalogue.plan(PROXY_NAME)
     job = json.loads(plan.jobspec)["Job"]
     assert api_field_problems({"Job": job}) == []
     (group,) = job["TaskGroups"]
@@ -266,8 +317,8 @@ def test_proxy_job_renders_the_entrypoint_port_image_check_and_templates(env):
         "PortLabel": str(env.ingress.proxy_port)}
     # the sidecar carries the proxy's calls to the routed services: no Consul or Nomad token in Traefik
     upstreams = service["Connect"]["SidecarService"]["Proxy"]["Upstreams"]
-    assert upstreams == [{"DestinationName": r.service, "LocalBindPort": r.local_port}
-                         for r in ingress_routes([*service_specs(env), web("shop", f"shop.{domain}", tls=True)], env)]
+    assert upstreams == [{"DestinationName": r.service, "LocalBindPort": r.local_port} for r in catalogue.routes]
+    assert [u["DestinationName"] for u in upstreams] == ["docs", "shop"]
     assert job["Type"] == "system" and group["Networks"][0]["Mode"] == "bridge"
     assert group["Update"]["MaxParallel"] == 1 and group["Update"]["Canary"] == 0 and group["Update"]["AutoRevert"]
     (task,) = group["Tasks"]
@@ -291,11 +342,13 @@ def test_proxy_job_renders_the_entrypoint_port_image_check_and_templates(env):
     assert plan.pki_role.allowed_domains == ("ingress-proxy.service.consul",)
 
 
-def test_with_ingress_proxy_adds_the_proxy_where_the_environment_has_ingress():
-    specs = service_specs(DEV)
-    assert with_ingress_proxy(DEV, specs) == (*specs, proxy_spec(DEV, specs))
-    assert with_ingress_proxy(dataclasses.replace(DEV, ingress=None), specs) == tuple(specs)
-    assert with_ingress_proxy(PROD, service_specs(PROD))[-1].name == PROXY_NAME
+def test_the_catalogue_deploys_the_proxy_where_the_environment_has_ingress():
+    specs = (web("shop", tls=True), ServiceSpec(name="internal", image=IMAGE))
+    catalogue = EnvironmentServices.build(DEV, specs)
+    assert catalogue.specs == specs and catalogue.proxy == proxy_spec(DEV, ingress_routes(specs, DEV))
+    assert catalogue.deployed == (*specs, catalogue.proxy) and set(catalogue.plans) == {"shop", "internal", PROXY_NAME}
+    without = EnvironmentServices.build(dataclasses.replace(DEV, ingress=None), specs[1:])
+    assert without.proxy is None and without.deployed == specs[1:] and without.routes == ()
 
 
 # --- the synthesized stacks --------------------------------------------------------------------
@@ -303,7 +356,7 @@ def test_with_ingress_proxy_adds_the_proxy_where_the_environment_has_ingress():
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_synthesized_stacks_deploy_the_proxy_and_grant_its_certificate(synth, env):
-    deployed = PROXY_NAME in [s.name for s in with_ingress_proxy(env, service_specs(env))]
+    deployed = PROXY_NAME in [s.name for s in services(env).deployed]
     assert deployed is (env.ingress is not None)
     jobs = {}
     for resource in synth.stack(env.name)["resource"]["nomad_job"].values():

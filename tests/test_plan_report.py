@@ -163,10 +163,9 @@ def test_a_new_environment_is_summarised_per_stack_and_type(synth):
     assert f"**Added** {len(infra.added)} resources (a new stack), summarised per type:" in text
     assert f"| `aws_vpc_security_group_ingress_rule` | {rules} |" in text
     assert "- ingress " not in text  # not one line per rule
-    from hashistack.ingress import with_ingress_proxy
-    from stacks.apps import service_specs
+    from stacks.apps import services
 
-    jobs = sorted(spec.name for spec in with_ingress_proxy(env, service_specs(env)))  # the services and the proxy
+    jobs = sorted(spec.name for spec in services(env).deployed)  # the services and the proxy
     assert f"Nomad jobs: {', '.join(f'`{n}`' for n in jobs)}" in text
     assert "Vault policies: `" in text
     assert "- job `" not in text and "```hcl" not in text

@@ -44,7 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hashistack.ingress import TRAEFIK_VERSION, TraefikPaths, ingress_routes, proxy_spec
+from hashistack.catalogue import EnvironmentServices
+from hashistack.ingress import TRAEFIK_VERSION, TraefikPaths
 from hashistack.ingress.proxy import STATIC_FILE
 from hashistack.service import HealthCheck, Ingress, ServiceSpec, Tls
 from stacks.apps import service_specs
@@ -193,7 +194,8 @@ def _request(port: int, host: str, path: str, *, ca: Path, forwarded: bool = Tru
 @needs_traefik
 @pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e.ingress is not None], ids=lambda e: e.name)
 def test_real_traefik_serves_the_environment_routes(env, tmp_path):
-    spec = proxy_spec(env, _specs(env))
+    catalogue = EnvironmentServices.build(env, _specs(env))
+    spec = catalogue.proxy
     files = {cfg.mount_at: cfg.content for cfg in spec.config_files}
     paths = TraefikPaths()
     assert set(files) == {STATIC_FILE, paths.dynamic_file}
@@ -205,7 +207,7 @@ def test_real_traefik_serves_the_environment_routes(env, tmp_path):
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
     (tls_dir / "bundle.pem").write_bytes(pki.bundle("ingress-proxy.service.consul"))
-    routes = {route.service: route for route in ingress_routes(_specs(env), env)}
+    routes = {route.service: route for route in catalogue.routes}
     assert {r.service: r.local_port for r in routes.values()} == {up.service: up.local_port for up in spec.upstreams}
     backends = {}
     for route in routes.values():

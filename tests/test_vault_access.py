@@ -13,7 +13,6 @@ import pytest
 
 from hashistack import HashistackError, Tier
 from hashistack.errors import Checker
-from hashistack.ingress import with_ingress_proxy
 from hashistack.service import ServiceSpec
 from hashistack.service.go_service import GoService
 from hashistack.stack import EnvironmentStack
@@ -105,7 +104,7 @@ def test_rejects_login_paths_that_collide():
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_every_service_access_lives_in_the_vault_layer(synth, env):
     vault = synth.stack(f"{env.name}-vault")["resource"]
-    names = [spec.name for spec in with_ingress_proxy(env, apps.service_specs(env))]  # the services and the proxy
+    names = [spec.name for spec in apps.services(env).deployed]  # the services and the proxy
     assert sorted(p["name"] for p in vault["vault_policy"].values() if p["name"].startswith("svc-")) == sorted(
         f"svc-{n}" for n in names)
     service_roles = {k: v for k, v in vault["vault_jwt_auth_backend_role"].items() if k.startswith("service-")}
@@ -179,7 +178,7 @@ def test_rejects_two_modules_naming_the_same_service(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [module("a", lambda env: spec), module("b", lambda env: spec)])
     with pytest.raises(HashistackError, match=r"^stacks/apps/b\.py: name = 'web': already the name of the service in "
                                               r"stacks/apps/a\.py; give each service its own name$"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
 
 
 def test_rejects_a_spec_named_other_than_its_module(monkeypatch):
@@ -188,18 +187,18 @@ def test_rejects_a_spec_named_other_than_its_module(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [named])
     with pytest.raises(HashistackError, match=r"^stacks/apps/shop\.py: name = 'web': the module's NAME is 'shop'; build "
                                               r"the spec with ServiceSpec\(name=NAME, \.\.\.\)"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
 
 
 def test_rejects_a_module_that_is_not_a_service(monkeypatch):
     monkeypatch.setattr(apps, "service_modules", lambda: [module("helpers", None)])
     with pytest.raises(HashistackError, match=r"^stacks/apps/helpers\.py: service = None: define service\(env\) -> "
                                               r"ServiceSpec \(or rename the module to start with '_'"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
     monkeypatch.setattr(apps, "service_modules", lambda: [module("odd", lambda env: {"name": "web"})])
     with pytest.raises(HashistackError, match=r"^stacks/apps/odd\.py: service\('dev'\) = dict: return a "
                                               r"hashistack\.service\.ServiceSpec$"):
-        apps.service_specs(DEV)
+        apps.services(DEV)
 
 
 def test_every_environment_tier_is_covered_by_the_app():
@@ -232,7 +231,7 @@ def test_every_missing_setting_is_reported_at_once(monkeypatch):
 
     monkeypatch.setattr(apps, "service_modules", lambda: [service_module("a"), service_module("b")])
     with pytest.raises(HashistackError) as error:
-        apps.service_specs(PROD)
+        apps.services(PROD)
     message = str(error.value)
     assert message.count("no settings for environment 'uat' (tier STAGING), environment 'prod' (tier PRODUCTION)") == 2
     assert message.startswith("stacks/apps/a.py: SETTINGS = {Tier.DEVELOPMENT}: no settings for")

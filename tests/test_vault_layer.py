@@ -11,8 +11,7 @@ from hashistack.errors import Checker
 from hashistack.terraform_escape import unescape
 from hashistack.vault import JwtRole, PkiHierarchy, PkiRole, Policy, Rule, WorkloadIdentityAuth
 from hashistack.vault.platform_policies import auditor_policy, deployer_policy, operator_policy
-from hashistack.ingress import with_ingress_proxy
-from stacks.apps import service_specs
+from stacks.apps import services
 from stacks.environments import DEV, ENVIRONMENTS, PROD
 
 from .hcl import policy_paths
@@ -229,7 +228,7 @@ def test_vault_stack_has_kv_pki_auth_policies_and_audit(synth, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda e: e.name)
 def test_every_rendered_policy_parses_as_hcl_and_passes_the_lint(synth, env):
     policies = {p["name"]: unescape(p["policy"]) for p in resources(synth, env)["vault_policy"].values()}
-    deployed = [spec.name for spec in with_ingress_proxy(env, service_specs(env))]  # the services and the proxy
+    deployed = [spec.name for spec in services(env).deployed]  # the services and the proxy
     platform = {"auditor": auditor_policy(env.vault), "ci-deployer": deployer_policy(env.vault, deployed),
                 "platform-operator": operator_policy(env.vault)}
     assert sorted(policies) == sorted([*platform, *(f"svc-{name}" for name in deployed)])

@@ -14,6 +14,7 @@ import pkgutil
 from types import ModuleType
 
 from hashistack import Environment, HashistackError
+from hashistack.catalogue import EnvironmentServices
 from hashistack.service import ServiceSpec
 
 from ._settings import MissingSettings
@@ -25,12 +26,9 @@ def service_modules() -> list[ModuleType]:
     return [importlib.import_module(f"{__name__}.{name}") for name in names]
 
 
-def service_specs(env: Environment) -> list[ServiceSpec]:
-    """Every service's spec in ``env``, in module order; a module that is not a service module,
-    or two modules that name the same service, fail with the module names. Modules without
-    settings for an environment are reported together, in one error."""
-    specs: list[ServiceSpec] = []
-    owners: dict[str, str] = {}
+def _declared(env: Environment) -> list[tuple[ServiceSpec, str]]:
+    """Every module's spec in ``env`` with the module's file, in module order."""
+    declared: list[tuple[ServiceSpec, str]] = []
     missing: list[str] = []
     for module in service_modules():
         where = f"{module.__name__.replace('.', '/')}.py"
@@ -46,53 +44,30 @@ def service_specs(env: Environment) -> list[ServiceSpec]:
         if not isinstance(spec, ServiceSpec):
             raise HashistackError(f"{where}: service({env.name!r}) = {type(spec).__name__}: return a "
                                   "hashistack.service.ServiceSpec")
-        declared = getattr(module, "NAME", spec.name)
-        if spec.name != declared:
-            raise HashistackError(f"{where}: name = {spec.name!r}: the module's NAME is {declared!r}; build the spec "
-                                  "with ServiceSpec(name=NAME, ...) so that the job, its Vault access and the docs agree")
-        registered = spec.service_name or spec.name
-        for name, kind in ((spec.name, "name"), (registered, "service_name")):
-            if name in owners:
-                raise HashistackError(f"{where}: {kind} = {name!r}: already the name of the service in "
-                                      f"{owners[name]}; give each service its own name")
-        owners[spec.name] = where
-        owners.setdefault(registered, where)
-        specs.append(spec)
+        declared_name = getattr(module, "NAME", spec.name)
+        if spec.name != declared_name:
+            raise HashistackError(f"{where}: name = {spec.name!r}: the module's NAME is {declared_name!r}; build the "
+                                  "spec with ServiceSpec(name=NAME, ...) so that the job, its Vault access and the "
+                                  "docs agree")
+        declared.append((spec, where))
     if missing:
         raise HashistackError(" | ".join(missing))
-    _check_upstreams(specs, env)
-    return specs
+    return declared
 
 
-def _check_upstreams(specs: list[ServiceSpec], env: Environment) -> None:
-    """Every declared upstream is a service of this environment in Consul's mesh: a service
-    registered in Nomad's own catalogue (``registration="nomad"``) has no sidecar to accept it."""
-    registered = {spec.service_name or spec.name: spec for spec in specs}
-    for spec in specs:
-        for up in spec.upstreams:
-            where = f"{env.name}/{spec.name}: upstreams[{up.service}].service = {up.service!r}"
-            target = registered.get(up.service)
-            if target is None:
-                raise HashistackError(f"{where}: no service of environment {env.name!r} is registered under this "
-                                      f"name; use one of {sorted(registered)}")
-            if target.registration != "consul":
-                raise HashistackError(f"{where}: {target.name} is registered in Nomad's own catalogue "
-                                      "(registration='nomad'), outside the mesh, so it has no sidecar to accept "
-                                      "the call: register it in Consul (the default)")
+def service_specs(env: Environment) -> list[ServiceSpec]:
+    """Every service's spec in ``env``, in module order, as its module declares it; a module that
+    is not a service module fails with the module's name, and modules without settings for an
+    environment are reported together, in one error. :func:`services` checks them together."""
+    return [spec for spec, _ in _declared(env)]
 
 
-def check_services(env: Environment) -> None:
-    """Plans every service of ``env``, its ingress proxy included, as the stacks ``<env>`` and
-    ``<env>-vault`` will plan them, so that the first bad input raises its HashistackError.
-    ``stacks/app.py`` calls it before any stack is built: a service's error then stops a synth
-    within a second, before any provider package has loaded, rather than after the AWS
-    provider (most of a full synth) has loaded for the stacks built before it."""
-    from hashistack.ingress import with_ingress_proxy
-    from hashistack.service import plan_service
-
-    services_stack = env.stack_names[2]
-    for spec in with_ingress_proxy(env, service_specs(env)):
-        plan_service(spec, env, where=f"{services_stack}/{spec.name}")
+def services(env: Environment) -> EnvironmentServices:
+    """The services of ``env`` checked together and planned once (names, upstreams, ingress
+    routes, the ingress proxy, intentions): what the stacks ``<env>`` and ``<env>-vault`` read.
+    A rule between services names the modules involved."""
+    declared = _declared(env)
+    return EnvironmentServices.build(env, [spec for spec, _ in declared], origins=[where for _, where in declared])
 
 
 def service_names(env: Environment | None = None) -> list[str]:

@@ -125,11 +125,16 @@ class MeshService(Protocol):
     """What :func:`mesh_intentions` reads of a service (a :class:`~hashistack.service.ServiceSpec`
     has these fields)."""
 
-    name: str
-    service_name: str | None
-    registration: str
-    upstreams: Sequence[Upstream]
-    ingress: object | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def service_name(self) -> str | None: ...
+    @property
+    def registration(self) -> str: ...
+    @property
+    def upstreams(self) -> Sequence[Upstream]: ...
+    @property
+    def ingress(self) -> object | None: ...
 
 
 def mesh_intentions(services: Iterable[MeshService], *, ingress_enabled: bool, where: str = "") -> Intentions:

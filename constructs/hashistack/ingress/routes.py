@@ -9,6 +9,7 @@ the proxy, knows which allocations are healthy, so the proxy needs no Consul or 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -16,23 +17,15 @@ from typing import Iterable
 from ..consul.intentions import INGRESS_PROXY
 from ..environment import Environment
 from ..errors import Checker
-from ..service.plan import IngressRoute, ServiceSpec, plan_service
+from ..service.plan import (LOCAL_PORT_BASE, LOCAL_PORT_CEILING, IngressRoute, ServicePlan, ServiceSpec,
+                            plan_service)
 
-__all__ = ["LOCAL_PORT_BASE", "LOCAL_PORT_CEILING", "PROXY_NAME", "Route", "ingress_routes"]
+__all__ = ["LOCAL_PORT_BASE", "LOCAL_PORT_CEILING", "PROXY_NAME", "Route", "ingress_routes", "routes_of", "stable_port"]
 
 PROXY_NAME = INGRESS_PROXY
 """The proxy's Nomad job, its task group and its Consul service: the name the access layer's
 intentions allow to call each ingress service."""
 
-LOCAL_PORT_BASE = 10000
-"""The first loopback port of the proxy's upstreams: the routed services, sorted by name, take
-10000, 10001, ... (the proxy's own port is skipped). The range lies above every agent port (Nomad
-4646-4648, Vault 8200-8201, Consul 8300-8302, 8500-8503, 8600) and below Envoy's admin and ready
-listeners (19000+ on 127.0.0.2 and 19100+ on 127.0.0.1, Nomad's
-client/allocrunner/taskrunner/envoy_bootstrap_hook.go) and Nomad's dynamic ports (20000-32000)."""
-
-LOCAL_PORT_CEILING = 19000
-"""One past the last loopback port an upstream of the proxy may take."""
 
 # A path prefix as Traefik's PathPrefix matcher takes it: absolute, URL-safe characters, no
 # backtick (it would end the rule's string), no empty or dot segments.
@@ -84,52 +77,74 @@ def _check_path(route: IngressRoute, where: str) -> None:
 
 
 def ingress_routes(specs: Iterable[ServiceSpec], env: Environment) -> tuple[Route, ...]:
-    """The routes of ``env``: one per service that declares ``ingress=``, sorted by service name,
-    with loopback ports from :data:`LOCAL_PORT_BASE` in that order.
+    """The routes of the services ``specs`` in ``env``: plans each one that declares ``ingress=``
+    and hands the plans to :func:`routes_of`. For a library user's own list of specs; an
+    environment's :class:`~hashistack.catalogue.EnvironmentServices` takes the routes from the
+    plans it already holds."""
+    return routes_of(((spec.name, plan_service(spec, env, where=f"{env.name}/{spec.name}"))
+                      for spec in specs if spec.ingress is not None), env)
+
+
+def stable_port(service: str) -> int:
+    """The loopback port the proxy's sidecar listens on for ``service`` unless its ingress names
+    one (``Ingress(local_port=...)``): a hash of the Consul name into
+    :data:`LOCAL_PORT_BASE`..:data:`LOCAL_PORT_CEILING` - 1, so adding or removing a service never
+    moves another's port (nor restarts the proxy for a route that did not change)."""
+    digest = hashlib.sha256(service.encode()).digest()
+    return LOCAL_PORT_BASE + int.from_bytes(digest[:4], "big") % (LOCAL_PORT_CEILING - LOCAL_PORT_BASE)
+
+
+def routes_of(plans: Iterable[tuple[str, ServicePlan]], env: Environment) -> tuple[Route, ...]:
+    """The routes of ``env`` from its services' validated plans (``(name, plan)``), one per plan
+    with an ingress, sorted by Consul name, each on its stable loopback port (:func:`stable_port`).
 
     Each service's ingress is the one its own plan validated
     (:attr:`~hashistack.service.ServicePlan.ingress`: the host under the public domain, HTTPS
     outside development, Consul registration, the name the proxy verifies its certificate
-    against), so a bad declaration fails here with the same message as in the service's stack.
-    On top of that the proxy refuses (``HashistackError``) a path that is not safe inside a
-    Traefik rule, two services on the same host and path (naming both), two routed services under
-    one Consul name, and more routed services than loopback ports."""
-    declared: list[tuple[str, ServiceSpec, IngressRoute]] = []
-    for spec in specs:
-        if spec.ingress is None:
+    against). On top of that the proxy refuses (``HashistackError``) a path that is not safe inside
+    a Traefik rule, two services on the same host and path (naming both), two routed services
+    under one Consul name, and two routes on one loopback port or on the proxy's own port (naming
+    a free port to pin with ``Ingress(local_port=...)``)."""
+    declared: list[tuple[str, IngressRoute]] = []
+    for name, plan in plans:
+        if plan.ingress is None:
             continue
-        where = f"{env.name}/{spec.name}"
-        route = plan_service(spec, env, where=where).ingress
-        assert route is not None  # a plan keeps the ingress of a spec that declares one
-        _check_path(route, where)
-        declared.append((route.service, spec, route))
-    declared.sort(key=lambda item: item[0])
+        _check_path(plan.ingress, f"{env.name}/{name}")
+        declared.append((name, plan.ingress))
+    declared.sort(key=lambda item: item[1].service)
 
     owners: dict[tuple[str, str], str] = {}
     services: set[str] = set()
-    for service, spec, ingress in declared:
-        Checker(f"{env.name}/{spec.name}").require(
+    for name, ingress in declared:
+        service = ingress.service
+        Checker(f"{env.name}/{name}").require(
             service not in services, "service_name", service,
             "another service with ingress registers under this name: give each service its own name")
         services.add(service)
         key = (ingress.host, ingress.path)
         if key in owners:
-            Checker(f"{env.name}/{spec.name}").fail(
+            Checker(f"{env.name}/{name}").fail(
                 "ingress", f"{ingress.host}{ingress.path}",
                 f"service {owners[key]!r} already routes host {ingress.host!r} path {ingress.path!r}: give each "
                 "service its own host or path prefix")
         owners[key] = service
 
-    reserved = {env.ingress.proxy_port} if env.ingress is not None else set()
-    ports = (p for p in range(LOCAL_PORT_BASE, LOCAL_PORT_CEILING) if p not in reserved)
-    routes = []
-    for service, spec, ingress in declared:
-        port = next(ports, None)
-        if port is None:
-            Checker(f"{env.name}/{PROXY_NAME}").fail(
-                "upstreams", len(declared),
-                f"more services declare ingress= than the proxy has loopback ports for its upstreams "
-                f"({LOCAL_PORT_BASE}-{LOCAL_PORT_CEILING - 1}): run a second environment or fewer routed services")
-        routes.append(Route(service=service, host=ingress.host, path=ingress.path, local_port=port,
-                            app_tls=ingress.backend_tls, server_name=ingress.server_name))
-    return tuple(routes)
+    taken: dict[int, str] = {}
+    if env.ingress is not None:
+        taken[env.ingress.proxy_port] = "the proxy's own port (IngressSettings.proxy_port)"
+    ports = {name: ingress.local_port or stable_port(ingress.service) for name, ingress in declared}
+    # Pinned ports first, so a pinned port is never the one refused.
+    for name, ingress in sorted(declared, key=lambda item: (item[1].local_port is None, item[1].service)):
+        port = ports[name]
+        if port in taken:
+            free = next((p for p in (*range(port + 1, LOCAL_PORT_CEILING), *range(LOCAL_PORT_BASE, port))
+                         if p not in taken and p not in ports.values()), None)
+            Checker(f"{env.name}/{name}").fail(
+                "ingress.local_port", port,
+                f"the ingress proxy's loopback port for {ingress.service!r} is already {taken[port]}"
+                + (f": pin another with Ingress.https(..., local_port={free})" if free is not None else
+                   f": no loopback port is free ({LOCAL_PORT_BASE}-{LOCAL_PORT_CEILING - 1}); run a second "
+                   "environment or fewer routed services"))
+        taken[port] = f"the port of {ingress.service!r}"
+    return tuple(Route(service=ingress.service, host=ingress.host, path=ingress.path, local_port=ports[name],
+                       app_tls=ingress.backend_tls, server_name=ingress.server_name) for name, ingress in declared)

@@ -175,14 +175,16 @@ class GoService(Construct):
 
     @classmethod
     def from_spec(cls, scope: Construct, spec: ServiceSpec, *, environment: Environment | None = None,
-                  vault_access: bool = True) -> "GoService":
-        """The service described by ``spec`` (its construct id is ``spec.name``)."""
+                  vault_access: bool = True, plan: ServicePlan | None = None) -> "GoService":
+        """The service described by ``spec`` (its construct id is ``spec.name``). ``plan`` is the
+        spec's plan when the caller already holds it (an environment's
+        :class:`~hashistack.catalogue.EnvironmentServices`), so the service is not planned twice."""
         self = cls.__new__(cls)
-        self._build(scope, spec.name, spec, environment, vault_access)
+        self._build(scope, spec.name, spec, environment, vault_access, plan)
         return self
 
     def _build(self, scope: Construct, id: str, spec: ServiceSpec, environment: Environment | None,
-               vault_access: bool) -> None:
+               vault_access: bool, plan: ServicePlan | None = None) -> None:
         from cdktf_cdktf_provider_nomad.job import Job, JobTimeouts
 
         if scope.node.try_find_child(id) is not None:
@@ -193,7 +195,11 @@ class GoService(Construct):
         where = self.node.path
         self.environment = env = environment or _environment_of(scope, where)
         self.spec = spec
-        self.plan: ServicePlan = plan_service(spec, env, where=where)
+        if plan is not None and (plan.job.id != spec.name or plan.job.meta.get("environment") != env.name):
+            raise HashistackError(f"{where}: plan = job {plan.job.id!r} of {plan.job.meta.get('environment')!r}: "
+                                  f"not the plan of {spec.name!r} in {env.name!r}; pass that service's own plan "
+                                  "(EnvironmentServices.plan(name)) or none")
+        self.plan: ServicePlan = plan if plan is not None else plan_service(spec, env, where=where)
         self.vault_access = ServiceVaultAccess(self, "vault", plan=self.plan, environment=env) if vault_access else None
         self.job = Job(
             self, "job",

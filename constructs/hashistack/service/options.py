@@ -332,16 +332,21 @@ class Ingress:
         balancer's certificate is for ``*.<public_domain>``), e.g. ``payments.example.com``.
     :param path: the path prefix routed to the service; starts with ``/``. Defaults to ``/``.
     :param tls: users connect over HTTPS (``True``, :meth:`https`) or plain HTTP (:meth:`http`).
+    :param local_port: the loopback port, inside the ingress proxy's allocation, where its sidecar
+        listens for this service. Default: one derived from the service's Consul name (10000-18999),
+        so another service never moves it; pin one only when two names derive the same port (the
+        synth says so and names a free one).
     """
 
     host: str
     path: str = "/"
     tls: bool = True
+    local_port: int | None = None
 
     @staticmethod
-    def https(host: str, *, path: str = "/") -> "Ingress":
-        return Ingress(host=host, path=path, tls=True)
+    def https(host: str, *, path: str = "/", local_port: int | None = None) -> "Ingress":
+        return Ingress(host=host, path=path, tls=True, local_port=local_port)
 
     @staticmethod
-    def http(host: str, *, path: str = "/") -> "Ingress":
-        return Ingress(host=host, path=path, tls=False)
+    def http(host: str, *, path: str = "/", local_port: int | None = None) -> "Ingress":
+        return Ingress(host=host, path=path, tls=False, local_port=local_port)

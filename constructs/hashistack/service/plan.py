@@ -38,8 +38,20 @@ from .options import (
     check_kv_path,
 )
 
-__all__ = ["APPLY_TIMEOUT_MARGIN_S", "GRPC_HEALTH_PATH", "HEALTH_LISTENER", "IngressRoute", "ServicePlan",
+__all__ = ["APPLY_TIMEOUT_MARGIN_S", "GRPC_HEALTH_PATH", "HEALTH_LISTENER", "IngressRoute", "LOCAL_PORT_BASE",
+           "LOCAL_PORT_CEILING", "ServicePlan",
            "ServiceSpec", "plan_service"]
+
+LOCAL_PORT_BASE = 10000
+"""The first loopback port of the ingress proxy's upstreams: each routed service takes a port of
+its own in 10000-18999, a hash of its name (:func:`hashistack.ingress.routes.stable_port`) unless
+it pins one. The range lies above every agent port (Nomad 4646-4648, Vault 8200-8201, Consul
+8300-8302, 8500-8503, 8600) and below Envoy's admin and ready
+listeners (19000+ on 127.0.0.2 and 19100+ on 127.0.0.1, Nomad's
+client/allocrunner/taskrunner/envoy_bootstrap_hook.go) and Nomad's dynamic ports (20000-32000)."""
+
+LOCAL_PORT_CEILING = 19000
+"""One past the last loopback port an upstream of the proxy may take."""
 
 # Added to the progress deadline for the nomad_job create/update timeouts.
 APPLY_TIMEOUT_MARGIN_S = 300
@@ -142,6 +154,8 @@ class IngressRoute:
     :param server_name: the name the proxy verifies the service's certificate against: the
         ingress host when the certificate carries it, else the certificate's common name.
         ``None`` without ``backend_tls``.
+    :param local_port: the proxy's loopback port for the service when the ingress pins one
+        (``Ingress(local_port=...)``), else ``None`` (the port derived from the service's name).
     """
 
     service: str
@@ -150,6 +164,7 @@ class IngressRoute:
     https: bool
     backend_tls: bool
     server_name: str | None
+    local_port: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -516,6 +531,11 @@ def _ingress_host(b: _Build) -> None:
     check.require(ing.tls or env.tier is Tier.DEVELOPMENT, "ingress", f"Ingress.http(host={host!r})",
                   f"plain HTTP from users is for development only; {env.name!r} is a {env.tier.value} environment: "
                   "use Ingress.https(...)")
+    pinned = ing.local_port
+    check.require(pinned is None or (isinstance(pinned, int) and not isinstance(pinned, bool)
+                                     and LOCAL_PORT_BASE <= pinned < LOCAL_PORT_CEILING), "ingress.local_port", pinned,
+                  f"use a whole number in {LOCAL_PORT_BASE}-{LOCAL_PORT_CEILING - 1} (the proxy's loopback ports for "
+                  "its upstreams), or leave it unset for the port derived from the service's name")
     b.ingress_host = host
 
 
@@ -528,7 +548,7 @@ def _ingress_route(b: _Build) -> IngressRoute | None:
     if backend_tls:
         server_name = ing.host if ing.host in b.cert_names else b.common_name
     return IngressRoute(service=b.service_name, host=ing.host, path=ing.path, https=ing.tls,
-                        backend_tls=backend_tls, server_name=server_name)
+                        backend_tls=backend_tls, server_name=server_name, local_port=ing.local_port)
 
 
 def _update(b: _Build, count: int) -> n.UpdateStrategy:
