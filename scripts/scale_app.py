@@ -9,7 +9,7 @@ import sys
 
 from cdktf import App
 
-from hashistack.service import ConfigFile, GoService, HealthCheck, Tls, VaultSecret
+from hashistack.service import ConfigFile, GoService, HealthCheck, ServiceSpec, Tls, VaultSecret
 from hashistack.stack import EnvironmentStack
 from stacks.environments import ENVIRONMENTS
 
@@ -22,8 +22,8 @@ def build(n: int, outdir: str) -> App:
         stack.add_vault_provider()
         for i in range(n):
             name = f"svc-{i:04d}"
-            GoService(
-                stack, name,
+            GoService(stack, ServiceSpec(
+                name=name,
                 image=f"registry.example.com/bench/{name}:1.0.{i}",
                 count=3 if env.is_production else 1,
                 config_files=[ConfigFile.inline(f"name = {name}\n", mount_at="/app/config/app.conf")],
@@ -31,7 +31,7 @@ def build(n: int, outdir: str) -> App:
                 tls=Tls(mount_dir="/app/tls"),
                 health=HealthCheck.http("/health", tls="skip-verify"),
                 env={"LOG_LEVEL": "info"},
-            )
+            ))
     return app
 
 

@@ -29,5 +29,5 @@ class ServicesStack(EnvironmentStack):
         super().__init__(scope, id, environment=environment)
         self.add_nomad_provider()
         catalogue = services or service_catalogue(environment)
-        self.services = [GoService.from_spec(self, spec, vault_access=False, plan=catalogue.plan(spec.name))
+        self.services = [GoService(self, spec, vault_access=False, plan=catalogue.plan(spec.name))
                          for spec in catalogue.deployed]

@@ -251,8 +251,9 @@ def test_unknown_prop_and_missing_environment_are_reported_with_the_construct_pa
 
     app = cdktf.Testing.app()
     stack = EnvironmentStack(app, "dev", environment=DEV)
-    with pytest.raises(HashistackError, match=r"^dev/web: memory_mb = 256: not a GoService prop; use one of"):
-        GoService(stack, "web", image="x:1", memory_mb=256)
+    with pytest.raises(HashistackError, match=r"^dev/web: spec = 'web': GoService takes a ServiceSpec: "
+                                              r"GoService\(scope, ServiceSpec\(name=\.\.\., image=\.\.\., \.\.\.\)\)$"):
+        GoService(stack, "web")  # type: ignore[arg-type]
     with pytest.raises(HashistackError, match=r"^web: memory_mb = 256: not a GoService prop; use one of \['args', "):
         ServiceSpec(name="web", image="x:1", memory_mb=256)
     with pytest.raises(HashistackError, match=r"^web: image = \(missing\): every service needs one"):
@@ -260,7 +261,7 @@ def test_unknown_prop_and_missing_environment_are_reported_with_the_construct_pa
     plain = cdktf.TerraformStack(app, "plain")
     with pytest.raises(HashistackError, match=r"^plain/web: environment = None: put the GoService in a hashistack "
                                               r"EnvironmentStack or pass environment="):
-        GoService(plain, "web", image="x:1")
+        GoService(plain, ServiceSpec(name="web", image="x:1"))
 
 
 def services_in(synth, env):
@@ -382,17 +383,31 @@ def test_run_time_interpolations_reach_nomad_literally(synth):
     assert '{{ env "NOMAD_ALLOC_ID" }}' in doc["TaskGroups"][0]["Tasks"][0]["Templates"][0]["EmbeddedTmpl"]
 
 
-def test_go_service_props_are_exactly_the_service_spec_fields():
-    """GoService's typed keyword props and ServiceSpec's fields never drift apart."""
+def test_service_spec_is_the_one_declaration_of_the_props_each_documented_with_its_default():
+    """GoService takes a spec and declares no prop of its own; each field of ServiceSpec has one
+    docstring, and every field with a default says what the default does."""
+    import ast
     import dataclasses
     import inspect
 
+    from hashistack.service import plan as plan_module
     from hashistack.service.go_service import GoService
 
     params = inspect.signature(GoService.__init__).parameters
-    props = {name for name, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    assert props - {"environment", "vault_access"} == {f.name for f in dataclasses.fields(ServiceSpec)} - {"name"}
-    assert all(params[name].annotation != inspect.Parameter.empty for name in props)
+    assert [name for name in params if name != "self"] == ["scope", "spec", "environment", "vault_access", "plan"]
+    tree = ast.parse(inspect.getsource(plan_module))
+    (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ServiceSpec"]
+    docs = {}
+    for field, after in zip(cls.body, cls.body[1:]):
+        if isinstance(field, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[field.target.id] = after.value.value
+    fields = dataclasses.fields(ServiceSpec)
+    assert set(docs) == {f.name for f in fields}
+    defaulted = [f.name for f in fields if f.default is not dataclasses.MISSING
+                 or f.default_factory is not dataclasses.MISSING]
+    undocumented = [name for name in defaulted
+                    if not re.search(r"Default|\(the default\)", docs[name])]
+    assert undocumented == []
     import hashistack
 
     assert (pathlib.Path(hashistack.__file__).parent / "py.typed").is_file()  # PEP 561: types ship with it
@@ -574,9 +589,9 @@ def test_rejects_a_second_service_with_the_same_name_in_a_stack():
 
     app = cdktf.Testing.app()
     stack = EnvironmentStack(app, "dev", environment=DEV)
-    GoService(stack, "web", image="x:1", secrets=(), vault_access=False)
+    GoService(stack, ServiceSpec(name="web", image="x:1"), vault_access=False)
     with pytest.raises(HashistackError, match=r"^dev/web: name = 'web': dev already has a service or construct"):
-        GoService(stack, "web", image="x:1", vault_access=False)
+        GoService(stack, ServiceSpec(name="web", image="x:1"), vault_access=False)
 
 
 def test_rejects_a_module_name_that_differs_from_its_spec(monkeypatch):

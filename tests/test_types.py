@@ -29,9 +29,10 @@ def test_a_misspelt_prop_is_a_type_error(tmp_path):
     pytest.importorskip("mypy", reason="mypy is pinned in requirements.txt")
     user = tmp_path / "user.py"
     user.write_text("from cdktf_cdktf_provider_aws.vpc import Vpc\n"
+                    "from hashistack.service import ServiceSpec\n"
                     "from hashistack.service.go_service import GoService\n"
                     "def build(stack) -> None:\n"
-                    "    GoService(stack, 'web', image='registry.example.com/web:1.0.0', memory_mb=256)\n"
+                    "    GoService(stack, ServiceSpec(name='web', image='registry.example.com/web:1.0.0', memory_mb=256))\n"
                     "    Vpc(stack, 'vpc', cidr_block=10)\n")
     config = tmp_path / "mypy.ini"
     config.write_text(f"[mypy]\nmypy_path = {ROOT / 'constructs'}:{ROOT / 'typings'}\nfollow_imports = silent\n"
@@ -42,6 +43,6 @@ def test_a_misspelt_prop_is_a_type_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir", str(cache),
                              str(user)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert result.returncode == 1, result.stdout
-    assert '"memory_mb" to "GoService"' in result.stdout, result.stdout
+    assert '"memory_mb" for "ServiceSpec"' in result.stdout, result.stdout
     assert 'Argument "cidr_block" to "Vpc" has incompatible type "int"; expected "str | None"' in result.stdout, \
         result.stdout

@@ -162,10 +162,9 @@ def test_go_service_can_leave_vault_access_to_another_stack():
     stack = EnvironmentStack(app, "dev", environment=DEV)
     spec = ServiceSpec(name="web", image="registry.example.com/web:1.0.0",
                        secrets=(my_go_app.service(DEV).secrets[0],))
-    service = GoService.from_spec(stack, spec, vault_access=False)
+    service = GoService(stack, spec, vault_access=False)
     assert service.vault_access is None and service.plan.policy is not None
-    together = GoService(EnvironmentStack(app, "dev2", environment=DEV), "web", image="registry.example.com/web:1.0.0",
-                         secrets=spec.secrets)
+    together = GoService(EnvironmentStack(app, "dev2", environment=DEV), spec)
     assert together.vault_access is not None and together.vault_access.policy is not None
 
 
