@@ -12,7 +12,7 @@ import math
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 from .. import nomad as n
 from .._validate import RFC1123_HINT, is_container_path, is_dns_name, is_rfc1123_label
@@ -197,6 +197,14 @@ class ServiceSpec:
     """CPU the Envoy sidecar reserves per allocation, in MHz. Default: 250 (Nomad's)."""
     sidecar_memory_mib: int = 128
     """Memory the Envoy sidecar reserves per allocation, in MiB. Default: 128 (Nomad's)."""
+    customize: Callable[[n.Job], n.Job] | None = None
+    """The escape hatch: a function given the job the spec built, returning the job to deploy
+    (e.g. ``lambda job: dataclasses.replace(job, priority=70)``). It runs before validation, so
+    what it writes is checked like the rest: Nomad's rules, templates that read Vault only under
+    ``secrets/`` and only what the service's policy grants. It may not change who the job is or
+    what it exposes (job id, namespace, type, region, datacenters, group and task names, networks
+    and ports, registered services and their upstreams, the Vault role and workload identities):
+    those follow from the spec's own props, which the access layer reads too. Default: none."""
 
 
 def _checked_init(init):
@@ -814,6 +822,8 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     )
     job = n.Job(id=spec.name, groups=(group,), datacenters=(env.nomad.datacenter,), region=env.nomad.region,
                 type=spec.job_type, meta={"environment": env.name, "managed-by": "hashistack"})
+    if spec.customize is not None:
+        job = _customized(spec.customize, job, check)
     job.validate(where=where, production=env.is_production, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
 
     policy = jwt_role = None
@@ -831,6 +841,34 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
                        mesh=mesh, upstreams=tuple(spec.upstreams), ingress=_ingress_route(b))
     verify_grants(plan, where=where)
     return plan
+
+
+def _identity(job: n.Job) -> dict[str, object]:
+    """What ``customize`` may not change: who the job is and what it exposes, each derived from the
+    spec and read by the access layer (JWT role bindings, mesh identities, intentions)."""
+    return {
+        "id": job.id, "namespace": job.namespace, "type": job.type, "region": job.region,
+        "datacenters": job.datacenters,
+        "groups": [g.name for g in job.groups],
+        "networks": [g.network for g in job.groups],
+        "services": [(s.name, s.provider, s.port, s.connect.upstreams if s.connect else None)
+                     for g in job.groups for s in g.services],
+        "tasks": [(g.name, t.name) for g in job.groups for t in g.tasks],
+        "vault": [(t.vault, t.identities) for g in job.groups for t in g.tasks],
+    }
+
+
+def _customized(customize: Callable[[n.Job], n.Job], job: n.Job, check: Checker) -> n.Job:
+    """The job ``customize`` returns, refused when it is not a job or changes the job's identity."""
+    result = customize(job)
+    check.require(isinstance(result, n.Job), "customize", type(result).__name__,
+                  "return the job, changed (e.g. dataclasses.replace(job, priority=70)), not a copy of another type")
+    before, after = _identity(job), _identity(result)
+    for key in before:
+        check.require(before[key] == after[key], "customize", f"changes the job's {key}",
+                      f"the job's {key} follows from the spec, which the access layer reads too: set it with the "
+                      "ServiceSpec's own props, not in customize")
+    return result
 
 
 def _apply_timeout_s(update: n.UpdateStrategy) -> int:
