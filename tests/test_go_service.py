@@ -852,7 +852,8 @@ def test_rejects_in_a_system_job_a_count_and_canaries():
          {"count": 3}),
         (r"^prod/edge: update = 'Update\.canary\(\.\.\.\)': a system job runs on every node and rolls node by node",
          {"update": Update.canary(1)}),
-        (r"^prod/edge: job_type = 'batch': use 'service' \(count allocations\) or 'system'", {"job_type": "batch"}),
+        (r"^edge: job_type = 'batch': ServiceSpec.job_type takes one of 'service', 'system', not str; give one of "
+         r"'service', 'system'$", {"job_type": "batch"}),
     ]:
         with pytest.raises(HashistackError, match=pattern):
             plan_service(proxy_spec(**changes), PROD)

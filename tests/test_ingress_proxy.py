@@ -123,12 +123,19 @@ def test_routes_use_the_consul_service_name_and_refuse_the_proxy_port():
         ingress_routes([web("a", service_name="alpha"), web("b")], env)
 
 
-@pytest.mark.parametrize("port", [LOCAL_PORT_BASE - 1, routes_module.LOCAL_PORT_CEILING, "10001", True])
+@pytest.mark.parametrize("port", [LOCAL_PORT_BASE - 1, routes_module.LOCAL_PORT_CEILING])
 def test_a_pinned_port_outside_the_proxys_loopback_range_is_refused(port):
     spec = dataclasses.replace(web("shop"), ingress=Ingress.https("shop.dev.example.com", local_port=port))
     with pytest.raises(HashistackError, match=rf"^dev/shop: ingress.local_port = {port!r}: use a whole number in "
                                               r"10000-18999"):
         plan_service(spec, DEV)
+
+
+@pytest.mark.parametrize("port", ["10001", True])
+def test_a_pinned_port_of_another_type_is_refused_when_the_spec_is_built(port):
+    with pytest.raises(HashistackError, match=rf"^shop: ingress.local_port = {port!r}: ServiceSpec.ingress.local_port "
+                                              r"takes a whole number or None, not (str|bool)"):
+        dataclasses.replace(web("shop"), ingress=Ingress.https("shop.dev.example.com", local_port=port))
 
 
 def test_base_lies_outside_agent_ports_nomads_dynamic_range_and_envoys_listeners():

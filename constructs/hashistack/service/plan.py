@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping
 
 from .. import nomad as n
+from .._types import check_types
 from .._validate import RFC1123_HINT, is_container_path, is_dns_name, is_rfc1123_label
 from ..contracts import VAULT_AUDIENCE, service_tls_names
 from ..environment import Environment, Tier
@@ -226,6 +227,7 @@ def _checked_init(init):
             if prop not in props:
                 raise HashistackError(f"{where}: {prop} = (missing): every service needs one")
         init(self, **props)
+        check_types(self, where if isinstance(where, str) else "service", construct="ServiceSpec")
 
     return __init__
 
