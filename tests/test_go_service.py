@@ -826,8 +826,8 @@ def test_rejects_ingress_where_the_environment_has_no_ingress_tier_or_outside_co
 # --- system jobs (the ingress proxy runs as one) -------------------------------------------------------
 
 def proxy_spec(**changes) -> ServiceSpec:
-    base = dict(name="edge", image="registry.example.com/edge:3.1.0", port=8443, port_label="https",
-                static_port=8443, job_type="system", health=HealthCheck.http("/ping", tls="skip-verify"),
+    base = dict(name="edge", image="registry.example.com/edge:3.1.0", port=9443, port_label="https",
+                static_port=9443, job_type="system", health=HealthCheck.http("/ping", tls="skip-verify"),
                 tls=Tls(), upstreams=(Upstream("payments", local_port=10001),))
     base.update(changes)
     return ServiceSpec(**base)
@@ -838,7 +838,7 @@ def test_a_system_job_runs_on_every_client_with_a_static_host_port_in_the_mesh()
     group = group_of(plan)
     assert plan.job.type == "system" and group.count == 1 and group.spreads == ()
     assert group.network.mode == "bridge"
-    assert [(p.label, p.static, p.to) for p in group.network.ports] == [("https", 8443, 8443)]
+    assert [(p.label, p.static, p.to) for p in group.network.ports] == [("https", 9443, 9443)]
     assert (group.update.canary, group.update.max_parallel, group.update.auto_promote) == (0, 1, False)
     assert group.services[0].connect.upstreams[0].destination_name == "payments"
     assert group.services[0].canary_tags == ()

@@ -25,7 +25,7 @@ from ..nomad.vault_calls import vault_calls
 from ..vault.jwt import JwtRole
 from ..vault.pki import PkiRole
 from ..vault.policy import Policy, Rule
-from ..consul.intentions import Upstream
+from ..consul.intentions import INGRESS_PROXY, Upstream
 from .options import (
     ConfigFile,
     HealthCheck,
@@ -725,6 +725,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     check.require(is_rfc1123_label(spec.name), "name", spec.name, _label_fix(spec.name))
     service_name = spec.service_name or spec.name
     check.require(is_rfc1123_label(service_name), "service_name", service_name, _label_fix(service_name))
+    _check_ports(spec, env, check)
     check.require(spec.job_type in ("service", "system"), "job_type", spec.job_type,
                   "use 'service' (count allocations) or 'system' (one allocation on every client)")
     system = spec.job_type == "system"
@@ -871,6 +872,48 @@ def _customized(customize: Callable[[n.Job], n.Job], job: n.Job, check: Checker)
                       f"the job's {key} follows from the spec, which the access layer reads too: set it with the "
                       "ServiceSpec's own props, not in customize")
     return result
+
+
+def _reserved_ports() -> list[tuple[range, str]]:
+    """The ports the platform holds on every node, from the cluster's port matrix (agents' ports
+    and Nomad's dynamic range): a task's static host port must be none of them."""
+    from ..cluster.ports import PORT_MATRIX  # the cluster's model, plain Python
+
+    return [(range(spec.from_port, spec.to_port + 1), f"{spec.product}'s {spec.name} port") for spec in PORT_MATRIX]
+
+
+def _check_ports(spec: ServiceSpec, env: Environment, check: Checker) -> None:
+    """The service's ports: in range, each label and container port once, host ports clear of
+    the platform's, and a health check that speaks the protocol its port's label names."""
+    for name, value in (("port", spec.port), ("static_port", spec.static_port)):
+        check.require(value is None or 1 <= value <= 65535, name, value,
+                      "use a TCP port from 1 to 65535" + (" (the port the app listens on in its container)"
+                                                           if name == "port" else ""))
+    if spec.static_port is not None:
+        for ports, owner in _reserved_ports():
+            check.require(spec.static_port not in ports, "static_port", spec.static_port,
+                          f"every client holds this port ({owner}): pick a host port outside the platform's ports, "
+                          "or drop static_port and let Nomad choose")
+        proxy = env.ingress.proxy_port if env.ingress is not None else None
+        check.require(spec.static_port != proxy or spec.name == INGRESS_PROXY, "static_port", spec.static_port,
+                      f"the ingress proxy listens on this port on every client (IngressSettings.proxy_port): pick "
+                      "another host port, or publish the service with ingress=Ingress.https(...)")
+    for label, value in sorted(spec.extra_ports.items()):
+        check.require(label != spec.port_label, f"extra_ports[{label}]", value,
+                      f"{label!r} is already the label of the service's port: give the extra port a label of its own")
+        check.require(1 <= value <= 65535, f"extra_ports[{label}]", value, "use a TCP port from 1 to 65535")
+        check.require(value != spec.port, f"extra_ports[{label}]", value,
+                      f"{value} is the service's own port: an extra port would open it on the host beside the sidecar, "
+                      "around the mesh's intentions; declare extra ports only for what else the app serves "
+                      "(e.g. metrics on 9100)")
+    h = spec.health
+    if h is not None and h.type in ("http", "grpc"):
+        label = h.port or spec.port_label
+        other = {"http": "grpc", "grpc": "http"}[h.type]
+        check.require(label.split("-")[0] not in (other, f"{other}s") and not (other == "http" and label == "https"),
+                      "health", f"HealthCheck.{h.type}(...) on port {label!r}",
+                      f"the port's label says it serves {other}: check it with HealthCheck.{other}(...), or name the "
+                      f"port for what it serves (port_label={h.type!r})")
 
 
 def _apply_timeout_s(update: n.UpdateStrategy) -> int:
