@@ -51,18 +51,15 @@ class GoService(Construct):
         if not isinstance(spec, ServiceSpec):
             where = f"{scope.node.path}/{spec}" if scope.node.path else str(spec)
             raise HashistackError(f"{where}: spec = {spec!r}: GoService takes a ServiceSpec: "
-                                  f"GoService(scope, ServiceSpec(name=..., image=..., ...))")
-        self._build(scope, spec.name, spec, environment, vault_access, plan)
-
-    def _build(self, scope: Construct, id: str, spec: ServiceSpec, environment: Environment | None,
-               vault_access: bool, plan: ServicePlan | None) -> None:
+                                  "GoService(scope, ServiceSpec(name=..., image=..., ...))")
         from cdktf_cdktf_provider_nomad.job import Job, JobTimeouts
 
+        id = spec.name
         if scope.node.try_find_child(id) is not None:
             where = f"{scope.node.path}/{id}" if scope.node.path else id
             raise HashistackError(f"{where}: name = {id!r}: {scope.node.path or 'the app'} already has a service or "
                                   "construct with this name; give each service its own name")
-        Construct.__init__(self, scope, id)
+        super().__init__(scope, id)
         where = self.node.path
         self.environment = env = environment or _environment_of(scope, where)
         self.spec = spec

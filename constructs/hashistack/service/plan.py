@@ -910,7 +910,7 @@ def _check_ports(spec: ServiceSpec, env: Environment, check: Checker) -> None:
     if h is not None and h.type in ("http", "grpc"):
         label = h.port or spec.port_label
         other = {"http": "grpc", "grpc": "http"}[h.type]
-        check.require(label.split("-")[0] not in (other, f"{other}s") and not (other == "http" and label == "https"),
+        check.require(label.split("-")[0] not in (other, f"{other}s"),
                       "health", f"HealthCheck.{h.type}(...) on port {label!r}",
                       f"the port's label says it serves {other}: check it with HealthCheck.{other}(...), or name the "
                       f"port for what it serves (port_label={h.type!r})")
