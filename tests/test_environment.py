@@ -65,7 +65,9 @@ def test_rejects_bad_region():
 
 
 def test_rejects_bad_account_id():
-    expect(r'environment "prod": account_id = 12345: use the 12-digit AWS account id', PROD, account_id=12345)
+    expect(r'environment "prod": account_id = \'12345\': use the 12-digit AWS account id', PROD, account_id="12345")
+    expect(r'^environment "prod": account_id = 12345: Environment.account_id takes a string, not int; write it in '
+           r"quotes, '12345'$", PROD, account_id=12345)
 
 
 def test_rejects_bad_domain():
@@ -142,7 +144,8 @@ def test_rejects_client_pool_sizes_out_of_order():
 
 
 def test_rejects_wrong_settings_type():
-    expect(r'environment "prod": nomad = .*: pass a NomadSettings', PROD,
+    expect(r'^environment "prod": nomad = ConsulSettings\(\.\.\.\): Environment.nomad takes NomadSettings, not '
+           r'ConsulSettings; pass NomadSettings\(\.\.\.\)$', PROD,
            nomad=ConsulSettings(address="https://x:1", server_count=3))
 
 
@@ -224,14 +227,35 @@ def ipaddress_overlaps(a: str, b: str) -> bool:
 
 
 def test_the_new_switches_refuse_what_is_not_a_bool():
-    expect(r'deletion_protection = \'no\': use True or False$', DEV, deletion_protection="no")
-    expect(r'network.aws_endpoints = \'yes\': use True, False, or leave it unset \(on outside development\)$', DEV,
+    expect(r"deletion_protection = 'no': Environment.deletion_protection takes True or False, not str; write True or "
+           r"False, without quotes$", DEV, deletion_protection="no")
+    expect(r"network.aws_endpoints = 'yes': Environment.network.aws_endpoints takes True or False or None, not str; "
+           r"write True or False or None, without quotes$", DEV,
            network=dataclasses.replace(DEV.network, aws_endpoints="yes"))
     assert DEV.ingress is not None
-    expect(r'ingress.web_firewall = 1: use True, False, or leave it unset \(on when internet-facing\)$', DEV,
+    expect(r"ingress.web_firewall = 1: Environment.ingress.web_firewall takes True or False or None, not int; write "
+           r"True or False or None, without quotes$", DEV,
            ingress=dataclasses.replace(DEV.ingress, web_firewall=1))
     from hashistack.environment import check_environments
 
     with pytest.raises(HashistackError, match=r"^ENVIRONMENTS\[1\] = 'uat': not an Environment; list Environment\(\.\.\.\) "
                                               r"objects$"):
         check_environments((DEV, "uat"))
+
+
+@pytest.mark.parametrize("field, replace, message", [
+    ("region", ("eu-west-1", "us-east-1"),
+     "the certificate's region is us-east-1, the environment's is eu-west-1: request or import the certificate in ACM in "
+     "eu-west-1, the environment's region (a load balancer uses certificates of its own region only)"),
+    ("account", ("333333333333", "999999999999"),
+     "the certificate's account is 999999999999, the environment's is 333333333333: use a certificate of account "
+     "333333333333, the environment's (ACM certificates are not shared across accounts)"),
+    ("partition", ("arn:aws:", "arn:aws-cn:"),
+     "the certificate's partition is aws-cn, the environment's is aws: the region eu-west-1 is in the 'aws' partition"),
+])
+def test_the_ingress_certificate_is_of_the_environments_own_account_and_region(field, replace, message):
+    assert PROD.ingress is not None
+    arn = PROD.ingress.certificate_arn.replace(*replace)
+    with pytest.raises(HashistackError) as error:
+        rebuild(PROD, ingress=dataclasses.replace(PROD.ingress, certificate_arn=arn))
+    assert str(error.value) == f'environment "prod": ingress.certificate_arn = {arn!r}: {message}'

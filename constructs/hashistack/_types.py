@@ -11,6 +11,7 @@ Callable, the library's dataclasses), and a check costs microseconds per spec.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -56,8 +57,8 @@ def _describe(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, str] | None:
-    """``(field path, value, expected)`` of the first value that does not fit, or None."""
+def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, Any] | None:
+    """``(field path, value, expected annotation)`` of the first value that does not fit, or None."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is Any or annotation is object:
         return None
@@ -70,14 +71,14 @@ def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, str] | N
             inner = _problem(value, a, path)
             if inner is not None and inner[0] != path:
                 return inner
-        return path, value, _describe(annotation)
+        return path, value, annotation
     if annotation is type(None):
-        return None if value is None else (path, value, "None")
+        return None if value is None else (path, value, type(None))
     if origin is Literal:
-        return None if any(value == a and type(value) is type(a) for a in args) else (path, value, _describe(annotation))
+        return None if any(value == a and type(value) is type(a) for a in args) else (path, value, annotation)
     if origin is tuple:
         if not isinstance(value, tuple):
-            return path, value, _describe(annotation)
+            return path, value, annotation
         items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
         for i, (item, item_type) in enumerate(zip(value, items)):
             if (found := _problem(item, item_type, f"{path}[{i}]")) is not None:
@@ -85,7 +86,7 @@ def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, str] | N
         return None
     if origin in (Mapping, dict) or annotation in (Mapping, dict):
         if not isinstance(value, Mapping):
-            return path, value, _describe(annotation)
+            return path, value, annotation
         key_type, value_type = args or (Any, Any)
         for key, item in value.items():
             if (found := _problem(key, key_type, f"{path} key")) is not None:
@@ -94,23 +95,23 @@ def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, str] | N
                 return found
         return None
     if origin is Callable or annotation is Callable:
-        return None if callable(value) else (path, value, "a function")
+        return None if callable(value) else (path, value, annotation)
     if annotation is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else (path, value, "a number")
+        return None if ok else (path, value, float)
     if annotation is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else (path, value, "a whole number")
+        return None if ok else (path, value, int)
     if isinstance(annotation, type):
         if not isinstance(value, annotation):
-            return path, value, _describe(annotation)
+            return path, value, annotation
         if dataclasses.is_dataclass(value):
             return _fields_problem(value, f"{path}.")
         return None
     return None  # an annotation this checker does not model: the plan's own rules decide
 
 
-def _fields_problem(obj: Any, prefix: str = "") -> tuple[str, Any, str] | None:
+def _fields_problem(obj: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
     hints = _hints(type(obj))
     for f in dataclasses.fields(obj):
         if (found := _problem(getattr(obj, f.name), hints[f.name], f"{prefix}{f.name}")) is not None:
@@ -125,17 +126,50 @@ def check_types(obj: Any, where: str, *, construct: str) -> None:
     found = _fields_problem(obj)
     if found is None:
         return
-    path, value, expected = found
+    path, value, annotation = found
+    expected = _describe(annotation)
+    raise HashistackError(f"{where}: {path} = {_shown(value)}: {construct}.{path} takes {expected}, "
+                          f"not {type(value).__name__}; {_fix(value, annotation, expected)}")
+
+
+def _fix(value: Any, annotation: Any, expected: str) -> str:
+    """What to write instead, from the value given and the type expected."""
+    classes = [a for a in (typing.get_args(annotation) or (annotation,)) if isinstance(a, type)]
+    enums = [a for a in classes if issubclass(a, enum.Enum)]
+    if enums and isinstance(value, str):
+        members = [f"{e.__name__}.{m.name}" for e in enums for m in e]
+        named = [f"{e.__name__}.{m.name}" for e in enums for m in e
+                 if value.strip().lower() in (str(m.value).lower(), m.name.lower())]
+        return f"write {named[0]}" if named else f"use one of {', '.join(members)}"
     if isinstance(value, (list, set)) and "tuple" in expected:
-        fix = f"write a tuple, e.g. {tuple(value)!r} (a spec is frozen)"
-    elif isinstance(value, str) and "number" in expected and _is_number(value):
-        fix = f"write {value.strip()} without quotes"
-    elif isinstance(value, str) and expected[:1].isupper():
-        fix = f"build a {expected.split(' or ')[0]} (see its constructors), not a string"
-    else:
-        fix = f"give {expected}"
-    raise HashistackError(f"{where}: {path} = {value!r}: {construct}.{path} takes {expected}, "
-                          f"not {type(value).__name__}; {fix}")
+        return (f"write a tuple, e.g. {tuple(value)!r} (a frozen value holds tuples)" if len(repr(value)) <= _SHOWN
+                else "write a tuple, (...) instead of [...] (a frozen value holds tuples)")
+    if isinstance(value, str) and "number" in expected and _is_number(value):
+        return f"write {value.strip()} without quotes"
+    if expected.startswith("True or False"):
+        return f"write {expected}, without quotes"
+    if expected.startswith("a string") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"write it in quotes, {str(value)!r}"
+    if expected[:1].isupper():
+        kinds = [k for k in expected.split(" or ") if k[:1].isupper()]
+        if isinstance(value, str):
+            return f"build a {kinds[0]} (see its constructors), not a string"
+        return "pass " + " or ".join(f"{k}(...)" for k in kinds)
+    return f"give {expected}"
+
+
+_SHOWN = 80
+"""The longest value repeated in a message; a longer one is cut, a settings object named."""
+
+
+def _shown(value: Any) -> str:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return f"{type(value).__name__}(...)"
+    if isinstance(value, (list, tuple)) and any(dataclasses.is_dataclass(v) for v in value):
+        items = ", ".join(_shown(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
 
 
 def _is_number(text: str) -> bool:

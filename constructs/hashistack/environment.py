@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Mapping, NoReturn, Union
 from urllib.parse import urlsplit
 
+from ._types import check_types
 from ._validate import (
     MOUNT_HINT,
     RFC1123_HINT,
@@ -113,8 +114,6 @@ class NetworkSettings:
         return (self.private_subnet_cidrs or private, self.public_subnet_cidrs or public)
 
     def _validate(self, check: Checker, tier: Tier) -> None:
-        check.require(self.aws_endpoints is None or isinstance(self.aws_endpoints, bool), "aws_endpoints",
-                      self.aws_endpoints, "use True, False, or leave it unset (on outside development)")
         net = parse_network(self.vpc_cidr)
         check.require(
             net is not None and net.version == 4 and net.is_private and 16 <= net.prefixlen <= 22,
@@ -130,8 +129,6 @@ class NetworkSettings:
             f"use {min_azs} to 6 availability zones"
             + (" (a production environment spans at least 3)" if tier is Tier.PRODUCTION else ""),
         )
-        check.require(isinstance(self.operator_cidrs, tuple), "operator_cidrs", self.operator_cidrs,
-                      "pass a tuple of CIDR strings")
         for cidr in self.operator_cidrs:
             net = parse_network(cidr)
             if net is None:
@@ -227,8 +224,6 @@ class NomadSettings:
                       and not isinstance(self.client_max_kill_timeout_s, bool)
                       and self.client_max_kill_timeout_s > 0, "client_max_kill_timeout_s",
                       self.client_max_kill_timeout_s, "use the clients' max_kill_timeout in seconds (Nomad's default: 30)")
-        check.require(isinstance(self.memory_oversubscription, bool), "memory_oversubscription",
-                      self.memory_oversubscription, "use True or False")
         check.require(is_rfc1123_label(self.region), "region", self.region, RFC1123_HINT)
         check.require(is_rfc1123_label(self.datacenter), "datacenter", self.datacenter, RFC1123_HINT)
 
@@ -356,8 +351,6 @@ class VaultSettings:
                           "pki_ca_common_name", self.pki_ca_common_name, "use 1 to 48 characters")
         WorkloadIdentityAuth(path=self.jwt_auth_path, nomad_address="https://nomad", supported_algs=(
             self.jwt_supported_algs)).validate(where=check.where)
-        check.require(isinstance(self.login_methods, tuple) and all(isinstance(m, LoginMethod) for m in self.login_methods),
-                      "login_methods", self.login_methods, "pass a tuple of LoginMethod.oidc/ci_jwt/userpass(...)")
         paths = [m.path for m in self.login_methods] + [self.jwt_auth_path]
         check.require(len(set(paths)) == len(paths), "login_methods", paths,
                       "give each login method its own path, distinct from jwt_auth_path")
@@ -645,8 +638,6 @@ class IngressSettings:
                       "use a TLS 1.3 policy such as 'ELBSecurityPolicy-TLS13-1-2-2021-06'")
         check.require(isinstance(self.access_log_days, int) and 1 <= self.access_log_days <= 3650,
                       "access_log_days", self.access_log_days, "keep access logs 1 to 3650 days")
-        check.require(self.web_firewall is None or isinstance(self.web_firewall, bool), "web_firewall",
-                      self.web_firewall, "use True, False, or leave it unset (on when internet-facing)")
         check.require(type(self.rate_limit_per_address) is int and 100 <= self.rate_limit_per_address <= 2_000_000_000,
                       "rate_limit_per_address", self.rate_limit_per_address,
                       "use a number of requests per five minutes from 100 to 2000000000 (AWS WAF's range)")
@@ -659,6 +650,15 @@ class IngressSettings:
                       "keep the web application firewall on for an internet-facing production load balancer")
 
 
+
+
+def _partition(region: str) -> str:
+    """The AWS partition of ``region``, the second field of every ARN in it."""
+    for prefix, partition in (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"),
+                              ("us-iso-", "aws-iso")):
+        if region.startswith(prefix):
+            return partition
+    return "aws"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -711,6 +711,9 @@ class Environment:
 
     def __post_init__(self) -> None:
         where = f"environment {self.name!r}".replace("'", '"')
+        # Every field, and every field of the settings nested in it, against its annotation first:
+        # a wrong type is one line naming its path, never a traceback from a rule below.
+        check_types(self, where, construct="Environment")
         check = Checker(where)
         check.require(is_rfc1123_label(self.name) and len(self.name) <= 20, "name", self.name,
                       "use at most 20 lowercase letters, digits and '-', starting and ending with a letter or digit "
@@ -728,25 +731,15 @@ class Environment:
             check.require(isinstance(self.ami_id, str) and bool(re.fullmatch(r"ami-[0-9a-f]{8,17}", self.ami_id)),
                           "ami_id", self.ami_id, "use an AMI id such as 'ami-0123456789abcdef0', or leave it unset "
                           "to look the image up from machine_image")
-        expected: dict[str, tuple[type, ...]] = {
-            "network": (NetworkSettings,), "nomad": (NomadSettings,), "consul": (ConsulSettings,),
-            "vault": (VaultSettings,), "clients": (ClientPool,), "state": (LocalState, S3State),
-            "bootstrap": (BootstrapSettings,), "machine_image": (MachineImage,), "packages": (ProductPackages,)}
-        for name, kinds in expected.items():
-            value = getattr(self, name)
-            check.require(isinstance(value, kinds), name, value, f"pass a {' or '.join(k.__name__ for k in kinds)}")
-            value._validate(check if name == "state" else check.child(name), self.tier)
+        for name in ("network", "nomad", "consul", "vault", "clients", "state", "bootstrap", "machine_image", "packages"):
+            getattr(self, name)._validate(check if name == "state" else check.child(name), self.tier)
         if self.ingress is not None:
-            check.require(isinstance(self.ingress, IngressSettings), "ingress", self.ingress,
-                          "pass an IngressSettings(public_domain=..., certificate_arn=...) or None")
             self.ingress._validate(check.child("ingress"), self.tier)
-        check.require(isinstance(self.deletion_protection, bool), "deletion_protection", self.deletion_protection,
-                      "use True or False")
+            self._check_certificate_home(check)
         check.require(self.deletion_protection or self.tier is not Tier.PRODUCTION, "deletion_protection",
                       self.deletion_protection, "production keeps deletion protection on; move the environment to "
                       "another tier first to tear it down")
-        if (isinstance(self.nomad, NomadSettings) and isinstance(self.vault, VaultSettings)
-                and self.tier is not Tier.DEVELOPMENT and str(self.nomad.address).startswith("https://")):
+        if self.tier is not Tier.DEVELOPMENT and self.nomad.address.startswith("https://"):
             check.require(self.vault.nomad_ca_pem_path is not None, "vault.nomad_ca_pem_path", None,
                           "give the PEM file of the CA behind Nomad's HTTPS certificate: Vault fetches Nomad's JWKS "
                           f"from {self.nomad.address} when <env>-vault is applied and must trust it")
@@ -758,6 +751,23 @@ class Environment:
                           "tag values are strings of at most 256 characters")
         tags.setdefault("environment", self.name)
         object.__setattr__(self, "tags", MappingProxyType(dict(sorted(tags.items()))))
+
+    def _check_certificate_home(self, check: Checker) -> None:
+        """The ingress certificate lives where the load balancer does: an ALB listener takes an ACM
+        certificate of its own account and region only (ACM certificates are regional and are not
+        shared across accounts), so any other ARN fails at apply, after the network is built."""
+        assert self.ingress is not None
+        arn = self.ingress.certificate_arn
+        partition, region, account = arn.split(":")[1], arn.split(":")[3], arn.split(":")[4]
+        for part, value, own, fix in (
+                ("partition", partition, _partition(self.region),
+                 f"the region {self.region} is in the {_partition(self.region)!r} partition"),
+                ("region", region, self.region, f"request or import the certificate in ACM in {self.region}, the "
+                 "environment's region (a load balancer uses certificates of its own region only)"),
+                ("account", account, self.account_id, f"use a certificate of account {self.account_id}, the "
+                 "environment's (ACM certificates are not shared across accounts)")):
+            check.require(value == own, "ingress.certificate_arn", arn,
+                          f"the certificate's {part} is {value}, the environment's is {own}: {fix}")
 
     @property
     def is_production(self) -> bool:
