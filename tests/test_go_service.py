@@ -188,8 +188,9 @@ def plan_fails(pattern: str, env=DEV, **changes) -> None:
 
 
 def test_rejects_template_reading_a_path_the_policy_does_not_grant():
-    plan_fails(r"^dev/payments: template reads Vault path 'secret/data/dev/other' \(read\), but policy "
-               r"'svc-payments' does not grant it: declare it with VaultSecret",
+    plan_fails(r"^dev/payments: secrets\[payments/config\]\.template = .*: the template renders inside "
+               r"\{\{ with secret \"secret/data/dev/payments/config\" \}\}, written for you, .* it may not call Vault "
+               r"itself \(secret\)",
                secrets=(VaultSecret.kv("payments/config", mount_at="/app/s.json",
                                        template='{{ .Data.data.a }}{{ with secret "secret/data/dev/other" }}x{{ end }}'),))
 

@@ -62,3 +62,33 @@ def test_service_fields_refuse_a_trailing_newline(case):
     changes, message = SERVICE_CHANGES[case]
     with pytest.raises(HashistackError, match=rf"^dev/payments: (.|\n)*{message}"):
         plan_service(spec(**changes), DEV, where="dev/payments")
+
+
+def test_a_message_stays_one_printable_line_whatever_the_input_carries():
+    """A name that is itself the control character still yields one line, the character escaped as
+    Python writes it, so the line cannot be broken (or a second, forged line added) by input."""
+    from hashistack.service import ServiceSpec
+
+    for name, shown in (("\n", "\\n"), ("web\x1f", "web\\x1f"), ("web\u200b", "web\\u200b")):
+        with pytest.raises(HashistackError) as error:
+            ServiceSpec(name=name, image="registry.example.com/team/web:1.0.0", args=["serve"])  # type: ignore[arg-type]
+        message = str(error.value)
+        assert message.isprintable() and message.startswith(f"{shown}: args = ['serve']: "), message
+
+
+@pytest.mark.parametrize("tags, field", [({"team\n": "a"}, "tags"), ({"team": "a\tb"}, "tags['team']"),
+                                         ({"team": "\x00"}, "tags['team']")])
+def test_tags_hold_only_the_characters_aws_accepts(tags, field):
+    with pytest.raises(HashistackError, match=rf"^environment \"dev\": {re.escape(field)} = .*AWS allows letters, "
+                                              r"digits, spaces and _ \. : / = \+ - @ in tags$"):
+        dataclasses.replace(DEV, tags=tags)
+    assert dataclasses.replace(DEV, tags={"cost center": "Équipe 7 / run:prod"}).tags["cost center"]
+
+
+@pytest.mark.parametrize("tag", ["team\n", " team", ""])
+def test_a_service_tag_is_printable_without_padding(tag):
+    from hashistack.service import ServiceSpec
+    from hashistack.service.plan import plan_service
+
+    with pytest.raises(HashistackError, match=r"tags = .*: a tag is printable text without surrounding spaces"):
+        plan_service(ServiceSpec(name="web", image="registry.example.com/team/web:1.0.0", tags=(tag,)), DEV)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import re
+
 import pytest
 
 from hashistack import HashistackError
@@ -52,21 +54,49 @@ def test_a_config_file_reading_vault_with_a_raw_string_is_refused():
                                                           mount_at="/app/config/app.conf"),)), DEV, where="dev/payments")
 
 
-def test_a_list_in_a_secret_template_needs_list_and_is_refused_without_it():
+def test_a_list_in_a_secret_template_is_refused_naming_the_function():
     """``secrets`` lists: the policy grants read on the declared secret only, so the template
-    would get 403 at run time; it is refused at synth, naming the capability."""
+    would get 403 at run time; it is refused at synth, naming the field and the function."""
     template = ('{{ .Data.data | toJSON }}{{ range secrets "secret/metadata/dev/payments/" }}{{ . }}{{ end }}')
-    with pytest.raises(HashistackError, match=r"template reads Vault path 'secret/metadata/dev/payments/' \(list\), "
-                                              r"but policy 'svc-payments' does not grant it"):
+    with pytest.raises(HashistackError, match=r"^dev/payments: secrets\[payments/config\]\.template = '\{\{ \.Data.*: "
+                                              r"the template renders inside \{\{ with secret "
+                                              r'"secret/data/dev/payments/config" \}\}.* it may not call Vault itself '
+                                              r"\(secrets\)"):
         plan_service(spec(secrets=(VaultSecret.kv("payments/config", mount_at="/app/config/s.json",
                                                   template=template),)), DEV, where="dev/payments")
 
 
 def test_a_raw_string_read_of_another_services_path_is_refused():
     template = "{{ .Data.data.a }}{{ with secret `secret/data/dev/ledger/db` }}{{ .Data.data.b }}{{ end }}"
-    with pytest.raises(HashistackError, match=r"template reads Vault path 'secret/data/dev/ledger/db' \(read\)"):
+    with pytest.raises(HashistackError, match=r"secrets\[payments/config\]\.template = .* it may not call Vault itself "
+                                              r"\(secret\): declare each other secret as a VaultSecret of its own"):
         plan_service(spec(secrets=(VaultSecret.kv("payments/config", mount_at="/app/config/s.json",
                                                   template=template),)), DEV, where="dev/payments")
+
+
+@pytest.mark.parametrize("template, capability", [
+    ('{{ range secrets "secret/metadata/dev/payments/" }}{{ . }}{{ end }}', "list"),
+    ("{{ with secret `secret/data/dev/ledger/db` }}{{ .Data.data.b }}{{ end }}", "read"),
+])
+def test_a_template_added_by_customize_goes_through_the_grant_proof(template, capability):
+    """The last line: whatever template reaches the job (customize may add one) reads only what the
+    service's policy grants, with the capability its function needs."""
+    import dataclasses
+
+    from hashistack import nomad as n
+
+    def add_template(job):
+        group = job.groups[0]
+        task = group.tasks[0]
+        extra = n.Template(destination="secrets/extra", data=template, perms="0400")
+        task = dataclasses.replace(task, templates=(*task.templates, extra))
+        return dataclasses.replace(job, groups=(dataclasses.replace(group, tasks=(task,)),))
+
+    path = re.search(r"[\"`](secret/[^\"`]+)", template).group(1)
+    with pytest.raises(HashistackError, match=rf"^dev/payments: template reads Vault path '{path}' \({capability}\), "
+                                              r"but policy 'svc-payments' does not grant it"):
+        plan_service(spec(secrets=(VaultSecret.kv("payments/config", mount_at="/app/config/s.json"),),
+                          customize=add_template), DEV, where="dev/payments")
 
 
 # --- against the real template engine: OpenBao's agent (consul-template inside) -----------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, NoReturn, Union
@@ -652,6 +653,15 @@ class IngressSettings:
 
 
 
+_TAG_CHARACTERS = "AWS allows letters, digits, spaces and _ . : / = + - @ in tags"
+
+
+def _tag_text(text: str) -> bool:
+    """AWS's tag character set (letters, digits and spaces of any script, and ``_.:/=+-@``): a
+    newline or control character is refused by every tagging API at apply."""
+    return all(ch.isalnum() or ch in "_.:/=+-@" or unicodedata.category(ch) == "Zs" for ch in text)
+
+
 def _partition(region: str) -> str:
     """The AWS partition of ``region``, the second field of every ARN in it."""
     for prefix, partition in (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"),
@@ -745,10 +755,10 @@ class Environment:
                           f"from {self.nomad.address} when <env>-vault is applied and must trust it")
         tags = dict(self.tags)
         for key, value in tags.items():
-            check.require(isinstance(key, str) and 0 < len(key) <= 128 and not key.lower().startswith("aws:"),
-                          "tags", key, "tag keys are 1-128 characters and may not start with 'aws:'")
-            check.require(isinstance(value, str) and len(value) <= 256, f"tags[{key!r}]", value,
-                          "tag values are strings of at most 256 characters")
+            check.require(0 < len(key) <= 128 and not key.lower().startswith("aws:") and _tag_text(key),
+                          "tags", key, f"tag keys are 1-128 characters and may not start with 'aws:'; {_TAG_CHARACTERS}")
+            check.require(len(value) <= 256 and _tag_text(value), f"tags[{key!r}]", value,
+                          f"tag values are strings of at most 256 characters; {_TAG_CHARACTERS}")
         tags.setdefault("environment", self.name)
         object.__setattr__(self, "tags", MappingProxyType(dict(sorted(tags.items()))))
 

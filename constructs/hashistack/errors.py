@@ -14,7 +14,22 @@ from typing import Any, NoReturn
 
 
 class HashistackError(ValueError):
-    """Bad input to a hashistack model or construct, raised at synth time."""
+    """Bad input to a hashistack model or construct, raised at synth time.
+
+    The message is always one printable line: a newline, tab or control character that came in
+    with the user's input (a name written ``"web\\n"``, a path in a field's label) is shown
+    escaped, as Python writes it, so the line says what was received and cannot be broken or
+    forged by it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable written as its escape (``\\n``, ``\\x1f``)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class Checker:

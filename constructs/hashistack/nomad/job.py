@@ -483,6 +483,12 @@ class Service:
                 check.require(is_port_number(self.port), "port", self.port,
                               "with expose paths, give the service port as the literal port the app listens on "
                               "inside the allocation (e.g. '8080')")
+        # A tag selects the service in catalogue queries, DNS (<tag>.<name>.service.consul) and
+        # routers' rules: one with a control character, padding or nothing in it matches nothing
+        # anyone can write.
+        for tag in (*self.tags, *self.canary_tags):
+            check.require(bool(tag) and tag.isprintable() and tag == tag.strip(), "tags", tag,
+                          "a tag is printable text without surrounding spaces, e.g. 'team-payments'")
         # While an allocation is a canary Nomad registers it with CanaryTags instead of Tags
         # (command/agent/consul/service_client.go and client/serviceregistration/nsd, 1.9-1.11):
         # canary tags that leave out the service's tags make canaries invisible to every query

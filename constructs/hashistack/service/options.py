@@ -77,7 +77,7 @@ class ConfigFile:
     @staticmethod
     def inline(content: str, *, mount_at: str, on_change: OnChange | None = None,
                name: str | None = None) -> "ConfigFile":
-        return ConfigFile(name=name or posixpath.basename(mount_at), content=content, mount_at=mount_at,
+        return ConfigFile(name=name or posixpath.basename(mount_at) or mount_at, content=content, mount_at=mount_at,
                           on_change=on_change)
 
     @staticmethod
@@ -99,7 +99,8 @@ class VaultSecret:
     the Kubernetes Secret equivalent.
 
     - :meth:`kv` renders the secret (JSON of all keys, or your own ``template`` inside
-      ``{{ with secret ... }}``) to a file under ``secrets/`` with perms 0400 (owned by the
+      ``{{ with secret ... }}``, which reads the secret's keys and may not call Vault itself) to a
+      file under ``secrets/`` with perms 0400 (owned by the
       service's ``user``) and mounts its directory read-only at the directory of ``mount_at``;
     - :meth:`kv_env` exposes chosen keys as environment variables
       (``{"DB_PASSWORD": "password"}``; keys may contain ``-`` and ``.``).

@@ -411,6 +411,13 @@ def _secrets(b: _Build) -> None:
         path = f"{kv}/data/{env.name}/{secret.path}"
         b.grant(path, "read", f"secret {secret.path}")
         stem = secret.path.replace("/", "-")
+        if secret.template is not None:
+            calls = vault_calls(secret.template)
+            b.check.require(not calls, f"secrets[{secret.path}].template", _excerpt(secret.template),
+                            f"the template renders inside {{{{ with secret {_quote(path)} }}}}, written for you, and "
+                            f"reads that secret's keys (.Data.data.<key>); it may not call Vault itself "
+                            f"({calls[0].function if calls else ''}): declare each other secret as a VaultSecret of "
+                            "its own, a certificate with Tls(...)")
         if secret.mount_at is not None:
             body = secret.template if secret.template is not None else "{{ .Data.data | toJSON }}"
             b.add_file(secret.mount_at, f"secrets[{secret.path}].mount_at",
@@ -424,6 +431,11 @@ def _secrets(b: _Build) -> None:
                 destination=f"secrets/{stem}.env", perms="0400", sensitive=True, env=True,
                 data=f"{{{{ with secret {_quote(path)} }}}}\n{lines}{{{{ end }}}}\n",
                 **_mode(secret.on_change or OnChange.restart())))
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """A long template cut for a message."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _registry_auth(b: _Build) -> None:
