@@ -5,7 +5,14 @@ is refused with the usual one-line message (where, field, value, expected type, 
 traceback deep in the plan. Nested option dataclasses and the items of tuples and mappings are
 checked too, their fields reported by path (``secrets[0].path``). Plain Python, no dependency:
 the annotations in use are a small set (str, int, float, bool, None, Literal, tuple, Mapping,
-Callable, the library's dataclasses), and a check costs microseconds per spec.
+Callable, the library's dataclasses), and a check costs about 0.1 ms per spec and 0.2 ms per
+environment (measured on the 2-core build machine).
+
+Why not pydantic v2 (already installed, through moto): it would cost about 75 ms of every synth
+(38 ms to import, 35 ms to build one class's schema, more per class), it validates a dict of
+fields rather than the frozen instances users build (an instance passes unchecked, and the options
+nested in it with it), its lax mode coerces ``"3"`` to 3 where we refuse, and each of its messages
+would have to be rewritten into ours. beartype checks calls, not the fields of a built dataclass.
 """
 
 from __future__ import annotations
