@@ -391,7 +391,7 @@ def test_service_spec_is_the_one_declaration_of_the_props_each_documented_with_i
     import dataclasses
     import inspect
 
-    from hashistack.service import plan as plan_module
+    from hashistack.service import spec as plan_module
     from hashistack.service.go_service import GoService
 
     params = inspect.signature(GoService.__init__).parameters

@@ -18,8 +18,7 @@ from typing import Iterable
 from ..consul.intentions import Upstream
 from ..environment import Environment
 from ..errors import HashistackError
-from ..service.options import ConfigFile, HealthCheck, OnChange, Tls, Update
-from ..service.plan import ServiceSpec
+from ..service import ConfigFile, HealthCheck, OnChange, ServiceSpec, Tls, Update
 from .routes import PROXY_NAME, Route
 from .traefik import GRACE_S, TRAEFIK_IMAGE, TraefikPaths, dynamic_config, render_yaml, static_config
 

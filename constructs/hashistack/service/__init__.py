@@ -7,18 +7,32 @@ and Vault providers) is imported on first use, so model-only code and tests stay
 from typing import Any
 
 from ..consul.intentions import Upstream
-from .options import ConfigFile, HealthCheck, Ingress, Logs, OnChange, RegistryAuth, Tls, Update, VaultSecret
-from .plan import IngressRoute, ServicePlan, ServiceSpec, plan_service
+from .context import Contribution, File, Option, ServiceContext
+from .files import ConfigFile
+from .health import HealthCheck
+from .ingress import Ingress, IngressRoute
+from .logs import Logs
+from .on_change import OnChange
+from .plan import ServicePlan, plan_service
+from .registry import RegistryAuth
+from .rollout import Update
+from .secrets import VaultSecret
+from .spec import ServiceSpec
+from .tls import Tls
 
 __all__ = [
     "ConfigFile",
+    "Contribution",
+    "File",
     "GoService",
     "HealthCheck",
     "Ingress",
     "IngressRoute",
     "Logs",
     "OnChange",
+    "Option",
     "RegistryAuth",
+    "ServiceContext",
     "ServicePlan",
     "ServiceSpec",
     "Tls",
