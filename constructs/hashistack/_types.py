@@ -148,6 +148,10 @@ def _fix(value: Any, annotation: Any, expected: str) -> str:
         named = [f"{e.__name__}.{m.name}" for e in enums for m in e
                  if value.strip().lower() in (str(m.value).lower(), m.name.lower())]
         return f"write {named[0]}" if named else f"use one of {', '.join(members)}"
+    protocols = [a for a in classes if getattr(a, "_is_protocol", False)]
+    if protocols:
+        methods = sorted(m for m in vars(protocols[0]) if not m.startswith("_"))
+        return f"give a value that has {', '.join(f'{m}()' for m in methods)}"
     if isinstance(value, (list, set)) and "tuple" in expected:
         return (f"write a tuple, e.g. {tuple(value)!r} (a frozen value holds tuples)" if len(repr(value)) <= _SHOWN
                 else "write a tuple, (...) instead of [...] (a frozen value holds tuples)")
