@@ -531,6 +531,7 @@ class Rehearsal:
                                          reachable=vault_host in records and vault_up)
             nomad_rules.cni_attributes(c, nomad_cfg, plugins)
             nomad_rules.docker_driver(c, nomad_cfg, docker_running=node.units.get("docker") == "active")
+            nomad_rules.host_volumes(c, nomad_cfg, {d.path for d in ci.directories})
             out.append(c)
         return out
 

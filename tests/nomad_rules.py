@@ -32,6 +32,8 @@ class Client:
     drivers: set[str] = field(default_factory=set)
     missing: dict[str, str] = field(default_factory=dict)
     """attribute family -> why the model could not fingerprint it (shown when a job cannot be placed)."""
+    host_volumes: dict[str, bool] = field(default_factory=dict)
+    """host volume name -> read-only, as the client offers it."""
 
 
 # -- fingerprints ---------------------------------------------------------------------------------
@@ -129,6 +131,38 @@ def docker_driver(client: Client, nomad_cfg: dict, *, docker_running: bool) -> N
     else:
         client.drivers.add("docker")
         client.attributes["driver.docker"] = "1"
+
+
+def host_volumes(client: Client, nomad_cfg: dict, directories: set[str]) -> None:
+    """command/agent/agent.go ``convertClientConfig`` (v1.10.2): each ``client { host_volume }``
+    block becomes ``Node.HostVolumes[name]`` with its ``read_only``. The client does not check the
+    path; the docker driver's bind mount of a missing path fails every task that mounts it
+    ("bind source path does not exist"), so a volume whose directory the boot does not create is
+    no volume here."""
+    for block in (nomad_cfg.get("client") or [{}])[0].get("host_volume") or []:
+        for name, body in block.items():
+            path = str(body.get("path", ""))
+            if path not in directories:
+                client.missing[f"host_volume.{name}"] = f"{path or 'no path'} is not created at boot"
+                continue
+            client.host_volumes[name] = bool(body.get("read_only", False))
+
+
+def volume_problems(group: dict, client: Client) -> list[str]:
+    """scheduler/feasible.go ``HostVolumeChecker.hasVolumes`` (v1.10.2), static volumes: each
+    host volume the group requests is one the node offers, and a read-write request needs a
+    volume the node does not offer read-only."""
+    problems = []
+    for name, req in sorted((group.get("Volumes") or {}).items()):
+        if req.get("Type") != "host":
+            continue
+        source = str(req.get("Source", ""))
+        if source not in client.host_volumes:
+            hint = client.missing.get(f"host_volume.{source}")
+            problems.append(f"host volume {source!r} (volume {name}) is not offered" + (f"; {hint}" if hint else ""))
+        elif not req.get("ReadOnly") and client.host_volumes[source]:
+            problems.append(f"host volume {source!r} is offered read-only and volume {name} mounts it read-write")
+    return problems
 
 
 # -- the constraints a job meets ------------------------------------------------------------------
@@ -275,6 +309,7 @@ def placements(job: dict, clients: list[Client]) -> list[Placement]:
                 why.append(f"region {client.region} is not the job's {job.get('Region')}")
             if not any(fnmatch.fnmatchcase(client.datacenter, dc) for dc in job.get("Datacenters") or ["*"]):
                 why.append(f"datacenter {client.datacenter} is not in {job.get('Datacenters')}")
+            why += volume_problems(group, client)
             for d in sorted(drivers - client.drivers):
                 why.append(f"driver {d} not detected ({client.missing.get(f'driver.{d}', 'not fingerprinted')})")
             for c in constraints:

@@ -56,6 +56,7 @@ from hashistack.service import (
     VaultSecret,
 )
 from hashistack.service.plan import verify_grants
+from hashistack.service.volume import Volume
 from stacks.environments import DEV, ENVIRONMENTS, PROD, UAT
 
 settings.register_profile(
@@ -213,6 +214,8 @@ def bad_props(env: Environment) -> dict[str, st.SearchStrategy]:
         "job_type": st.sampled_from(["system", "batch", "sysbatch"]),
         "sidecar_memory_mib": st.sampled_from([0, 5, "128"]),
         "shutdown_delay_s": st.sampled_from([-1, "5"]),
+        "options": st.sampled_from([(Volume.host("cache", mount_at="/var/cache/web"),),
+                                    (Volume.host("cache", mount_at="cache"),), ("volume",), [Update.rolling()]]),
         "customize": st.sampled_from([lambda job: "job", lambda job: dataclasses.replace(job, id="other"),
                                       lambda job: dataclasses.replace(job, priority=1000), "priority=70"]),
     }

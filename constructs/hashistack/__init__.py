@@ -7,6 +7,7 @@ also makes the prebuilt provider packages load one submodule at a time
 """
 
 from .environment import (
+    ClientHostVolume,
     ClientPool,
     ConsulSettings,
     Environment,
@@ -28,6 +29,7 @@ _load_provider_packages_on_demand()
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClientHostVolume",
     "ClientPool",
     "ConsulSettings",
     "Environment",

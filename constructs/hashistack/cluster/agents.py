@@ -89,6 +89,9 @@ class NomadAgentConfig:
     vault_address: str
     jwt_auth_path: str = "jwt-nomad"
     bootstrap_expect: int = 1
+    host_volumes: tuple[tuple[str, str, bool], ...] = ()
+    """A client's ``host_volume`` blocks: ``(name, path, read_only)`` (command/agent/config.go
+    ``ClientConfig.HostVolumes``, ``ClientHostVolumeConfig``: ``path``, ``read_only``)."""
 
     def body(self) -> list:
         tls = tls_files("nomad")
@@ -138,6 +141,8 @@ class NomadAgentConfig:
                     # bridge networking (Connect sidecars) runs the CNI reference plugins from here
                     Attr("cni_path", CNI_PATH),
                     Block("drain_on_shutdown", body=(Attr("deadline", f"{DRAIN_DEADLINE_S}s"),)),
+                    *(Block("host_volume", (name,), body=(Attr("path", path), Attr("read_only", read_only)))
+                      for name, path, read_only in self.host_volumes),
                 )),
                 Block("vault", body=(Attr("enabled", True), Attr("address", self.vault_address),
                                      Attr("ca_file", tls["ca_file"]),

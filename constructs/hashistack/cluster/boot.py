@@ -54,6 +54,15 @@ from .secrets import ClusterSecrets
 
 __all__ = ["AUDIT_DEVICE", "DATA_DEVICE", "JOIN_TAG_KEY", "NodeBoot", "asg_name", "node_boots", "unseal_alias"]
 
+HOST_VOLUMES_DIR = "/srv/nomad-volumes"
+"""Where a client's host volumes live (on its root disk): the boot creates each directory, the
+client's ``host_volume`` block names it."""
+
+
+def host_volume_path(name: str) -> str:
+    return f"{HOST_VOLUMES_DIR}/{name}"
+
+
 DATA_DEVICE = "/dev/sdf"
 AUDIT_DEVICE = "/dev/sdg"
 DRAIN_HOOK = "hashistack-drain"
@@ -234,11 +243,15 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
 
     resolved = ConfigFile(path=RESOLVED_DROP_IN, content=RESOLVED_CONF, mode="0644")
 
+    host_volumes = env.clients.host_volumes
+
     def nomad_files(server: bool) -> tuple[list[ConfigFile], list[SecretFile], list[Directory]]:
+        volumes = () if server else host_volumes
         config = ConfigFile(path=f"{NOMAD_DIR}/nomad.hcl", content=NomadAgentConfig(
             server=server, region=n.region, datacenter=n.datacenter, aws_region=region,
             join_tag_key=JOIN_TAG_KEY, join_tag_value=join[Role.NOMAD_SERVER], vault_address=vault_address,
-            jwt_auth_path=jwt_auth_path(env), bootstrap_expect=n.server_count).render())
+            jwt_auth_path=jwt_auth_path(env), bootstrap_expect=n.server_count,
+            host_volumes=tuple((v.name, host_volume_path(v.name), v.read_only) for v in volumes)).render())
         cert, key = ((secrets.nomad_server_cert, secrets.nomad_server_key) if server
                      else (secrets.nomad_client_cert, secrets.nomad_client_key))
         token = secrets.nomad_server_consul_token if server else secrets.nomad_client_consul_token
@@ -248,6 +261,10 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
             secret_files.append(SecretFile(ref=secrets.nomad_gossip_key, path=f"{NOMAD_DIR}/gossip.hcl",
                                            template='server {\n  encrypt = "%s"\n}\n'))
         dirs = [Directory(path=f"{NOMAD_DIR}/tls", owner="root", mode="0750")]
+        if volumes:
+            dirs.append(Directory(path=HOST_VOLUMES_DIR, owner="root", mode="0755"))
+            dirs += [Directory(path=host_volume_path(v.name), owner=str(v.ids[0]), group=str(v.ids[1]), mode=v.mode)
+                     for v in volumes]
         return [config], secret_files, dirs
 
     def boot(role: Role, *, products: tuple[str, ...], os_extra: tuple[str, ...] = (), files, secret_files, dirs,

@@ -59,7 +59,7 @@ installed first, as a minimal image may lack them."""
 
 _PARAM = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
 _PATH = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
-_USER = re.compile(r"^[a-z_][a-z0-9_-]*$")
+_USER = re.compile(r"^([a-z_][a-z0-9_-]*|\d{1,10})$")  # a system user's name, or a numeric id
 _MODE = re.compile(r"^0[0-7]{3}$")
 
 
@@ -88,7 +88,7 @@ def _check_file(where: str, path: str, owner: str, mode: str) -> None:
     if not _PATH.fullmatch(path) or ".." in path.split("/"):
         raise HashistackError(f"{where}: path = {path!r}: use an absolute path of letters, digits, '_', '.', '-'")
     if not _USER.fullmatch(owner):
-        raise HashistackError(f"{where}: owner = {owner!r}: use a system user name such as 'consul'")
+        raise HashistackError(f"{where}: owner = {owner!r}: use a system user name such as 'consul' or a numeric id")
     if not _MODE.fullmatch(mode):
         raise HashistackError(f"{where}: mode = {mode!r}: use an octal mode such as '0640'")
 
@@ -122,11 +122,13 @@ class SecretFile:
 
 @dataclass(frozen=True, kw_only=True)
 class Directory:
-    """A directory the boot creates (or fixes) with this owner and mode."""
+    """A directory the boot creates (or fixes) with this owner, group (the owner's name by
+    default) and mode."""
 
     path: str
     owner: str = "root"
     mode: str = "0750"
+    group: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,6 +343,7 @@ class CloudInit:
         where = f"cloud-init {self.role}"
         for d in self.directories:
             _check_file(where, d.path, d.owner, d.mode)
+            _check_file(where, d.path, d.group or d.owner, d.mode)
         for v in self.volumes:
             _check_file(where, v.mount_point, v.owner, v.mode)
         for s in self.secrets:
@@ -399,7 +402,8 @@ class CloudInit:
                       "apt-get install -y -q /run/amazon-ssm-agent.deb", "rm -f /run/amazon-ssm-agent.deb"]
         if self.directories:
             steps += ["", "# 2. Every directory an agent reads belongs to that agent's user."]
-            steps += [f"install -d -m {d.mode} -o {d.owner} -g {d.owner} {_q(d.path)}" for d in self.directories]
+            steps += [f"install -d -m {d.mode} -o {d.owner} -g {d.group or d.owner} {_q(d.path)}"
+                      for d in self.directories]
         if self.volumes:
             steps += ["", "# 3. Data volumes: formatted once, mounted by UUID."]
             steps += [f"volume {_q(v.device)} {_q(v.mount_point)} {v.owner} {v.mode}" for v in self.volumes]

@@ -11,6 +11,7 @@ from .job import (
     DockerAuth,
     DockerConfig,
     ExposePath,
+    HostVolume,
     Identity,
     Job,
     LogConfig,
@@ -27,6 +28,7 @@ from .job import (
     Template,
     UpdateStrategy,
     VaultBlock,
+    VolumeMount,
     render_job,
     signal_problem,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "DockerAuth",
     "DockerConfig",
     "ExposePath",
+    "HostVolume",
     "Identity",
     "Job",
     "LogConfig",
@@ -58,6 +61,7 @@ __all__ = [
     "Template",
     "UpdateStrategy",
     "VaultBlock",
+    "VolumeMount",
     "render_job",
     "signal_problem",
 ]

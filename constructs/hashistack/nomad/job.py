@@ -823,6 +823,45 @@ class Mount:
                       "mount a path under local/, secrets/ or alloc/ of the task directory")
 
 
+_VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostVolume:
+    """The group's request for a host volume that clients declare (``client { host_volume }``):
+    the scheduler places the group only on a client that has a volume named ``source``
+    (scheduler/feasible.go ``HostVolumeChecker.hasVolumes``, v1.10.2), and a read-write request
+    only where the client's volume is not read-only."""
+
+    name: str
+    source: str
+    read_only: bool = False
+
+    def _api(self) -> dict:
+        return {"Name": self.name, "Type": "host", "Source": self.source, "ReadOnly": self.read_only}
+
+    def _validate(self, check: Checker) -> None:
+        check.require(bool(_VOLUME_NAME.fullmatch(self.name)), "name", self.name,
+                      "use letters, digits, '_' and '-' (at most 63), e.g. 'data'")
+        # nomad/structs/volumes.go, VolumeRequest.Validate (v1.10.2): "volume has an empty source".
+        check.require(bool(_VOLUME_NAME.fullmatch(self.source)), "source", self.source,
+                      "name the client's host volume (letters, digits, '_' and '-'), e.g. 'data'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeMount:
+    """A group volume mounted into the task at ``destination``. ``PropagationMode`` is rendered as
+    Nomad canonicalizes it (``private``, api/tasks.go ``VolumeMount.Canonicalize``)."""
+
+    volume: str
+    destination: str
+    read_only: bool = False
+
+    def _api(self) -> dict:
+        return {"Volume": self.volume, "Destination": self.destination, "ReadOnly": self.read_only,
+                "PropagationMode": "private"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class DockerAuth:
     """Private-registry credentials, given as interpolations of environment variables rendered
@@ -898,11 +937,13 @@ class Task:
     kill_timeout_s: float = 30
     logs: LogConfig = field(default_factory=LogConfig)
     user: str | None = None
+    volume_mounts: tuple[VolumeMount, ...] = ()
 
     def _api(self) -> dict:
         return {
             "Name": self.name,
             "Driver": "docker",
+            "VolumeMounts": [m._api() for m in self.volume_mounts],
             "User": self.user,
             "Config": self.config._api(),
             "Env": dict(sorted(self.env.items())),
@@ -961,11 +1002,13 @@ class TaskGroup:
     constraints: tuple[Constraint, ...] = ()
     shutdown_delay_s: float | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[HostVolume, ...] = ()
 
     def _api(self) -> dict:
         return {
             "Name": self.name,
             "Count": self.count,
+            "Volumes": {v.name: v._api() for v in self.volumes},
             # A bridge network is rendered even without ports: Connect needs exactly one network.
             "Networks": [self.network._api()] if self.network.ports or self.network.mode != "host" else [],
             "Services": [s._api() for s in self.services],
@@ -1005,12 +1048,17 @@ class TaskGroup:
                 task_check.require(not t.config.ports, "config.ports", list(t.config.ports),
                                    "in a bridge network the group maps its ports and docker's ports list is "
                                    "ignored: drop it")
+            self._validate_volume_mounts(task_check, t)
             # nomad/structs/structs.go, Task.Validate: "KillTimout (...) longer than the group's
             # ProgressDeadline" for service jobs.
             if self.update and self.update.progress_deadline_s:
                 task_check.require(t.kill_timeout_s <= self.update.progress_deadline_s, "kill_timeout_s",
                                    t.kill_timeout_s, f"use at most the group's progress_deadline_s "
                                    f"({self.update.progress_deadline_s:g}s)")
+        volume_names = [v.name for v in self.volumes]
+        for v in self.volumes:
+            v._validate(check.child(f"volume[{v.name}]"))
+            check.require(volume_names.count(v.name) == 1, "volume", v.name, "give each volume of a group its own name")
         service_names = [s.name for s in self.services]
         listeners: dict[int, str] = {}
         for s in self.services:
@@ -1050,6 +1098,25 @@ class TaskGroup:
         if production and self.count > 1 and not system:
             check.require(bool(self.spreads), "spreads", [],
                           "production spreads allocations across availability zones")
+
+
+    def _validate_volume_mounts(self, check: Checker, task: "Task") -> None:
+        defined = {v.name for v in self.volumes}
+        taken = {m.target: "a mount" for m in task.config.mounts}
+        for i, m in enumerate(task.volume_mounts):
+            # nomad/structs/structs.go, Task.Validate (v1.10.2): "Volume Mount (%d) references
+            # undefined volume %s".
+            check.require(m.volume in defined, f"volume_mount[{i}].volume", m.volume,
+                          f"mount a volume the group requests: {sorted(defined)}")
+            parts = m.destination.split("/") if isinstance(m.destination, str) else []
+            # The docker driver mounts the task directories at /alloc, /local and /secrets
+            # (drivers/docker/driver.go, createContainerConfig): a volume there would hide them.
+            check.require(m.destination.startswith("/") and ".." not in parts and len(parts) > 1 and bool(parts[1])
+                          and parts[1] not in TASK_DIRS, f"volume_mount[{i}].destination", m.destination,
+                          "use an absolute container path outside /alloc, /local and /secrets, e.g. '/var/lib/app'")
+            check.require(m.destination not in taken, f"volume_mount[{i}].destination", m.destination,
+                          f"{taken.get(m.destination)} is already at this container path: give each its own")
+            taken[m.destination] = f"volume {m.volume!r}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -129,6 +129,8 @@ class Contribution:
     :param auth: the docker driver's registry credentials.
     :param pki_role: the Vault PKI role the service's certificate is issued by.
     :param update: the group's rollout.
+    :param volumes: ``(field, volume)``: host volumes the group requests.
+    :param volume_mounts: ``(field, mount)``: the group's volumes mounted into the task.
     """
 
     files: tuple[File, ...] = ()
@@ -144,6 +146,8 @@ class Contribution:
     auth: n.DockerAuth | None = None
     pki_role: PkiRole | None = None
     update: n.UpdateStrategy | None = None
+    volumes: tuple[tuple[str, n.HostVolume], ...] = ()
+    volume_mounts: tuple[tuple[str, n.VolumeMount], ...] = ()
 
 
 @runtime_checkable
@@ -171,6 +175,8 @@ class Assembly:
     auth: n.DockerAuth | None
     pki_role: PkiRole | None
     update: n.UpdateStrategy | None
+    volumes: tuple[n.HostVolume, ...]
+    volume_mounts: tuple[n.VolumeMount, ...]
 
 
 def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembly:
@@ -192,6 +198,8 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
     checks: list[n.Check] = []
     expose: list[n.ExposePath] = []
     single: dict[str, object] = {}
+    volumes: dict[str, tuple[str, n.HostVolume]] = {}
+    volume_mounts: list[tuple[str, n.VolumeMount]] = []
     for c in contributions:
         for f in c.files:
             directory, name = posixpath.split(f.mount_at)
@@ -220,6 +228,12 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
                           "its own")
             upstreams[up.destination_name] = (source, up)
             local_ports[up.local_bind_port] = up.destination_name
+        for source, volume in c.volumes:
+            check.require(volume.name not in volumes, source, volume.name,
+                          f"already the name of {volumes[volume.name][0] if volume.name in volumes else ''}'s volume: "
+                          "give each volume its own name")
+            volumes[volume.name] = (source, volume)
+        volume_mounts += c.volume_mounts
         templates += c.templates
         mounts += c.mounts
         checks += c.checks
@@ -243,10 +257,11 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
                                              data=f.data, perms=f.perms, **f.on_change.template_fields()))
         file_mounts.append((next(iter(entries.values())).field, n.Mount(source=source, target=directory)))
     targets: dict[str, str] = {}
-    for source, mount in (*file_mounts, *mounts):
-        check.require(mount.target not in targets, source, mount.target,
-                      f"{targets.get(mount.target)} mounts this container directory too: give each its own directory")
-        targets[mount.target] = source
+    for source, target in (*((s, m.target) for s, m in (*file_mounts, *mounts)),
+                           *((s, m.destination) for s, m in volume_mounts)):
+        check.require(target not in targets, source, target,
+                      f"{targets.get(target)} mounts this container directory too: give each its own directory")
+        targets[target] = source
     env_files = [t for t in templates if t.env]
     return Assembly(
         templates=(*env_files, *file_templates, *(t for t in templates if not t.env)),
@@ -257,4 +272,5 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
         auth=single.get("auth"),  # type: ignore[arg-type]
         pki_role=single.get("pki_role"),  # type: ignore[arg-type]
         update=single.get("update"),  # type: ignore[arg-type]
+        volumes=tuple(v for _, v in volumes.values()), volume_mounts=tuple(m for _, m in volume_mounts),
     )

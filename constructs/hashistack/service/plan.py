@@ -201,13 +201,14 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         kill_timeout_s=spec.kill_timeout_s,
         logs=n.LogConfig(max_files=spec.logs.max_files, max_file_size_mib=spec.logs.max_file_size_mib),
         user=spec.user,
+        volume_mounts=a.volume_mounts,
     )
     group = n.TaskGroup(
         name=spec.name, count=count, tasks=(task,),
         network=n.Network(ports=a.ports, mode="bridge" if mesh_member else "host"),
         services=(service,), update=a.update, restart=spec.restart,
         spreads=(n.Spread(attribute=_AZ_ATTRIBUTE),) if spec.spread_across_azs and count > 1 and not system else (),
-        shutdown_delay_s=spec.shutdown_delay_s,
+        shutdown_delay_s=spec.shutdown_delay_s, volumes=a.volumes,
     )
     job = n.Job(id=spec.name, groups=(group,), datacenters=(env.nomad.datacenter,), region=env.nomad.region,
                 type=spec.job_type, meta={"environment": env.name, "managed-by": "hashistack"})

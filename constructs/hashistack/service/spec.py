@@ -154,7 +154,7 @@ class ServiceSpec:
     """Memory the Envoy sidecar reserves per allocation, in MiB. Default: 128 (Nomad's)."""
     options: tuple[Option, ...] = ()
     """More options, each a value with ``contribute(ctx) -> Contribution``
-    (:mod:`hashistack.service.context`), such as a host volume (:class:`~hashistack.service.Volume`):
+    (:mod:`hashistack.service.context`), such as a host volume (:class:`~hashistack.service.volume.Volume`):
     what each adds is merged with the rest, and a file path, directory, variable, port label or
     upstream claimed twice is refused. Default: none."""
     customize: Callable[[n.Job], n.Job] | None = None
