@@ -276,7 +276,7 @@ def assert_plan_is_sound(services: EnvironmentServices) -> None:
     for name, plan in services.plans.items():
         job = plan.job
         assert LABEL.fullmatch(job.id) and job.id == name, job.id
-        job.validate(where=name, production=env.is_production, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
+        job.validate(where=name, rules=env.tier.policy.job, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
         verify_grants(plan, where=name)
         if plan.policy is not None:
             plan.policy.lint(where=name)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from hashistack import HashistackError
+from hashistack import HashistackError, Tier
+from hashistack.nomad import JobRules
 from hashistack.nomad import (
     SAME_AS_HOST,
     Check,
@@ -55,9 +56,12 @@ def make_job(*, count=1, ports=(Port(label="http", to=8080),), checks=None, upda
     return Job(id=name, groups=(group,))
 
 
+PRODUCTION = Tier.PRODUCTION.policy.job
+
+
 def rejects(pattern: str, job: Job, *, production: bool = False) -> None:
     with pytest.raises(HashistackError, match=pattern):
-        job.validate(where="dev/web", production=production)
+        job.validate(where="dev/web", rules=PRODUCTION if production else JobRules())
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -245,7 +249,7 @@ def test_production_rejects_no_spread():
 
 def test_production_accepts_a_complete_job():
     job = make_job(count=2, spreads=(Spread(attribute="${node.datacenter}"),))
-    assert job.validate(production=True) is job
+    assert job.validate(rules=PRODUCTION) is job
 
 
 # --- the API struct table (generated from Nomad's api/*.go per version) -----------------------
@@ -537,7 +541,7 @@ def test_a_system_job_renders_its_type_and_may_hold_a_static_port():
     job = mesh_job(job_type="system", ports=(Port(label="https", static=8443, to=8443),
                                              Port(label="expose-health", to=SAME_AS_HOST)),
                    update=UpdateStrategy(max_parallel=3))
-    doc = job.validate(production=True).to_api()["Job"]  # one allocation per node: no count/spread rules
+    doc = job.validate(rules=PRODUCTION).to_api()["Job"]  # one allocation per node: no count/spread rules
     assert doc["Type"] == "system"
     assert {"Label": "https", "To": 8443, "Value": 8443} in doc["TaskGroups"][0]["Networks"][0]["ReservedPorts"]
 

@@ -31,6 +31,7 @@ from ._validate import (
 )
 from .bootstrap.settings import BootstrapSettings
 from .errors import Checker, HashistackError
+from .nomad.rules import JobRules
 from .vault.jwt import WorkloadIdentityAuth
 from .vault.login import LoginMethod
 from .vault.pki import HOURS_PER_YEAR, PkiHierarchy
@@ -50,7 +51,9 @@ __all__ = [
     "S3State",
     "StateBackend",
     "check_environments",
+    "TIER_POLICY",
     "Tier",
+    "TierPolicy",
     "VaultSettings",
 ]
 
@@ -73,6 +76,97 @@ class Tier(enum.Enum):
     DEVELOPMENT = "development"
     STAGING = "staging"
     PRODUCTION = "production"
+
+    @property
+    def policy(self) -> "TierPolicy":
+        """The tier's row of :data:`TIER_POLICY`."""
+        return TIER_POLICY[self]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierPolicy:
+    """What a tier allows and requires: every rule that differs between development, staging and
+    production, as data (:data:`TIER_POLICY`, one row per tier). Each rule reads its row; no other
+    code asks which tier it is.
+
+    Services:
+
+    :param default_count: a service's allocations when it declares no ``count``.
+    :param default_canary: the rollout of a service that declares none is an auto-promoted
+        canary (else a rolling update).
+    :param job: the job rules the tier adds to Nomad's own (allocation floor, a health check,
+        spread across zones, auto-revert).
+    :param pinned_images: images must carry a version tag or a digest (no ``:latest``).
+    :param awaits_deployments: ``terraform apply`` waits for each Nomad deployment and fails with
+        it (so a canary waiting for manual promotion is refused).
+    :param plain_http: plain-http addresses, package repositories and ``Ingress.http`` are allowed.
+
+    The platform:
+
+    :param server_counts: the server quorum sizes allowed for Nomad, Consul and Vault.
+    :param min_azs: the fewest availability zones.
+    :param min_clients: the fewest Nomad clients.
+    :param local_state: Terraform state may stay on the machine (``LocalState``).
+    :param state_key_required: remote state needs a KMS key of its own.
+    :param min_audit_devices: Vault audit devices, so that one failing never blocks Vault.
+    :param operator_login_required: a Vault login method grants ``platform-operator`` (so the
+        root token can be revoked after the first apply).
+    :param userpass_login: Vault's userpass login (and the bootstrap's operator password) allowed.
+    :param pinned_machine_image: the machine image filter names one release (no wildcard).
+    :param nat_per_zone: one NAT gateway per zone (else one for the VPC).
+    :param aws_endpoints: VPC endpoints for the AWS APIs by default.
+    :param web_firewall_required: an internet-facing load balancer keeps its web firewall.
+    :param deletion_protection_required: deletion protection cannot be turned off.
+    :param nomad_ca_required: Vault is given the CA of Nomad's HTTPS certificate (no system trust store).
+    :param recovery_keyholders_required: Vault's recovery keys are encrypted to keyholders' PGP keys.
+    """
+
+    default_count: int
+    default_canary: bool
+    job: "JobRules"
+    pinned_images: bool
+    awaits_deployments: bool
+    plain_http: bool
+    server_counts: tuple[int, ...]
+    min_azs: int
+    min_clients: int
+    local_state: bool
+    state_key_required: bool
+    min_audit_devices: int
+    operator_login_required: bool
+    userpass_login: bool
+    pinned_machine_image: bool
+    nat_per_zone: bool
+    aws_endpoints: bool
+    web_firewall_required: bool
+    deletion_protection_required: bool
+    nomad_ca_required: bool
+    recovery_keyholders_required: bool
+
+
+_SHARED = dict(pinned_images=True, awaits_deployments=True, plain_http=False, server_counts=(3, 5), local_state=False,
+               state_key_required=True, operator_login_required=True, userpass_login=False, pinned_machine_image=True,
+               nat_per_zone=True, aws_endpoints=True, nomad_ca_required=True, recovery_keyholders_required=True)
+
+TIER_POLICY: Mapping[Tier, TierPolicy] = MappingProxyType({
+    Tier.DEVELOPMENT: TierPolicy(
+        default_count=1, default_canary=False, job=JobRules(tier="development"), pinned_images=False,
+        awaits_deployments=False, plain_http=True, server_counts=(1, 3, 5), min_azs=1, min_clients=1, local_state=True,
+        state_key_required=False, min_audit_devices=1, operator_login_required=False, userpass_login=True,
+        pinned_machine_image=False, nat_per_zone=False, aws_endpoints=False, web_firewall_required=False,
+        deletion_protection_required=False, nomad_ca_required=False, recovery_keyholders_required=False),
+    Tier.STAGING: TierPolicy(
+        default_count=1, default_canary=False, job=JobRules(tier="staging"), min_azs=1, min_clients=1,
+        min_audit_devices=1, web_firewall_required=False, deletion_protection_required=False,
+        **_SHARED),  # type: ignore[arg-type]
+    Tier.PRODUCTION: TierPolicy(
+        default_count=2, default_canary=True,
+        job=JobRules(tier="production", min_count=2, checks_required=True, spread_required=True,
+                     auto_revert_required=True),
+        min_azs=3, min_clients=2, min_audit_devices=2, web_firewall_required=True, deletion_protection_required=True,
+        **_SHARED),  # type: ignore[arg-type]
+})
+"""One row per tier: the only place the tiers differ."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +192,7 @@ class NetworkSettings:
     aws_endpoints: bool | None = None
 
     def endpoints_enabled(self, tier: "Tier") -> bool:
-        return tier is not Tier.DEVELOPMENT if self.aws_endpoints is None else self.aws_endpoints
+        return tier.policy.aws_endpoints if self.aws_endpoints is None else self.aws_endpoints
 
     def zones(self, region: str) -> tuple[str, ...]:
         """The AZ names: as given, or ``<region>a``, ``<region>b``, ... for ``az_count`` zones."""
@@ -123,13 +217,13 @@ class NetworkSettings:
             "use a private IPv4 CIDR (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16) from /16 to /22, "
             "with no host bits set, e.g. '10.20.0.0/16'",
         )
-        min_azs = 3 if tier is Tier.PRODUCTION else 1
+        min_azs = tier.policy.min_azs
         check.require(
             isinstance(self.az_count, int) and not isinstance(self.az_count, bool)
             and min_azs <= self.az_count <= 6,
             "az_count", self.az_count,
             f"use {min_azs} to 6 availability zones"
-            + (" (a production environment spans at least 3)" if tier is Tier.PRODUCTION else ""),
+            + (f" (a {tier.value} environment spans at least {min_azs})" if min_azs > 1 else ""),
         )
         for cidr in self.operator_cidrs:
             net = parse_network(cidr)
@@ -161,11 +255,9 @@ class NetworkSettings:
 
 
 def _check_server_count(check: Checker, tier: Tier, value: object, what: str) -> None:
-    allowed: tuple[int, ...]
-    if tier is Tier.DEVELOPMENT:
-        allowed, why = (1, 3, 5), "1 (development only), 3 or 5"
-    else:
-        allowed, why = (3, 5), "3 or 5 (an odd quorum that survives 1 or 2 failures)"
+    allowed = tier.policy.server_counts
+    why = ("1 (development only), 3 or 5" if 1 in allowed
+           else "3 or 5 (an odd quorum that survives 1 or 2 failures)")
     check.require(
         isinstance(value, int) and not isinstance(value, bool) and value in allowed,
         "server_count", value, f"a {tier.value} environment runs {why} {what} servers",
@@ -178,10 +270,10 @@ def _check_instance_type(check: Checker, value: object) -> None:
 
 
 def _check_address(check: Checker, tier: Tier, value: object) -> None:
-    problem = url_problem(value, allow_http=tier is Tier.DEVELOPMENT)
+    problem = url_problem(value, allow_http=tier.policy.plain_http)
     if problem:
         check.fail("address", value, problem + (
-            "" if tier is Tier.DEVELOPMENT else f" (a {tier.value} environment talks TLS only)"))
+            "" if tier.policy.plain_http else f" (a {tier.value} environment talks TLS only)"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -357,14 +449,14 @@ class VaultSettings:
         check.require(len(set(paths)) == len(paths), "login_methods", paths,
                       "give each login method its own path, distinct from jwt_auth_path")
         for method in self.login_methods:
-            method.validate(check.child(f"login_methods[{method.path}]"), development=tier is Tier.DEVELOPMENT)
-        if tier is not Tier.DEVELOPMENT:
+            method.validate(check.child(f"login_methods[{method.path}]"), development=tier.policy.userpass_login)
+        if tier.policy.operator_login_required:
             check.require(any("platform-operator" in r.policies for m in self.login_methods for r in m.roles),
                           "login_methods", tuple(m.path for m in self.login_methods),
                           f"a {tier.value} environment needs an operator login (LoginMethod.oidc(...) with a role "
                           "granting platform-operator), so that the initial root token can be revoked after the "
                           "first apply")
-        need = 2 if tier is Tier.PRODUCTION else 1
+        need = tier.policy.min_audit_devices
         check.require(len(self.audit_devices) >= need, "audit_devices", self.audit_devices,
                       f"a {tier.value} environment runs at least {need} audit device(s)"
                       + (", so that one failing device never blocks Vault" if need > 1 else ""))
@@ -446,7 +538,7 @@ class ClientPool:
     def _validate(self, check: Checker, tier: Tier) -> None:
         check.require(isinstance(self.instance_type, str) and bool(_INSTANCE_TYPE.fullmatch(self.instance_type)),
                       "instance_type", self.instance_type, "use an EC2 instance type such as 'm6i.large'")
-        floor = 2 if tier is Tier.PRODUCTION else 1
+        floor = tier.policy.min_clients
         check.require(isinstance(self.min_size, int) and self.min_size >= floor, "min_size", self.min_size,
                       f"run at least {floor} client(s) in a {tier.value} environment")
         check.require(isinstance(self.max_size, int) and self.max_size >= self.min_size, "max_size",
@@ -509,13 +601,13 @@ class ProductPackages:
         nomad_minor = tuple(int(x) for x in re.findall(r"\d+", self.nomad_version)[:2])
         check.require(nomad_minor >= (1, 7), "nomad_version", self.nomad_version,
                       "use Nomad 1.7 or later: Vault trusts Nomad workload identities (RS256), added in 1.7")
-        schemes = ("https", "http") if tier is Tier.DEVELOPMENT else ("https",)
+        schemes = ("https", "http") if tier.policy.plain_http else ("https",)
         for name, value in (("repository_url", self.repository_url), ("key_url", self.signing_key_url)):
             parts = urlsplit(value) if isinstance(value, str) else None
             check.require(parts is not None and parts.scheme in schemes and bool(parts.hostname)
                           and not parts.query and not parts.fragment, name, value,
                           f"use an {' or '.join(schemes)}:// URL naming a host, e.g. https://apt.releases.hashicorp.com"
-                          + ("" if tier is Tier.DEVELOPMENT else f" (a {tier.value} environment fetches over TLS)"))
+                          + ("" if tier.policy.plain_http else f" (a {tier.value} environment fetches over TLS)"))
         check.require(isinstance(self.key_fingerprint, str) and bool(_FINGERPRINT.fullmatch(self.key_fingerprint)),
                       "key_fingerprint", self.key_fingerprint,
                       "give the signing key's full fingerprint: 40 uppercase hex digits, no spaces")
@@ -554,7 +646,7 @@ class MachineImage:
                       self.name, "filter on an image name such as 'debian-13-amd64-*'")
         check.require(self.architecture in ("x86_64", "arm64"), "architecture", self.architecture,
                       "use 'x86_64' or 'arm64'")
-        if tier is not Tier.DEVELOPMENT and isinstance(self.name, str):
+        if tier.policy.pinned_machine_image and isinstance(self.name, str):
             check.require(not any(c in self.name for c in "*?"), "name", self.name,
                           f"pin one image release in a {tier.value} environment, e.g. 'debian-13-amd64-20251117-2299' "
                           "(a wildcard takes the newest match at every plan and rolls every node group on an "
@@ -569,7 +661,7 @@ class LocalState:
     state_dir: str = ".terraform-state"
 
     def _validate(self, check: Checker, tier: Tier) -> None:
-        check.require(tier is Tier.DEVELOPMENT, "state", self,
+        check.require(tier.policy.local_state, "state", self,
                       f"a {tier.value} environment keeps its state remotely: use S3State(bucket=..., lock_table=...)")
         check.require(isinstance(self.state_dir, str) and bool(self.state_dir) and not self.state_dir.startswith("/")
                       and ".." not in self.state_dir.split("/"),
@@ -610,8 +702,8 @@ class S3State:
         if self.region is not None:
             check.require(bool(_REGION.fullmatch(self.region)), "region", self.region, "use an AWS region such as 'eu-west-1'")
         check.require(is_mount_path(self.key_prefix), "key_prefix", self.key_prefix, MOUNT_HINT)
-        if self.kms_key_id is not None or tier is not Tier.DEVELOPMENT:
-            needed = "" if tier is Tier.DEVELOPMENT else f" (required in a {tier.value} environment)"
+        if self.kms_key_id is not None or tier.policy.state_key_required:
+            needed = f" (required in a {tier.value} environment)" if tier.policy.state_key_required else ""
             check.require(isinstance(self.kms_key_id, str) and bool(_KMS_ARN.fullmatch(self.kms_key_id)), "kms_key_id",
                           self.kms_key_id, f"give the ARN of the KMS key that encrypts the state{needed}, e.g. "
                           "'arn:aws:kms:eu-west-1:222222222222:alias/hashistack-tfstate'")
@@ -695,7 +787,7 @@ class IngressSettings:
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         self.validate(check)
-        check.require(tier is not Tier.PRODUCTION or not self.internet_facing or self.firewall_enabled,
+        check.require(not tier.policy.web_firewall_required or not self.internet_facing or self.firewall_enabled,
                       "web_firewall", self.web_firewall,
                       "keep the web application firewall on for an internet-facing production load balancer")
 
@@ -795,10 +887,10 @@ class Environment:
         if self.ingress is not None:
             self.ingress._validate(check.child("ingress"), self.tier)
             self._check_certificate_home(check)
-        check.require(self.deletion_protection or self.tier is not Tier.PRODUCTION, "deletion_protection",
+        check.require(self.deletion_protection or not self.tier.policy.deletion_protection_required, "deletion_protection",
                       self.deletion_protection, "production keeps deletion protection on; move the environment to "
                       "another tier first to tear it down")
-        if self.tier is not Tier.DEVELOPMENT and self.nomad.address.startswith("https://"):
+        if self.tier.policy.nomad_ca_required and self.nomad.address.startswith("https://"):
             check.require(self.vault.nomad_ca_pem_path is not None, "vault.nomad_ca_pem_path", None,
                           "give the PEM file of the CA behind Nomad's HTTPS certificate: Vault fetches Nomad's JWKS "
                           f"from {self.nomad.address} when <env>-vault is applied and must trust it")
@@ -835,7 +927,7 @@ class Environment:
     @property
     def awaits_deployments(self) -> bool:
         """True where ``terraform apply`` waits for each Nomad deployment and fails with it."""
-        return self.tier is not Tier.DEVELOPMENT
+        return self.tier.policy.awaits_deployments
 
     @property
     def stack_names(self) -> tuple[str, str, str]:

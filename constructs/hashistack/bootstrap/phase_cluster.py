@@ -43,7 +43,7 @@ import requests
 
 from ..cluster.ports import AGENTS
 from ..contracts import PROVIDER_ADDRESS_VARIABLES, consul_node_prefix
-from ..environment import Environment, Tier
+from ..environment import Environment
 from ..errors import HashistackError
 from .catalogue import Item, Kind, catalogue
 from .nomad_ci import ci_bindings, ci_role
@@ -390,7 +390,8 @@ class _Cluster:
     # -- Vault ------------------------------------------------------------------------------
 
     def vault(self, apply_command: str | None, operator: str | None) -> None:
-        if operator and (self.env.tier is not Tier.DEVELOPMENT or not os.environ.get("HASHISTACK_VAULT_OPERATOR_PASSWORD")):
+        if operator and (not self.env.tier.policy.userpass_login
+                         or not os.environ.get("HASHISTACK_VAULT_OPERATOR_PASSWORD")):
             # checked before anything is initialized, so it can never stop a run between the
             # first apply and the root token's revocation
             raise HashistackError(f"--vault-operator {operator}: development environments only, with the password in "
@@ -431,7 +432,7 @@ class _Cluster:
                                   "(seal \"awskms\" in the rendered config)")
         settings = self.env.bootstrap
         where = f'environment "{self.env.name}": bootstrap.recovery_pgp_key_paths'
-        if not settings.recovery_pgp_key_paths and self.env.tier is not Tier.DEVELOPMENT:
+        if not settings.recovery_pgp_key_paths and self.env.tier.policy.recovery_keyholders_required:
             raise HashistackError(f"{where} = (): a {self.env.tier.value} environment encrypts each recovery key to "
                                   "a keyholder's PGP key; list their exported public keys, e.g. "
                                   "('stacks/pgp/alice.asc', 'stacks/pgp/bob.asc', 'stacks/pgp/carol.asc')")

@@ -21,7 +21,7 @@ from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from constructs import Construct
 
-from ..environment import Environment, Tier
+from ..environment import Environment
 
 __all__ = ["Network"]
 
@@ -51,7 +51,7 @@ class Network(Construct):
         Route(self, "public-default-route", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
               gateway_id=igw.id)
         nats: list[NatGateway] = []
-        nat_count = 1 if env.tier is Tier.DEVELOPMENT else len(zones)
+        nat_count = len(zones) if env.tier.policy.nat_per_zone else 1
         for i, (zone, priv, pub) in enumerate(zip(zones, private_cidrs, public_cidrs)):
             public = Subnet(self, f"public-{zone}", vpc_id=self.vpc.id, cidr_block=pub, availability_zone=zone,
                             map_public_ip_on_launch=False, tags={"Name": f"{name}-public-{zone}", "tier": "public"})

@@ -32,6 +32,7 @@ from .job import (
     render_job,
     signal_problem,
 )
+from .rules import JobRules
 
 __all__ = [
     "SAME_AS_HOST",
@@ -47,6 +48,7 @@ __all__ = [
     "HostVolume",
     "Identity",
     "Job",
+    "JobRules",
     "LogConfig",
     "Mount",
     "Network",

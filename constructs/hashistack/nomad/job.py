@@ -23,6 +23,7 @@ from typing import Any, Literal, Mapping
 
 from .._validate import RFC1123_HINT, is_rfc1123_label
 from ..errors import Checker
+from .rules import JobRules
 from .vault_calls import vault_calls
 
 __all__ = [
@@ -1021,7 +1022,7 @@ class TaskGroup:
             "Meta": dict(sorted(self.meta.items())),
         }
 
-    def _validate(self, check: Checker, production: bool, max_kill_timeout_s: float = 30,
+    def _validate(self, check: Checker, rules: JobRules, max_kill_timeout_s: float = 30,
                   job_type: str = "service") -> None:
         system = job_type == "system"
         check.require(is_rfc1123_label(self.name), "name", self.name, RFC1123_HINT)
@@ -1031,9 +1032,10 @@ class TaskGroup:
             # (one allocation per eligible node).
             check.require(self.count <= 1, "count", self.count,
                           "a system job runs one allocation on every eligible node: use count 1")
-        elif production:
-            check.require(self.count >= 2, "count", self.count,
-                          "production runs at least 2 allocations so one can fail or roll without an outage")
+        else:
+            check.require(self.count >= rules.min_count, "count", self.count,
+                          f"{rules.tier} runs at least {rules.min_count} allocations so one can fail or roll without "
+                          "an outage")
         labels = self.network.labels
         self.network._validate(check, self.count, job_type)
         check.require(bool(self.tasks), "tasks", [], "a group needs at least one task")
@@ -1064,9 +1066,9 @@ class TaskGroup:
         for s in self.services:
             check.require(service_names.count(s.name) == 1, "service", s.name, "register each service name once")
             s._validate(check.child(f"service[{s.name}]"), labels, self.network.mode)
-            if production:
+            if rules.checks_required:
                 check.require(bool(s.checks), f"service[{s.name}].checks", [],
-                              "production services need a health check (HealthCheck.http/.tcp/.grpc)")
+                              f"{rules.tier} services need a health check (HealthCheck.http/.tcp/.grpc)")
             for up in s.connect.upstreams if s.connect else ():
                 # nomad/job_endpoint_hook_connect.go, groupConnectUpstreamsValidate: "Consul Connect
                 # services %q and %q in group %q using same address for upstreams".
@@ -1085,9 +1087,9 @@ class TaskGroup:
                               "use a rolling update without canaries")
             # max_parallel counts nodes in a system job, not allocations of count.
             self.update._validate(check.child("update"), max(self.count, 1) if not system else 1 << 16)
-            if production:
+            if rules.auto_revert_required:
                 check.require(self.update.auto_revert, "update.auto_revert", self.update.auto_revert,
-                              "production deployments revert automatically to the last healthy version")
+                              f"{rules.tier} deployments revert automatically to the last healthy version")
         self.restart._validate(check.child("restart"))
         if system:
             # nomad/structs/structs.go, TaskGroup.Validate: "System jobs may not have a spread block".
@@ -1095,9 +1097,9 @@ class TaskGroup:
                           "a system job runs on every eligible node and may not spread: drop the spread")
         for i, spread in enumerate(self.spreads):
             spread._validate(check.child(f"spread[{i}]"))
-        if production and self.count > 1 and not system:
+        if rules.spread_required and self.count > 1 and not system:
             check.require(bool(self.spreads), "spreads", [],
-                          "production spreads allocations across availability zones")
+                          f"{rules.tier} spreads allocations across availability zones")
 
 
     def _validate_volume_mounts(self, check: Checker, task: "Task") -> None:
@@ -1146,13 +1148,13 @@ class Job:
             "Meta": dict(sorted(self.meta.items())),
         }
 
-    def validate(self, *, where: str = "", production: bool = False, max_kill_timeout_s: float = 30) -> "Job":
+    def validate(self, *, where: str = "", rules: JobRules = JobRules(), max_kill_timeout_s: float = 30) -> "Job":
         """Checks every rule; raises HashistackError naming job/group/task, field, value and fix.
 
         :param where: a prefix for messages, such as the construct path.
-        :param production: also enforce the production rules (2+ allocations, a health check on
-            every service, auto-revert, spread across availability zones; a system job runs on
-            every node and is exempt from the count and spread rules).
+        :param rules: what the environment's tier adds (:class:`JobRules`: an allocation floor, a
+            health check on every service, auto-revert, spread across availability zones; a system
+            job runs on every node and is exempt from the count and spread rules). Default: none.
         :param max_kill_timeout_s: the clients' ``max_kill_timeout`` (Nomad's default: 30 s).
         """
         prefix = f"{where}: " if where else ""
@@ -1164,7 +1166,7 @@ class Job:
         names = [g.name for g in self.groups]
         for g in self.groups:
             check.require(names.count(g.name) == 1, "group", g.name, "give each group its own name")
-            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), production,
+            g._validate(Checker(f"{check.where} > group {g.name!r}".replace("'", '"')), rules,
                         max_kill_timeout_s, self.type)
         return self
 

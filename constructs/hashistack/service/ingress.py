@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._validate import is_dns_name
-from ..environment import Tier
 from .context import Contribution
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ class Ingress:
                       and not any(c in path for c in "?#*") and ".." not in path.split("/"),
                       "ingress.path", path, "use a path prefix starting with '/', e.g. '/' or '/api' (no query, "
                       "fragment, wildcard or '..')")
-        check.require(self.tls or env.tier is Tier.DEVELOPMENT, "ingress", f"Ingress.http(host={host!r})",
+        check.require(self.tls or env.tier.policy.plain_http, "ingress", f"Ingress.http(host={host!r})",
                       f"plain HTTP from users is for development only; {env.name!r} is a {env.tier.value} "
                       "environment: use Ingress.https(...)")
         pinned = self.local_port

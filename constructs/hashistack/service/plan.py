@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from .. import nomad as n
 from .._validate import RFC1123_HINT, is_rfc1123_label
 from ..contracts import VAULT_AUDIENCE
-from ..environment import Environment, Tier
+from ..environment import Environment
 from ..errors import Checker, HashistackError
 from ..nomad.vault_calls import vault_calls
 from ..vault.jwt import JwtRole
@@ -138,12 +138,12 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         # nomad/structs/structs.go, Job.Validate: "Count cannot exceed 1 with system scheduler".
         check.require(spec.count is None, "count", spec.count,
                       "a system job runs one allocation on every eligible client: drop count")
-    count = 1 if system else spec.count if spec.count is not None else (2 if env.is_production else 1)
+    count = 1 if system else spec.count if spec.count is not None else env.tier.policy.default_count
     mesh_member = spec.registration == "consul"
     for name, value in (("sidecar_cpu_mhz", spec.sidecar_cpu_mhz), ("sidecar_memory_mib", spec.sidecar_memory_mib)):
         check.require(value >= (10 if name == "sidecar_memory_mib" else 1), name, value,
                       "use a whole number: MHz above 0, MiB of at least 10")
-    check.require(env.tier is Tier.DEVELOPMENT or (
+    check.require(not env.tier.policy.pinned_images or (
         bool(_IMAGE_PINNED.search(spec.image.rsplit("/", 1)[-1])) and not spec.image.endswith(":latest")),
         "image", spec.image,
         f"a {env.tier.value} environment deploys a pinned image: add a version tag or a digest "
@@ -214,7 +214,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
                 type=spec.job_type, meta={"environment": env.name, "managed-by": "hashistack"})
     if spec.customize is not None:
         job = _customized(spec.customize, job, check)
-    job.validate(where=where, production=env.is_production, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
+    job.validate(where=where, rules=env.tier.policy.job, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
 
     policy = jwt_role = None
     if a.rules:

@@ -59,7 +59,7 @@ class Update:
     def default_for(ctx: "ServiceContext") -> "Update":
         """The rollout of a service that declares none: an auto-promoted canary of 1 in
         production, a rolling update elsewhere and for a system job."""
-        return Update.canary(1) if ctx.env.is_production and not ctx.system else Update.rolling()
+        return Update.canary(1) if ctx.env.tier.policy.default_canary and not ctx.system else Update.rolling()
 
     def contribute(self, ctx: "ServiceContext") -> Contribution:
         """The group's update block, fitted to its count (a system job rolls node by node)."""
