@@ -34,6 +34,8 @@ class Client:
     """attribute family -> why the model could not fingerprint it (shown when a job cannot be placed)."""
     host_volumes: dict[str, bool] = field(default_factory=dict)
     """host volume name -> read-only, as the client offers it."""
+    down: str | None = None
+    """why the client agent does not run at all (it then places nothing)."""
 
 
 # -- fingerprints ---------------------------------------------------------------------------------
@@ -135,16 +137,16 @@ def docker_driver(client: Client, nomad_cfg: dict, *, docker_running: bool) -> N
 
 def host_volumes(client: Client, nomad_cfg: dict, directories: set[str]) -> None:
     """command/agent/agent.go ``convertClientConfig`` (v1.10.2): each ``client { host_volume }``
-    block becomes ``Node.HostVolumes[name]`` with its ``read_only``. The client does not check the
-    path; the docker driver's bind mount of a missing path fails every task that mounts it
-    ("bind source path does not exist"), so a volume whose directory the boot does not create is
-    no volume here."""
+    block becomes ``Node.HostVolumes[name]`` with its ``read_only``; client/client.go
+    ``setupNode`` stats every path first, and one missing path fails the client's start ("node
+    setup failed: failed to validate volume"): the client then places nothing."""
     for block in (nomad_cfg.get("client") or [{}])[0].get("host_volume") or []:
         for name, body in block.items():
             path = str(body.get("path", ""))
             if path not in directories:
-                client.missing[f"host_volume.{name}"] = f"{path or 'no path'} is not created at boot"
-                continue
+                client.down = f"node setup failed: failed to validate volume {name}: stat {path}: no such file"
+                client.host_volumes.clear()
+                return
             client.host_volumes[name] = bool(body.get("read_only", False))
 
 
@@ -158,8 +160,7 @@ def volume_problems(group: dict, client: Client) -> list[str]:
             continue
         source = str(req.get("Source", ""))
         if source not in client.host_volumes:
-            hint = client.missing.get(f"host_volume.{source}")
-            problems.append(f"host volume {source!r} (volume {name}) is not offered" + (f"; {hint}" if hint else ""))
+            problems.append(f"host volume {source!r} (volume {name}) is not offered")
         elif not req.get("ReadOnly") and client.host_volumes[source]:
             problems.append(f"host volume {source!r} is offered read-only and volume {name} mounts it read-write")
     return problems
@@ -309,6 +310,9 @@ def placements(job: dict, clients: list[Client]) -> list[Placement]:
                 why.append(f"region {client.region} is not the job's {job.get('Region')}")
             if not any(fnmatch.fnmatchcase(client.datacenter, dc) for dc in job.get("Datacenters") or ["*"]):
                 why.append(f"datacenter {client.datacenter} is not in {job.get('Datacenters')}")
+            if client.down:
+                reasons.append(f"{client.name}: the agent does not run ({client.down})")
+                continue
             why += volume_problems(group, client)
             for d in sorted(drivers - client.drivers):
                 why.append(f"driver {d} not detected ({client.missing.get(f'driver.{d}', 'not fingerprinted')})")

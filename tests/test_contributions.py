@@ -82,7 +82,8 @@ def test_a_port_label_claimed_twice_is_refused_naming_both():
 
 def test_what_only_one_option_may_own_is_refused_when_two_contribute_it():
     rollout = Extra(Contribution(update=n.UpdateStrategy()))
-    refused("update: contributed twice; one option owns it", options=(rollout,))
+    refused("update = 'UpdateStrategy': contributed twice, first by update: the service has one update, which one "
+            "option provides", options=(rollout,))
 
 
 def test_an_unknown_kind_of_option_is_merged_like_the_built_in_ones():
@@ -128,3 +129,67 @@ def test_the_order_of_the_task_is_fixed_env_files_then_mounted_files_then_the_re
     assert [t.destination for t in task.templates] == [
         "secrets/web-db.env", "local/mnt/app-a/b.conf", "local/mnt/app-b/a.conf", "secrets/tls/bundle.pem"]
     assert [m.target for m in task.config.mounts] == ["/app/a", "/app/b", "/app/tls"]
+
+
+def test_a_variable_an_option_sets_is_claimed_and_collides_like_any_other():
+    unclaimed = Extra(Contribution(task_env={"LOG_LEVEL": "debug"}))
+    refused("env = 'LOG_LEVEL': an option sets it without claiming it (Contribution.env); claim each variable an "
+            "option sets", options=(unclaimed,))
+    claimed = Extra(Contribution(task_env={"LOG_LEVEL": "debug"}, env=(("LOG_LEVEL", "options[0]"),)))
+    refused("env = 'LOG_LEVEL': set twice: by env and by options[0]; set each variable once", env={"LOG_LEVEL": "info"},
+            options=(claimed,))
+    # the Go defaults give way to a variable any option claims
+    overrides = Extra(Contribution(task_env={"GOMAXPROCS": "8"}, env=(("GOMAXPROCS", "options[0]"),)))
+    assert plan(options=(overrides,)).job.groups[0].tasks[0].env["GOMAXPROCS"] == "8"
+    from_vault = plan(secrets=(VaultSecret.kv_env("web/db", env={"GOMAXPROCS": "procs"}),))
+    assert "GOMAXPROCS" not in from_vault.job.groups[0].tasks[0].env
+
+
+def test_two_grants_of_one_path_keep_every_capability():
+    path = "secret/data/dev/web/x"
+    writes = Extra(Contribution(grants=(Rule(path=path, capabilities=("create", "update"), comment="writes"),)))
+    result = plan(secrets=(VaultSecret.kv("web/x", mount_at="/app/s/x.json"),), options=(writes,))
+    assert result.policy is not None
+    assert [(r.path, r.capabilities) for r in result.policy.rules] == [(path, ("read", "create", "update"))]
+
+
+@pytest.mark.parametrize("returned, message", [
+    (None, "options[0] = 'Returns': contribute() returned NoneType, not a Contribution: return Contribution(...) "
+           "(hashistack.service.Contribution)"),
+    (Contribution(ports=(n.Port(label="metrics", to=9100),)),  # type: ignore[arg-type]
+     "options[0] (Returns).contribute(): ports[0] = Port(...): Contribution.ports[0] takes a tuple of 2 (a string, "
+     "Port), not Port; give a tuple of 2 (a string, Port)"),
+])
+def test_what_an_options_contribute_returns_is_checked(returned, message):
+    @dataclasses.dataclass(frozen=True)
+    class Returns:
+        def contribute(self, ctx):
+            return returned
+
+    refused(message, options=(Returns(),))
+
+
+def test_a_fixed_size_tuple_of_the_wrong_length_and_a_class_are_refused_at_the_spec():
+    from hashistack.service.volume import Volume
+
+    with pytest.raises(HashistackError, match=r"^web: secrets\[0\]\.env\[0\] = \('A',\): ServiceSpec\.secrets\[0\]\.env"
+                                              r"\[0\] takes a tuple of 2 \(a string, a string\), not tuple"):
+        ServiceSpec(name="web", image=IMAGE, secrets=(VaultSecret(path="web/x", env=(("A",),)),))  # type: ignore[arg-type]
+    with pytest.raises(HashistackError, match=r"^web: options\[0\] = <class .*Volume'>: ServiceSpec\.options\[0\] takes "
+                                              r"Option, not type"):
+        ServiceSpec(name="web", image=IMAGE, options=(Volume,))  # type: ignore[arg-type]
+
+
+def test_two_directories_that_share_a_task_directory_are_refused():
+    refused("config_files[y.conf].mount_at = '/app/a_b': renders into the task directory of /app/a-b (mnt/app-a-b): "
+            "name the directories apart by more than '/', '_' and '-'",
+            config_files=(ConfigFile.inline("x", mount_at="/app/a-b/x.conf"),
+                          ConfigFile.inline("y", mount_at="/app/a_b/y.conf")))
+
+
+def test_two_templates_rendering_one_file_are_refused_naming_both():
+    from hashistack.service import RegistryAuth
+
+    refused("registry_auth = 'secrets/registry.env': secrets[registry] renders this file too: give each its own name",
+            secrets=(VaultSecret.kv_env("registry", env={"TOKEN": "token"}),),
+            registry_auth=RegistryAuth.from_vault("registry/platform"))

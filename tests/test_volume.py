@@ -93,8 +93,8 @@ def test_the_apps_environments_are_unchanged_without_volumes():
      "read-write mount of it nowhere: mount it with read_only=True"),
     (with_volumes(DEV, CACHE), Volume.host("cache", mount_at="/var/cache/web"), {"user": "1000:1000"},
      "options[Volume(cache)].read_only = False: the directory is owned by 65532:65532 (mode 0750) and the task runs "
-     "as 1000:1000, so it could not write there: give the volume owner='1000:1000' in ClientHostVolume, or mount it "
-     "read-only"),
+     "as 1000:1000, so it could not write there: give the volume owner='1000:1000' in ClientHostVolume (with a mode "
+     "its owner may write), or mount it read-only"),
     (with_volumes(DEV, CACHE), Volume.host("cache", mount_at="cache"), {},
      "options[Volume(cache)].mount_at = 'cache': use an absolute container directory, e.g. '/var/cache/app'"),
     (with_volumes(DEV, CACHE), Volume.host("cache", mount_at="/app/config"),
@@ -111,11 +111,56 @@ def test_a_volume_the_service_cannot_use_is_refused(env, option, props, message)
     assert str(error.value) == f"{env.name}/web: {message}"
 
 
-def test_a_volume_requested_twice_is_refused_by_the_merge():
+def test_one_host_volume_mounted_twice_is_one_request_read_write_if_any_mount_is():
     env = with_volumes(DEV, CACHE)
-    with pytest.raises(HashistackError, match=r"options\[Volume\(cache\)\] = 'cache': already the name of "
-                                              r"options\[Volume\(cache\)\]'s volume"):
-        web(env, Volume.host("cache", mount_at="/var/a"), Volume.host("cache", mount_at="/var/b", read_only=True))
+    plan = web(env, Volume.host("cache", mount_at="/var/a"), Volume.host("cache", mount_at="/var/b", read_only=True))
+    group = plan.job.groups[0]
+    assert [(v.name, v.source, v.read_only) for v in group.volumes] == [("cache", "cache", False)]
+    assert [(m.destination, m.read_only) for m in group.tasks[0].volume_mounts] == [("/var/a", False), ("/var/b", True)]
+
+
+@pytest.mark.parametrize("owner, mode, user, writes", [
+    ("65532:65532", "0750", "65532:65532", True), ("65532:65532", "0550", "65532:65532", False),
+    ("65532:65532", "0750", "65532:1000", True), ("0:65532", "0770", "65532:65532", True),
+    ("0:65532", "0750", "65532:65532", False), ("0:0", "0700", "0:0", True),
+])
+def test_the_write_check_reads_the_owner_and_the_mode(owner, mode, user, writes):
+    env = with_volumes(DEV, ClientHostVolume(name="cache", owner=owner, mode=mode))
+    volume = Volume.host("cache", mount_at="/var/cache/web")
+    if writes:
+        assert web(env, volume, user=user).job.groups[0].volumes
+    else:
+        with pytest.raises(HashistackError, match="so it could not write there"):
+            web(env, volume, user=user)
+
+
+def test_a_read_write_mount_needs_the_tasks_user():
+    with pytest.raises(HashistackError, match=r"read_only = False: whether the task can write there depends on the "
+                                              r"user it runs as, which the image decides unless the service says"):
+        plan_service(ServiceSpec(name="web", image=IMAGE, options=(Volume.host("cache", mount_at="/var/c"),)),
+                     with_volumes(DEV, CACHE))
+
+
+def test_customize_may_not_add_a_volume_the_option_did_not_check():
+    from hashistack import nomad as n
+
+    def add(job):
+        group = dataclasses.replace(job.groups[0], volumes=(n.HostVolume(name="data", source="nope"),))
+        return dataclasses.replace(job, groups=(group,))
+
+    with pytest.raises(HashistackError, match=r"customize = \"changes the job's volumes\""):
+        web(with_volumes(DEV, CACHE), customize=add)
+
+
+def test_a_client_whose_volume_directory_is_missing_does_not_start():
+    """client/client.go setupNode (v1.10.2) stats every host_volume path: one missing fails the agent."""
+    client = nomad_rules.Client(name="c", datacenter="dc1", region="global")
+    config = {"client": [{"host_volume": [{"cache": {"path": "/srv/nomad-volumes/cache"}}]}]}
+    nomad_rules.host_volumes(client, config, set())
+    assert client.down and "failed to validate volume cache" in client.down and client.host_volumes == {}
+    job = {"Region": "global", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Count": 1, "Tasks": []}]}
+    (placement,) = nomad_rules.placements(job, [client])
+    assert placement.feasible == 0 and "the agent does not run" in placement.reasons[0]
 
 
 @pytest.mark.parametrize("volume, message", [
@@ -123,6 +168,9 @@ def test_a_volume_requested_twice_is_refused_by_the_merge():
     (ClientHostVolume(name="cache", owner="app"), "host_volumes[cache].owner = 'app': use the numeric 'uid:gid'"),
     (ClientHostVolume(name="cache", mode="0777"), "host_volumes[cache].mode = '0777': use octal permissions that "
                                                   "others cannot write"),
+    (ClientHostVolume(name="cache", mode="750"), "host_volumes[cache].mode = '750': use octal permissions"),
+    (ClientHostVolume(name="cache", owner="4294967295:0"), "host_volumes[cache].owner = '4294967295:0': use the "
+                                                           "numeric"),
 ])
 def test_a_client_host_volume_is_checked_with_the_environment(volume, message):
     with pytest.raises(HashistackError, match=rf'^environment "dev": clients\.{message}'.replace("[", r"\[")

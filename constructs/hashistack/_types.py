@@ -48,7 +48,9 @@ def _describe(annotation: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is tuple:
-        return f"a tuple (each item {_describe(args[0])})" if len(args) == 2 and args[1] is Ellipsis else "a tuple"
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a tuple (each item {_describe(args[0])})"
+        return f"a tuple of {len(args)} ({', '.join(_describe(a) for a in args)})" if args else "a tuple"
     if origin in (Mapping, dict) or annotation in (Mapping, dict):
         return f"a mapping of {_describe(args[0])} to {_describe(args[1])}" if args else "a mapping"
     if origin is Callable or annotation is Callable:
@@ -86,7 +88,10 @@ def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, Any] | N
     if origin is tuple:
         if not isinstance(value, tuple):
             return path, value, annotation
-        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        variadic = len(args) == 2 and args[1] is Ellipsis
+        if not variadic and args and len(value) != len(args):
+            return path, value, annotation
+        items = args[:1] * len(value) if variadic else args
         for i, (item, item_type) in enumerate(zip(value, items)):
             if (found := _problem(item, item_type, f"{path}[{i}]")) is not None:
                 return found
@@ -110,7 +115,8 @@ def _problem(value: Any, annotation: Any, path: str) -> tuple[str, Any, Any] | N
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else (path, value, int)
     if isinstance(annotation, type):
-        if not isinstance(value, annotation):
+        # a class is not an instance of itself, though a runtime-checkable protocol would say so
+        if isinstance(value, type) or not isinstance(value, annotation):
             return path, value, annotation
         if dataclasses.is_dataclass(value):
             return _fields_problem(value, f"{path}.")

@@ -474,7 +474,8 @@ class _PkiFieldChecker(Checker):
 
 _HOST_VOLUME_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _OWNER = re.compile(r"(\d{1,10}):(\d{1,10})")
-_MODE = re.compile(r"0?[0-7]{3}")
+_MAX_ID = 4294967294  # the largest uid/gid Linux assigns (2^32 - 2; 2^32 - 1 means "none")
+_MODE = re.compile(r"0[0-7]{3}")  # as the boot writes modes (cluster/cloud_init.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -501,10 +502,20 @@ class ClientHostVolume:
         uid, gid = self.owner.split(":")
         return int(uid), int(gid)
 
+    def writable_by(self, uid: int, gid: int) -> bool:
+        """Whether a process of ``uid:gid`` may write into the directory (root always may)."""
+        owner_uid, owner_gid = self.ids
+        mode = int(self.mode, 8)
+        if uid == 0:
+            return True
+        if uid == owner_uid:
+            return bool(mode & 0o200)
+        return gid == owner_gid and bool(mode & 0o020)
+
     def _validate(self, check: Checker) -> None:
         check.require(bool(_HOST_VOLUME_NAME.fullmatch(self.name)), "name", self.name,
                       "use lowercase letters, digits, '_' and '-' (at most 63), e.g. 'cache'")
-        check.require(bool(_OWNER.fullmatch(self.owner)), "owner", self.owner,
+        check.require(bool(_OWNER.fullmatch(self.owner)) and max(self.ids) <= _MAX_ID, "owner", self.owner,
                       "use the numeric 'uid:gid' of the services that write to it, e.g. '65532:65532'")
         check.require(bool(_MODE.fullmatch(self.mode)) and not int(self.mode, 8) & 0o002, "mode", self.mode,
                       "use octal permissions that others cannot write, e.g. '0750' or '0770'")

@@ -1113,7 +1113,7 @@ class TaskGroup:
             parts = m.destination.split("/") if isinstance(m.destination, str) else []
             # The docker driver mounts the task directories at /alloc, /local and /secrets
             # (drivers/docker/driver.go, createContainerConfig): a volume there would hide them.
-            check.require(m.destination.startswith("/") and ".." not in parts and len(parts) > 1 and bool(parts[1])
+            check.require(len(parts) > 1 and parts[0] == "" and ".." not in parts and bool(parts[1])
                           and parts[1] not in TASK_DIRS, f"volume_mount[{i}].destination", m.destination,
                           "use an absolute container path outside /alloc, /local and /secrets, e.g. '/var/lib/app'")
             check.require(m.destination not in taken, f"volume_mount[{i}].destination", m.destination,

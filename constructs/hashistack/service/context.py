@@ -12,6 +12,7 @@ port claimed twice is refused there, naming both claimants.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping, Protocol, runtime_checkable
@@ -119,8 +120,11 @@ class Contribution:
     :param files: files mounted by directory (config files, secret files).
     :param templates: templates of their own (environment files, the certificate bundle).
     :param mounts: ``(field, mount)``: bind mounts of task directories into the container.
-    :param env: ``(variable, field)``: variables the option sets through its templates.
-    :param task_env: variables with literal values, in the task's ``env``.
+    :param env: ``(variable, field)``: every variable the option sets, through its templates or
+        ``task_env``.
+    :param task_env: variables with literal values, in the task's ``env``; each is claimed in
+        ``env`` too.
+    :param env_defaults: literal values a variable takes unless an option claims it (``GOMAXPROCS``).
     :param grants: Vault policy rules its templates need.
     :param ports: ``(field, port)``: the group network's port labels.
     :param checks: the service's checks.
@@ -138,6 +142,7 @@ class Contribution:
     mounts: tuple[tuple[str, n.Mount], ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     task_env: Mapping[str, str] = field(default_factory=dict)
+    env_defaults: Mapping[str, str] = field(default_factory=dict)
     grants: tuple[Rule, ...] = ()
     ports: tuple[tuple[str, n.Port], ...] = ()
     checks: tuple[n.Check, ...] = ()
@@ -179,8 +184,9 @@ class Assembly:
     volume_mounts: tuple[n.VolumeMount, ...]
 
 
-def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembly:
-    """Folds the contributions in order, refusing anything claimed twice.
+def merge(contributions: Iterable[tuple[str, Contribution]], ctx: ServiceContext) -> Assembly:
+    """Folds the contributions (each with the prop it came from: ``tls``, ``options[0]``) in
+    order, refusing anything claimed twice.
 
     The task's templates come in a fixed order: environment files (``env = true``) as
     contributed, then the mounted files by container directory, then the other templates as
@@ -197,10 +203,12 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
     mounts: list[tuple[str, n.Mount]] = []
     checks: list[n.Check] = []
     expose: list[n.ExposePath] = []
-    single: dict[str, object] = {}
+    single: dict[str, tuple[str, object]] = {}
+    destinations: dict[str, str] = {}
+    defaults: dict[str, str] = {}
     volumes: dict[str, tuple[str, n.HostVolume]] = {}
     volume_mounts: list[tuple[str, n.VolumeMount]] = []
-    for c in contributions:
+    for origin, c in contributions:
         for f in c.files:
             directory, name = posixpath.split(f.mount_at)
             entries = files.setdefault(directory, {})
@@ -211,9 +219,20 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
             if var in env_sources:
                 check.fail("env", var, f"set twice: by {env_sources[var]} and by {source}; set each variable once")
             env_sources[var] = source
+        claimed = {var for var, _ in c.env}
+        for var in c.task_env:
+            if var not in claimed:
+                raise HashistackError(f"{check.where}: env = {var!r}: an option sets it without claiming it "
+                                      "(Contribution.env); claim each variable an option sets")
         task_env.update(c.task_env)
+        defaults.update(c.env_defaults)
         for rule in c.grants:
-            rules.setdefault(rule.path, rule)
+            # one rule per path, with every capability any option needs on it
+            if rule.path in rules:
+                earlier = rules[rule.path]
+                rule = dataclasses.replace(earlier, capabilities=tuple(dict.fromkeys(
+                    (*earlier.capabilities, *rule.capabilities))))
+            rules[rule.path] = rule
         for source, port in c.ports:
             check.require(port.label not in ports, source, port.label,
                           f"already the label of {ports[port.label][0] if port.label in ports else ''}'s port: give "
@@ -229,11 +248,20 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
             upstreams[up.destination_name] = (source, up)
             local_ports[up.local_bind_port] = up.destination_name
         for source, volume in c.volumes:
-            check.require(volume.name not in volumes, source, volume.name,
-                          f"already the name of {volumes[volume.name][0] if volume.name in volumes else ''}'s volume: "
-                          "give each volume its own name")
+            if volume.name in volumes:
+                # one request per host volume, however often it is mounted: read-write if any mount is
+                first_source, requested = volumes[volume.name]
+                check.require(volume.source == requested.source, source, volume.name,
+                              f"already the name of {first_source}'s volume (host volume {requested.source!r}): give "
+                              "each volume its own name")
+                volume = dataclasses.replace(requested, read_only=requested.read_only and volume.read_only)
+                source = first_source
             volumes[volume.name] = (source, volume)
         volume_mounts += c.volume_mounts
+        for t in c.templates:
+            check.require(t.destination not in destinations, origin, t.destination,
+                          f"{destinations.get(t.destination)} renders this file too: give each its own name")
+            destinations[t.destination] = origin
         templates += c.templates
         mounts += c.mounts
         checks += c.checks
@@ -241,15 +269,23 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
         for name in ("auth", "pki_role", "update"):
             value = getattr(c, name)
             if value is not None:
-                if name in single:
-                    raise HashistackError(f"{check.where}: {name}: contributed twice; one option owns it")
-                single[name] = value
+                check.require(name not in single, name, type(value).__name__,
+                              f"contributed twice, first by {single[name][0] if name in single else ''}: the "
+                              f"service has one {name}, which one option provides")
+                single[name] = (origin, value)
 
     file_templates: list[n.Template] = []
     file_mounts: list[tuple[str, n.Mount]] = []
+    slugs: dict[str, str] = {}
     for directory in sorted(files):
         entries = files[directory]
         slug = directory.strip("/").replace("/", "-").replace("_", "-") or "root"
+        first_field = next(iter(entries.values())).field
+        # two container directories rendered into one task directory would each show both's files
+        check.require(slug not in slugs, first_field, directory,
+                      f"renders into the task directory of {slugs.get(slug)} (mnt/{slug}): name the directories "
+                      "apart by more than '/', '_' and '-'")
+        slugs[slug] = directory
         base = "secrets" if any(f.sensitive for f in entries.values()) else "local"
         source = f"{base}/mnt/{slug}"
         for name, f in entries.items():
@@ -263,14 +299,15 @@ def merge(contributions: Iterable[Contribution], ctx: ServiceContext) -> Assembl
                       f"{targets.get(target)} mounts this container directory too: give each its own directory")
         targets[target] = source
     env_files = [t for t in templates if t.env]
+    task_env = {**{k: v for k, v in defaults.items() if k not in env_sources}, **task_env}
     return Assembly(
         templates=(*env_files, *file_templates, *(t for t in templates if not t.env)),
         mounts=tuple(m for _, m in (*file_mounts, *mounts)),
         env_sources=env_sources, task_env=task_env, rules=tuple(rules.values()),
         ports=tuple(p for _, p in ports.values()), checks=tuple(checks), expose=tuple(expose),
         upstreams=tuple(u for _, u in upstreams.values()),
-        auth=single.get("auth"),  # type: ignore[arg-type]
-        pki_role=single.get("pki_role"),  # type: ignore[arg-type]
-        update=single.get("update"),  # type: ignore[arg-type]
+        auth=single["auth"][1] if "auth" in single else None,  # type: ignore[arg-type]
+        pki_role=single["pki_role"][1] if "pki_role" in single else None,  # type: ignore[arg-type]
+        update=single["update"][1] if "update" in single else None,  # type: ignore[arg-type]
         volumes=tuple(v for _, v in volumes.values()), volume_mounts=tuple(m for _, m in volume_mounts),
     )

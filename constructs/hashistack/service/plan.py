@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .. import nomad as n
+from .._types import check_types
 from .._validate import RFC1123_HINT, is_rfc1123_label
 from ..contracts import VAULT_AUDIENCE
 from ..environment import Environment
@@ -100,29 +101,42 @@ def _label_fix(value: object) -> str:
         f", e.g. {suggestion!r}" if suggestion and is_rfc1123_label(suggestion) else "")
 
 
-def _contributions(ctx: ServiceContext) -> Iterator[Contribution]:
-    """Every option's contribution, in the order their errors are reported: the ingress route,
-    the upstreams, config files, secrets, registry credentials, the certificate, the ports, the
-    health check, the rollout, the runtime environment, then ``options`` as given."""
+def _contributions(ctx: ServiceContext) -> Iterator[tuple[str, Contribution]]:
+    """Every option's contribution, with the prop it came from, in the order their errors are
+    reported: the ingress route, the upstreams, config files, secrets, registry credentials, the
+    certificate, the ports, the health check, the rollout, the runtime environment, then
+    ``options`` as given."""
     spec = ctx.spec
     if spec.ingress is not None:
-        yield spec.ingress.contribute(ctx)
-    yield mesh.upstreams(ctx)
+        yield "ingress", spec.ingress.contribute(ctx)
+    yield "upstreams", mesh.upstreams(ctx)
     for cfg in spec.config_files:
-        yield cfg.contribute(ctx)
+        yield f"config_files[{cfg.name}]", cfg.contribute(ctx)
     for secret in spec.secrets:
-        yield secret.contribute(ctx)
+        yield f"secrets[{secret.path}]", secret.contribute(ctx)
     if spec.registry_auth is not None:
-        yield spec.registry_auth.contribute(ctx)
+        yield "registry_auth", spec.registry_auth.contribute(ctx)
     if spec.tls is not None:
-        yield spec.tls.contribute(ctx)
-    yield network.ports(ctx)
+        yield "tls", spec.tls.contribute(ctx)
+    yield "port", network.ports(ctx)
     if spec.health is not None:
-        yield spec.health.contribute(ctx)
-    yield (spec.update or Update.default_for(ctx)).contribute(ctx)
-    yield runtime.runtime_env(ctx)
-    for option in spec.options:
-        yield option.contribute(ctx)
+        yield "health", spec.health.contribute(ctx)
+    yield "update", (spec.update or Update.default_for(ctx)).contribute(ctx)
+    yield "env", runtime.runtime_env(ctx)
+    for i, option in enumerate(spec.options):
+        yield f"options[{i}]", _checked(option.contribute(ctx), option, i, ctx)
+
+
+def _checked(contribution: object, option: object, i: int, ctx: ServiceContext) -> Contribution:
+    """What an option of the user's own kind returned, held to the Contribution's own types, so
+    a mistake in it is a message naming the option, not a traceback from the merge."""
+    ctx.check.require(isinstance(contribution, Contribution), f"options[{i}]", type(option).__name__,
+                      f"contribute() returned {type(contribution).__name__}, not a Contribution: return "
+                      "Contribution(...) (hashistack.service.Contribution)")
+    assert isinstance(contribution, Contribution)
+    check_types(contribution, f"{ctx.check.where}: options[{i}] ({type(option).__name__}).contribute()",
+                construct="Contribution")
+    return contribution
 
 
 def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = None) -> ServicePlan:
@@ -246,6 +260,8 @@ def _identity(job: n.Job) -> dict[str, object]:
                      for g in job.groups for s in g.services],
         "tasks": [(g.name, t.name) for g in job.groups for t in g.tasks],
         "vault": [(t.vault, t.identities) for g in job.groups for t in g.tasks],
+        # what it takes from the node: the clients' host volumes (Volume options check them)
+        "volumes": [(g.volumes, [t.volume_mounts for t in g.tasks]) for g in job.groups],
     }
 
 

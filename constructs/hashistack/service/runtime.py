@@ -19,12 +19,11 @@ def runtime_env(ctx: "ServiceContext") -> Contribution:
     unless ``env`` sets them, then the user's ``env``."""
     spec = ctx.spec
     ceiling = spec.memory_max_mib or spec.memory_mib
-    task_env = {
+    defaults = {
         "GOMAXPROCS": str(max(1, math.ceil(spec.cpu_mhz / 1000))),
         "GOMEMLIMIT": f"{max(1, (ceiling * 9) // 10)}MiB",
     }
-    task_env.update(spec.env)
-    return Contribution(env=tuple((key, "env") for key in spec.env), task_env=task_env)
+    return Contribution(env=tuple((key, "env") for key in spec.env), task_env=dict(spec.env), env_defaults=defaults)
 
 
 def check_interpolations(ctx: "ServiceContext", variables: Mapping[str, str], task_env: Mapping[str, str]) -> None:

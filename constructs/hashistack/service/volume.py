@@ -30,8 +30,8 @@ class Volume:
     :param name: the client's host volume.
     :param mount_at: the absolute container directory, outside ``/alloc``, ``/local`` and
         ``/secrets`` and apart from the service's config, secret and certificate directories.
-    :param read_only: mount it read-only. Defaults to read-write (read-only when the clients offer
-        the volume read-only, which a read-write mount is refused for).
+    :param read_only: mount it read-only. Defaults to read-write, which needs a volume the clients
+        offer read-write, and a ``ServiceSpec.user`` that the directory's owner and mode let write.
     """
 
     name: str
@@ -62,12 +62,17 @@ class Volume:
         check.require(posixpath.isabs(self.mount_at) and posixpath.normpath(self.mount_at) == self.mount_at
                       and self.mount_at != "/", f"{field}.mount_at", self.mount_at,
                       "use an absolute container directory, e.g. '/var/cache/app'")
-        if not self.read_only and not offered.read_only:
-            writer = ctx.ids or (0, 0)
-            check.require(writer == offered.ids or writer[0] == 0, f"{field}.read_only", self.read_only,
+        if not self.read_only:
+            check.require(ctx.ids is not None, f"{field}.read_only", self.read_only,
+                          "whether the task can write there depends on the user it runs as, which the image decides "
+                          f"unless the service says: set user='uid:gid' (the volume is owned by {offered.owner}, "
+                          f"mode {offered.mode}), or mount it read-only")
+            assert ctx.ids is not None
+            uid, gid = ctx.ids
+            check.require(offered.writable_by(uid, gid), f"{field}.read_only", self.read_only,
                           f"the directory is owned by {offered.owner} (mode {offered.mode}) and the task runs as "
-                          f"{writer[0]}:{writer[1]}, so it could not write there: give the volume owner="
-                          f"'{writer[0]}:{writer[1]}' in ClientHostVolume, or mount it read-only")
+                          f"{uid}:{gid}, so it could not write there: give the volume owner='{uid}:{gid}' in "
+                          "ClientHostVolume (with a mode its owner may write), or mount it read-only")
         return Contribution(
             volumes=((field, n.HostVolume(name=self.name, source=self.name, read_only=self.read_only)),),
             volume_mounts=((f"{field}.mount_at", n.VolumeMount(volume=self.name, destination=self.mount_at,
