@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 from ..errors import Checker
 from ._base import _INSTANCE_TYPE
 from .tiers import Tier

@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
+
 from .._types import check_types
 from .._validate import is_dns_name, is_rfc1123_label
 from .bootstrap import BootstrapSettings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
 from ..errors import Checker
 from ._base import _ACCOUNT
 from .tiers import Tier

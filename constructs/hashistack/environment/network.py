@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+
 from .._validate import is_world, parse_network
 from ..errors import Checker
 from .tiers import Tier

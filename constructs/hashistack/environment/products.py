@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import NoReturn
+
 from .._validate import MOUNT_HINT, RFC1123_HINT, is_dns_name, is_mount_path, is_rfc1123_label, url_problem
 from ..errors import Checker
 from ..vault.jwt import WorkloadIdentityAuth

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Union
+
 from .._validate import MOUNT_HINT, is_mount_path
 from ..errors import Checker
 from ._base import _REGION

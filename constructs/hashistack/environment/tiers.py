@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
+
 from ..nomad.rules import JobRules
 
 __all__ = ["TIER_POLICY", "Tier", "TierPolicy"]
