@@ -2,20 +2,13 @@
 :class:`ClusterSecrets` into one :class:`CloudInit` per node role. The cluster construct renders
 these into the launch templates; the tests boot the same objects in a sandbox.
 
-Per role (every node also runs a Consul client agent, except Consul servers, which run the server):
-
-============== ======================== ============================= ==============================
-role           agents                   data volume (/dev/sdf)        more
-============== ======================== ============================= ==============================
-nomad-server   nomad (server), consul   /opt/nomad/data               behind nomad.<domain>
-nomad-client   nomad (client), consul,  /opt/nomad/data               drains itself on scale-in;
-               docker                                                 CNI plugins and bridge
-                                                                      netfilter for Connect sidecars
-consul-server  consul (server)          /opt/consul/data              behind consul.<domain>
-vault-server   vault, consul            /opt/vault/data               audit log on /dev/sdg at
-                                                                      /var/log/vault (logrotate,
-                                                                      SIGHUP); behind vault.<domain>
-============== ======================== ============================= ==============================
+What each role runs is its row of :data:`hashistack.cluster.roles.NODE_ROLES` (agents, packages,
+units, data volumes, lifecycle hooks); this module turns a row into files, secrets, directories
+and the boot script. Every node also runs a Consul client agent, except Consul servers, which run
+the server. The Nomad servers sit behind ``nomad.<domain>``, the Consul servers behind
+``consul.<domain>``, Vault behind ``vault.<domain>`` with its audit log on a volume of its own
+(logrotate, SIGHUP); Nomad clients drain themselves on scale-in and carry the CNI plugins and
+bridge netfilter for Connect sidecars.
 """
 
 from __future__ import annotations
@@ -50,6 +43,7 @@ from .agents import (
 )
 from .cloud_init import INSTANCE_ID, CloudInit, ConfigFile, Directory, SecretFile, Volume
 from .ports import Role
+from .roles import AUDIT_DEVICE, CLIENT_OS_PACKAGES, DATA_DEVICE, NODE_ROLES
 from .secrets import ClusterSecrets
 
 __all__ = ["AUDIT_DEVICE", "DATA_DEVICE", "JOIN_TAG_KEY", "NodeBoot", "asg_name", "node_boots", "unseal_alias"]
@@ -63,8 +57,6 @@ def host_volume_path(name: str) -> str:
     return f"{HOST_VOLUMES_DIR}/{name}"
 
 
-DATA_DEVICE = "/dev/sdf"
-AUDIT_DEVICE = "/dev/sdg"
 DRAIN_HOOK = "hashistack-drain"
 """The terminate lifecycle hook of the client pool: a client drains itself, then completes it."""
 DRAIN_STOP_TIMEOUT_S = DRAIN_DEADLINE_S + 60
@@ -110,7 +102,6 @@ DRAIN_SCRIPT = "/usr/local/sbin/hashistack-drain"
 # transparent proxy, which is not used). The bridge-nf-call sysctls are Nomad's documented
 # prerequisite (website/content/partials/install/bridge-iptables.mdx, v1.10.2); they exist only
 # once br_netfilter is loaded, so the module is loaded first, now and at every boot.
-CLIENT_OS_PACKAGES = ("docker.io", "containernetworking-plugins", "kmod", "nftables")
 CNI_PLUGINS = ("bridge", "firewall", "host-local", "loopback", "portmap")
 BRIDGE_MODULES = "/etc/modules-load.d/hashistack-bridge.conf"
 BRIDGE_MODULES_CONF = "br_netfilter\n"
@@ -281,56 +272,52 @@ def node_boots(env: Environment, secrets: ClusterSecrets) -> dict[Role, NodeBoot
             services=services + ("systemd-resolved", "amazon-ssm-agent"),
             commands=commands)
 
-    boots: dict[Role, NodeBoot] = {}
+    def vault_files() -> tuple[list[ConfigFile], list[SecretFile], list[Directory]]:
+        config = ConfigFile(path=f"{VAULT_DIR}/vault.hcl", owner="vault", content=VaultServerConfig(
+            aws_region=region, kms_key_id=unseal_alias(env.name), join_tag_key=JOIN_TAG_KEY,
+            join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=api_host(env, "vault")).render())
+        dirs = [Directory(path=VAULT_DIR, owner="vault", mode="0750"),
+                Directory(path=f"{VAULT_DIR}/tls", owner="vault", mode="0750")]
+        return ([config, ConfigFile(path=VAULT_LOGROTATE, content=VAULT_LOGROTATE_CONF, mode="0644")],
+                _tls("vault", "vault", secrets, secrets.vault_cert, secrets.vault_key), dirs)
 
-    # Nomad servers
-    nf, ns, nd = nomad_files(True)
-    cf, cs, cd = consul_files(Role.NOMAD_SERVER, False)
-    vol: tuple[Volume, ...] = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0700", size_gib=50),)
-    boots[Role.NOMAD_SERVER] = NodeBoot(role=Role.NOMAD_SERVER, volumes=vol, lifecycle_hooks=("launch",), cloud_init=boot(
-        Role.NOMAD_SERVER, products=("consul", "nomad"), files=nf + cf, secret_files=ns + cs, dirs=nd + cd,
-        volumes=vol, services=("consul", "nomad")))
-
-    # Nomad clients: docker, bridge networking for Connect sidecars (CNI plugins, br_netfilter),
-    # the task firewall (job containment), and a timer that drains the client on scale-in.
-    nf, ns, nd = nomad_files(False)
-    cf, cs, cd = consul_files(Role.NOMAD_CLIENT, False)
-    drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(region, asg_name(env, Role.NOMAD_CLIENT))),
+    # the Nomad client's extras: a timer that drains it on scale-in, and what Connect sidecars need
+    # (CNI plugins, br_netfilter) with the task firewall (job containment)
+    client_role = NODE_ROLES[Role.NOMAD_CLIENT]
+    drain = [ConfigFile(path=DRAIN_SCRIPT, mode="0755", content=_drain_script(region, asg_name(env, client_role.role))),
              ConfigFile(path=NOMAD_DRAIN_DROP_IN, mode="0644", content=NOMAD_DRAIN_UNIT),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.service", mode="0644", content=DRAIN_SERVICE),
              ConfigFile(path="/etc/systemd/system/hashistack-drain.timer", mode="0644", content=DRAIN_TIMER)]
     mesh = [ConfigFile(path=BRIDGE_MODULES, mode="0644", content=BRIDGE_MODULES_CONF),
             ConfigFile(path=BRIDGE_SYSCTL, mode="0644", content=BRIDGE_SYSCTL_CONF), *task_firewall.files()]
-    vol = (Volume(device=DATA_DEVICE, mount_point=NOMAD_DATA, owner="root", mode="0711", size_gib=100),)
-    boots[Role.NOMAD_CLIENT] = NodeBoot(role=Role.NOMAD_CLIENT, volumes=vol, lifecycle_hooks=("launch", "terminate"),
-                                        cloud_init=boot(
-        Role.NOMAD_CLIENT, products=("consul", "nomad"), os_extra=CLIENT_OS_PACKAGES, files=nf + cf + drain + mesh,
-        secret_files=ns + cs, dirs=nd + cd, volumes=vol, commands=BRIDGE_COMMANDS,
-        services=(task_firewall.FIREWALL_UNIT.removesuffix(".service"), "docker", "consul", "nomad",
-                  "hashistack-drain.timer")))
 
-    # Consul servers
-    cf, cs, cd = consul_files(Role.CONSUL_SERVER, True, c.server_count)
-    vol = (Volume(device=DATA_DEVICE, mount_point=CONSUL_DATA, owner="consul", mode="0750", size_gib=50),)
-    boots[Role.CONSUL_SERVER] = NodeBoot(role=Role.CONSUL_SERVER, volumes=vol, lifecycle_hooks=("launch",), cloud_init=boot(
-        Role.CONSUL_SERVER, products=("consul",), files=cf, secret_files=cs, dirs=cd, volumes=vol,
-        services=("consul",)))
-
-    # Vault servers: raft on the data volume, the file audit device on a volume of its own so
-    # a flood of audit entries can never fill raft's disk (Vault stops answering when it cannot
-    # write an audit entry; it must not also lose its storage).
-    cf, cs, cd = consul_files(Role.VAULT_SERVER, False)
-    vault_cfg = ConfigFile(path=f"{VAULT_DIR}/vault.hcl", owner="vault", content=VaultServerConfig(
-        aws_region=region, kms_key_id=unseal_alias(env.name), join_tag_key=JOIN_TAG_KEY,
-        join_tag_value=join[Role.VAULT_SERVER], leader_tls_servername=api_host(env, "vault")).render())
-    vs = _tls("vault", "vault", secrets, secrets.vault_cert, secrets.vault_key)
-    vd = [Directory(path=VAULT_DIR, owner="vault", mode="0750"), Directory(path=f"{VAULT_DIR}/tls", owner="vault",
-                                                                           mode="0750")]
-    vol = (Volume(device=DATA_DEVICE, mount_point=VAULT_DATA, owner="vault", mode="0750", size_gib=50),
-           Volume(device=AUDIT_DEVICE, mount_point=VAULT_AUDIT_DIR, owner="vault", mode="0750", size_gib=20))
-    boots[Role.VAULT_SERVER] = NodeBoot(role=Role.VAULT_SERVER, volumes=vol, lifecycle_hooks=("launch",), cloud_init=boot(
-        Role.VAULT_SERVER, products=("consul", "vault"), os_extra=("logrotate",),
-        files=[vault_cfg, ConfigFile(path=VAULT_LOGROTATE, content=VAULT_LOGROTATE_CONF, mode="0644")] + cf,
-        secret_files=vs + cs, dirs=vd + cd, volumes=vol, services=("consul", "vault"),
-        substitute=(f"{VAULT_DIR}/vault.hcl",), swap_off=True))
+    boots: dict[Role, NodeBoot] = {}
+    for row in NODE_ROLES.values():
+        files: list[ConfigFile] = []
+        secret_files: list[SecretFile] = []
+        dirs: list[Directory] = []
+        parts = []
+        if row.nomad:
+            parts.append(nomad_files(row.nomad == "server"))
+        if row.vault:
+            parts.append(vault_files())
+        server = row.consul == "server"
+        parts.append(consul_files(row.role, server, c.server_count if server else 1))
+        for f, sf, d in parts:
+            files += f
+            secret_files += sf
+            dirs += d
+        commands: tuple[str, ...] = ()
+        if "terminate" in row.lifecycle_hooks:
+            files += drain
+        if row.mesh:
+            files += mesh
+            commands = BRIDGE_COMMANDS
+        volumes = tuple(Volume(device=v.device, mount_point=v.mount_point, owner=v.owner, mode=v.mode,
+                               size_gib=v.size_gib) for v in row.volumes)
+        boots[row.role] = NodeBoot(role=row.role, volumes=volumes, lifecycle_hooks=row.lifecycle_hooks,
+                                   cloud_init=boot(
+            row.role, products=row.products, os_extra=row.os_packages, files=files, secret_files=secret_files,
+            dirs=dirs, volumes=volumes, services=row.services, commands=commands,
+            substitute=(f"{VAULT_DIR}/vault.hcl",) if row.vault else (), swap_off=row.swap_off))
     return boots
