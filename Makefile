@@ -132,7 +132,7 @@ deploy diff:
 # servers), and a third worker keeps both cores busy meanwhile. The app is synthesized once, in a
 # background process started before the workers, or taken from the cache (tests/conftest.py).
 # Whole modules go to one worker, so module-scoped set-up (an engine started per environment) runs
-# once; tests/scheduling.py hands out the longest first (--no-loadscope-reorder keeps its order),
+# once; tests/support/scheduling.py hands out the longest first (--no-loadscope-reorder keeps its order),
 # and the shortest to a worker still busy with a long test. TEST_WORKERS=0 runs the suite in one
 # process.
 TEST_WORKERS ?= 3
@@ -177,7 +177,7 @@ tunnel:
 # on this machine; skips with the reason when a binary is not on PATH.
 e2e:
 	$(call install,setup)
-	$(PY) -m pytest -m e2e -rs tests/test_bootstrap_e2e.py
+	$(PY) -m pytest -m e2e -rs tests/real/test_bootstrap_e2e.py
 
 clean:
 	rm -rf cdktf.out .pytest_cache

@@ -140,7 +140,7 @@ def run(reps: int, skip_make_test: bool) -> dict:
             times = Path(tmp) / "test-times.json"
             start = time.perf_counter()
             subprocess.run(["make", "test"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**os.environ, "HASHISTACK_TEST_TIMES": str(times)})  # written by tests/timing.py
+                           env={**os.environ, "HASHISTACK_TEST_TIMES": str(times)})  # written by tests/support/timing.py
             results["make_test_s"] = round(time.perf_counter() - start, 1)
             results["make_test_groups"] = json.loads(times.read_text())
     results["targets"] = {k: {"target": v, "met": (results.get(k) is not None and results[k] <= v)}

@@ -2,7 +2,7 @@
 a given source tree), kept outside the clone and keyed by its inputs, so a fresh clone or a second
 worktree on the same machine reuses it and a change to any input builds a new entry.
 
-    root = cached_dir("debian-root", inputs=["bookworm", "apt: curl jq", Path("tests/sandbox.py")],
+    root = cached_dir("debian-root", inputs=["bookworm", "apt: curl jq", Path("tests/support/sandbox.py")],
                       build=lambda into: mmdebstrap(into))
 
 Where: ``$HASHISTACK_CACHE``, else ``$XDG_CACHE_HOME/hashistack-cdk``, else

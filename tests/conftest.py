@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 # The jsii runtime starts with the first cdktf import and runs the first `node` on PATH: make it
 # the project's Node 22 (node_modules/.bin) when pytest is run directly rather than via make.
@@ -27,14 +27,14 @@ import pytest  # noqa: E402
 
 from stacks.app import build_app, stack_names  # noqa: E402
 
-from .processes import prefer, stop_process  # noqa: E402
-from .terraform_tools import MotoServers  # noqa: E402
+from tests.support.processes import prefer, stop_process  # noqa: E402
+from tests.support.terraform_tools import MotoServers  # noqa: E402
 
-# how the modules are spread over the pytest-xdist workers (see tests/scheduling.py)
-from .scheduling import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: E402,F401
+# how the modules are spread over the pytest-xdist workers (see tests/support/scheduling.py)
+from tests.support.scheduling import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: E402,F401
 
-# seconds per test group after the run (see tests/timing.py)
-from .timing import (  # noqa: E402,F401
+# seconds per test group after the run (see tests/support/timing.py)
+from tests.support.timing import (  # noqa: E402,F401
     pytest_runtest_logreport,
     pytest_runtest_makereport,
     pytest_sessionstart,
@@ -68,9 +68,9 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
 # A run of the whole suite (pytest's testpaths, as `make test` runs it) starts the app's synth in a
 # background process as soon as pytest is configured, before the workers have started, so no worker
 # spends its time on it and the tests that need it wait for less. The process builds APPLY_STACK
-# alone first and writes it out: the dev-infra apply against moto (tests/test_cluster_real.py, the
+# alone first and writes it out: the dev-infra apply against moto (tests/real/test_cluster_real.py, the
 # run's longest chain of waits) starts from it, before the rest of the app is built (a stack built
-# alone is byte-identical to the full synth's, tests/test_stack_selection.py). Its output is kept
+# alone is byte-identical to the full synth's, tests/stacks/test_stack_selection.py). Its output is kept
 # in the cache of scripts/cache.py, keyed like the plan report's synths by the source files (every
 # file git tracks or would track: an edit anywhere, tests included, is a new key) and the
 # toolchain, so a run on an unchanged tree starts from it at once. A run of chosen modules
@@ -78,7 +78,7 @@ def synthesize(outdir: Path, stacks: str = "*") -> Synth:
 
 EARLY_SYNTH_VARIABLE = "HASHISTACK_TEST_EARLY_SYNTH"
 """The early synth's directory, for the workers (they inherit the controller's environment).
-tests/project_copy.py drops it for the pytest runs a test starts in a copy of the project."""
+tests/support/project_copy.py drops it for the pytest runs a test starts in a copy of the project."""
 APPLY_STACK = "dev-infra"
 SYNTH_CACHE, SYNTH_CACHE_KEEP = "suite-synth", 4
 EARLY_SYNTH = f"""
@@ -90,7 +90,7 @@ try:
     for name, stacks in (("apply-stack", {APPLY_STACK!r}), ("app", "*")):
         build_app(outdir=str(out / name), stacks=stacks).synth()
         (out / f"{{name}}.done").touch()
-    for name in stack_names():  # each stack built alone, for tests/test_stack_selection.py
+    for name in stack_names():  # each stack built alone, for tests/stacks/test_stack_selection.py
         build_app(outdir=str(out / "alone" / name), stacks=name).synth()
     (out / "alone.done").touch()
 except BaseException:
@@ -139,7 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = Path(tempfile.mkdtemp(prefix="hashistack-synth-"))
     env = {k: v for k, v in os.environ.items() if k != "HASHISTACK_STACKS"}
     with open(directory / "synth.log", "w") as log:
-        # at a higher priority where permitted (tests.processes.prefer): every worker waits for it
+        # at a higher priority where permitted (tests.support.processes.prefer): every worker waits for it
         process = subprocess.Popen([sys.executable, "-c", EARLY_SYNTH, str(directory), json.dumps(inputs or [])],
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=prefer)
     (directory / "pid").write_text(str(process.pid))
@@ -243,7 +243,7 @@ def apply_stack(request: pytest.FixtureRequest) -> dict:
 def moto_servers(tmp_path_factory: pytest.TempPathFactory):
     """The session's moto servers (one per configuration, per pytest-xdist worker): a test that
     talks to AWS calls ``moto_servers.fresh(account_id=..., managed_policies=..., amis=...)`` and
-    gets the endpoint of an emptied server. See :class:`tests.terraform_tools.MotoServers`."""
+    gets the endpoint of an emptied server. See :class:`tests.support.terraform_tools.MotoServers`."""
     servers = MotoServers(tmp_path_factory.mktemp("moto"))
     yield servers
     servers.close()

@@ -4,7 +4,7 @@ A seam is a value set in one layer and expected by another: an audience Nomad si
 checks, a host name a certificate carries and a client dials, a file the boot writes and an agent
 reads. Written in two places, such a value drifts while each layer's own tests still pass; so
 every one of them lives here (or in the environment model, which this module reads), and
-``tests/test_seams.py`` lists every seam and checks both ends in the synthesized output.
+``tests/unit/test_contracts.py`` lists every seam and checks both ends in the synthesized output.
 
 =============================== ============================================ ==============================================
 seam                            one side                                     the other side

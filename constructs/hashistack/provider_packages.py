@@ -16,7 +16,7 @@ and the runtime is given the map from each jsii submodule to its Python module
 (``_SUBMODULE_FQN_MAP``, which newer generated packages ship themselves) so that an object of a
 type whose submodule was never imported is still resolved, by importing that submodule. A type
 the map does not cover fails loudly ("Unknown type"), never silently. The synthesized output is
-the same bytes either way (tests/test_provider_packages.py).
+the same bytes either way (tests/stacks/test_provider_packages.py).
 
 Only the packages in :data:`PACKAGES` are affected, and only if they were not imported before
 :mod:`hashistack`.

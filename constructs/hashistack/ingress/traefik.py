@@ -7,7 +7,7 @@ string double-quoted, so the same routes give byte-identical files.
 
 Field names are Traefik v3's (``pkg/config/static/static_config.go``,
 ``pkg/config/dynamic/http_config.go``, ``pkg/tls/tls.go``, ``pkg/provider/file/file.go``); the
-real ``traefik`` binary of :data:`TRAEFIK_VERSION` loads them in ``tests/test_traefik_real.py``.
+real ``traefik`` binary of :data:`TRAEFIK_VERSION` loads them in ``tests/real/test_traefik_real.py``.
 """
 
 from __future__ import annotations

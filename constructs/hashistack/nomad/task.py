@@ -68,7 +68,7 @@ class Template:
 
     @property
     def reads_vault(self) -> bool:
-        """The template calls a Vault function (any quoting, tests/test_vault_calls.py)."""
+        """The template calls a Vault function (any quoting, tests/unit/nomad/test_vault_calls.py)."""
         return isinstance(self.data, str) and bool(vault_calls(self.data))
 
     def _api(self) -> dict:
