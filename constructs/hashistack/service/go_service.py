@@ -9,6 +9,7 @@ from constructs import Construct
 
 from ..environment import Environment
 from ..errors import HashistackError
+from ..paths import child_path, path_of
 from ..terraform_escape import escape
 from .plan import ServicePlan, ServiceSpec, plan_service
 
@@ -49,18 +50,20 @@ class GoService(Construct):
     def __init__(self, scope: Construct, spec: ServiceSpec, *, environment: Environment | None = None,
                  vault_access: bool = True, plan: ServicePlan | None = None) -> None:
         if not isinstance(spec, ServiceSpec):
-            where = f"{scope.node.path}/{spec}" if scope.node.path else str(spec)
-            raise HashistackError(f"{where}: spec = {spec!r}: GoService takes a ServiceSpec: "
+            raise HashistackError(f"{child_path(scope, str(spec))}: spec = {spec!r}: GoService takes a ServiceSpec: "
                                   "GoService(scope, ServiceSpec(name=..., image=..., ...))")
         from cdktf_cdktf_provider_nomad.job import Job, JobTimeouts
 
         id = spec.name
-        if scope.node.try_find_child(id) is not None:
-            where = f"{scope.node.path}/{id}" if scope.node.path else id
-            raise HashistackError(f"{where}: name = {id!r}: {scope.node.path or 'the app'} already has a service or "
-                                  "construct with this name; give each service its own name")
-        super().__init__(scope, id)
-        where = self.node.path
+        where = child_path(scope, id)
+        try:
+            super().__init__(scope, id)
+        except RuntimeError as error:  # the jsii runtime's error for a JavaScript exception
+            if "already a Construct" not in str(error):
+                raise
+            raise HashistackError(f"{where}: name = {id!r}: {path_of(scope) or 'the app'} already has a service or "
+                                  "construct with this name; give each service its own name") from None
+        child_path(scope, id, self)
         self.environment = env = environment or _environment_of(scope, where)
         self.spec = spec
         if plan is not None and (plan.job.id != spec.name or plan.job.meta.get("environment") != env.name):
@@ -97,6 +100,7 @@ class ServiceVaultAccess(Construct):
         from ..vault.constructs import JwtAuthRole, PkiCertRole, VaultPolicy
 
         super().__init__(scope, id)
+        child_path(scope, id, self)
         self.resources: list = []
         self.policy = self.jwt_role = self.pki_role = None
         if plan.policy and plan.jwt_role:
@@ -110,7 +114,8 @@ class ServiceVaultAccess(Construct):
 
 
 def _environment_of(scope: Construct, where: str) -> Environment:
-    stack = TerraformStack.of(scope)
+    # the usual scope is the EnvironmentStack itself: read it without a call into the jsii runtime
+    stack = scope if isinstance(getattr(scope, "environment", None), Environment) else TerraformStack.of(scope)
     env = getattr(stack, "environment", None)
     if not isinstance(env, Environment):
         raise HashistackError(f"{where}: environment = None: put the GoService in a hashistack EnvironmentStack "

@@ -37,6 +37,7 @@ from ..errors import Checker, HashistackError
 from ..terraform_escape import escape
 from .jwt import CLAIM_MAPPINGS, JwtRole, WorkloadIdentityAuth
 from .login import LoginMethod
+from ..paths import child_path
 from .pki import PkiHierarchy, PkiRole
 from .policy import Policy
 
@@ -51,7 +52,7 @@ class VaultPolicy(Construct):
 
     def __init__(self, scope: Construct, id: str, *, policy: Policy) -> None:
         super().__init__(scope, id)
-        self.model = policy.lint(where=self.node.path)
+        self.model = policy.lint(where=child_path(scope, id, self))
         self.resource = PolicyResource(self, "policy", name=policy.name, policy=escape(policy.render()))
 
 
@@ -62,7 +63,7 @@ class JwtAuthRole(Construct):
         """:param backend_ref: a reference to the backend's path when it is made in the same stack
         (so Terraform orders them); defaults to ``role.backend``."""
         super().__init__(scope, id)
-        self.model = role.lint(where=self.node.path)
+        self.model = role.lint(where=child_path(scope, id, self))
         self.resource = JwtAuthBackendRole(
             self, "role",
             backend=backend_ref or role.backend, role_name=role.name, role_type="jwt",
@@ -84,7 +85,7 @@ class PkiCertRole(Construct):
         """:param mount_ref: a reference to the intermediate's mount path when it is made in the
         same stack (so Terraform orders them); defaults to ``role.mount``."""
         super().__init__(scope, id)
-        self.model = role.lint(hierarchy, where=self.node.path)
+        self.model = role.lint(hierarchy, where=child_path(scope, id, self))
         ttl = str(role.max_ttl_h * _H)
         self.resource = PkiSecretBackendRole(
             self, "role",
