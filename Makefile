@@ -90,13 +90,11 @@ installs: $(INSTALLS)
 # The app runs directly, as `cdktf synth` would run it (same CDKTF_OUTDIR, byte-identical output),
 # without the CLI's spinner: a log gets a few plain lines, and a HashistackError arrives once, as
 # one line (the CLI would print the app's stderr twice). Like the CLI, stack directories the app
-# no longer produces are removed.
+# no longer produces are removed; a selective synth (HASHISTACK_STACKS=prod) keeps the others.
 synth:
 	$(call install,setup)
 	@CDKTF_OUTDIR=cdktf.out $(PY) main.py
-	@$(PY) -c 'import json, pathlib, shutil; out = pathlib.Path("cdktf.out"); \
-	  keep = set(json.loads((out / "manifest.json").read_text())["stacks"]); \
-	  [shutil.rmtree(d) for d in sorted((out / "stacks").iterdir()) if d.is_dir() and d.name not in keep]'
+	@$(PY) scripts/prune_stacks.py cdktf.out
 	@echo "synthesized into cdktf.out/stacks:" $$(ls cdktf.out/stacks)
 
 # Debian tools the boot tests run: cloud-init (schema), shellcheck, mmdebstrap (the sandbox

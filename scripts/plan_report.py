@@ -488,6 +488,22 @@ keyed by :func:`source_digest` and :func:`toolchain`: a second report against th
 on an unchanged working tree, synthesizes nothing. The 32 entries used last are kept."""
 
 
+def default_base(tree: Path = ROOT) -> str:
+    """The base a pull request is reviewed against when none is given: the merge base of ``HEAD``
+    with ``origin/main``, else ``HEAD~1`` (a branch without a remote, a CI checkout of one commit
+    on top of main)."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True)
+
+    merge = git("merge-base", "HEAD", "origin/main")
+    if merge.returncode == 0 and merge.stdout.strip():
+        return merge.stdout.strip()
+    if git("rev-parse", "--verify", "--quiet", "HEAD~1").returncode == 0:
+        return "HEAD~1"
+    raise RuntimeError("no base to compare against: no origin/main to take the merge base with and no HEAD~1 "
+                       "(a clone of one commit: fetch with --depth 2, or pass --base REF / make plan-report BASE=REF)")
+
+
 def report_against(base: str, tree: Path = ROOT, *, cache: bool = True) -> tuple[str, int]:
     """Synthesizes ``base`` (in a temporary worktree) and the working tree of ``tree`` side by side
     (each synth is one process; the cache answers for either if it has it), then compares them."""

@@ -91,3 +91,20 @@ def test_other_errors_keep_their_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback (most recent call last):" in result.stderr
     assert "NameError: name 'undefined_name' is not defined" in result.stderr
+
+
+@pytest.mark.integration
+def test_a_selective_make_synth_keeps_the_other_stacks(tmp_path):
+    """`HASHISTACK_STACKS=prod make synth` (the README's daily deploy) rebuilds prod and leaves the
+    other stacks' output where a full synth put it."""
+    if not shutil.which("make"):
+        pytest.skip("make not on PATH")
+    project = copy_project(tmp_path / "project")
+    stacks = project / "cdktf.out" / "stacks"
+    for name in ("dev-infra", "uat-vault"):  # as a full synth left them
+        (stacks / name).mkdir(parents=True)
+        (stacks / name / "cdk.tf.json").write_text("{}")
+    (stacks / "renamed-stack").mkdir()
+    result = run(["make", "--no-print-directory", "synth"], project, HASHISTACK_STACKS="prod")
+    assert result.returncode == 0, result.stderr
+    assert sorted(d.name for d in stacks.iterdir()) == ["dev-infra", "prod", "uat-vault"]
