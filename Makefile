@@ -38,7 +38,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools
+.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools promote rollback history
 
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
@@ -140,6 +140,20 @@ test:
 
 # The README's two commands on a fresh clone of HEAD with empty caches, then the daily loop
 # (scripts/bench_fresh.py; about 10 minutes; writes bench-fresh.json). Needs only the machine's Python.
+# Releases (scripts/release.py): each writes a release manifest change (releases/<env>.toml) and
+# prints it as a diff to commit; `make deploy ENV=<env>` then deploys what the manifest says.
+promote:
+	$(call install,setup) >&2
+	@$(PY) scripts/release.py promote $(SERVICE) --from $(FROM) --to $(TO)
+
+rollback:
+	$(call install,setup) >&2
+	@$(PY) scripts/release.py rollback $(SERVICE) --env $(ENV) $(if $(TO),--to $(TO))
+
+history:
+	$(call install,setup) >&2
+	@$(PY) scripts/release.py history --env $(ENV)
+
 bench-fresh:
 	$(PYTHON) scripts/bench_fresh.py $(BENCH_ARGS)
 

@@ -9,12 +9,15 @@ order; a module whose name starts with ``_`` is a helper, not a service.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 
 from hashistack import Environment, HashistackError
 from hashistack.catalogue import EnvironmentServices
+from hashistack.releases import ReleaseManifest
 from hashistack.service import ServiceSpec
 
 from ._settings import MissingSettings
@@ -52,7 +55,18 @@ def _declared(env: Environment) -> list[tuple[ServiceSpec, str]]:
         declared.append((spec, where))
     if missing:
         raise HashistackError(" | ".join(missing))
-    return declared
+    manifest = releases(env).check_services([spec.name for spec, _ in declared])
+    return [(dataclasses.replace(spec, release=manifest.releases[spec.name]) if spec.name in manifest.releases
+             else spec, where) for spec, where in declared]
+
+
+RELEASES = Path(__file__).resolve().parents[2] / "releases"
+"""Where each environment's release manifest lives: ``releases/<env>.toml``."""
+
+
+def releases(env: Environment) -> ReleaseManifest:
+    """``env``'s release manifest: the version of each service that has one (``make promote``)."""
+    return ReleaseManifest.load(RELEASES / f"{env.name}.toml", env.name)
 
 
 def service_specs(env: Environment) -> list[ServiceSpec]:

@@ -202,7 +202,8 @@ def test_the_real_app_with_one_image_bump(synth, tmp_path, monkeypatch):
         c = changes[name]
         assert not c.added and not c.removed and len(c.changed) == 1
         (lines,) = c.changed.values()
-        assert lines == ['- `jobspec.Job.TaskGroups[my-go-app].Tasks[my-go-app].Config.image`: '
+        assert lines == ['- `jobspec.Job.Meta.version`: "1.4.2" → "9.9.9"',
+                         '- `jobspec.Job.TaskGroups[my-go-app].Tasks[my-go-app].Config.image`: '
                          '"registry.example.com/platform/my-go-app:1.4.2" → "registry.example.com/platform/my-go-app:9.9.9"']
     assert main(["--base-dir", str(synth.outdir), "--head-dir", str(synth.outdir)]) == NO_CHANGE
 

@@ -157,9 +157,13 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     for name, value in (("sidecar_cpu_mhz", spec.sidecar_cpu_mhz), ("sidecar_memory_mib", spec.sidecar_memory_mib)):
         check.require(value >= (10 if name == "sidecar_memory_mib" else 1), name, value,
                       "use a whole number: MHz above 0, MiB of at least 10")
+    image = spec.image
+    if spec.release is not None:
+        spec.release.check(f"{where}: release")
+        image = spec.release.image(spec.image)
     check.require(not env.tier.policy.pinned_images or (
-        bool(_IMAGE_PINNED.search(spec.image.rsplit("/", 1)[-1])) and not spec.image.endswith(":latest")),
-        "image", spec.image,
+        bool(_IMAGE_PINNED.search(image.rsplit("/", 1)[-1])) and not image.endswith(":latest")),
+        "image", image,
         f"a {env.tier.value} environment deploys a pinned image: add a version tag or a digest "
         "(e.g. 'registry.example.com/team/app:1.4.2'), not ':latest'")
     ids = None
@@ -202,7 +206,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
     role = spec.name
     task = n.Task(
         name=spec.name,
-        config=n.DockerConfig(image=spec.image, command=spec.command, args=spec.args,
+        config=n.DockerConfig(image=image, command=spec.command, args=spec.args,
                               # A bridge network maps the group's ports; docker's list would be ignored.
                               ports=() if mesh_member else tuple(p.label for p in a.ports), mounts=a.mounts,
                               auth=a.auth),
@@ -225,7 +229,8 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         shutdown_delay_s=spec.shutdown_delay_s, volumes=a.volumes,
     )
     job = n.Job(id=spec.name, groups=(group,), datacenters=(env.nomad.datacenter,), region=env.nomad.region,
-                type=spec.job_type, meta={"environment": env.name, "managed-by": "hashistack"})
+                type=spec.job_type,
+                meta={"environment": env.name, "managed-by": "hashistack", **_release_meta(spec, image)})
     if spec.customize is not None:
         job = _customized(spec.customize, job, check)
     job.validate(where=where, rules=env.tier.policy.job, max_kill_timeout_s=env.nomad.client_max_kill_timeout_s)
@@ -246,6 +251,14 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
                        ingress=spec.ingress.route(ctx) if spec.ingress is not None else None)
     verify_grants(plan, where=where)
     return plan
+
+
+def _release_meta(spec: ServiceSpec, image: str) -> dict[str, str]:
+    """What the job says it runs: the release's version and revision, else the image's tag or digest."""
+    if spec.release is not None:
+        return spec.release.meta
+    m = _IMAGE_PINNED.search(image.rsplit("/", 1)[-1])
+    return {"version": m.group(1).lstrip(":@")} if m else {}
 
 
 def _identity(job: n.Job) -> dict[str, object]:

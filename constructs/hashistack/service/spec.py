@@ -11,6 +11,7 @@ from .. import nomad as n
 from .._types import check_types
 from ..consul.intentions import Upstream
 from ..errors import HashistackError
+from ..releases import Release
 from .context import Option
 from .files import ConfigFile
 from .health import HealthCheck
@@ -52,6 +53,11 @@ class ServiceSpec:
     image: str
     """The docker image. Outside development it must carry a version tag or a digest (not
     ``:latest``)."""
+    release: Release | None = None
+    """The release to deploy (:class:`~hashistack.releases.Release`), usually the environment's
+    entry in ``releases/<env>.toml``: the image runs at the release's version (its tag or digest
+    replaces the image's) and the job's ``meta`` carries ``version`` and ``revision``. Default:
+    none: the image as given, its tag (or digest) as ``meta.version``."""
     port: int = 8080
     """The port the app listens on. Default: 8080. In the mesh (every service registered in
     Consul, the default) no host port maps to it: the group has a bridge network, the service is
