@@ -52,6 +52,9 @@ class EnvironmentStack(TerraformStack):
                 encrypt=True,
                 kms_key_id=state.kms_key_id,
             )
+            if state.lock_table is None:
+                # Terraform's own S3 lock file (1.10+); cdktf 0.21's S3Backend has no field for it
+                self.add_override("terraform.backend.s3.use_lockfile", True)
 
     def add_aws_provider(self) -> None:
         """The AWS provider for the environment's region and account, with its tags on every resource."""

@@ -25,7 +25,8 @@ def ci_state_policy(environment: Environment) -> dict:
 
     - ``s3:GetObject``/``s3:PutObject`` on the one object, ``s3:ListBucket`` for that key only
       (Terraform's S3 backend lists the key before it reads it);
-    - the lock table's items for that object only (``dynamodb:LeadingKeys``: the lock,
+    - the lock for that object only: its S3 lock file (``<key>.tflock``: get, put, delete), or with
+      a ``lock_table`` the table's items for it (``dynamodb:LeadingKeys``: the lock,
       ``<bucket>/<key>``, and the state's digest, ``<bucket>/<key>-md5``);
     - with a KMS key of its own, the key's use only through S3 (``kms:ViaService``) and for that
       object (``kms:EncryptionContext:aws:s3:arn``; with S3 Bucket Keys the context is the bucket,
@@ -43,12 +44,21 @@ def ci_state_policy(environment: Environment) -> dict:
          "Condition": {"StringEquals": {"s3:prefix": key}}},
         {"Sid": "ReadWriteTheServicesState", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
          "Resource": object_arn},
-        {"Sid": "LockTheServicesState", "Effect": "Allow",
-         "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
-         "Resource": f"arn:aws:dynamodb:{region}:{environment.account_id}:table/{state.lock_table}",
-         "Condition": {"ForAllValues:StringEquals": {
-             "dynamodb:LeadingKeys": [f"{state.bucket}/{key}", f"{state.bucket}/{key}-md5"]}}},
     ]
+    # the lock file is written with the state's encryption, so the key serves it too
+    lock_objects = [f"{bucket_arn}/{state.lock_key(environment.stack_names[2])}"] if state.lock_table is None else []
+    if state.lock_table is None:
+        statements.append(
+            {"Sid": "LockTheServicesState", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "Resource": f"{bucket_arn}/{state.lock_key(environment.stack_names[2])}"})
+    else:
+        statements.append(
+            {"Sid": "LockTheServicesState", "Effect": "Allow",
+             "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+             "Resource": f"arn:aws:dynamodb:{region}:{environment.account_id}:table/{state.lock_table}",
+             "Condition": {"ForAllValues:StringEquals": {
+                 "dynamodb:LeadingKeys": [f"{state.bucket}/{key}", f"{state.bucket}/{key}-md5"]}}})
     if state.kms_key_id:
         kms_region, kms_account, kms_name = state.kms_key_id.split(":", 5)[3:]
         # an alias ARN never matches a KMS resource (KMS authorizes the key), so an alias gives the
@@ -59,7 +69,8 @@ def ci_state_policy(environment: Environment) -> dict:
             {"Sid": "EncryptTheServicesStateThroughS3", "Effect": "Allow",
              "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "Resource": resource,
              "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com",
-                                            "kms:EncryptionContext:aws:s3:arn": [object_arn, bucket_arn]}}})
+                                            "kms:EncryptionContext:aws:s3:arn": [
+                                                object_arn, *lock_objects, bucket_arn]}}})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

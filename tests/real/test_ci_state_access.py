@@ -62,9 +62,16 @@ def requests(env, stack: str) -> list[tuple[str, str, str, dict]]:
     out = [("list", "s3:ListBucket", bucket, {"s3:prefix": key}),
            ("get", "s3:GetObject", f"{bucket}/{key}", {}),
            ("put", "s3:PutObject", f"{bucket}/{key}", {})]
-    for item in (f"{state.bucket}/{key}", f"{state.bucket}/{key}-md5"):
-        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"):
-            out.append((f"{action} {item}", action, table, {"dynamodb:LeadingKeys": item}))
+    if state.lock_table is None:  # the S3 lock file beside the state, encrypted like it
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            out.append((f"{action} lock", action, f"{bucket}/{state.lock_key(stack)}", {}))
+        if state.kms_key_id:
+            lock_via_s3 = {**via_s3, "kms:EncryptionContext:aws:s3:arn": f"{bucket}/{state.lock_key(stack)}"}
+            out.append(("kms:GenerateDataKey lock via S3", "kms:GenerateDataKey", kms, lock_via_s3))
+    else:
+        for item in (f"{state.bucket}/{key}", f"{state.bucket}/{key}-md5"):
+            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"):
+                out.append((f"{action} {item}", action, table, {"dynamodb:LeadingKeys": item}))
     if state.kms_key_id:
         for action in ("kms:Decrypt", "kms:GenerateDataKey"):
             out.append((f"{action} via S3", action, kms, via_s3))

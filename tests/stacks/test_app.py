@@ -41,7 +41,10 @@ def test_shared_environments_use_encrypted_locked_s3_state(synth, env):
         assert s3["bucket"] == env.state.bucket
         assert s3["key"] == f"hashistack/{name}.tfstate"
         assert s3["encrypt"] is True
-        assert s3["dynamodb_table"] == env.state.lock_table
+        if env.state.lock_table is None:  # Terraform's S3 lock file, no DynamoDB table
+            assert s3["use_lockfile"] is True and "dynamodb_table" not in s3
+        else:
+            assert s3["dynamodb_table"] == env.state.lock_table and "use_lockfile" not in s3
         assert s3["region"] == env.region
 
 

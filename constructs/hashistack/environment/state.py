@@ -29,7 +29,7 @@ class LocalState:
 
     def _validate(self, check: Checker, tier: Tier) -> None:
         check.require(tier.policy.local_state, "state", self,
-                      f"a {tier.value} environment keeps its state remotely: use S3State(bucket=..., lock_table=...)")
+                      f"a {tier.value} environment keeps its state remotely: use S3State(bucket=..., kms_key_id=...)")
         check.require(isinstance(self.state_dir, str) and bool(self.state_dir) and not self.state_dir.startswith("/")
                       and ".." not in self.state_dir.split("/"),
                       "state.state_dir", self.state_dir, "use a relative folder inside the project, e.g. '.terraform-state'")
@@ -37,10 +37,12 @@ class LocalState:
 
 @dataclass(frozen=True, kw_only=True)
 class S3State:
-    """Terraform state in S3, encrypted, with a DynamoDB lock table.
+    """Terraform state in S3, encrypted and locked.
 
     :param bucket: the state bucket (versioning on, created outside this project).
-    :param lock_table: the DynamoDB table used for state locking.
+    :param lock_table: a DynamoDB table for state locking, for Terraform before 1.10. Default:
+        none: Terraform's S3 lock file (``use_lockfile``: ``<key>.tflock`` beside the state, in the
+        same bucket), which Terraform 1.11 recommends, its DynamoDB locking being deprecated.
     :param region: the bucket's region. Defaults to the environment's region.
     :param key_prefix: prefix of each stack's state key. Defaults to ``hashistack``;
         a stack's key is ``<key_prefix>/<stack>.tfstate``.
@@ -51,7 +53,7 @@ class S3State:
     """
 
     bucket: str
-    lock_table: str
+    lock_table: str | None = None
     region: str | None = None
     key_prefix: str = "hashistack"
     kms_key_id: str | None = None
@@ -60,12 +62,19 @@ class S3State:
         """The S3 key of ``stack``'s state: the backend writes it, CI's state policy names it."""
         return f"{self.key_prefix}/{stack}.tfstate"
 
+    def lock_key(self, stack: str) -> str:
+        """The S3 key of ``stack``'s lock file (with no ``lock_table``): Terraform's S3 backend adds
+        ``.tflock`` to the state's key (internal/backend/remote-state/s3, Terraform 1.11)."""
+        return f"{self.state_key(stack)}.tflock"
+
     def _validate(self, check: Checker, tier: Tier) -> None:
         check = check.child("state")
         check.require(isinstance(self.bucket, str) and bool(_BUCKET.fullmatch(self.bucket)) and ".." not in self.bucket,
                       "bucket", self.bucket, "use a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
-        check.require(isinstance(self.lock_table, str) and bool(_TABLE.fullmatch(self.lock_table)), "lock_table",
-                      self.lock_table, "use a DynamoDB table name (3-255 letters, digits, '_', '-', '.')")
+        if self.lock_table is not None:
+            check.require(bool(_TABLE.fullmatch(self.lock_table)), "lock_table", self.lock_table,
+                          "use a DynamoDB table name (3-255 letters, digits, '_', '-', '.'), or leave it unset for "
+                          "Terraform's S3 lock file")
         if self.region is not None:
             check.require(bool(_REGION.fullmatch(self.region)), "region", self.region, "use an AWS region such as 'eu-west-1'")
         check.require(is_mount_path(self.key_prefix), "key_prefix", self.key_prefix, MOUNT_HINT)
