@@ -38,7 +38,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools promote rollback history
+.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools promote rollback history watch
 
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
@@ -153,6 +153,12 @@ rollback:
 history:
 	$(call install,setup) >&2
 	@$(PY) scripts/release.py history --env $(ENV)
+
+# After `make deploy ENV=<env>`: follow each job's rollout (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_CACERT)
+# and exit 0 (all successful), 3 (rolled back), 4 (failed) or 5 (no decision in time).
+watch:
+	$(call install,setup) >&2
+	@$(PY) scripts/watch.py --env $(ENV) $(JOBS)
 
 bench-fresh:
 	$(PYTHON) scripts/bench_fresh.py $(BENCH_ARGS)

@@ -1,0 +1,165 @@
+"""Follow a job's rollout after ``deploy`` and explain how it ended (Levant's idea, in our CLI).
+
+For a service job, the job's latest deployment (``GET /v1/job/:id/deployment``, then
+``/v1/deployment/:id``) is followed until Nomad decides: ``successful``; ``failed`` with
+"rolling back to job version N" in its description (Nomad reverted: ``auto_revert``); or failed
+without a revert. On failure the failing allocations' task events are shown
+(``/v1/deployment/allocations/:id``). Nomad creates no deployment for a system job (the ingress
+proxy; ``scheduler/reconcile.go``), so its allocations of the job's current version are followed
+instead (``/v1/job/:id/allocations``) until each runs or one fails.
+
+Deployment statuses and descriptions are Nomad 1.10.2's (``nomad/structs/structs.go``:
+``DeploymentStatus*``, ``DeploymentStatusDescriptionRollback``); the fields read are those of
+``api/deployments.go`` (``Deployment``, ``DeploymentState``) and ``api/allocations.go``
+(``AllocationListStub``, ``TaskState``, ``TaskEvent``).
+
+Plain Python: ``get(path) -> (status, body)`` is the only way out, so a test drives it with a
+stub of those endpoints.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["EXIT_CODES", "Outcome", "watch"]
+
+Get = Callable[[str], tuple[int, Any]]
+
+EXIT_CODES = {"successful": 0, "rolled-back": 3, "failed": 4, "timed-out": 5}
+"""The exit code ``make watch`` ends with for each outcome: a revert is not a success, and not the
+same failure as one Nomad could not even revert."""
+
+_ROLLBACK = re.compile(r"rolling back to job version (\d+)")
+_EVENTS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job's rollout ended."""
+
+    job: str
+    status: str
+    """``successful``, ``rolled-back``, ``failed`` or ``timed-out``."""
+    version: int | None
+    """The job version that was rolled out."""
+    reverted_to: int | None = None
+    description: str = ""
+    seconds: float = 0.0
+    failures: tuple[str, ...] = field(default_factory=tuple)
+    """What the failing allocations' tasks said (their last events)."""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def summary(self) -> str:
+        version = f"v{self.version}" if self.version is not None else "?"
+        reverted = f", reverted to v{self.reverted_to}" if self.reverted_to is not None else ""
+        return f"{self.job}: {version} {self.status}{reverted} in {self.seconds:.0f}s" + (
+            f" ({self.description})" if self.description else "")
+
+
+def _events(allocation: dict) -> list[str]:
+    """The last events of each task of ``allocation`` that failed or did not run."""
+    lines = []
+    for task, state in sorted((allocation.get("TaskStates") or {}).items()):
+        if state.get("State") == "running" and not state.get("Failed"):
+            continue
+        events = (state.get("Events") or [])[-_EVENTS_SHOWN:]
+        said = "; ".join(f"{e.get('Type')}: {e.get('DisplayMessage') or e.get('Message') or ''}".rstrip(": ")
+                         for e in events)
+        lines.append(f"allocation {str(allocation.get('ID', ''))[:8]} on {allocation.get('NodeName', '?')}, "
+                     f"task {task} ({state.get('State')}{', failed' if state.get('Failed') else ''}): {said}")
+    return lines
+
+
+def _failures(get: Get, deployment_id: str) -> tuple[str, ...]:
+    status, allocations = get(f"/v1/deployment/allocations/{deployment_id}")
+    if status != 200 or not isinstance(allocations, list):
+        return ()
+    failing = [a for a in allocations
+               if (a.get("DeploymentStatus") or {}).get("Healthy") is False or a.get("ClientStatus") == "failed"]
+    return tuple(line for a in failing for line in _events(a))
+
+
+def _progress(job: str, deployment: dict, now: float) -> str:
+    parts = []
+    for group, state in sorted((deployment.get("TaskGroups") or {}).items()):
+        text = f"{group} {state.get('HealthyAllocs', 0)}/{state.get('DesiredTotal', 0)} healthy"
+        if state.get("DesiredCanaries"):
+            text += f", canaries {len(state.get('PlacedCanaries') or [])}/{state['DesiredCanaries']}"
+            text += ", promoted" if state.get("Promoted") else ""
+        if state.get("UnhealthyAllocs"):
+            text += f", {state['UnhealthyAllocs']} unhealthy"
+        parts.append(text)
+    return f"{job} v{deployment.get('JobVersion')}: {deployment.get('Status')}: " + "; ".join(parts)
+
+
+def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0,
+          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+          say: Callable[[str], None] = print) -> Outcome:
+    """Follows ``job``'s rollout until Nomad decides or ``timeout_s`` passes, saying each change
+    of progress once; returns the :class:`Outcome`."""
+    start = clock()
+    status, document = get(f"/v1/job/{job}")
+    if status != 200 or not isinstance(document, dict):
+        return Outcome(job=job, status="failed", version=None, description=f"job not found (HTTP {status})")
+    if document.get("Type") == "system":
+        return _watch_system(get, job, int(document.get("Version", 0)), timeout_s, poll_s, sleep, clock, say, start)
+    last = ""
+    while True:
+        status, deployment = get(f"/v1/job/{job}/deployment")
+        elapsed = clock() - start
+        if status == 200 and isinstance(deployment, dict):
+            line = _progress(job, deployment, elapsed)
+            if line != last:
+                say(line)
+                last = line
+            state, description = deployment.get("Status"), deployment.get("StatusDescription", "")
+            version = deployment.get("JobVersion")
+            if state == "successful":
+                return Outcome(job=job, status="successful", version=version, description=description, seconds=elapsed)
+            if state in ("failed", "cancelled"):
+                reverted = _ROLLBACK.search(description or "")
+                return Outcome(job=job, status="rolled-back" if reverted else "failed", version=version,
+                               reverted_to=int(reverted.group(1)) if reverted else None, description=description,
+                               seconds=elapsed, failures=_failures(get, deployment["ID"]))
+        if elapsed >= timeout_s:
+            return Outcome(job=job, status="timed-out", version=None, seconds=elapsed,
+                           description=f"no decision from Nomad in {timeout_s:.0f}s")
+        sleep(poll_s)
+
+
+def _watch_system(get: Get, job: str, version: int, timeout_s: float, poll_s: float,
+                  sleep: Callable[[float], None], clock: Callable[[], float], say: Callable[[str], None],
+                  start: float) -> Outcome:
+    """A system job has no deployment: its allocations of ``version`` run, or one fails."""
+    last = ""
+    while True:
+        status, allocations = get(f"/v1/job/{job}/allocations")
+        elapsed = clock() - start
+        current = [a for a in allocations or [] if a.get("JobVersion") == version] if status == 200 else []
+        running = [a for a in current if a.get("ClientStatus") == "running"
+                   and all(s.get("State") == "running" for s in (a.get("TaskStates") or {}).values())]
+        failed = [a for a in current if a.get("ClientStatus") == "failed"
+                  or any(s.get("Failed") for s in (a.get("TaskStates") or {}).values())]
+        line = f"{job} v{version} (system): {len(running)}/{len(current)} allocations running" + (
+            f", {len(failed)} failed" if failed else "")
+        if line != last:
+            say(line)
+            last = line
+        if failed:
+            return Outcome(job=job, status="failed", version=version, seconds=elapsed,
+                           description="allocations of the system job failed (Nomad gives system jobs no deployment, "
+                                       "so nothing reverts them)",
+                           failures=tuple(line for a in failed for line in _events(a)))
+        if current and len(running) == len(current):
+            return Outcome(job=job, status="successful", version=version, seconds=elapsed,
+                           description=f"{len(running)} allocations running")
+        if elapsed >= timeout_s:
+            return Outcome(job=job, status="timed-out", version=version, seconds=elapsed,
+                           description=f"{len(running)}/{len(current)} running after {timeout_s:.0f}s")
+        sleep(poll_s)

@@ -1,0 +1,76 @@
+"""Follows the rollout of each job of a services stack and says how it ended
+(hashistack.releases.watch): progress while Nomad works, the failing allocations' task events on
+failure, whether Nomad reverted and to which version, and a summary. Exit code: 0 when every
+rollout succeeded, else the worst of 3 (rolled back), 4 (failed), 5 (no decision in time).
+
+    NOMAD_ADDR=https://nomad.prod.example.internal:4646 NOMAD_TOKEN=... \\
+        python scripts/watch.py --env prod [JOB ...]
+
+The jobs default to those of ``cdktf.out/stacks/<env>`` (run after ``make deploy ENV=<env>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "constructs"))
+
+from hashistack.releases.watch import EXIT_CODES, watch  # noqa: E402
+
+
+def stack_jobs(outdir: Path, env: str) -> list[str]:
+    """The job ids of ``env``'s services stack, as synthesized."""
+    path = outdir / "stacks" / env / "cdk.tf.json"
+    stack = json.loads(path.read_text())
+    jobs = stack.get("resource", {}).get("nomad_job", {})
+    return sorted(json.loads(job["jobspec"].replace("$${", "${"))["Job"]["ID"] for job in jobs.values())
+
+
+def http_get(address: str, token: str | None, ca_file: str | None):
+    import requests
+
+    session = requests.Session()
+    if token:
+        session.headers["X-Nomad-Token"] = token
+
+    def get(path: str):
+        response = session.get(f"{address.rstrip('/')}{path}", verify=ca_file or True, timeout=30)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    return get
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--outdir", type=Path, default=ROOT / "cdktf.out")
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--poll", type=float, default=2.0)
+    parser.add_argument("jobs", nargs="*")
+    args = parser.parse_args(argv)
+    address = os.environ.get("NOMAD_ADDR")
+    if not address:
+        print("error: NOMAD_ADDR is not set: the Nomad API to watch (as for make deploy)", file=sys.stderr)
+        return 1
+    jobs = args.jobs or stack_jobs(args.outdir, args.env)
+    get = http_get(address, os.environ.get("NOMAD_TOKEN"), os.environ.get("NOMAD_CACERT"))
+    outcomes = [watch(get, job, timeout_s=args.timeout, poll_s=args.poll, say=lambda line: print(line, flush=True))
+                for job in jobs]
+    print("\nrollouts:")
+    for outcome in outcomes:
+        print(f"  {outcome.summary()}")
+        for failure in outcome.failures:
+            print(f"    {failure}")
+    return max((o.exit_code for o in outcomes), default=0, key=lambda c: (c != 0, c))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

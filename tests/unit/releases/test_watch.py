@@ -1,0 +1,118 @@
+"""The deploy watcher against a stand-in of Nomad 1.10's deployment and allocation endpoints
+(api/deployments.go, api/allocations.go; statuses and descriptions from nomad/structs/structs.go):
+a success, a failed canary that Nomad reverts, a failure without a revert, a system job whose
+allocations fail, and a rollout Nomad never decides."""
+
+from __future__ import annotations
+
+from hashistack.releases.watch import watch
+
+
+class FakeNomad:
+    """Answers the watcher's GETs from scripted documents: each poll of the deployment (or of the
+    allocations, for a system job) takes the next one, the last one repeating."""
+
+    def __init__(self, job: dict, polls: list, allocations: list | None = None) -> None:
+        self.job, self.polls, self.allocations, self.calls = job, list(polls), allocations or [], []
+
+    def get(self, path: str):
+        self.calls.append(path)
+        if path == f"/v1/job/{self.job['ID']}":
+            return 200, self.job
+        if path.endswith("/deployment") or path.endswith("/allocations") and "/deployment/" not in path:
+            document = self.polls[0] if len(self.polls) == 1 else self.polls.pop(0)
+            return 200, document
+        if path.startswith("/v1/deployment/allocations/"):
+            return 200, self.allocations
+        return 404, "not found"
+
+
+def deployment(status: str, description: str, *, version=4, healthy=0, desired=2, canaries=1, placed=1,
+               unhealthy=0) -> dict:
+    return {"ID": "d-1", "JobID": "ledger", "JobVersion": version, "Status": status,
+            "StatusDescription": description,
+            "TaskGroups": {"ledger": {"DesiredTotal": desired, "HealthyAllocs": healthy, "UnhealthyAllocs": unhealthy,
+                                      "DesiredCanaries": canaries, "PlacedCanaries": ["a"] * placed,
+                                      "Promoted": False, "AutoRevert": True}}}
+
+
+FAILED_ALLOCATION = {"ID": "0f1e2d3c-aaaa", "NodeName": "client-1", "ClientStatus": "failed",
+                     "DeploymentStatus": {"Healthy": False},
+                     "TaskStates": {"ledger": {"State": "dead", "Failed": True, "Events": [
+                         {"Type": "Driver", "DisplayMessage": "Downloading image"},
+                         {"Type": "Started", "DisplayMessage": "Task started by client"},
+                         {"Type": "Terminated", "DisplayMessage": "OOM Killed"},
+                         {"Type": "Not Restarting", "DisplayMessage": "Exceeded allowed attempts 2 in interval 30m0s"},
+                     ]}}}
+
+
+def run(nomad: FakeNomad, **kw):
+    said: list[str] = []
+    clock = iter(range(0, 100000, 2))
+    outcome = watch(nomad.get, nomad.job["ID"], sleep=lambda s: None, clock=lambda: next(clock), say=said.append, **kw)
+    return outcome, said
+
+
+def test_a_successful_rollout_reports_its_progress_once_per_change():
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 4}, [
+        deployment("running", "Deployment is running", healthy=0),
+        deployment("running", "Deployment is running", healthy=0),
+        deployment("running", "Deployment is running pending automatic promotion", healthy=1),
+        deployment("successful", "Deployment completed successfully", healthy=2)])
+    outcome, said = run(nomad)
+    assert (outcome.status, outcome.version, outcome.exit_code) == ("successful", 4, 0)
+    assert said == ["ledger v4: running: ledger 0/2 healthy, canaries 1/1",
+                    "ledger v4: running: ledger 1/2 healthy, canaries 1/1",
+                    "ledger v4: successful: ledger 2/2 healthy, canaries 1/1"]
+
+
+def test_a_failed_canary_that_nomad_reverts_says_why_and_to_which_version():
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 4}, [
+        deployment("running", "Deployment is running"),
+        deployment("failed", "Failed due to unhealthy allocations - rolling back to job version 3", unhealthy=1)],
+        allocations=[FAILED_ALLOCATION, {"ID": "ok", "ClientStatus": "running", "DeploymentStatus": {"Healthy": True},
+                                         "TaskStates": {"ledger": {"State": "running"}}}])
+    outcome, _ = run(nomad)
+    assert (outcome.status, outcome.reverted_to, outcome.exit_code) == ("rolled-back", 3, 3)
+    assert outcome.summary().startswith("ledger: v4 rolled-back, reverted to v3 in ")
+    (failure,) = outcome.failures
+    assert failure.startswith("allocation 0f1e2d3c on client-1, task ledger (dead, failed): ")
+    assert "Terminated: OOM Killed" in failure and "Not Restarting: Exceeded allowed attempts" in failure
+
+
+def test_a_failure_without_a_revert_is_its_own_exit_code():
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 1}, [
+        deployment("failed", "Failed due to progress deadline - no stable job version to auto revert to",
+                   version=1)], allocations=[FAILED_ALLOCATION])
+    outcome, _ = run(nomad)
+    assert (outcome.status, outcome.reverted_to, outcome.exit_code) == ("failed", None, 4)
+    assert "no stable job version" in outcome.description
+
+
+def test_a_system_job_is_followed_through_its_allocations_since_nomad_gives_it_no_deployment():
+    running = {"ID": "r1", "JobVersion": 7, "ClientStatus": "running", "TaskStates": {"traefik": {"State": "running"}}}
+    pending = {"ID": "p1", "JobVersion": 7, "ClientStatus": "pending", "TaskStates": {}}
+    old = {"ID": "o1", "JobVersion": 6, "ClientStatus": "complete", "TaskStates": {}}
+    nomad = FakeNomad({"ID": "ingress-proxy", "Type": "system", "Version": 7},
+                      [[running, pending, old], [running, dict(running, ID="r2"), old]])
+    outcome, said = run(nomad)
+    assert (outcome.status, outcome.version) == ("successful", 7)
+    assert said == ["ingress-proxy v7 (system): 1/2 allocations running",
+                    "ingress-proxy v7 (system): 2/2 allocations running"]
+    assert not any("/deployment" in call for call in nomad.calls)
+    broken = dict(FAILED_ALLOCATION, JobVersion=7)
+    nomad = FakeNomad({"ID": "ingress-proxy", "Type": "system", "Version": 7}, [[running, broken]])
+    outcome, _ = run(nomad)
+    assert (outcome.status, outcome.exit_code) == ("failed", 4)
+    assert "nothing reverts them" in outcome.description and "OOM Killed" in outcome.failures[0]
+
+
+def test_a_rollout_nomad_never_decides_times_out_with_its_own_code():
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 4}, [deployment("running", "Deployment is running")])
+    outcome, _ = run(nomad, timeout_s=10)
+    assert (outcome.status, outcome.exit_code) == ("timed-out", 5)
+
+
+def test_a_job_nomad_does_not_know_is_a_failure():
+    outcome = watch(lambda path: (404, "job not found"), "nope", sleep=lambda s: None, say=lambda line: None)
+    assert outcome.status == "failed" and "HTTP 404" in outcome.description
