@@ -29,8 +29,8 @@ class Nomad(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         if parts[:2] == ["v1", "job"] and len(parts) == 3:
             return reply_json(self, JOBS[parts[2]][0])
-        if parts[:2] == ["v1", "job"] and parts[3:] == ["deployment"]:
-            return reply_json(self, JOBS[parts[2]][1])
+        if parts[:2] == ["v1", "job"] and parts[3:] == ["deployments"]:
+            return reply_json(self, [JOBS[parts[2]][1]])
         if parts[:3] == ["v1", "deployment", "allocations"]:
             return reply_json(self, [{"ID": "abcdef012345", "NodeName": "client-0", "ClientStatus": "failed",
                                       "TaskStates": {"my-go-app": {"State": "dead", "Failed": True, "Events": [

@@ -1,9 +1,10 @@
 """Follow a job's rollout after ``deploy`` and explain how it ended (Levant's idea, in our CLI).
 
-For a service job, the job's latest deployment (``GET /v1/job/:id/deployment``, then
-``/v1/deployment/:id``) is followed until Nomad decides: ``successful``; ``failed`` with
-"rolling back to job version N" in its description (Nomad reverted: ``auto_revert``); or failed
-without a revert. On failure the failing allocations' task events are shown
+For a service job, the job's deployments (``GET /v1/job/:id/deployments``) are followed until
+Nomad decides the newest: ``successful``; ``failed`` with "rolling back to job version N" in its
+description (Nomad reverted: ``auto_revert``); or failed without a revert. A revert is itself a
+new job version with a deployment of its own, so a newest deployment that follows such a failure
+is read as that rollout rolled back, whenever the watch starts. On failure the failing allocations' task events are shown
 (``/v1/deployment/allocations/:id``). Nomad creates no deployment for a system job (the ingress
 proxy; ``scheduler/reconcile.go``), so its allocations of the job's current version are followed
 instead (``/v1/job/:id/allocations``) until each runs or one fails.
@@ -111,26 +112,49 @@ def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0,
         return _watch_system(get, job, int(document.get("Version", 0)), timeout_s, poll_s, sleep, clock, say, start)
     last = ""
     while True:
-        status, deployment = get(f"/v1/job/{job}/deployment")
+        status, listed = get(f"/v1/job/{job}/deployments")
         elapsed = clock() - start
-        if status == 200 and isinstance(deployment, dict):
+        deployments = sorted((d for d in listed if isinstance(d, dict)) if status == 200 and isinstance(listed, list)
+                             else [], key=lambda d: d.get("CreateIndex", 0), reverse=True)
+        if deployments:
+            deployment, reverted_from = deployments[0], _reverted(deployments)
+            if reverted_from is not None:
+                # Nomad reverted: its revert is the newest deployment, the rollout the one before it
+                return _ended(get, job, reverted_from, elapsed)
             line = _progress(job, deployment, elapsed)
             if line != last:
                 say(line)
                 last = line
-            state, description = deployment.get("Status"), deployment.get("StatusDescription", "")
-            version = deployment.get("JobVersion")
-            if state == "successful":
-                return Outcome(job=job, status="successful", version=version, description=description, seconds=elapsed)
-            if state in ("failed", "cancelled"):
-                reverted = _ROLLBACK.search(description or "")
-                return Outcome(job=job, status="rolled-back" if reverted else "failed", version=version,
-                               reverted_to=int(reverted.group(1)) if reverted else None, description=description,
-                               seconds=elapsed, failures=_failures(get, deployment["ID"]))
+            if deployment.get("Status") in ("successful", "failed", "cancelled"):
+                return _ended(get, job, deployment, elapsed)
         if elapsed >= timeout_s:
             return Outcome(job=job, status="timed-out", version=None, seconds=elapsed,
                            description=f"no decision from Nomad in {timeout_s:.0f}s")
         sleep(poll_s)
+
+
+def _reverted(deployments: list[dict]) -> dict | None:
+    """The failed rollout that Nomad's newest deployment reverts, if it is a revert: the one before
+    it failed "rolling back to job version N", and the newest deploys the version Nomad registered
+    for that (the failed version + 1)."""
+    if len(deployments) < 2:
+        return None
+    newest, before = deployments[0], deployments[1]
+    if before.get("Status") == "failed" and _ROLLBACK.search(before.get("StatusDescription") or "") and \
+            newest.get("JobVersion") == (before.get("JobVersion") or 0) + 1:
+        return before
+    return None
+
+
+def _ended(get: Get, job: str, deployment: dict, elapsed: float) -> Outcome:
+    state, description = deployment.get("Status"), deployment.get("StatusDescription") or ""
+    version = deployment.get("JobVersion")
+    if state == "successful":
+        return Outcome(job=job, status="successful", version=version, description=description, seconds=elapsed)
+    reverted = _ROLLBACK.search(description)
+    return Outcome(job=job, status="rolled-back" if reverted else "failed", version=version,
+                   reverted_to=int(reverted.group(1)) if reverted else None, description=description,
+                   seconds=elapsed, failures=_failures(get, deployment["ID"]))
 
 
 def _watch_system(get: Get, job: str, version: int, timeout_s: float, poll_s: float,

@@ -19,17 +19,18 @@ class FakeNomad:
         self.calls.append(path)
         if path == f"/v1/job/{self.job['ID']}":
             return 200, self.job
-        if path.endswith("/deployment") or path.endswith("/allocations") and "/deployment/" not in path:
+        if path.endswith("/deployments") or path.endswith("/allocations") and "/deployment/" not in path:
             document = self.polls[0] if len(self.polls) == 1 else self.polls.pop(0)
-            return 200, document
+            # a service job's poll is its newest deployment, or the whole list when scripted as one
+            return 200, document if isinstance(document, list) or path.endswith("/allocations") else [document]
         if path.startswith("/v1/deployment/allocations/"):
             return 200, self.allocations
         return 404, "not found"
 
 
 def deployment(status: str, description: str, *, version=4, healthy=0, desired=2, canaries=1, placed=1,
-               unhealthy=0) -> dict:
-    return {"ID": "d-1", "JobID": "ledger", "JobVersion": version, "Status": status,
+               unhealthy=0, index=10) -> dict:
+    return {"ID": f"d-{version}", "CreateIndex": index, "JobID": "ledger", "JobVersion": version, "Status": status,
             "StatusDescription": description,
             "TaskGroups": {"ledger": {"DesiredTotal": desired, "HealthyAllocs": healthy, "UnhealthyAllocs": unhealthy,
                                       "DesiredCanaries": canaries, "PlacedCanaries": ["a"] * placed,
@@ -116,3 +117,18 @@ def test_a_rollout_nomad_never_decides_times_out_with_its_own_code():
 def test_a_job_nomad_does_not_know_is_a_failure():
     outcome = watch(lambda path: (404, "job not found"), "nope", sleep=lambda s: None, say=lambda line: None)
     assert outcome.status == "failed" and "HTTP 404" in outcome.description
+
+
+def test_a_revert_that_happened_before_the_watch_started_is_still_a_rollback():
+    """Nomad reverts by registering the stable version again (version 5 here, a copy of 3), with a
+    deployment of its own: the newest deployment then runs or succeeds, and the rollout that failed
+    is the one before it."""
+    failed = deployment("failed", "Failed due to unhealthy allocations - rolling back to job version 3", version=4,
+                        index=10)
+    revert = deployment("successful", "Deployment completed successfully", version=5, index=20, healthy=2)
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 5}, [[revert, failed]],
+                      allocations=[FAILED_ALLOCATION])
+    outcome, _ = run(nomad)
+    assert (outcome.status, outcome.version, outcome.reverted_to) == ("rolled-back", 4, 3)
+    assert "OOM Killed" in outcome.failures[0]
+    assert nomad.calls[-1] == "/v1/deployment/allocations/d-4"
