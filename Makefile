@@ -38,7 +38,7 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools promote rollback history watch
+.PHONY: help doctor installs setup synth deploy diff test bench bench-fresh plan-report bootstrap tunnel e2e clean distclean apt-tools promote rollback history watch plan apply
 
 help:
 	@echo "make doctor  what this machine has and lacks for synth and test, with the install commands"
@@ -153,6 +153,19 @@ rollback:
 history:
 	$(call install,setup) >&2
 	@$(PY) scripts/release.py history --env $(ENV)
+
+# The approval step: `make plan ENV=prod` synthesizes the stack and saves its plan with a readable
+# text (plans/prod.tfplan, plans/prod.txt) for review; `make apply PLAN=plans/prod.tfplan` applies
+# exactly that plan, and refuses it when the state changed after it was made (scripts/saved_plan.py).
+plan:
+	$(call install,setup) >&2
+	@if [ -z "$(strip $(ENV))" ]; then echo "make plan ENV=<stack>: name one stack" >&2; exit 2; fi
+	@CDKTF_OUTDIR=cdktf.out HASHISTACK_STACKS='$(ENV)' $(PY) main.py
+	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) $(PY) scripts/saved_plan.py plan '$(ENV)'
+
+apply:
+	@if [ -z "$(strip $(PLAN))" ]; then echo "make apply PLAN=plans/<stack>.tfplan: the reviewed plan" >&2; exit 2; fi
+	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) $(PY) scripts/saved_plan.py apply '$(PLAN)'
 
 # After `make deploy ENV=<env>`: follow each job's rollout (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_CACERT)
 # and exit 0 (all successful), 3 (rolled back), 4 (failed) or 5 (no decision in time).
