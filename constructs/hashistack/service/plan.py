@@ -246,7 +246,7 @@ def plan_service(spec: ServiceSpec, env: Environment, *, where: str | None = Non
         jwt_role = JwtRole(backend=vault.jwt_auth_path, name=role, policies=(policy.name,),
                            bound_claims={"nomad_namespace": job.namespace, "nomad_job_id": job.id}).lint(where=where)
     plan = ServicePlan(job=job, policy=policy, jwt_role=jwt_role, pki_role=a.pki_role,
-                       apply_timeout_s=_apply_timeout_s(a.update) if env.awaits_deployments else None,
+                       apply_timeout_s=_apply_timeout_s(a.update, count) if env.awaits_deployments else None,
                        mesh=mesh_member, upstreams=tuple(spec.upstreams),
                        ingress=spec.ingress.route(ctx) if spec.ingress is not None else None)
     verify_grants(plan, where=where)
@@ -333,11 +333,17 @@ def _check_ports(spec: ServiceSpec, env: Environment, check: Checker) -> None:
                       f"port for what it serves (port_label={h.type!r})")
 
 
-def _apply_timeout_s(update: n.UpdateStrategy) -> int:
-    """How long ``terraform apply`` waits for a deployment: past Nomad's progress deadline (plus
-    time to schedule and to start the auto-revert), so Nomad decides, not the provider's default
-    5 minutes."""
-    return int(math.ceil(update.progress_deadline_s)) + APPLY_TIMEOUT_MARGIN_S
+def rollout_steps(update: n.UpdateStrategy, count: int) -> int:
+    """The steps of a rollout: ``max_parallel`` allocations at a time, plus the canaries' own step."""
+    return math.ceil(max(count, 1) / max(update.max_parallel, 1)) + (1 if update.canary else 0)
+
+
+def _apply_timeout_s(update: n.UpdateStrategy, count: int) -> int:
+    """How long ``terraform apply`` waits for a deployment: its steps times Nomad's progress
+    deadline (which Nomad restarts each time an allocation turns healthy,
+    nomad/deploymentwatcher/deployment_watcher.go), plus time to schedule and to start the
+    auto-revert, so Nomad decides a slow multi-step rollout, not Terraform's timeout."""
+    return rollout_steps(update, count) * int(math.ceil(update.progress_deadline_s)) + APPLY_TIMEOUT_MARGIN_S
 
 
 def verify_grants(plan: ServicePlan, *, where: str) -> None:

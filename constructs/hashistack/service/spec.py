@@ -100,8 +100,9 @@ class ServiceSpec:
     update: Update | None = None
     """The rollout (:class:`Update`). Default: an auto-promoted canary of 1 in production, a
     rolling update elsewhere (a system job rolls node by node). Manual promotion is refused where
-    ``terraform apply`` waits (staging and production), and the ``nomad_job`` waits past the
-    progress deadline."""
+    ``terraform apply`` waits (staging and production), and the ``nomad_job`` waits the progress
+    deadline for each step of the rollout (``max_parallel`` allocations at a time, the canaries'
+    step), plus 5 minutes."""
     cpu_mhz: int = 500
     """CPU reserved, in MHz. Default: 500. ``GOMAXPROCS`` is derived from it unless ``env`` sets it."""
     memory_mib: int = 256

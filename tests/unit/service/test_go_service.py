@@ -436,9 +436,17 @@ def test_canaries_promote_automatically_by_default_and_dev_may_promote_by_hand()
     assert group_of(plan_service(spec(update=Update.canary(1, auto_promote=False)), DEV)).update.auto_promote is False
 
 
-def test_terraform_waits_past_the_progress_deadline():
-    plan = plan_service(spec(count=2, update=Update.rolling(progress_deadline_s=900)), UAT)
-    assert plan.apply_timeout_s == 900 + 300
+@pytest.mark.parametrize("count, update, steps", [
+    (2, Update.rolling(progress_deadline_s=900), 2),          # one allocation at a time
+    (4, Update.rolling(2, progress_deadline_s=900), 2),       # two at a time
+    (3, Update.canary(1, progress_deadline_s=900), 4),        # the canary, then the rest one by one
+    (2, Update.blue_green(progress_deadline_s=900), 2),       # the full new set, then the switch
+])
+def test_terraform_waits_each_step_of_the_rollout_past_the_progress_deadline(count, update, steps):
+    """Nomad restarts the progress deadline each time an allocation turns healthy, so a rollout of
+    several steps may take that deadline per step before Nomad decides."""
+    plan = plan_service(spec(count=count, update=update), UAT)
+    assert plan.apply_timeout_s == steps * 900 + 300
     assert plan_service(spec(), DEV).apply_timeout_s is None  # dev does not wait (detach = true)
 
 
