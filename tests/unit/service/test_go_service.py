@@ -643,7 +643,10 @@ def test_no_deployment_waits_for_manual_promotion_and_terraform_outwaits_nomad(s
         update = doc["TaskGroups"][0]["Update"]
         assert update["Canary"] == 0 or update["AutoPromote"] is True, doc["ID"]
         if env.awaits_deployments:
-            seconds = update["ProgressDeadline"] // 10**9 + 300
+            # the progress deadline per step: max_parallel allocations at a time, and the canaries'
+            group = doc["TaskGroups"][0]
+            steps = -(-max(group.get("Count", 1), 1) // update["MaxParallel"]) + (1 if update.get("Canary") else 0)
+            seconds = steps * (update["ProgressDeadline"] // 10**9) + 300
             assert resource["timeouts"] == {"create": f"{seconds}s", "update": f"{seconds}s"}
         else:
             assert "timeouts" not in resource
