@@ -99,11 +99,33 @@ def _progress(job: str, deployment: dict, now: float) -> str:
     return f"{job} v{deployment.get('JobVersion')}: {deployment.get('Status')}: " + "; ".join(parts)
 
 
-def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0,
+def _unplaceable(get: Get, job: str) -> str | None:
+    """Why Nomad cannot place the job, from its newest evaluation when that one is blocked
+    (``FailedTGAllocs``: per group, the nodes evaluated and what filtered or exhausted them): a
+    rollout that cannot be placed never starts its progress deadline, so only this says why."""
+    status, evaluations = get(f"/v1/job/{job}/evaluations")
+    if status != 200 or not isinstance(evaluations, list) or not evaluations:
+        return None
+    newest = max((e for e in evaluations if isinstance(e, dict)), key=lambda e: e.get("CreateIndex", 0))
+    failed = newest.get("FailedTGAllocs") or {}
+    if newest.get("Status") != "blocked" or not failed:
+        return None
+    reasons = []
+    for group, metric in sorted(failed.items()):
+        why = [f"{reason} ({count})" for reason, count in sorted((metric.get("ConstraintFiltered") or {}).items())]
+        why += [f"{dimension} exhausted ({count})"
+                for dimension, count in sorted((metric.get("DimensionExhausted") or {}).items())]
+        reasons.append(f"group {group}: {metric.get('NodesEvaluated', 0)} clients evaluated"
+                       + (f", {'; '.join(why)}" if why else ""))
+    return "; ".join(reasons)
+
+
+def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0, blocked_s: float = 60,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
           say: Callable[[str], None] = print) -> Outcome:
     """Follows ``job``'s rollout until Nomad decides or ``timeout_s`` passes, saying each change
-    of progress once; returns the :class:`Outcome`."""
+    of progress once; returns the :class:`Outcome`. A placement Nomad has kept blocked for
+    ``blocked_s`` (no client fits) ends the watch as failed, with the reasons."""
     start = clock()
     status, document = get(f"/v1/job/{job}")
     if status != 200 or not isinstance(document, dict):
@@ -111,6 +133,7 @@ def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0,
     if document.get("Type") == "system":
         return _watch_system(get, job, int(document.get("Version", 0)), timeout_s, poll_s, sleep, clock, say, start)
     last = ""
+    blocked_since: float | None = None
     while True:
         status, listed = get(f"/v1/job/{job}/deployments")
         elapsed = clock() - start
@@ -127,6 +150,20 @@ def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0,
                 last = line
             if deployment.get("Status") in ("successful", "failed", "cancelled"):
                 return _ended(get, job, deployment, elapsed)
+        placed = all(state.get("PlacedAllocs", 0) >= state.get("DesiredTotal", 0)
+                     for state in ((deployments[0].get("TaskGroups") or {}).values() if deployments else ()))
+        if not deployments or not placed:
+            why = _unplaceable(get, job)
+            if why is None:
+                blocked_since = None
+            else:
+                blocked_since = elapsed if blocked_since is None else blocked_since
+                if elapsed - blocked_since >= blocked_s:
+                    return Outcome(job=job, status="failed", seconds=elapsed,
+                                   version=deployments[0].get("JobVersion") if deployments else None,
+                                   description=f"Nomad cannot place it (blocked evaluation): {why}; it places the "
+                                               "allocations once a client fits, and the progress deadline has not "
+                                               "started")
         if elapsed >= timeout_s:
             return Outcome(job=job, status="timed-out", version=None, seconds=elapsed,
                            description=f"no decision from Nomad in {timeout_s:.0f}s")

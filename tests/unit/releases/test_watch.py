@@ -14,6 +14,7 @@ class FakeNomad:
 
     def __init__(self, job: dict, polls: list, allocations: list | None = None) -> None:
         self.job, self.polls, self.allocations, self.calls = job, list(polls), allocations or [], []
+        self.evaluations: list = []
 
     def get(self, path: str):
         self.calls.append(path)
@@ -25,6 +26,8 @@ class FakeNomad:
             return 200, document if isinstance(document, list) or path.endswith("/allocations") else [document]
         if path.startswith("/v1/deployment/allocations/"):
             return 200, self.allocations
+        if path.endswith("/evaluations"):
+            return 200, self.evaluations
         return 404, "not found"
 
 
@@ -132,3 +135,21 @@ def test_a_revert_that_happened_before_the_watch_started_is_still_a_rollback():
     assert (outcome.status, outcome.version, outcome.reverted_to) == ("rolled-back", 4, 3)
     assert "OOM Killed" in outcome.failures[0]
     assert nomad.calls[-1] == "/v1/deployment/allocations/d-4"
+
+
+def test_a_rollout_nomad_cannot_place_fails_with_the_reasons_once_blocked_long_enough():
+    """A placement that cannot be placed never starts its progress deadline: only the blocked
+    evaluation (FailedTGAllocs) says why, and Terraform would wait its whole timeout."""
+    unplaced = deployment("running", "Deployment is running", placed=0)
+    unplaced["TaskGroups"]["ledger"]["PlacedAllocs"] = 0
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 4}, [unplaced])
+    nomad.evaluations = [
+        {"ID": "e1", "CreateIndex": 5, "Status": "complete", "FailedTGAllocs": {}},
+        {"ID": "e2", "CreateIndex": 9, "Status": "blocked", "FailedTGAllocs": {"ledger": {
+            "NodesEvaluated": 3, "ConstraintFiltered": {"${attr.consul.grpc} > 0": 1},
+            "DimensionExhausted": {"memory": 2}}}}]
+    outcome, _ = run(nomad, blocked_s=10)
+    assert (outcome.status, outcome.exit_code) == ("failed", 4)
+    assert outcome.description.startswith("Nomad cannot place it (blocked evaluation): group ledger: 3 clients "
+                                          "evaluated, ${attr.consul.grpc} > 0 (1); memory exhausted (2)")
+    assert outcome.seconds >= 10
