@@ -114,6 +114,8 @@ apt-tools:
 comma := ,
 # TUNNEL=1: the providers reach the APIs through `make tunnel ENV=<env>` (its exports, written here)
 TUNNEL_ENV = $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hashistack/$(patsubst %-vault,%,$(patsubst %-infra,%,$(firstword $(subst $(comma), ,$(ENV))))).tunnel.env
+# deploy: after the apply (failed or not), each deployed services stack's rollouts are watched when
+# NOMAD_ADDR is set (scripts/watch.py --after-deploy): a failure is explained, not just reported.
 deploy diff:
 	$(call install,setup)
 	@if [ -z "$(strip $(ENV))" ]; then \
@@ -123,7 +125,9 @@ deploy diff:
 	fi
 	$(call install,$(STAMP_CLI))
 	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) \
-	  HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS)
+	  HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS) \
+	  $(if $(filter deploy,$@),|| applied=$$?; \
+	  $(PY) scripts/watch.py --after-deploy '$(ENV)' || watched=$$?; exit $${applied:-$${watched:-0}})
 
 # Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
 # (the dev-infra apply against moto mostly sits in the AWS provider's fixed waits; the OpenBao

@@ -48,14 +48,41 @@ def http_get(address: str, token: str | None, ca_file: str | None):
     return get
 
 
+def services_stacks(selection: str) -> list[str]:
+    """The services stacks (``<env>``) among the stacks ``selection`` picks, as ``make deploy
+    ENV=...`` names them (comma-separated names or globs)."""
+    sys.path.insert(0, str(ROOT))
+    from stacks.app import select_stacks, stack_names
+    from stacks.environments import ENVIRONMENTS
+
+    chosen = select_stacks(selection, stack_names())
+    return [env.name for env in ENVIRONMENTS if env.name in chosen]
+
+
+def after_deploy(selection: str) -> int:
+    """What ``make deploy`` runs after the apply: the watch of each deployed services stack, when
+    ``NOMAD_ADDR`` says where Nomad is; else a line saying how to watch."""
+    stacks = services_stacks(selection)
+    if not stacks:
+        return 0
+    if not os.environ.get("NOMAD_ADDR"):
+        print(f"rollouts not watched: set NOMAD_ADDR (and NOMAD_TOKEN, NOMAD_CACERT), or run make watch ENV=<env> "
+              f"for {', '.join(stacks)}")
+        return 0
+    return max((main(["--env", name]) for name in stacks), default=0, key=lambda c: (c != 0, c))
+
+
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["--after-deploy"]:
+        return after_deploy(args_in[1] if len(args_in) > 1 else "")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True)
     parser.add_argument("--outdir", type=Path, default=ROOT / "cdktf.out")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--poll", type=float, default=2.0)
     parser.add_argument("jobs", nargs="*")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     address = os.environ.get("NOMAD_ADDR")
     if not address:
         print("error: NOMAD_ADDR is not set: the Nomad API to watch (as for make deploy)", file=sys.stderr)

@@ -67,3 +67,20 @@ def test_without_nomad_addr_it_says_what_to_set(monkeypatch, capsys):
     monkeypatch.delenv("NOMAD_ADDR", raising=False)
     assert script.main(["--env", "prod", "ledger"]) == 1
     assert "NOMAD_ADDR is not set" in capsys.readouterr().err
+
+
+def test_make_deploy_watches_the_services_stacks_it_deployed(nomad, monkeypatch, capsys):
+    assert script.services_stacks("prod-infra,prod-vault") == []
+    assert script.services_stacks("prod") == ["prod"]
+    assert script.services_stacks("dev*,uat") == ["dev", "uat"]
+    watched = []
+    monkeypatch.setattr(script, "main", lambda argv: watched.append(argv) or 3)
+    assert script.after_deploy("dev-infra,prod") == 3
+    assert watched == [["--env", "prod"]]
+
+
+def test_make_deploy_without_nomad_addr_says_how_to_watch(monkeypatch, capsys):
+    monkeypatch.delenv("NOMAD_ADDR", raising=False)
+    assert script.after_deploy("uat") == 0
+    assert "rollouts not watched: set NOMAD_ADDR" in capsys.readouterr().out
+    assert script.after_deploy("uat-infra") == 0
