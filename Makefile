@@ -124,10 +124,10 @@ deploy diff:
 	  exit 2; \
 	fi
 	$(call install,$(STAMP_CLI))
-	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) \
+	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) since=$$(date +%s%N) && \
 	  HASHISTACK_STACKS='$(ENV)' cdktf $@ $(foreach s,$(subst $(comma), ,$(ENV)),'$(s)') $(ARGS) \
 	  $(if $(filter deploy,$@),|| applied=$$?; \
-	  $(PY) scripts/watch.py --after-deploy '$(ENV)' || watched=$$?; exit $${applied:-$${watched:-0}})
+	  $(PY) scripts/watch.py --after-deploy '$(ENV)' "$$since" || watched=$$?; exit $${applied:-$${watched:-0}})
 
 # Three pytest-xdist workers on the 2 cores: the real-tool tests spend much of their time waiting
 # (the dev-infra apply against moto mostly sits in the AWS provider's fixed waits; the OpenBao

@@ -26,6 +26,9 @@ from hashistack.releases.watch import EXIT_CODES, watch  # noqa: E402
 def stack_jobs(outdir: Path, env: str) -> list[str]:
     """The job ids of ``env``'s services stack, as synthesized."""
     path = outdir / "stacks" / env / "cdk.tf.json"
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: {env!r} is not synthesized: run HASHISTACK_STACKS={env} make synth, or name "
+                         "the jobs (make watch ENV=... JOBS='ledger my-go-app')")
     stack = json.loads(path.read_text())
     jobs = stack.get("resource", {}).get("nomad_job", {})
     return sorted(json.loads(job["jobspec"].replace("$${", "${"))["Job"]["ID"] for job in jobs.values())
@@ -39,7 +42,10 @@ def http_get(address: str, token: str | None, ca_file: str | None):
         session.headers["X-Nomad-Token"] = token
 
     def get(path: str):
-        response = session.get(f"{address.rstrip('/')}{path}", verify=ca_file or True, timeout=30)
+        try:
+            response = session.get(f"{address.rstrip('/')}{path}", verify=ca_file or True, timeout=30)
+        except requests.RequestException as error:  # a blip mid-watch is a poll without an answer
+            return 0, f"{address} unreachable ({type(error).__name__})"
         try:
             return response.status_code, response.json()
         except ValueError:
@@ -59,7 +65,7 @@ def services_stacks(selection: str) -> list[str]:
     return [env.name for env in ENVIRONMENTS if env.name in chosen]
 
 
-def after_deploy(selection: str) -> int:
+def after_deploy(selection: str, since_ns: int = 0) -> int:
     """What ``make deploy`` runs after the apply: the watch of each deployed services stack, when
     ``NOMAD_ADDR`` says where Nomad is; else a line saying how to watch."""
     stacks = services_stacks(selection)
@@ -69,18 +75,21 @@ def after_deploy(selection: str) -> int:
         print(f"rollouts not watched: set NOMAD_ADDR (and NOMAD_TOKEN, NOMAD_CACERT), or run make watch ENV=<env> "
               f"for {', '.join(stacks)}")
         return 0
-    return max((main(["--env", name]) for name in stacks), default=0, key=lambda c: (c != 0, c))
+    return max((main(["--env", name, "--since-ns", str(since_ns)]) for name in stacks), default=0,
+               key=lambda c: (c != 0, c))
 
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["--after-deploy"]:
-        return after_deploy(args_in[1] if len(args_in) > 1 else "")
+        return after_deploy(args_in[1] if len(args_in) > 1 else "", int(args_in[2]) if len(args_in) > 2 else 0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True)
     parser.add_argument("--outdir", type=Path, default=ROOT / "cdktf.out")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--poll", type=float, default=2.0)
+    parser.add_argument("--since-ns", type=int, default=0,
+                        help="when the deploy began (Unix ns): jobs not submitted since are unchanged")
     parser.add_argument("jobs", nargs="*")
     args = parser.parse_args(args_in)
     address = os.environ.get("NOMAD_ADDR")
@@ -89,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     jobs = args.jobs or stack_jobs(args.outdir, args.env)
     get = http_get(address, os.environ.get("NOMAD_TOKEN"), os.environ.get("NOMAD_CACERT"))
-    outcomes = [watch(get, job, timeout_s=args.timeout, poll_s=args.poll, say=lambda line: print(line, flush=True))
-                for job in jobs]
+    outcomes = [watch(get, job, since_ns=args.since_ns, timeout_s=args.timeout, poll_s=args.poll,
+                      say=lambda line: print(line, flush=True)) for job in jobs]
     print("\nrollouts:")
     for outcome in outcomes:
         print(f"  {outcome.summary()}")

@@ -76,7 +76,8 @@ def test_make_deploy_watches_the_services_stacks_it_deployed(nomad, monkeypatch,
     watched = []
     monkeypatch.setattr(script, "main", lambda argv: watched.append(argv) or 3)
     assert script.after_deploy("dev-infra,prod") == 3
-    assert watched == [["--env", "prod"]]
+    assert watched == [["--env", "prod", "--since-ns", "0"]]
+    assert script.after_deploy("prod", 123) == 3 and watched[-1] == ["--env", "prod", "--since-ns", "123"]
 
 
 def test_make_deploy_without_nomad_addr_says_how_to_watch(monkeypatch, capsys):
@@ -84,3 +85,15 @@ def test_make_deploy_without_nomad_addr_says_how_to_watch(monkeypatch, capsys):
     assert script.after_deploy("uat") == 0
     assert "rollouts not watched: set NOMAD_ADDR" in capsys.readouterr().out
     assert script.after_deploy("uat-infra") == 0
+
+
+def test_an_unreachable_nomad_is_a_failure_with_the_reason_not_a_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("NOMAD_ADDR", "http://127.0.0.1:9")
+    assert script.main(["--env", "prod", "--timeout", "0", "ledger"]) == 4
+    assert "ledger: ? failed" in capsys.readouterr().out
+
+
+def test_an_unsynthesized_stack_says_to_synthesize(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOMAD_ADDR", "http://127.0.0.1:9")
+    with pytest.raises(SystemExit, match=r"'qa' is not synthesized: run HASHISTACK_STACKS=qa make synth"):
+        script.main(["--env", "qa", "--outdir", str(tmp_path)])

@@ -106,7 +106,10 @@ def _unplaceable(get: Get, job: str) -> str | None:
     status, evaluations = get(f"/v1/job/{job}/evaluations")
     if status != 200 or not isinstance(evaluations, list) or not evaluations:
         return None
-    newest = max((e for e in evaluations if isinstance(e, dict)), key=lambda e: e.get("CreateIndex", 0))
+    candidates = [e for e in evaluations if isinstance(e, dict)]
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda e: e.get("CreateIndex", 0))
     failed = newest.get("FailedTGAllocs") or {}
     if newest.get("Status") != "blocked" or not failed:
         return None
@@ -120,25 +123,39 @@ def _unplaceable(get: Get, job: str) -> str | None:
     return "; ".join(reasons)
 
 
-def watch(get: Get, job: str, *, timeout_s: float = 1800, poll_s: float = 2.0, blocked_s: float = 60,
-          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-          say: Callable[[str], None] = print) -> Outcome:
+def watch(get: Get, job: str, *, since_ns: int = 0, timeout_s: float = 1800, poll_s: float = 2.0,
+          blocked_s: float = 60, sleep: Callable[[float], None] = time.sleep,
+          clock: Callable[[], float] = time.monotonic, say: Callable[[str], None] = print) -> Outcome:
     """Follows ``job``'s rollout until Nomad decides or ``timeout_s`` passes, saying each change
     of progress once; returns the :class:`Outcome`. A placement Nomad has kept blocked for
-    ``blocked_s`` (no client fits) ends the watch as failed, with the reasons."""
+    ``blocked_s`` (no client fits) ends the watch as failed, with the reasons.
+
+    ``since_ns`` is when the deploy began (Unix nanoseconds, as Nomad's ``SubmitTime``): a job
+    not submitted since then was not changed by it, and its earlier rollouts are not this one's.
+    The rollout followed is the deployment of the job's version as the watch starts (or the
+    revert Nomad registered after it), waited for when Nomad has not created it yet."""
     start = clock()
     status, document = get(f"/v1/job/{job}")
     if status != 200 or not isinstance(document, dict):
-        return Outcome(job=job, status="failed", version=None, description=f"job not found (HTTP {status})")
+        why = {403: "the token may not read it (HTTP 403)", 404: "no such job (HTTP 404)"}.get(
+            status, f"Nomad did not answer ({status or document})")
+        return Outcome(job=job, status="failed", version=None, description=why)
+    version = int(document.get("Version", 0))
+    if since_ns and int(document.get("SubmitTime") or 0) < since_ns:
+        return Outcome(job=job, status="successful", version=version,
+                       description="unchanged: no new version was submitted by this deploy")
     if document.get("Type") == "system":
-        return _watch_system(get, job, int(document.get("Version", 0)), timeout_s, poll_s, sleep, clock, say, start)
+        return _watch_system(get, job, version, timeout_s, poll_s, sleep, clock, say, start)
     last = ""
     blocked_since: float | None = None
     while True:
         status, listed = get(f"/v1/job/{job}/deployments")
         elapsed = clock() - start
-        deployments = sorted((d for d in listed if isinstance(d, dict)) if status == 200 and isinstance(listed, list)
-                             else [], key=lambda d: d.get("CreateIndex", 0), reverse=True)
+        everything = sorted((d for d in listed if isinstance(d, dict)) if status == 200 and isinstance(listed, list)
+                            else [], key=lambda d: d.get("CreateIndex", 0), reverse=True)
+        # the deployments of this rollout: of the job's version as the watch began, or later (a revert)
+        ours = [i for i, d in enumerate(everything) if int(d.get("JobVersion", -1)) >= version]
+        deployments = everything[ours[0]:] if ours else []
         if deployments:
             deployment, reverted_from = deployments[0], _reverted(deployments)
             if reverted_from is not None:
@@ -202,7 +219,9 @@ def _watch_system(get: Get, job: str, version: int, timeout_s: float, poll_s: fl
     while True:
         status, allocations = get(f"/v1/job/{job}/allocations")
         elapsed = clock() - start
-        current = [a for a in allocations or [] if a.get("JobVersion") == version] if status == 200 else []
+        # the allocations of this version Nomad wants running (not those drained, lost or replaced)
+        current = [a for a in allocations or [] if a.get("JobVersion") == version and a.get("DesiredStatus", "run")
+                   == "run"] if status == 200 and isinstance(allocations, list) else []
         running = [a for a in current if a.get("ClientStatus") == "running"
                    and all(s.get("State") == "running" for s in (a.get("TaskStates") or {}).values())]
         failed = [a for a in current if a.get("ClientStatus") == "failed"

@@ -153,3 +153,35 @@ def test_a_rollout_nomad_cannot_place_fails_with_the_reasons_once_blocked_long_e
     assert outcome.description.startswith("Nomad cannot place it (blocked evaluation): group ledger: 3 clients "
                                           "evaluated, ${attr.consul.grpc} > 0 (1); memory exhausted (2)")
     assert outcome.seconds >= 10
+
+
+def test_a_job_this_deploy_did_not_change_is_unchanged_whatever_its_history():
+    """An old failed-and-reverted rollout is not this deploy's: the job was last submitted before it."""
+    failed = deployment("failed", "Failed due to unhealthy allocations - rolling back to job version 3", version=4,
+                        index=10)
+    revert = deployment("successful", "Deployment completed successfully", version=5, index=20)
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 5, "SubmitTime": 1_000}, [[revert, failed]])
+    outcome, _ = run(nomad, since_ns=2_000)
+    assert (outcome.status, outcome.version, outcome.exit_code) == ("successful", 5, 0)
+    assert outcome.description.startswith("unchanged")
+
+
+def test_the_new_versions_deployment_is_waited_for_not_the_previous_ones_result():
+    """In dev (detach = true) the watch may start before Nomad created the new version's deployment."""
+    previous = deployment("successful", "Deployment completed successfully", version=5, index=10, healthy=2)
+    new = deployment("successful", "Deployment completed successfully", version=6, index=20, healthy=2)
+    nomad = FakeNomad({"ID": "ledger", "Type": "service", "Version": 6, "SubmitTime": 5_000},
+                      [[previous], [previous], [new, previous]])
+    outcome, said = run(nomad, since_ns=4_000)
+    assert (outcome.status, outcome.version) == ("successful", 6)
+    assert said == ["ledger v6: successful: ledger 2/2 healthy, canaries 1/1"]
+
+
+def test_a_system_jobs_drained_or_lost_allocations_do_not_hold_it_back():
+    running = {"ID": "r1", "JobVersion": 2, "ClientStatus": "running", "DesiredStatus": "run",
+               "TaskStates": {"traefik": {"State": "running"}}}
+    drained = {"ID": "d1", "JobVersion": 2, "ClientStatus": "complete", "DesiredStatus": "stop", "TaskStates": {}}
+    replaced = dict(FAILED_ALLOCATION, JobVersion=2, DesiredStatus="stop")
+    nomad = FakeNomad({"ID": "ingress-proxy", "Type": "system", "Version": 2}, [[running, drained, replaced]])
+    outcome, _ = run(nomad)
+    assert (outcome.status, outcome.description) == ("successful", "1 allocations running")
