@@ -168,8 +168,13 @@ plan:
 	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) $(PY) scripts/saved_plan.py plan '$(ENV)'
 
 apply:
+	$(call install,setup) >&2
 	@if [ -z "$(strip $(PLAN))" ]; then echo "make apply PLAN=plans/<stack>.tfplan: the reviewed plan" >&2; exit 2; fi
-	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) $(PY) scripts/saved_plan.py apply '$(PLAN)'
+	@CDKTF_OUTDIR=cdktf.out HASHISTACK_STACKS='$(basename $(notdir $(PLAN)))' $(PY) main.py
+	$(if $(filter 1,$(TUNNEL)),set -a && . '$(TUNNEL_ENV)' && set +a &&) since=$$(date +%s%N) && \
+	  $(PY) scripts/saved_plan.py apply '$(PLAN)' || applied=$$?; \
+	  $(PY) scripts/watch.py --after-deploy '$(basename $(notdir $(PLAN)))' "$$since" || watched=$$?; \
+	  exit $${applied:-$${watched:-0}}
 
 # After `make deploy ENV=<env>`: follow each job's rollout (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_CACERT)
 # and exit 0 (all successful), 3 (rolled back), 4 (failed) or 5 (no decision in time).

@@ -31,7 +31,9 @@ class Change:
     commit: str
     date: str
     subject: str
-    changes: tuple[tuple[str, str | None, str | None], ...]  # (service, before, after)
+    changes: tuple[tuple[str, Release | None, Release | None], ...]  # (service, before, after)
+    unreadable: str = ""
+    """Why this commit's manifest could not be read (a rule it predates), if so."""
 
 
 def manifest_path(root: Path, env: str) -> Path:
@@ -100,21 +102,21 @@ def history(root: Path, env: str) -> list[Change]:
     if log.returncode != 0:
         raise HashistackError(f"{rel}: no history: {log.stderr.strip() or 'not a git repository'}")
 
-    def versions_at(ref: str) -> dict[str, str]:
-        shown = git("show", f"{ref}:{rel}")
+    def releases_at(ref: str) -> dict[str, Release]:
+        # "./": the path from the project, wherever it sits in the repository
+        shown = git("show", f"{ref}:./{rel}")
         if shown.returncode != 0:
             return {}
-        tmp = root / "releases" / f".{env}.history.toml"
-        tmp.write_text(shown.stdout)
-        try:
-            return {name: r.version for name, r in ReleaseManifest.load(tmp, env).releases.items()}
-        finally:
-            tmp.unlink()
+        return dict(ReleaseManifest.parse(shown.stdout, env, f"{rel} at {ref[:10]}").releases)
 
     out = []
     for line in log.stdout.splitlines():
         commit, date, subject = line.split("\t", 2)
-        before, after = versions_at(f"{commit}^"), versions_at(commit)
+        try:
+            before, after = releases_at(f"{commit}^"), releases_at(commit)
+        except HashistackError as error:  # an old commit that a later rule refuses: shown, not fatal
+            out.append(Change(commit=commit[:10], date=date, subject=subject, changes=(), unreadable=str(error)))
+            continue
         changes = tuple((name, before.get(name), after.get(name)) for name in sorted(set(before) | set(after))
                         if before.get(name) != after.get(name))
         out.append(Change(commit=commit[:10], date=date, subject=subject, changes=changes))
@@ -122,32 +124,48 @@ def history(root: Path, env: str) -> list[Change]:
 
 
 def rollback(root: Path, service: str, env: str, to: str | None = None) -> str:
-    """``env``'s release of ``service`` set back to the one before it (or to ``to``, a version it
-    ran before), through the same reviewed path as a promotion."""
+    """``env``'s release of ``service`` set back to the one it ran before the current one (or to
+    ``to``, a version it ran), revision included, through the same reviewed path as a promotion.
+    Rolling back twice goes further back, never forward to the release rolled back from."""
     manifest = load(root, env)
     current = manifest.releases.get(service)
-    ran = [after for change in history(root, env) for name, _, after in change.changes if name == service and after]
-    earlier = [v for v in dict.fromkeys(ran) if current is None or v != current.version]
+    ran = [after for change in history(root, env) for name, _, after in change.changes
+           if name == service and after is not None]  # newest first
     if to is None:
-        if not earlier:
+        if current is not None and any(r.version == current.version for r in ran):
+            # before the current version first ran here
+            first = max(i for i, r in enumerate(ran) if r.version == current.version)
+            ran_before = ran[first + 1:]
+        else:
+            ran_before = ran
+        target = next((r for r in ran_before if current is None or r.version != current.version), None)
+        if target is None:
             raise HashistackError(f"{manifest_path(root, env).relative_to(root)}: [{service}]: no earlier release of "
                                   f"{service!r} in {env!r}'s history to roll back to")
-        to = earlier[0]
-    elif to not in ran:
-        raise HashistackError(f"TO = {to!r}: {service!r} never ran this version in {env!r}; its releases there: "
-                              f"{list(dict.fromkeys(ran)) or 'none'}")
-    if current is not None and current.version == to:
-        return f"{service} already runs {to} in {env}, nothing to roll back\n"
-    message = f"release: roll {service} back to {to} in {env}" + (f" (from {current.version})" if current else "")
-    return _write(root, manifest.with_release(service, Release(version=to)), message)
+    else:
+        target = next((r for r in ran if r.version == to), None)
+        if target is None:
+            raise HashistackError(f"TO = {to!r}: {service!r} never ran this version in {env!r}; its releases there: "
+                                  f"{list(dict.fromkeys(r.version for r in ran)) or 'none'}")
+    if current is not None and current == target:
+        return f"{service} already runs {target.version} in {env}, nothing to roll back\n"
+    message = f"release: roll {service} back to {target.version} in {env}" + (
+        f" (from {current.version})" if current else "")
+    return _write(root, manifest.with_release(service, target), message)
 
 
 def render_history(env: str, changes: list[Change]) -> str:
     if not changes:
         return f"no release of {env} yet (releases/{env}.toml has no history)\n"
+    def shown(release: Release | None) -> str:
+        if release is None:
+            return "-"
+        return release.version + (f" ({release.revision})" if release.revision else "")
+
     lines = [f"releases of {env}, newest first:"]
     for c in changes:
-        what = ", ".join(f"{name} {before or '-'} -> {after or '-'}" for name, before, after in c.changes) or "(no change)"
+        what = c.unreadable and f"unreadable: {c.unreadable}" or ", ".join(
+            f"{name} {shown(before)} -> {shown(after)}" for name, before, after in c.changes) or "(no change)"
         lines.append(f"{c.date}  {c.commit}  {what}  ({c.subject})")
     return "\n".join(lines) + "\n"
 

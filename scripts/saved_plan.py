@@ -60,6 +60,13 @@ def apply(root: Path, plan_file: Path) -> str:
         raise PlanError(f"PLAN = {str(plan_file)!r}: no such plan: make plan ENV=<stack> writes plans/<stack>.tfplan")
     stack = plan_file.name.removesuffix(".tfplan")
     stack_dir = root / "cdktf.out" / "stacks" / stack
+    if not (stack_dir / "cdk.tf.json").is_file():
+        raise PlanError(f"{stack_dir.relative_to(root)}: no synthesized stack {stack!r} to apply the plan in: run "
+                        f"HASHISTACK_STACKS={stack} make synth (make apply does)")
+    # a fresh checkout (the CI job that applies after the approval) has no providers installed yet
+    init = _terraform(stack_dir, "init", "-input=false", "-no-color")
+    if init.returncode != 0:
+        raise PlanError(f"terraform init of {stack} failed:\n{init.stderr or init.stdout}")
     result = _terraform(stack_dir, "apply", "-input=false", "-no-color", str(plan_file.resolve()))
     if result.returncode != 0:
         if STALE in (result.stderr + result.stdout):

@@ -56,3 +56,20 @@ def test_a_missing_stack_or_plan_says_what_to_run(root):
         plan(root, "prod")
     with pytest.raises(PlanError, match=r"no such plan: make plan ENV=<stack> writes plans/<stack>\.tfplan"):
         apply(root, root / "plans" / "prod.tfplan")
+
+
+def test_a_plan_is_applied_from_a_fresh_checkout_that_only_has_the_plan(root, tmp_path):
+    """The CI job that applies after the approval downloads plans/ into a fresh checkout: the stack
+    is synthesized again there (make apply does), and terraform is initialized before the apply."""
+    stack(root, "1.0.0")
+    made, _ = plan(root, "demo")
+    fresh = tmp_path / "fresh"
+    (fresh / "plans").mkdir(parents=True)
+    (fresh / "plans" / "demo.tfplan").write_bytes(made.read_bytes())
+    with pytest.raises(PlanError, match=r"no synthesized stack 'demo' to apply the plan in"):
+        apply(fresh, fresh / "plans" / "demo.tfplan")
+    stack(fresh, "1.0.0")  # the synth make apply runs, with the state where the plan's backend names it
+    (fresh / "cdktf.out" / "stacks" / "demo" / "cdk.tf.json").write_text(
+        (root / "cdktf.out" / "stacks" / "demo" / "cdk.tf.json").read_text())
+    apply(fresh, fresh / "plans" / "demo.tfplan")
+    assert '"1.0.0"' in (root / "demo.tfstate").read_text()

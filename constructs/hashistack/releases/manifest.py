@@ -74,11 +74,15 @@ class ReleaseManifest:
     @staticmethod
     def load(path: Path, environment: str) -> "ReleaseManifest":
         """The manifest at ``path``; an absent file is an empty manifest."""
-        shown = str(path)
         if not path.is_file():
-            return ReleaseManifest(environment, {}, shown)
+            return ReleaseManifest(environment, {}, str(path))
+        return ReleaseManifest.parse(path.read_text(encoding="utf-8"), environment, str(path))
+
+    @staticmethod
+    def parse(text: str, environment: str, shown: str) -> "ReleaseManifest":
+        """The manifest in ``text`` (named ``shown`` in messages)."""
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise HashistackError(f"{shown}: {error}: write one [<service>] table per service with version = "
                                   "\"...\"") from None
