@@ -170,15 +170,15 @@ def watch(get: Get, job: str, *, since_ns: int = 0, timeout_s: float = 1800, pol
         placed = all(state.get("PlacedAllocs", 0) >= state.get("DesiredTotal", 0)
                      for state in ((deployments[0].get("TaskGroups") or {}).values() if deployments else ()))
         if not deployments or not placed:
-            why = _unplaceable(get, job)
-            if why is None:
+            unplaceable = _unplaceable(get, job)
+            if unplaceable is None:
                 blocked_since = None
             else:
                 blocked_since = elapsed if blocked_since is None else blocked_since
                 if elapsed - blocked_since >= blocked_s:
                     return Outcome(job=job, status="failed", seconds=elapsed,
                                    version=deployments[0].get("JobVersion") if deployments else None,
-                                   description=f"Nomad cannot place it (blocked evaluation): {why}; it places the "
+                                   description=f"Nomad cannot place it (blocked evaluation): {unplaceable}; it places the "
                                                "allocations once a client fits, and the progress deadline has not "
                                                "started")
         if elapsed >= timeout_s:
