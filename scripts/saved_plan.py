@@ -34,6 +34,14 @@ def _terraform(stack_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, f"-chdir={stack_dir}", *args], capture_output=True, text=True)
 
 
+def _step(stack_dir: Path, stack: str, *args: str) -> subprocess.CompletedProcess:
+    """One terraform command in ``stack``'s directory, its failure a PlanError with terraform's words."""
+    result = _terraform(stack_dir, *args)
+    if result.returncode != 0:
+        raise PlanError(f"terraform {args[0]} of {stack} failed:\n{result.stderr or result.stdout}")
+    return result
+
+
 def plan(root: Path, stack: str) -> tuple[Path, Path]:
     """The saved plan of ``stack`` and its readable text, under ``root/plans``."""
     stack_dir = root / "cdktf.out" / "stacks" / stack
@@ -43,14 +51,9 @@ def plan(root: Path, stack: str) -> tuple[Path, Path]:
     plans = root / "plans"
     plans.mkdir(exist_ok=True)
     out, text = plans / f"{stack}.tfplan", plans / f"{stack}.txt"
-    for args in (("init", "-input=false", "-no-color"), ("plan", "-input=false", "-no-color", f"-out={out}")):
-        result = _terraform(stack_dir, *args)
-        if result.returncode != 0:
-            raise PlanError(f"terraform {args[0]} of {stack} failed:\n{result.stderr or result.stdout}")
-    shown = _terraform(stack_dir, "show", "-no-color", str(out))
-    if shown.returncode != 0:
-        raise PlanError(f"terraform show of {out.name} failed:\n{shown.stderr}")
-    text.write_text(shown.stdout)
+    _step(stack_dir, stack, "init", "-input=false", "-no-color")
+    _step(stack_dir, stack, "plan", "-input=false", "-no-color", f"-out={out}")
+    text.write_text(_step(stack_dir, stack, "show", "-no-color", str(out)).stdout)
     return out, text
 
 
@@ -64,9 +67,7 @@ def apply(root: Path, plan_file: Path) -> str:
         raise PlanError(f"{stack_dir.relative_to(root)}: no synthesized stack {stack!r} to apply the plan in: run "
                         f"HASHISTACK_STACKS={stack} make synth (make apply does)")
     # a fresh checkout (the CI job that applies after the approval) has no providers installed yet
-    init = _terraform(stack_dir, "init", "-input=false", "-no-color")
-    if init.returncode != 0:
-        raise PlanError(f"terraform init of {stack} failed:\n{init.stderr or init.stdout}")
+    _step(stack_dir, stack, "init", "-input=false", "-no-color")
     result = _terraform(stack_dir, "apply", "-input=false", "-no-color", str(plan_file.resolve()))
     if result.returncode != 0:
         if STALE in (result.stderr + result.stdout):

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "constructs"))
 
-from hashistack.releases.watch import EXIT_CODES, watch  # noqa: E402
+from hashistack.releases.watch import watch, worst  # noqa: E402
 
 
 def stack_jobs(outdir: Path, env: str) -> list[str]:
@@ -75,8 +75,7 @@ def after_deploy(selection: str, since_ns: int = 0) -> int:
         print(f"rollouts not watched: set NOMAD_ADDR (and NOMAD_TOKEN, NOMAD_CACERT), or run make watch ENV=<env> "
               f"for {', '.join(stacks)}")
         return 0
-    return max((main(["--env", name, "--since-ns", str(since_ns)]) for name in stacks), default=0,
-               key=lambda c: (c != 0, c))
+    return worst(main(["--env", name, "--since-ns", str(since_ns)]) for name in stacks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {outcome.summary()}")
         for failure in outcome.failures:
             print(f"    {failure}")
-    return max((o.exit_code for o in outcomes), default=0, key=lambda c: (c != 0, c))
+    return worst(o.exit_code for o in outcomes)
 
 
 if __name__ == "__main__":

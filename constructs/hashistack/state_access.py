@@ -47,11 +47,10 @@ def ci_state_policy(environment: Environment) -> dict:
     ]
     # the lock file is written with the state's encryption, so the key serves it too
     lock_objects = [f"{bucket_arn}/{state.lock_key(environment.stack_names[2])}"] if state.lock_table is None else []
-    if state.lock_table is None:
+    if lock_objects:
         statements.append(
             {"Sid": "LockTheServicesState", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": f"{bucket_arn}/{state.lock_key(environment.stack_names[2])}"})
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": lock_objects[0]})
     else:
         statements.append(
             {"Sid": "LockTheServicesState", "Effect": "Allow",

@@ -3,16 +3,10 @@ as the README says; a clone with neither gets a message saying what to do."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from scripts.plan_report import default_base
-
-
-def git(repo, *args) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout.strip()
+from tests.support.git_repo import git
 
 
 def commit(repo, name: str) -> str:

@@ -3,17 +3,11 @@ git repository of its own; and the app's synth runs what the manifest says."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from hashistack import HashistackError
 from scripts.release import history, promote, render_history, rollback
-
-
-def git(repo, *args) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout.strip()
+from tests.support.git_repo import git
 
 
 @pytest.fixture

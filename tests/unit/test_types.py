@@ -4,10 +4,13 @@ inside the plan."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hashistack import HashistackError
 from hashistack.service import ConfigFile, HealthCheck, ServiceSpec, Tls, VaultSecret
+from stacks.environments import DEV, ENVIRONMENTS, PROD
 
 IMAGE = "registry.example.com/team/web:1.0.0"
 
@@ -54,65 +57,52 @@ def test_the_right_types_pass_including_ints_for_numbers_and_nested_options():
 
 # --- environments: the same checker, over Environment and every settings object nested in it --------
 
-def _env(base, **changes):
-    import dataclasses
-
-    return dataclasses.replace(base, **changes)
-
-
-def _parts():
-    import dataclasses
-
-    from stacks.environments import DEV, PROD
-
-    return [
-        (PROD, {"account_id": 333333333333},
-         "environment \"prod\": account_id = 333333333333: Environment.account_id takes a string, not int; write it in "
-         "quotes, '333333333333'"),
-        (PROD, {"tier": "production"},
-         "environment \"prod\": tier = 'production': Environment.tier takes Tier, not str; write Tier.PRODUCTION"),
-        (PROD, {"network": dataclasses.replace(PROD.network, az_count="3")},
-         "environment \"prod\": network.az_count = '3': Environment.network.az_count takes a whole number, not str; "
-         "write 3 without quotes"),
-        (PROD, {"network": dataclasses.replace(PROD.network, operator_cidrs=["10.100.0.0/24"])},
-         "environment \"prod\": network.operator_cidrs = ['10.100.0.0/24']: Environment.network.operator_cidrs takes a "
-         "tuple (each item a string), not list; write a tuple, e.g. ('10.100.0.0/24',) (a frozen value holds tuples)"),
-        (PROD, {"vault": dataclasses.replace(PROD.vault, login_methods=list(PROD.vault.login_methods))},
-         "environment \"prod\": vault.login_methods = [LoginMethod(...), LoginMethod(...)]: Environment.vault."
-         "login_methods takes a tuple (each item LoginMethod), not list; write a tuple, (...) instead of [...] (a "
-         "frozen value holds tuples)"),
-        (PROD, {"clients": dataclasses.replace(PROD.clients, min_size=2.0)},
-         "environment \"prod\": clients.min_size = 2.0: Environment.clients.min_size takes a whole number, not float; "
-         "give a whole number"),
-        (PROD, {"state": None},
-         "environment \"prod\": state = None: Environment.state takes LocalState or S3State, not NoneType; pass "
-         "LocalState(...) or S3State(...)"),
-        (PROD, {"tags": {"team": 7}},
-         "environment \"prod\": tags[team] = 7: Environment.tags[team] takes a string, not int; write it in quotes, '7'"),
-        (DEV, {"nomad": dataclasses.replace(DEV.nomad, memory_oversubscription="true")},
-         "environment \"dev\": nomad.memory_oversubscription = 'true': Environment.nomad.memory_oversubscription takes "
-         "True or False, not str; write True or False, without quotes"),
-        (DEV, {"ingress": dataclasses.replace(DEV.ingress, proxy_port="8443")},
-         "environment \"dev\": ingress.proxy_port = '8443': Environment.ingress.proxy_port takes a whole number, not "
-         "str; write 8443 without quotes"),
-        (DEV, {"bootstrap": dataclasses.replace(DEV.bootstrap, ca_ttl_h="87600h")},
-         "environment \"dev\": bootstrap.ca_ttl_h = '87600h': Environment.bootstrap.ca_ttl_h takes a whole number, "
-         "not str; give a whole number"),
-    ]
+ENVIRONMENT_CASES = [
+    (PROD, {"account_id": 333333333333},
+     "environment \"prod\": account_id = 333333333333: Environment.account_id takes a string, not int; write it in "
+     "quotes, '333333333333'"),
+    (PROD, {"tier": "production"},
+     "environment \"prod\": tier = 'production': Environment.tier takes Tier, not str; write Tier.PRODUCTION"),
+    (PROD, {"network": dataclasses.replace(PROD.network, az_count="3")},
+     "environment \"prod\": network.az_count = '3': Environment.network.az_count takes a whole number, not str; "
+     "write 3 without quotes"),
+    (PROD, {"network": dataclasses.replace(PROD.network, operator_cidrs=["10.100.0.0/24"])},
+     "environment \"prod\": network.operator_cidrs = ['10.100.0.0/24']: Environment.network.operator_cidrs takes a "
+     "tuple (each item a string), not list; write a tuple, e.g. ('10.100.0.0/24',) (a frozen value holds tuples)"),
+    (PROD, {"vault": dataclasses.replace(PROD.vault, login_methods=list(PROD.vault.login_methods))},
+     "environment \"prod\": vault.login_methods = [LoginMethod(...), LoginMethod(...)]: Environment.vault."
+     "login_methods takes a tuple (each item LoginMethod), not list; write a tuple, (...) instead of [...] (a "
+     "frozen value holds tuples)"),
+    (PROD, {"clients": dataclasses.replace(PROD.clients, min_size=2.0)},
+     "environment \"prod\": clients.min_size = 2.0: Environment.clients.min_size takes a whole number, not float; "
+     "give a whole number"),
+    (PROD, {"state": None},
+     "environment \"prod\": state = None: Environment.state takes LocalState or S3State, not NoneType; pass "
+     "LocalState(...) or S3State(...)"),
+    (PROD, {"tags": {"team": 7}},
+     "environment \"prod\": tags[team] = 7: Environment.tags[team] takes a string, not int; write it in quotes, '7'"),
+    (DEV, {"nomad": dataclasses.replace(DEV.nomad, memory_oversubscription="true")},
+     "environment \"dev\": nomad.memory_oversubscription = 'true': Environment.nomad.memory_oversubscription takes "
+     "True or False, not str; write True or False, without quotes"),
+    (DEV, {"ingress": dataclasses.replace(DEV.ingress, proxy_port="8443")},
+     "environment \"dev\": ingress.proxy_port = '8443': Environment.ingress.proxy_port takes a whole number, not "
+     "str; write 8443 without quotes"),
+    (DEV, {"bootstrap": dataclasses.replace(DEV.bootstrap, ca_ttl_h="87600h")},
+     "environment \"dev\": bootstrap.ca_ttl_h = '87600h': Environment.bootstrap.ca_ttl_h takes a whole number, "
+     "not str; give a whole number"),
+]
 
 
-@pytest.mark.parametrize("case", range(11))
-def test_an_environment_with_a_wrong_type_anywhere_is_refused_in_one_line_naming_its_path(case):
-    base, changes, message = _parts()[case]
+@pytest.mark.parametrize("base, changes, message", ENVIRONMENT_CASES)
+def test_an_environment_with_a_wrong_type_anywhere_is_refused_in_one_line_naming_its_path(base, changes, message):
     with pytest.raises(HashistackError) as error:
-        _env(base, **changes)
+        dataclasses.replace(base, **changes)
     assert str(error.value) == message
     assert "\n" not in str(error.value)
 
 
 def test_the_apps_environments_pass_the_type_check():
     from hashistack._types import check_types
-    from stacks.environments import ENVIRONMENTS
 
     for env in ENVIRONMENTS:
         check_types(env, env.name, construct="Environment")

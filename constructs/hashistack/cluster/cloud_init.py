@@ -84,11 +84,15 @@ def require_ref(value: object, *, where: str, field_name: str) -> SecretRef:
         "user_data and Terraform state); use SecretRef.ssm('/hashistack/<env>/...') and store the value in SSM")
 
 
+def _check_user(where: str, field: str, name: str) -> None:
+    if not _USER.fullmatch(name):
+        raise HashistackError(f"{where}: {field} = {name!r}: use a system user name such as 'consul' or a numeric id")
+
+
 def _check_file(where: str, path: str, owner: str, mode: str) -> None:
     if not _PATH.fullmatch(path) or ".." in path.split("/"):
         raise HashistackError(f"{where}: path = {path!r}: use an absolute path of letters, digits, '_', '.', '-'")
-    if not _USER.fullmatch(owner):
-        raise HashistackError(f"{where}: owner = {owner!r}: use a system user name such as 'consul' or a numeric id")
+    _check_user(where, "owner", owner)
     if not _MODE.fullmatch(mode):
         raise HashistackError(f"{where}: mode = {mode!r}: use an octal mode such as '0640'")
 
@@ -343,7 +347,8 @@ class CloudInit:
         where = f"cloud-init {self.role}"
         for d in self.directories:
             _check_file(where, d.path, d.owner, d.mode)
-            _check_file(where, d.path, d.group or d.owner, d.mode)
+            if d.group is not None:
+                _check_user(where, "group", d.group)
         for v in self.volumes:
             _check_file(where, v.mount_point, v.owner, v.mode)
         for s in self.secrets:

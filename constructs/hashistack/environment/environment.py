@@ -140,10 +140,10 @@ class Environment:
         shared across accounts), so any other ARN fails at apply, after the network is built."""
         assert self.ingress is not None
         arn = self.ingress.certificate_arn
-        partition, region, account = arn.split(":")[1], arn.split(":")[3], arn.split(":")[4]
+        _, partition, _, region, account, _ = arn.split(":", 5)  # the pattern IngressSettings checked
+        own_partition = _partition(self.region)
         for part, value, own, fix in (
-                ("partition", partition, _partition(self.region),
-                 f"the region {self.region} is in the {_partition(self.region)!r} partition"),
+                ("partition", partition, own_partition, f"the region {self.region} is in the {own_partition!r} partition"),
                 ("region", region, self.region, f"request or import the certificate in ACM in {self.region}, the "
                  "environment's region (a load balancer uses certificates of its own region only)"),
                 ("account", account, self.account_id, f"use a certificate of account {self.account_id}, the "

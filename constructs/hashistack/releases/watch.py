@@ -25,13 +25,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["EXIT_CODES", "Outcome", "watch"]
+__all__ = ["EXIT_CODES", "Outcome", "watch", "worst"]
 
 Get = Callable[[str], tuple[int, Any]]
 
 EXIT_CODES = {"successful": 0, "rolled-back": 3, "failed": 4, "timed-out": 5}
 """The exit code ``make watch`` ends with for each outcome: a revert is not a success, and not the
 same failure as one Nomad could not even revert."""
+
+def worst(codes) -> int:
+    """The exit code of several watches: the highest failure's, else 0."""
+    return max(codes, default=0)
+
 
 _ROLLBACK = re.compile(r"rolling back to job version (\d+)")
 _EVENTS_SHOWN = 5

@@ -466,3 +466,13 @@ def test_a_data_volume_is_found_by_its_ebs_volume_id_where_the_image_names_no_de
     # a device no volume is attached as is never found (the boot then dies naming it)
     missing = subprocess.run(["bash", str(probe), "/dev/sdg"], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and missing.stdout == ""
+
+
+def test_a_directorys_group_is_a_user_name_or_a_numeric_id():
+    from hashistack.cluster.cloud_init import _check_user
+
+    _check_user("cloud-init nomad-client", "group", "65532")
+    _check_user("cloud-init nomad-client", "group", "consul")
+    with pytest.raises(HashistackError, match=r"^cloud-init nomad-client: group = 'app users': use a system user "
+                                              r"name such as 'consul' or a numeric id$"):
+        _check_user("cloud-init nomad-client", "group", "app users")
